@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh machine with Python 3.11 and make:
+#   make run    install, migrate the SQLite file, load reference data, print a dev ops key, start the suite
+#   make test   install, then run the tests (also on PostgreSQL when CHIIKI_TEST_DATABASE_URL is set)
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test install lock clean
+
+$(INSTALLED): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "chiiki needs Python 3.11 (set PYTHON=...)"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+install: $(INSTALLED)
+
+run: $(INSTALLED)
+	$(BIN)/chiiki db upgrade
+	$(BIN)/chiiki data load
+	@echo "Development ops API key (shown once; earlier dev keys are revoked):"
+	@$(BIN)/chiiki keys create --role ops --label make-run-dev --replace
+	exec $(BIN)/chiiki serve
+
+test: $(INSTALLED)
+	$(BIN)/pytest
+
+# Re-pin dependencies after editing pyproject.toml. The flags keep download addresses out of the file.
+lock:
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --no-emit-index-url --no-emit-find-links --allow-unsafe \
+		--strip-extras --extra dev -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

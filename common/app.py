@@ -1,0 +1,109 @@
+"""The one way a chiiki service app is built: middleware, error handlers, health checks, database."""
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from common.auth import ANONYMOUS_PRINCIPAL, verify_principal
+from common.db import Database
+from common.errors import error_response, install_error_handlers
+from common.logging import configure_logging, stamp_request_ids
+from common.migrations import current_revision, head_revision
+from common.requestid import RequestIdMiddleware
+from common.settings import Settings, get_settings
+
+# Reachable without the gateway's signature: probes, metrics and the API description.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
+
+
+class GatewayIdentityMiddleware:
+    """Reads the principal the gateway signed; refuses requests that did not come through the gateway."""
+
+    def __init__(self, app: ASGIApp, secret: bytes, require_gateway: bool):
+        self.app = app
+        self.secret = secret
+        self.require_gateway = require_gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        principal = verify_principal(
+            headers.get(b"x-chiiki-principal", b"").decode("latin-1"),
+            headers.get(b"x-chiiki-signature", b"").decode("latin-1"),
+            self.secret,
+        )
+        if principal is None and self.require_gateway and scope["path"] not in OPEN_PATHS:
+            response = error_response(401, "gateway_required", "requests must come through the chiiki gateway")
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal or ANONYMOUS_PRINCIPAL
+        await self.app(scope, receive, send)
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="The process is up")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="The database answers and its schema is at the latest migration",
+                responses={503: {"description": "not ready"}})
+    async def readyz(request: Request) -> JSONResponse:
+        return await readiness(request.app.state.db)
+
+    return router
+
+
+async def readiness(db: Database) -> JSONResponse:
+    head = head_revision()
+    try:
+        async with db.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            current = await current_revision(connection)
+    except Exception as exc:  # any failure to reach the database means "not ready", never a 500
+        return error_response(503, "database_unavailable", f"database unreachable: {type(exc).__name__}")
+    if current != head:
+        return error_response(503, "migrations_pending",
+                              f"database schema is at {current or 'nothing'}, expected {head}: run chiiki db upgrade")
+    return JSONResponse({"status": "ready", "database": "ok", "migration": current})
+
+
+def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
+                       settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """A service app. Tests pass `db` (their own database) and `settings`; processes read the environment."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owns_db = getattr(app.state, "db", None) is None
+        if owns_db:
+            app.state.db = Database.from_url(settings.database_url)
+        yield
+        if owns_db:
+            await app.state.db.dispose()
+
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    app.state.service = name
+    app.state.settings = settings
+    if db is not None:
+        app.state.db = db
+    stamp_request_ids()
+    install_error_handlers(app)
+    app.add_middleware(GatewayIdentityMiddleware, secret=settings.internal_secret_bytes(),
+                       require_gateway=settings.require_gateway)
+    app.add_middleware(RequestIdMiddleware, service=name)  # added last, so it runs first
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def run_logging(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_json)

@@ -1,0 +1,188 @@
+"""API keys, the caller's identity (principal), and how the gateway hands that identity to services.
+
+The gateway checks the key and forwards the principal in `X-Chiiki-Principal`, signed with the internal
+secret in `X-Chiiki-Signature`. It strips both headers from what callers send, and services accept the
+principal only with a valid signature, so a caller cannot forge an identity by sending the header.
+"""
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import Depends, Request
+from sqlalchemy import or_, update
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.errors import Forbidden, NotFound, Unauthorized, Unprocessable
+from common.models import ApiKey, ApiKeyRole, Municipality, Provider
+from common.timeutil import utcnow
+
+KEY_PREFIX = "chk"
+PRINCIPAL_HEADER = "x-chiiki-principal"
+SIGNATURE_HEADER = "x-chiiki-signature"
+IDENTITY_HEADERS = (PRINCIPAL_HEADER, SIGNATURE_HEADER)
+SIGNATURE_MAX_AGE_SECONDS = 300
+LAST_USED_RESOLUTION_SECONDS = 60
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: str  # an ApiKeyRole value, or "anonymous"
+    key_id: str | None = None
+    municipality_code: str | None = None
+    provider_id: str | None = None
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.role != ANONYMOUS
+
+    def describe(self) -> str:
+        tenant = self.municipality_code or self.provider_id
+        return f"{self.role}:{tenant}" if tenant else self.role
+
+
+ANONYMOUS_PRINCIPAL = Principal(role=ANONYMOUS)
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+def hash_secret(secret: str) -> str:
+    # Keys carry 256 random bits, so a plain SHA-256 is enough; a slow hash would only slow every request.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_key(key: str) -> tuple[str, str] | None:
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+async def create_api_key(
+    session: AsyncSession, role: str, *, municipality_code: str | None = None,
+    provider_id: str | None = None, label: str = "",
+) -> tuple[ApiKey, str]:
+    """Store a new key and return it with its plaintext, which is never stored and cannot be shown again."""
+    try:
+        role = ApiKeyRole(role)
+    except ValueError:
+        allowed = ", ".join(r.value for r in ApiKeyRole)
+        raise Unprocessable(f"unknown role {role!r}; use one of {allowed}", field="role") from None
+    if (role == ApiKeyRole.municipality) != (municipality_code is not None):
+        raise Unprocessable("a municipality key, and only a municipality key, names a municipality code",
+                            field="municipality_code")
+    if (role == ApiKeyRole.provider) != (provider_id is not None):
+        raise Unprocessable("a provider key, and only a provider key, names a provider id", field="provider_id")
+    if municipality_code is not None and await session.get(Municipality, municipality_code) is None:
+        raise NotFound(f"no municipality with code {municipality_code}", field="municipality_code")
+    if provider_id is not None and await session.get(Provider, provider_id) is None:
+        raise NotFound(f"no provider with id {provider_id}", field="provider_id")
+
+    key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    api_key = ApiKey(id=key_id, label=label, role=role, municipality_code=municipality_code,
+                     provider_id=provider_id, secret_hash=hash_secret(secret))
+    session.add(api_key)
+    await session.flush()
+    return api_key, f"{KEY_PREFIX}_{key_id}_{secret}"
+
+
+async def revoke_keys_with_label(session: AsyncSession, label: str) -> int:
+    result = await session.execute(
+        update(ApiKey).where(ApiKey.label == label, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+    return result.rowcount
+
+
+async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
+    """The principal for an `Authorization` header: anonymous without one, 401 for a bad or revoked key."""
+    if authorization is None:
+        return ANONYMOUS_PRINCIPAL
+    scheme, _, token = authorization.partition(" ")
+    parsed = parse_key(token.strip()) if scheme.lower() == "bearer" else None
+    if parsed is None:
+        raise Unauthorized("the Authorization header must be 'Bearer <api key>'")
+    key_id, secret = parsed
+    api_key = await session.get(ApiKey, key_id)
+    if api_key is None or not hmac.compare_digest(api_key.secret_hash, hash_secret(secret)):
+        raise Unauthorized("unknown API key")
+    if api_key.revoked_at is not None:
+        raise Unauthorized("this API key has been revoked")
+    await _touch_last_used(session, key_id)
+    return Principal(role=str(api_key.role), key_id=key_id, municipality_code=api_key.municipality_code,
+                     provider_id=api_key.provider_id)
+
+
+async def _touch_last_used(session: AsyncSession, key_id: str) -> None:
+    """Record use at most once a minute per key, so that reads do not turn into a write each."""
+    now = utcnow()
+    stale = now - timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# --- the signed principal between gateway and services --------------------------------------------
+
+def _signature(secret: bytes, payload: str) -> str:
+    return hmac.new(secret, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def sign_principal(principal: Principal, secret: bytes, now: float | None = None) -> dict[str, str]:
+    fields = {"role": principal.role, "key": principal.key_id or "", "municipality": principal.municipality_code or "",
+              "provider": principal.provider_id or "", "ts": str(int(now if now is not None else time.time()))}
+    payload = urlencode(fields)
+    return {PRINCIPAL_HEADER: payload, SIGNATURE_HEADER: _signature(secret, payload)}
+
+
+def verify_principal(payload: str | None, signature: str | None, secret: bytes,
+                     now: float | None = None) -> Principal | None:
+    """The principal the gateway signed, or None when the headers are missing, forged or stale."""
+    if not payload or not signature or not hmac.compare_digest(_signature(secret, payload), signature):
+        return None
+    fields = dict(parse_qsl(payload, keep_blank_values=True))
+    try:
+        age = abs((now if now is not None else time.time()) - int(fields["ts"]))
+    except (KeyError, ValueError):
+        return None
+    if age > SIGNATURE_MAX_AGE_SECONDS:
+        return None
+    return Principal(role=fields.get("role", ANONYMOUS), key_id=fields.get("key") or None,
+                     municipality_code=fields.get("municipality") or None,
+                     provider_id=fields.get("provider") or None)
+
+
+# --- dependencies for routes -----------------------------------------------------------------------
+
+def get_principal(request: Request) -> Principal:
+    return getattr(request.state, "principal", ANONYMOUS_PRINCIPAL)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: ApiKeyRole):
+    """A dependency: 401 without a key, 403 when the key's role is not one of `roles` (ops always passes)."""
+    allowed = {str(r) for r in roles} | {ApiKeyRole.ops.value}
+
+    def dependency(principal: CurrentPrincipal) -> Principal:
+        if not principal.is_authenticated:
+            raise Unauthorized()
+        if roles and principal.role not in allowed:
+            raise Forbidden(f"the {principal.role} role cannot use this endpoint")
+        return principal
+
+    return dependency
+
+
+Authenticated = Annotated[Principal, Depends(require_roles())]
+OpsOnly = Annotated[Principal, Depends(require_roles(ApiKeyRole.ops))]

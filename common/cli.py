@@ -1,0 +1,110 @@
+"""The `chiiki` command: migrations, reference data, API keys, and running the suite."""
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from common.settings import get_settings
+
+app = typer.Typer(help="chiiki: regional-vitality policies as services.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+data_app = typer.Typer(help="Reference data.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(data_app, name="data")
+app.add_typer(keys_app, name="keys")
+
+SERVICES = ("subsidy", "matching", "mynapoint")
+PROCESSES = ("gateway", *SERVICES)
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(2)
+
+
+async def _in_session(work):
+    from common.db import Database
+
+    db = Database.from_url(get_settings().database_url)
+    try:
+        async with db.sessionmaker() as session:
+            result = await work(session)
+            await session.commit()
+            return result
+    finally:
+        await db.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Apply migrations (alembic upgrade) to CHIIKI_DATABASE_URL."""
+    from common.migrations import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@data_app.command("load")
+def data_load() -> None:
+    """Load municipalities and the fields-of-work vocabulary from data/ (idempotent)."""
+    from common.reference_data import load_reference_data
+
+    for result in asyncio.run(_in_session(load_reference_data)):
+        typer.echo(str(result))
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="ops, municipality, provider or app")],
+    municipality: Annotated[str | None, typer.Option(help="municipality code, for the municipality role")] = None,
+    provider: Annotated[str | None, typer.Option(help="provider id, for the provider role")] = None,
+    label: Annotated[str, typer.Option(help="a note to recognise the key by")] = "",
+    replace: Annotated[bool, typer.Option(help="revoke earlier active keys with the same label")] = False,
+) -> None:
+    """Create an API key and print it once: it is stored only as a hash."""
+    from common.auth import create_api_key, revoke_keys_with_label
+    from common.errors import ChiikiError
+
+    async def work(session):
+        revoked = await revoke_keys_with_label(session, label) if replace and label else 0
+        api_key, plaintext = await create_api_key(session, role, municipality_code=municipality,
+                                                  provider_id=provider, label=label)
+        return api_key, plaintext, revoked
+
+    try:
+        api_key, plaintext, revoked = asyncio.run(_in_session(work))
+    except ChiikiError as exc:
+        _fail(exc.message)
+    binding = api_key.municipality_code or api_key.provider_id
+    typer.echo(f"created {api_key.role} key {api_key.id}" + (f" for {binding}" if binding else "")
+               + (f" (revoked {revoked} earlier '{label}' key(s))" if revoked else ""), err=True)
+    typer.echo(plaintext)
+
+
+@app.command("service")
+def service(name: Annotated[str, typer.Argument(help="gateway, subsidy, matching or mynapoint")]) -> None:
+    """Run one process of the suite (what each container runs)."""
+    if name not in PROCESSES:
+        _fail(f"unknown service {name!r}; use one of {', '.join(PROCESSES)}")
+    from common.serve import run_one
+
+    run_one(name)
+
+
+@app.command("serve")
+def serve() -> None:
+    """Run the gateway and the three services together; Ctrl-C stops them all."""
+    from common.serve import run_all
+
+    raise typer.Exit(run_all(PROCESSES))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Engine, sessions and the one place where a request's transaction commits or rolls back."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+
+
+def _backend(url: URL) -> str:
+    backend = url.get_backend_name()
+    if backend == "postgres":
+        backend = "postgresql"
+    if backend not in ASYNC_DRIVERS:
+        raise ValueError(f"unsupported database {url.drivername!r}: use sqlite or postgresql")
+    return backend
+
+
+def async_url(database_url: str) -> URL:
+    """`postgresql://…` or `sqlite:///…` as given by users, with the async driver the suite uses."""
+    url = make_url(database_url)
+    return url.set(drivername=ASYNC_DRIVERS[_backend(url)])
+
+
+def sync_url(database_url: str) -> URL:
+    """The same database with a blocking driver, for alembic and one-shot commands."""
+    url = make_url(database_url)
+    return url.set(drivername=SYNC_DRIVERS[_backend(url)])
+
+
+def is_sqlite(database_url: str) -> bool:
+    return _backend(make_url(database_url)) == "sqlite"
+
+
+def ensure_sqlite_directory(database_url: str) -> None:
+    url = make_url(database_url)
+    if _backend(url) == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer across processes
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_engine(database_url: str, **kwargs) -> AsyncEngine:
+    ensure_sqlite_directory(database_url)
+    url = async_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+    engine = create_async_engine(url, **kwargs)
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class Database:
+    """An engine and the session factory bound to it; one per process, kept on `app.state.db`."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, database_url: str) -> "Database":
+        return cls(create_engine(database_url))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.db.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": commit before the response is sent, so a failed commit is never reported as success.
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]

@@ -1,0 +1,53 @@
+"""Keyset pagination: `?limit=&cursor=` in, `{"items": [...], "next_cursor": ...}` out.
+
+The cursor is the opaque (base64) sort key of the last item returned, so pages stay stable
+while rows are added, and every page is one indexed query.
+"""
+
+import base64
+import binascii
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from common.errors import Unprocessable
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class PageParams(BaseModel):
+    limit: int
+    after: str | None
+
+
+def encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Unprocessable("cursor is not one this API returned", field="cursor") from None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
+) -> PageParams:
+    return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+
+
+def make_page(rows: list, params: PageParams, key: str) -> dict:
+    """`rows` were fetched with limit + 1, so one more row than asked means there is a next page."""
+    items = rows[: params.limit]
+    has_more = len(rows) > params.limit
+    return {"items": items, "next_cursor": encode_cursor(str(getattr(items[-1], key))) if has_more else None}

@@ -1,0 +1,75 @@
+"""One settings class for every process, read from `CHIIKI_*` environment variables (and `.env`)."""
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHIIKI_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    var_dir: Path = Path("var")
+    database_url: str = "sqlite+aiosqlite:///var/chiiki.db"
+
+    # Shared by the gateway and the services: the gateway signs the caller's identity with it.
+    internal_secret: SecretStr | None = None
+    # Services refuse requests that carry no gateway signature; only tests turn this off.
+    require_gateway: bool = True
+
+    host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    subsidy_port: int = 8001
+    matching_port: int = 8002
+    mynapoint_port: int = 8003
+
+    subsidy_url: str = "http://127.0.0.1:8001"
+    matching_url: str = "http://127.0.0.1:8002"
+    mynapoint_url: str = "http://127.0.0.1:8003"
+    upstream_timeout_seconds: float = 15.0
+    upstream_connect_timeout_seconds: float = 3.0
+    upstream_max_connections: int = 200
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> "Settings":
+        if self.env != "production":
+            return self
+        secret = self.internal_secret.get_secret_value() if self.internal_secret else ""
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"CHIIKI_INTERNAL_SECRET must be set to at least {MIN_SECRET_LENGTH} characters "
+                "when CHIIKI_ENV=production"
+            )
+        if not self.require_gateway:
+            raise ValueError("CHIIKI_REQUIRE_GATEWAY cannot be false when CHIIKI_ENV=production")
+        return self
+
+    def internal_secret_bytes(self) -> bytes:
+        """The gateway-to-service signing secret.
+
+        Outside production, a missing secret is generated once at run time and kept in
+        `var/internal-secret` so that every local process shares it; it never enters the repository.
+        """
+        if self.internal_secret is not None:
+            return self.internal_secret.get_secret_value().encode()
+        path = self.var_dir / "internal-secret"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32))
+        return path.read_text().strip().encode()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,88 @@
+"""Reverse proxy to the services over one shared httpx client per upstream.
+
+httpx keeps the API; its transport is aiohttp's (httpx-aiohttp), several times faster than httpx's
+default transport for a proxy on this hardware. Request and response bodies stream through.
+Nothing is retried: a POST that may have reached a service must never be sent twice.
+"""
+
+import httpx
+from httpx_aiohttp import AiohttpTransport
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from common.auth import IDENTITY_HEADERS, Principal, sign_principal
+from common.errors import error_response
+from common.requestid import current_request_id
+from common.settings import Settings
+
+# Which service answers which first path segment.
+ROUTES = {"subsidy": "subsidy", "matching": "matching", "mynapoint": "mynapoint", "webhooks": "mynapoint"}
+
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "transfer-encoding", "upgrade", "host"})
+# Never forwarded from the caller: its API key stays at the gateway, and identity comes only from us.
+# The gateway's own server writes these.
+DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"date", "server"}
+DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {"authorization", "x-request-id", *IDENTITY_HEADERS}
+
+
+def upstream_urls(settings: Settings) -> dict[str, str]:
+    return {"subsidy": settings.subsidy_url, "matching": settings.matching_url, "mynapoint": settings.mynapoint_url}
+
+
+def build_clients(settings: Settings,
+                  transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> dict[str, httpx.AsyncClient]:
+    timeout = httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds)
+    limits = httpx.Limits(max_connections=settings.upstream_max_connections,
+                          max_keepalive_connections=settings.upstream_max_connections)
+    transports = transports or {}
+    return {
+        name: httpx.AsyncClient(
+            base_url=url, timeout=timeout,
+            transport=transports.get(name) or AiohttpTransport(limits=limits, trust_env=False),
+        )
+        for name, url in upstream_urls(settings).items()
+    }
+
+
+def upstream_for(path: str) -> str | None:
+    return ROUTES.get(path.lstrip("/").split("/", 1)[0])
+
+
+def _forward_headers(request: Request, principal: Principal, secret: bytes) -> list[tuple[str, str]]:
+    headers = [(k, v) for k, v in request.headers.items() if k not in DROPPED_REQUEST_HEADERS]
+    client = request.client.host if request.client else None
+    if client:
+        previous = request.headers.get("x-forwarded-for")
+        headers = [(k, v) for k, v in headers if k != "x-forwarded-for"]
+        headers.append(("x-forwarded-for", f"{previous}, {client}" if previous else client))
+    headers.append(("x-request-id", current_request_id() or ""))
+    headers.extend(sign_principal(principal, secret).items())
+    return headers
+
+
+def _has_body(request: Request) -> bool:
+    return "transfer-encoding" in request.headers or request.headers.get("content-length", "0") not in ("", "0")
+
+
+async def forward(request: Request, client: httpx.AsyncClient, upstream: str, principal: Principal,
+                  secret: bytes, timeout_seconds: float) -> Response:
+    upstream_request = client.build_request(
+        request.method,
+        httpx.URL(path=request.url.path, query=request.url.query.encode("latin-1")),
+        headers=_forward_headers(request, principal, secret),
+        content=request.stream() if _has_body(request) else None,
+    )
+    try:
+        upstream_response = await client.send(upstream_request, stream=True)
+    except httpx.TimeoutException:
+        return error_response(504, "upstream_timeout",
+                              f"the {upstream} service did not answer within {timeout_seconds:g} s")
+    except httpx.HTTPError:
+        return error_response(502, "upstream_unavailable", f"the {upstream} service is unreachable")
+    headers = [(k, v) for k, v in upstream_response.headers.multi_items() if k.lower() not in DROPPED_RESPONSE_HEADERS]
+    response = StreamingResponse(upstream_response.aiter_raw(), status_code=upstream_response.status_code,
+                                 background=BackgroundTask(upstream_response.aclose))
+    response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    return response

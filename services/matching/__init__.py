@@ -1,0 +1,1 @@
+"""Matching service: municipalities meet companies and advisers."""

@@ -1,0 +1,1 @@
+"""Point-issuance service: municipal point programs, their budget ledger and provider webhooks."""

@@ -1,0 +1,1 @@
+"""Subsidy service: what a municipality or business receives under each program, and why."""
