@@ -26,7 +26,7 @@ run: $(INSTALLED)
 	exec $(BIN)/chiiki serve
 
 test: $(INSTALLED)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Re-pin dependencies after editing pyproject.toml. The flags keep download addresses out of the file.
 lock:

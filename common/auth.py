@@ -94,7 +94,7 @@ async def create_api_key(
 
 
 async def revoke_keys_with_label(session: AsyncSession, label: str) -> int:
-    result = await session.execute(
+    result = await session.exec(
         update(ApiKey).where(ApiKey.label == label, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
     )
     return result.rowcount
@@ -123,7 +123,7 @@ async def _touch_last_used(session: AsyncSession, key_id: str) -> None:
     """Record use at most once a minute per key, so that reads do not turn into a write each."""
     now = utcnow()
     stale = now - timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
-    await session.execute(
+    await session.exec(
         update(ApiKey)
         .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale))
         .values(last_used_at=now)

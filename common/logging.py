@@ -53,3 +53,4 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     root.setLevel(level)
     # Our access line carries the request id; uvicorn's own does not, so it is turned off.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied call repeats our access line

@@ -6,6 +6,7 @@ Loading is an upsert keyed on the natural code, so running it again changes noth
 
 import csv
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,6 +14,7 @@ from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.models import FieldOfWork, Municipality
+from common.models.municipality import KasoType, MetroArea
 from common.settings import PROJECT_ROOT
 
 DATA_DIR = PROJECT_ROOT / "data"
@@ -39,6 +41,10 @@ def _int_or_none(value: str) -> int | None:
     return int(value) if value != "" else None
 
 
+def _enum_or_none(enum: type[StrEnum], value: str) -> str | None:
+    return enum(value).value if value != "" else None
+
+
 def municipality_rows(path: Path = MUNICIPALITIES_CSV) -> list[dict]:
     with path.open(encoding="utf-8", newline="") as file:
         return [
@@ -59,9 +65,9 @@ def municipality_rows(path: Path = MUNICIPALITIES_CSV) -> list[dict]:
                 "pct_age_65_over_2020": _blank_to_none(row["pct_age_65_over_2020"]),
                 "fiscal_strength_index": _blank_to_none(row["fiscal_strength_index"]),
                 "fiscal_strength_index_fy": _int_or_none(row["fiscal_strength_index_fy"]),
-                "kaso_type": _blank_to_none(row["kaso_type_en"]),
+                "kaso_type": _enum_or_none(KasoType, row["kaso_type_en"]),
                 "kaso_partial_area": _blank_to_none(row["kaso_partial_area"]),
-                "metro_area": _blank_to_none(row["metro_area"]),
+                "metro_area": _enum_or_none(MetroArea, row["metro_area"]),
             }
             for row in csv.DictReader(file)
         ]
@@ -91,7 +97,7 @@ async def upsert(session: AsyncSession, model: type[SQLModel], key: str, rows: l
         insert = (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert
         statement = insert(model.__table__)
         columns = {c: statement.excluded[c] for c in changed[0] if c != key}
-        await session.execute(statement.on_conflict_do_update(index_elements=[key], set_=columns), changed)
+        await session.exec(statement.on_conflict_do_update(index_elements=[key], set_=columns), params=changed)
     return result
 
 

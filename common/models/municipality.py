@@ -38,9 +38,9 @@ class MunicipalityBase(SQLModel):
     pct_age_65_over_2020: str | None = Field(default=None, max_length=8)
     fiscal_strength_index: str | None = Field(default=None, max_length=10, description="財政力指数")
     fiscal_strength_index_fy: int | None = Field(default=None, description="fiscal year of 財政力指数")
-    kaso_type: KasoType | None = Field(default=None, sa_type=String(8), description="過疎 status on 2022-04-01")
+    kaso_type: str | None = Field(default=None, sa_type=String(8), description="KasoType: 過疎 status on 2022-04-01")
     kaso_partial_area: str | None = Field(default=None, max_length=512)
-    metro_area: MetroArea | None = Field(default=None, sa_type=String(8), description="三大都市圏")
+    metro_area: str | None = Field(default=None, sa_type=String(8), description="MetroArea: 三大都市圏")
 
 
 class Municipality(MunicipalityBase, table=True):
