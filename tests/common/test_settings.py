@@ -1,0 +1,56 @@
+import stat
+
+import pytest
+from pydantic import ValidationError
+
+from common.db import async_url, sync_url
+from common.settings import Settings
+
+
+def test_defaults_are_the_embedded_sqlite_file(monkeypatch):
+    monkeypatch.delenv("CHIIKI_DATABASE_URL", raising=False)
+    settings = Settings(_env_file=None)
+    assert settings.database_url == "sqlite+aiosqlite:///var/chiiki.db"
+    assert settings.upstream_timeout_seconds < 30
+
+
+def test_environment_variables_use_the_chiiki_prefix(monkeypatch):
+    monkeypatch.setenv("CHIIKI_GATEWAY_PORT", "9100")
+    assert Settings(_env_file=None).gateway_port == 9100
+
+
+def test_production_refuses_to_start_without_a_strong_internal_secret():
+    with pytest.raises(ValidationError, match="CHIIKI_INTERNAL_SECRET"):
+        Settings(_env_file=None, env="production")
+    with pytest.raises(ValidationError, match="CHIIKI_INTERNAL_SECRET"):
+        Settings(_env_file=None, env="production", internal_secret="short")
+    assert Settings(_env_file=None, env="production", internal_secret="x" * 40).env == "production"
+
+
+def test_production_refuses_to_accept_requests_outside_the_gateway():
+    with pytest.raises(ValidationError, match="REQUIRE_GATEWAY"):
+        Settings(_env_file=None, env="production", internal_secret="x" * 40, require_gateway=False)
+
+
+def test_development_secret_is_generated_once_at_run_time_and_private(tmp_path):
+    settings = Settings(_env_file=None, var_dir=tmp_path / "var")
+    first = settings.internal_secret_bytes()
+    assert len(first) >= 32
+    assert settings.internal_secret_bytes() == first
+    assert stat.S_IMODE((tmp_path / "var" / "internal-secret").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("given,async_driver,sync_driver", [
+    ("postgresql://u@h/db", "postgresql+psycopg", "postgresql+psycopg"),
+    ("postgres://u@h/db", "postgresql+psycopg", "postgresql+psycopg"),
+    ("sqlite:///var/x.db", "sqlite+aiosqlite", "sqlite"),
+    ("sqlite+aiosqlite:///var/x.db", "sqlite+aiosqlite", "sqlite"),
+])
+def test_database_urls_get_the_drivers_the_suite_uses(given, async_driver, sync_driver):
+    assert async_url(given).drivername == async_driver
+    assert sync_url(given).drivername == sync_driver
+
+
+def test_unsupported_database_is_refused_with_a_message():
+    with pytest.raises(ValueError, match="unsupported database"):
+        async_url("mysql://u@h/db")

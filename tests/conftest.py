@@ -1,0 +1,164 @@
+"""Test harness: every database test runs on SQLite, and again on PostgreSQL when
+CHIIKI_TEST_DATABASE_URL names a server.
+
+Each run builds fresh databases with `alembic upgrade head` (the migrations, not create_all) and loads
+the reference data; each test then runs inside a transaction that is rolled back at its end.
+"""
+
+import asyncio
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.auth import create_api_key
+from common.db import Database, create_engine
+from common.migrations import upgrade
+from common.reference_data import load_reference_data
+from common.settings import Settings
+
+POSTGRES_URL = os.environ.get("CHIIKI_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+TEST_SECRET = secrets.token_urlsafe(32)
+SERVICE_NAMES = ("subsidy", "matching", "mynapoint")
+
+
+def pytest_report_header(config) -> str:
+    where = f"and PostgreSQL (fresh database on {make_url(POSTGRES_URL).host})" if POSTGRES_URL else "only"
+    return f"chiiki databases: SQLite {where}"
+
+
+# --- fresh databases, one per backend per run ---------------------------------------------------------
+
+def _create_postgres_database() -> str:
+    server = make_url(POSTGRES_URL).set(drivername="postgresql")
+    name = f"chiiki_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server.render_as_string(False), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return server.set(database=name).render_as_string(False)
+
+
+def _drop_postgres_database(url: str) -> None:
+    server = make_url(POSTGRES_URL).set(drivername="postgresql")
+    name = make_url(url).database
+    with psycopg.connect(server.render_as_string(False), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _load_reference(url: str) -> None:
+    db = Database.from_url(url)
+    async with db.sessionmaker() as session:
+        await load_reference_data(session)
+        await session.commit()
+    await db.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS, ids=[f"on-{backend}" for backend in BACKENDS])
+def database_url(request, tmp_path_factory) -> str:
+    """A migrated database with reference data, built once per backend for this run."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'chiiki.db'}"
+    else:
+        url = _create_postgres_database()
+        request.addfinalizer(lambda: _drop_postgres_database(url))
+    upgrade(url)
+    asyncio.run(_load_reference(url))
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url):
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db(engine) -> AsyncIterator[Database]:
+    """A Database whose sessions all live inside one transaction, rolled back after the test.
+
+    Code under test commits as usual; with join_transaction_mode="create_savepoint" a commit only
+    releases a savepoint, so nothing outlives the test.
+    """
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        database = Database(engine)
+        database.sessionmaker = async_sessionmaker(bind=connection, class_=AsyncSession, expire_on_commit=False,
+                                                   join_transaction_mode="create_savepoint")
+        yield database
+        await transaction.rollback()
+
+
+@pytest.fixture
+async def session(db) -> AsyncIterator[AsyncSession]:
+    async with db.sessionmaker() as session:
+        yield session
+
+
+# --- the suite in-process: gateway → services, all on the test database ---------------------------
+
+@pytest.fixture
+def settings(database_url, tmp_path) -> Settings:
+    return Settings(env="test", database_url=database_url, internal_secret=TEST_SECRET, var_dir=tmp_path,
+                    log_json=False, upstream_timeout_seconds=5.0)
+
+
+@pytest.fixture
+def service_apps(settings, db) -> dict:
+    from services.matching.main import create_app as matching_app
+    from services.mynapoint.main import create_app as mynapoint_app
+    from services.subsidy.main import create_app as subsidy_app
+
+    return {"subsidy": subsidy_app(settings=settings, db=db), "matching": matching_app(settings=settings, db=db),
+            "mynapoint": mynapoint_app(settings=settings, db=db)}
+
+
+@pytest.fixture
+def upstream_transports(service_apps) -> dict[str, httpx.AsyncBaseTransport]:
+    return {name: httpx.ASGITransport(app=app) for name, app in service_apps.items()}
+
+
+@pytest.fixture
+async def gateway_app(settings, db, upstream_transports):
+    from gateway.main import create_app
+
+    app = create_app(settings=settings, db=db, transports=upstream_transports)
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture
+async def client(gateway_app) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client to the gateway, which reaches the services in-process."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway_app),
+                                 base_url="http://gateway.test") as client:
+        yield client
+
+
+async def make_key(db: Database, role: str, **binding) -> str:
+    async with db.sessionmaker() as session:
+        _, plaintext = await create_api_key(session, role, **binding)
+        await session.commit()
+    return plaintext
+
+
+@pytest.fixture
+async def ops_key(db) -> str:
+    return await make_key(db, "ops")
+
+
+@pytest.fixture
+async def app_key(db) -> str:
+    return await make_key(db, "app")
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
