@@ -9,10 +9,10 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: run test install lock clean
 
-$(INSTALLED): requirements.lock pyproject.toml
+$(INSTALLED): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "chiiki needs Python 3.11 (set PYTHON=...)"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
@@ -28,11 +28,15 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Re-pin dependencies after editing pyproject.toml. The flags keep download addresses out of the file.
+# Re-pin dependencies after editing pyproject.toml: requirements.lock for the images (runtime only),
+# requirements-dev.lock for development and tests, constrained to the same versions.
+# The flags keep download addresses and local index paths out of both files.
+PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --no-emit-index-url --no-emit-find-links \
+	--allow-unsafe --strip-extras
 lock:
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --generate-hashes --no-emit-index-url --no-emit-find-links --allow-unsafe \
-		--strip-extras --extra dev -o requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra build -o requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra build --extra dev -c requirements.lock -o requirements-dev.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

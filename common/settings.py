@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +39,12 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("internal_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value):
+        # `CHIIKI_INTERNAL_SECRET=` in a .env file must not become an empty signing key.
+        return None if value in ("", None) else value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":

@@ -54,3 +54,9 @@ def test_database_urls_get_the_drivers_the_suite_uses(given, async_driver, sync_
 def test_unsupported_database_is_refused_with_a_message():
     with pytest.raises(ValueError, match="unsupported database"):
         async_url("mysql://u@h/db")
+
+
+def test_an_empty_internal_secret_counts_as_unset(tmp_path):
+    settings = Settings(_env_file=None, internal_secret="", var_dir=tmp_path)
+    assert settings.internal_secret is None
+    assert len(settings.internal_secret_bytes()) >= 32
