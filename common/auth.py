@@ -105,9 +105,11 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
     if authorization is None:
         return ANONYMOUS_PRINCIPAL
     scheme, _, token = authorization.partition(" ")
-    parsed = parse_key(token.strip()) if scheme.lower() == "bearer" else None
-    if parsed is None:
+    if scheme.lower() != "bearer":
         raise Unauthorized("the Authorization header must be 'Bearer <api key>'")
+    parsed = parse_key(token.strip())
+    if parsed is None:
+        raise Unauthorized("malformed API key: keys look like chk_<id>_<secret>")
     key_id, secret = parsed
     api_key = await session.get(ApiKey, key_id)
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, hash_secret(secret)):

@@ -17,6 +17,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(keys_app, name="keys")
 
 SERVICES = ("subsidy", "matching", "mynapoint")
+# Each service may bring its own subcommands (`chiiki subsidy …`) as a Typer app named `app` in services/<name>/cli.py.
+SERVICE_COMMANDS = {name: f"services.{name}.cli" for name in SERVICES}
 PROCESSES = ("gateway", *SERVICES)
 
 
@@ -100,6 +102,18 @@ def serve() -> None:
     from common.serve import run_all
 
     raise typer.Exit(run_all(PROCESSES))
+
+
+def _add_service_commands() -> None:
+    import importlib
+    import importlib.util
+
+    for name, module in SERVICE_COMMANDS.items():
+        if importlib.util.find_spec(module) is not None:
+            app.add_typer(importlib.import_module(module).app, name=name)
+
+
+_add_service_commands()
 
 
 def main() -> None:
