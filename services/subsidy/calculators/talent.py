@@ -18,8 +18,9 @@ def _municipality_eligible(ctx: Context, i: MunicipalityConditions, citation: st
     in_metro = bool(ctx.attribute("in_three_metro_areas"))
     disadvantaged = i.has_disadvantaged_area
     shown = disadvantaged
-    if disadvantaged is None:
-        disadvantaged = bool(in_metro and ctx.attribute("kaso"))
+    if disadvantaged is None:  # the 過疎 status matters only when nothing else qualifies the municipality
+        other_ground = not in_metro or i.in_teiju_jiritsuken or i.high_population_decline
+        disadvantaged = False if other_ground else bool(ctx.attribute("kaso"))
         shown = f"{disadvantaged} (default: the municipality's 過疎 status)"
     failures = eligibility.kigyojin_municipality_eligible(in_metro, disadvantaged, i.in_teiju_jiritsuken,
                                                           i.high_population_decline)
