@@ -1,9 +1,10 @@
 """Saved subsidy calculations: inputs, result, and the rules version and parameter hash they were made with."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
 from common.timeutil import utcnow
@@ -32,3 +33,9 @@ class SubsidyCalculation(SubsidyCalculationBase, table=True):
 class SubsidyCalculationPublic(SubsidyCalculationBase):
     id: str
     created_at: datetime
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        # SQLite returns timestamps without their zone; they were written in UTC.
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
