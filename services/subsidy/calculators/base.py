@@ -22,9 +22,11 @@ class Inputs(BaseModel):
 
 
 def _fraction_text(value: object) -> Fraction:
-    """A non-negative exact fraction from text such as "4/5" or "0.8"; numbers are refused (floats are inexact)."""
+    """A non-negative exact fraction from text such as "4/5" or "0.8", or a whole number; floats are refused."""
     if isinstance(value, Fraction):
         return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return Fraction(value)  # whole numbers are exact too
     if not isinstance(value, str) or len(value) > 40:
         raise ValueError("must be an exact fraction or decimal as text, such as '4/5' or '0.8'")
     try:
