@@ -7,6 +7,7 @@ A value of `null` means the rule is not in force that year (e.g. "new in FY2023"
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
@@ -18,7 +19,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 RULES_DIR = Path(__file__).parent / "rules"
+WHAT_IF_CACHE_SIZE = 4096
 ParamType = Literal["yen", "rate", "decimal", "int", "list", "bool", "text"]
+
+
+# Plain decimals or fractions only: exponents ("1e999999") would make Fraction build enormous integers.
+EXACT_TEXT = re.compile(r"^\d{1,18}(\.\d{1,18})?(/0*[1-9]\d{0,17})?$")
+
+
+def parse_exact(text: str) -> Fraction:
+    """A non-negative exact fraction from text such as "3/4", "0.25" or "1"; raises ValueError otherwise."""
+    if not EXACT_TEXT.match(text.strip()):
+        raise ValueError(f"not an exact fraction or decimal such as '3/4' or '0.25': {text[:40]!r}")
+    return Fraction(text.strip())
 
 
 class RulesError(ValueError):
@@ -78,13 +91,7 @@ def parse_value(kind: ParamType, raw: Any) -> Any:
     if kind in ("rate", "decimal"):
         if not isinstance(raw, str):
             raise ValueError(f"expected an exact fraction or decimal as text such as '3/4' or '0.25', got {raw!r}")
-        try:
-            value = Fraction(raw.strip())
-        except (ValueError, ZeroDivisionError):
-            raise ValueError(f"not an exact fraction or decimal: {raw!r}") from None
-        if value < 0:
-            raise ValueError(f"must not be negative: {raw!r}")
-        return value
+        return parse_exact(raw)
     if kind == "list":
         if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
             raise ValueError(f"expected a list of names, got {raw!r}")
@@ -206,6 +213,7 @@ class Rulebook:
         self.programs = MappingProxyType(programs)
         self.version = version
         self._sets: dict[tuple[str, int], ParameterSet] = {}
+        self._what_ifs: dict[tuple[str, int, str], ParameterSet] = {}
 
     def parameter_set(self, program_id: str, fiscal_year: int) -> ParameterSet:
         key = (program_id, fiscal_year)
@@ -219,6 +227,16 @@ class Rulebook:
 
     def with_overrides(self, base: ParameterSet, overrides: dict[str, Any]) -> ParameterSet:
         """A what-if copy of `base`; raises KeyError (unknown name) or ValueError (bad value) naming the parameter."""
+        key = (base.program, base.fiscal_year, json.dumps(overrides, sort_keys=True, default=str))
+        found = self._what_ifs.get(key)
+        if found is None:
+            found = self._apply_overrides(base, overrides)
+            if len(self._what_ifs) >= WHAT_IF_CACHE_SIZE:
+                self._what_ifs.clear()
+            self._what_ifs[key] = found
+        return found
+
+    def _apply_overrides(self, base: ParameterSet, overrides: dict[str, Any]) -> ParameterSet:
         program = self.programs[base.program]
         parameters = dict(base.parameters)
         for name, raw in overrides.items():

@@ -360,6 +360,9 @@ ERRORS = [
     ("no_such_program", 2023, {}, "program"),
     ("trial_satellite_office", 2023, {"cost": 5, "hardware_cost": 6}, "inputs"),
     ("iju_teiju", 2023, {"measures_cost": 1, "fiscal_correction": "abc"}, "inputs.fiscal_correction"),
+    # an exponent would make an enormous exact number: refused, not computed
+    ("iju_teiju", 2023, {"measures_cost": 1, "fiscal_correction": "1e999999999"}, "inputs.fiscal_correction"),
+    ("iju_teiju", 2023, {"measures_cost": 1, "fiscal_correction": 0.8}, "inputs.fiscal_correction"),
     ("teiju_jiritsuken", 2023, {"role": "central_city", "population": 60_000, **AREA_OK}, "inputs.day_night_ratio"),
     ("kaso_bond", 2023, {"project_cost": 1, "category": "casino", "annual_interest_rate": "0", "term_years": 3,
                          "method": "level_payment", "kaso": True}, "inputs.category"),
@@ -412,7 +415,9 @@ def test_overrides_are_a_what_if_shown_in_the_trace():
 
 @pytest.mark.parametrize(("overrides", "field"), [({"no_such": 1}, "overrides.no_such"),
                                                    ({"cost_cap": -5}, "overrides.cost_cap"),
-                                                   ({"rate": 0.5}, "overrides.rate")])
+                                                   ({"rate": 0.5}, "overrides.rate"),
+                                                   ({"rate": "1e999999999"}, "overrides.rate"),
+                                                   ({"rate": "1/0"}, "overrides.rate")])
 def test_bad_overrides_name_the_parameter(overrides, field):
     with pytest.raises(ChiikiError) as raised:
         calc("decarbonization_experts", {"honoraria": 1}, overrides=overrides)
