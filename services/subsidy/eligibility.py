@@ -1,7 +1,8 @@
 """Eligibility predicates of 地域活性化起業人, 地域力創造アドバイザー and 地域プロジェクトマネージャー.
 
-Pure functions, kept apart from the calculators so that they can be replaced by the shared module the matching
-service uses (one source of truth). Each returns the reasons it fails, empty when it passes.
+Pure functions, kept apart from the calculators so that they can be switched to the shared module the matching
+service uses (one source of truth). Names and reason codes follow that module; here the dated limits are passed
+in from this service's rules files. Each returns the reasons a party is NOT eligible, empty when it is.
 """
 
 from dataclasses import dataclass
@@ -13,48 +14,60 @@ class Reason:
     message: str
 
 
-def kigyojin_company_eligible(company_in_three_metro_areas: bool) -> list[Reason]:
+def company_reasons(company_in_three_metro_area: bool) -> list[Reason]:
     """The seconding company is in a 三大都市圏 (or has its head-office function there)."""
-    if company_in_three_metro_areas:
+    if company_in_three_metro_area:
         return []
-    return [Reason("company_outside_three_metro_areas",
-                   "the employee's company is not in the 三大都市圏 and has no head-office function there")]
+    return [Reason("company_outside_three_metro_area",
+                   "the company is not in the 三大都市圏 and has no head-office function there")]
 
 
-def kigyojin_municipality_eligible(in_three_metro_areas: bool, has_disadvantaged_area: bool,
-                                   in_teiju_jiritsuken: bool, high_population_decline: bool) -> list[Reason]:
+def host_municipality_reasons(in_three_metro_area: bool, has_disadvantaged_area: bool, in_teiju_jiritsuken: bool,
+                              high_population_decline: bool) -> list[Reason]:
     """Outside the 三大都市圏; or inside with a 条件不利地域, in a 定住自立圏, or with high population decline."""
-    if not in_three_metro_areas or has_disadvantaged_area or in_teiju_jiritsuken or high_population_decline:
+    if not in_three_metro_area or has_disadvantaged_area or in_teiju_jiritsuken or high_population_decline:
         return []
-    return [Reason("municipality_in_three_metro_areas",
-                   "the municipality is in the 三大都市圏 and has no 条件不利地域, is not in a 定住自立圏 "
-                   "and has no high rate of population decline")]
+    return [Reason("host_in_three_metro_area",
+                   "the municipality is in the 三大都市圏 and has no 条件不利地域, no 定住自立圏 and no high "
+                   "population decline")]
 
 
-def dispatch_period_ok(months: int, min_months: int, max_months: int) -> list[Reason]:
+def dispatch_period_reasons(months: int, min_months: int, max_months: int) -> list[Reason]:
     if min_months <= months <= max_months:
         return []
-    return [Reason("dispatch_period", f"dispatch period of {months} months is outside {min_months}–{max_months} months")]
+    return [Reason("dispatch_period_out_of_range",
+                   f"a dispatch of {months} months is outside {min_months}–{max_months} months")]
 
 
-def advisor_invitation_ok(days: int, times: int, min_days: int, min_times: int) -> list[Reason]:
+def advisor_invitation_reasons(days: int, times: int, min_days: int, min_times: int) -> list[Reason]:
     if days >= min_days or times >= min_times:
         return []
-    return [Reason("too_few_invitations",
-                   f"invited {days} days and {times} times; at least {min_days} days or {min_times} times are needed")]
+    return [Reason("advisor_too_few_invitations",
+                   f"{days} days and {times} invitations are fewer than {min_days} days or {min_times} times "
+                   "in the fiscal year")]
 
 
-def advisor_residence_ok(lives_outside: bool) -> list[Reason]:
-    return [] if lives_outside else [Reason("adviser_lives_inside", "the adviser lives in the municipality")]
-
-
-def years_of_use_ok(year: int, max_years: int, what: str) -> list[Reason]:
-    if 1 <= year <= max_years:
+def adviser_residence_reasons(adviser_lives_outside: bool) -> list[Reason]:
+    if adviser_lives_outside:
         return []
-    return [Reason("too_many_years", f"{what} year {year} is beyond the {max_years} years allowed")]
+    return [Reason("adviser_lives_in_host", "the adviser lives in the municipality; only experts living outside "
+                   "the municipality count")]
 
 
-def project_manager_residence_ok(moved_in: bool, local_exception: bool) -> list[Reason]:
+def advisor_year_reasons(year_of_use: int, max_years: int) -> list[Reason]:
+    if year_of_use <= max_years:
+        return []
+    return [Reason("advisor_years_exceeded", f"year {year_of_use} of use is past the limit of {max_years} years")]
+
+
+def project_manager_year_reasons(year_of_service: int, max_years: int) -> list[Reason]:
+    if year_of_service <= max_years:
+        return []
+    return [Reason("project_manager_years_exceeded",
+                   f"year {year_of_service} of service is past the limit of {max_years} years per person")]
+
+
+def project_manager_residence_reasons(moved_in: bool, local_exception: bool) -> list[Reason]:
     """A move of residence into a 条件不利地域, except local ex-協力隊 / ex-起業人."""
     if moved_in or local_exception:
         return []

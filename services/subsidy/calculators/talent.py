@@ -22,7 +22,7 @@ def _municipality_eligible(ctx: Context, i: MunicipalityConditions, citation: st
         other_ground = not in_metro or i.in_teiju_jiritsuken or i.high_population_decline
         disadvantaged = False if other_ground else bool(ctx.attribute("kaso"))
         shown = f"{disadvantaged} (default: the municipality's 過疎 status)"
-    failures = eligibility.kigyojin_municipality_eligible(in_metro, disadvantaged, i.in_teiju_jiritsuken,
+    failures = eligibility.host_municipality_reasons(in_metro, disadvantaged, i.in_teiju_jiritsuken,
                                                           i.high_population_decline)
     ctx.step("municipality_eligible", "outside the 三大都市圏, or inside it with a 条件不利地域, in a 定住自立圏, "
              "or with a high rate of population decline",
@@ -49,7 +49,7 @@ class KigyojinInputs(MunicipalityConditions):
 
 def _kigyojin_person(ctx: Context, n: int, person: KigyojinPerson) -> tuple[int, int] | None:
     """(acceptance, proposal) of an eligible person, None when the dispatch period is outside the limits."""
-    failures = eligibility.dispatch_period_ok(person.dispatch_months, ctx.p("min_dispatch_months"),
+    failures = eligibility.dispatch_period_reasons(person.dispatch_months, ctx.p("min_dispatch_months"),
                                               ctx.p("max_dispatch_months"))
     if failures:
         ctx.step(f"persons[{n}]", "dispatch period within the limits", params=("min_dispatch_months",
@@ -69,7 +69,7 @@ def _kigyojin_person(ctx: Context, n: int, person: KigyojinPerson) -> tuple[int,
 
 def kigyojin(ctx: Context, i: KigyojinInputs) -> tuple[int, dict]:
     zero = {"acceptance": 0, "proposal": 0, "preparation": 0, "total": 0}
-    company_failures = eligibility.kigyojin_company_eligible(i.company_in_three_metro_areas)
+    company_failures = eligibility.company_reasons(i.company_in_three_metro_areas)
     ctx.step("company_eligible", "the employee's company is in the 三大都市圏 (or has its head-office function there)",
              inputs={"company_in_three_metro_areas": i.company_in_three_metro_areas}, result=not company_failures,
              citation="「地域活性化起業人」")
@@ -105,10 +105,10 @@ class AdvisorInputs(MunicipalityConditions):
 def advisor(ctx: Context, i: AdvisorInputs) -> tuple[int, dict]:
     cap_param = "private_expert_cap" if i.adviser_type == "private_expert" else "municipal_staff_cap"
     cap = ctx.p(cap_param)
-    failures = (eligibility.advisor_invitation_ok(i.invitation_days, i.invitation_times, ctx.p("min_invitation_days"),
+    failures = (eligibility.advisor_invitation_reasons(i.invitation_days, i.invitation_times, ctx.p("min_invitation_days"),
                                                   ctx.p("min_invitation_times"))
-                + eligibility.advisor_residence_ok(i.adviser_lives_outside)
-                + eligibility.years_of_use_ok(i.year_of_use, ctx.p("max_years"), "year of use"))
+                + eligibility.adviser_residence_reasons(i.adviser_lives_outside)
+                + eligibility.advisor_year_reasons(i.year_of_use, ctx.p("max_years")))
     ctx.step("conditions", "invited ≥ min days or ≥ min times; the adviser lives outside; year of use ≤ max years",
              params=("min_invitation_days", "min_invitation_times", "max_years"),
              inputs={"invitation_days": i.invitation_days, "invitation_times": i.invitation_times,
@@ -140,8 +140,8 @@ def project_manager(ctx: Context, i: ProjectManagerInputs) -> tuple[int, dict]:
     cap, max_persons = ctx.p("per_person_cap"), ctx.p("max_persons")
     per_person, counted = [], 0
     for n, person in enumerate(i.persons):
-        failures = (eligibility.years_of_use_ok(person.year_of_service, ctx.p("max_years"), "year of service")
-                    + eligibility.project_manager_residence_ok(person.moved_in, person.local_exception))
+        failures = (eligibility.project_manager_year_reasons(person.year_of_service, ctx.p("max_years"))
+                    + eligibility.project_manager_residence_reasons(person.moved_in, person.local_exception))
         if not failures and counted >= max_persons:
             failures = [eligibility.Reason("over_person_limit", f"only the first {max_persons} eligible persons "
                                            "per municipality count")]
