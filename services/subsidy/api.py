@@ -16,6 +16,7 @@ from services.subsidy.schemas import BatchRequest, CalculationRequest, ProgramCa
 
 router = APIRouter(prefix="/subsidy", tags=["subsidy"])
 
+
 def get_rulebook(request: Request) -> Rulebook:
     return request.app.state.rulebook
 

@@ -34,7 +34,7 @@ async def _municipality(code: str):
     db = Database.from_url(get_settings().database_url)
     try:
         async with db.sessionmaker() as session:
-            return await service._municipality(session, code)
+            return await service.find_municipality(session, code)
     finally:
         await db.dispose()
 

@@ -4,7 +4,7 @@ Never commits; the route's session does.
 """
 
 import secrets
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from fractions import Fraction
 from typing import Any
 
@@ -34,16 +34,18 @@ class AttributeInputs(BaseModel):
 
 
 ATTRIBUTE_NAMES = tuple(AttributeInputs.model_fields)
+JAPAN = timezone(timedelta(hours=9), "JST")  # no daylight saving; needs no tz database in the image
 
 
 def current_fiscal_year(today: date | None = None) -> int:
-    today = today or date.today()
+    """The Japanese fiscal year (1 April – 31 March) containing `today`, in Japan's time zone."""
+    today = today or datetime.now(JAPAN).date()
     return today.year if today.month >= 4 else today.year - 1
 
 
-def _validation_error(exc: ValidationError, prefix: str) -> Unprocessable:
+def _validation_error(exc: ValidationError, prefix: str | None = None) -> Unprocessable:
     first = exc.errors()[0]
-    field = ".".join([prefix, *(str(part) for part in first["loc"])])
+    field = ".".join([*([prefix] if prefix else []), *(str(part) for part in first["loc"])]) or "body"
     message = first["msg"].removeprefix("Value error, ")
     return Unprocessable(f"{field}: {message}", field=field)
 
@@ -127,7 +129,7 @@ def compute(rulebook: Rulebook, program_id: str, fiscal_year: int | None, inputs
     return result
 
 
-async def _municipality(session: AsyncSession, code: str | None) -> Municipality | None:
+async def find_municipality(session: AsyncSession, code: str | None) -> Municipality | None:
     if code is None:
         return None
     if problem := local_government_code_problem(code):
@@ -140,7 +142,7 @@ async def _municipality(session: AsyncSession, code: str | None) -> Municipality
 
 async def calculate(session: AsyncSession, rulebook: Rulebook, program_id: str, request: CalculationRequest) -> dict:
     program_of(rulebook, program_id)
-    municipality = await _municipality(session, request.municipality_code)
+    municipality = await find_municipality(session, request.municipality_code)
     return compute(rulebook, program_id, request.fiscal_year, request.inputs, request.overrides, municipality)
 
 
@@ -155,7 +157,7 @@ def _parse_item(item: Any) -> ProgramCalculationRequest:
     try:
         return ProgramCalculationRequest.model_validate(item)
     except ValidationError as exc:
-        raise _validation_error(exc, "item") from None
+        raise _validation_error(exc) from None
 
 
 async def calculate_batch(session: AsyncSession, rulebook: Rulebook, items: list[Any], *,

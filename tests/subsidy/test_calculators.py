@@ -438,3 +438,11 @@ def test_local10000_schedule():
                                      ("2023-12-15", "2024-01-10", "2024-02")]:
         breakdown = calc("local10000", {**L10K, "application_date": applied})["breakdown"]
         assert (breakdown["application_deadline"], breakdown["expected_decision_month"]) == (deadline, month)
+
+
+def test_default_fiscal_year_starts_on_1_april():
+    from datetime import date
+
+    from services.subsidy.service import current_fiscal_year
+
+    assert [current_fiscal_year(date(2024, 3, 31)), current_fiscal_year(date(2024, 4, 1))] == [2023, 2024]
