@@ -87,8 +87,10 @@ def _write_csv(result: dict) -> None:
 @app.command("calc")
 def calc(
     program: Annotated[str, typer.Argument(help="program id, e.g. local10000 (see `chiiki subsidy programs`)")],
-    assignments: Annotated[list[str] | None, typer.Argument(help="inputs as key=value, e.g. plan_cost=30000000")] = None,
-    fiscal_year: Annotated[int | None, typer.Option(help="fiscal year (令和5年度 = 2023); default: the current one")] = None,
+    assignments: Annotated[list[str] | None,
+                           typer.Argument(help="inputs as key=value, e.g. plan_cost=30000000")] = None,
+    fiscal_year: Annotated[int | None,
+                           typer.Option(help="fiscal year (令和5年度 = 2023); default: the current one")] = None,
     municipality: Annotated[str | None, typer.Option(help="municipality code, for reference attributes")] = None,
     override: Annotated[list[str] | None, typer.Option(help="what-if parameter as name=value (repeatable)")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout, for a spreadsheet")] = False,

@@ -30,8 +30,8 @@ def teiju_jiritsuken(ctx: Context, i: TeijuJiritsukenInputs) -> tuple[int, dict]
     min_population, min_ratio = ctx.p("central_city_min_population"), ctx.p("central_city_min_day_night_ratio")
     checks = [{"check": "population", "value": population, "threshold": min_population,
                "passed": population >= min_population},
-              {"check": "day_night_ratio", "value": decimal_text(i.day_night_ratio), "threshold": decimal_text(min_ratio),
-               "passed": i.day_night_ratio >= min_ratio}]
+              {"check": "day_night_ratio", "value": decimal_text(i.day_night_ratio),
+               "threshold": decimal_text(min_ratio), "passed": i.day_night_ratio >= min_ratio}]
     if ctx.p("central_city_outside_three_metro_areas"):
         checks.append({"check": "outside_three_metro_areas", "value": not in_metro, "threshold": True,
                        "passed": not in_metro})
