@@ -12,7 +12,8 @@ from common.models.subsidy import SubsidyCalculationPublic
 from common.pagination import Page, PageParams, encode_cursor, make_page, page_params
 from services.subsidy import repository, service
 from services.subsidy.rulebook import Rulebook
-from services.subsidy.schemas import BatchRequest, CalculationRequest, ProgramCalculationRequest
+from services.subsidy.schemas import (BatchRequest, BatchResult, CalculationRequest, CalculationResult,
+                                     ProgramCalculationRequest)
 
 router = APIRouter(prefix="/subsidy", tags=["subsidy"])
 
@@ -75,13 +76,15 @@ async def get_program(program: ProgramId, rulebook: RulebookDep,
     return service.program_detail(rulebook, found, fiscal_year)
 
 
-@router.post("/programs/{program}/calculate", summary="Calculate one program: amount, breakdown, reasons, trace")
+@router.post("/programs/{program}/calculate", summary="Calculate one program: amount, breakdown, reasons, trace",
+             responses={200: {"model": CalculationResult}})
 async def calculate(program: ProgramId, body: CalculationRequest, session: SessionDep,
                     rulebook: RulebookDep) -> JSONResponse:
     return JSONResponse(await service.calculate(session, rulebook, program, body))
 
 
-@router.post("/calculate/batch", summary="Many calculations; results in order, each item's error in its place")
+@router.post("/calculate/batch", summary="Many calculations; results in order, each item's error in its place",
+             responses={200: {"model": BatchResult}})
 async def calculate_batch(body: BatchRequest, session: SessionDep, rulebook: RulebookDep) -> JSONResponse:
     results = await service.calculate_batch(session, rulebook, body.items, include_trace=body.include_trace)
     return JSONResponse({"results": results, "rules_version": rulebook.version})

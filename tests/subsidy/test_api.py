@@ -179,3 +179,14 @@ async def test_municipality_key_saves_and_reads_only_its_own(client, db):
     assert (foreign.status_code, foreign.json()["error"]["field"]) == (403, "municipality_code")
     read = await client.get(f"/subsidy/calculations/{saved.json()['id']}", headers=bearer(chiyoda))
     assert read.status_code == 404
+
+
+async def test_a_calculation_matches_its_documented_shape(client, service_apps):
+    from services.subsidy.schemas import CalculationResult
+
+    body = (await client.post("/subsidy/programs/kaso_grants/calculate", json={
+        "fiscal_year": 2023, "inputs": {"component": "network", "cost": 1, "with_ict": True},
+        "overrides": {"network_cap": 1}})).json()
+    result = CalculationResult.model_validate(body)
+    assert result.trace[0].parameters[0].overridden is True
+    assert "CalculationResult" in service_apps["subsidy"].openapi()["components"]["schemas"]

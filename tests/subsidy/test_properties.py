@@ -104,3 +104,32 @@ def test_trial_satellite_office_never_above_the_cap(cost, hardware, correction):
     result = calc("trial_satellite_office", {"cost": cost + hardware, "hardware_cost": hardware,
                                              "fiscal_correction": str(correction)})
     assert 0 <= result["amount"] <= 10_000_000 * Fraction(1, 2) * correction
+
+
+people = st.lists(st.tuples(yen, yen, st.integers(min_value=0, max_value=60)), max_size=6)
+
+
+@quick
+@given(persons=people, preparation=yen)
+def test_kigyojin_never_above_the_caps(persons, preparation):
+    inputs = {"in_three_metro_areas": False, "company_in_three_metro_areas": True, "preparation_cost": preparation,
+              "persons": [{"acceptance_cost": a, "proposal_cost": p, "dispatch_months": m} for a, p, m in persons]}
+    result = calc("kigyojin", inputs)
+    b = result["breakdown"]
+    counted = sum(1 for _, _, months in persons if 6 <= months <= 36)
+    assert 0 <= b["acceptance"] <= 5_600_000 * counted
+    assert 0 <= b["proposal"] <= 500_000 * counted
+    assert 0 <= b["preparation"] <= 500_000
+    assert result["amount"] == (b["total"] if result["eligible"] else 0)
+
+
+@quick
+@given(persons=st.lists(st.tuples(yen, st.integers(min_value=1, max_value=5), st.booleans(), st.booleans()),
+                        min_size=1, max_size=6))
+def test_project_manager_pays_at_most_two_capped_persons(persons):
+    inputs = {"persons": [{"cost": c, "year_of_service": y, "moved_in": m, "local_exception": e}
+                          for c, y, m, e in persons]}
+    b = calc("project_manager", inputs)["breakdown"]
+    assert sum(1 for allowance in b["per_person"] if allowance) <= 2
+    assert all(0 <= allowance <= 6_500_000 for allowance in b["per_person"])
+    assert b["total"] == sum(b["per_person"])
