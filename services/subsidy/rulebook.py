@@ -55,6 +55,7 @@ class ParameterSpec(_Strict):
     description: str = Field(min_length=1)
     citation: str = Field(min_length=1)
     interpretation: str | None = None
+    nullable: bool = Field(default=False, description="null (not in force) is allowed in some years")
     values: list[DatedValue] = Field(min_length=1)
 
 
@@ -242,9 +243,11 @@ class Rulebook:
         for name, raw in overrides.items():
             if name not in program.spec.parameters:
                 raise KeyError(name)
-            original = parameters[name]
+            original, spec = parameters[name], program.spec.parameters[name]
+            if raw is None and not spec.nullable:
+                raise ValueError(f"{name}: must have a value")
             try:
-                value = parse_value(program.spec.parameters[name].type, raw)
+                value = parse_value(spec.type, raw)
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from None
             parameters[name] = Parameter(name, original.kind, value, original.period, original.citation,
@@ -262,6 +265,9 @@ def _check_periods(where: str, name: str, spec: ParameterSpec, years: FiscalYear
                              f"or starts before fiscal_years.first")
         if dated.from_year > expected:
             raise RulesError(f"{where}: parameters.{name}: no value for FY{expected} (missing period)")
+        if dated.value is None and not spec.nullable:
+            raise RulesError(f"{where}: parameters.{name}: FY{dated.from_year}: null (not in force) needs "
+                             "nullable: true")
         try:
             parse_value(spec.type, dated.value)
         except ValueError as exc:

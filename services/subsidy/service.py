@@ -117,7 +117,13 @@ def compute(rulebook: Rulebook, program_id: str, fiscal_year: int | None, inputs
     except ValidationError as exc:
         raise _validation_error(exc, "inputs") from None
     ctx = Context(params, _attributes(municipality, inputs))
-    amount, breakdown = calculator.compute(ctx, parsed)
+    try:
+        amount, breakdown = calculator.compute(ctx, parsed)
+    except (ArithmeticError, ValueError, TypeError) as exc:
+        if not overrides:
+            raise  # with the published parameters this is a bug: let it be a logged 500
+        raise Unprocessable(f"the overridden parameters cannot be applied to these inputs: {exc}",
+                            code="invalid_override", field="overrides") from None
     result = {"program": program.id, "fiscal_year": fiscal_year,
               "municipality_code": municipality.code if municipality is not None else None,
               "eligible": ctx.eligible, "amount": amount if ctx.eligible else 0, "breakdown": breakdown,

@@ -417,7 +417,8 @@ def test_overrides_are_a_what_if_shown_in_the_trace():
                                                    ({"cost_cap": -5}, "overrides.cost_cap"),
                                                    ({"rate": 0.5}, "overrides.rate"),
                                                    ({"rate": "1e999999999"}, "overrides.rate"),
-                                                   ({"rate": "1/0"}, "overrides.rate")])
+                                                   ({"rate": "1/0"}, "overrides.rate"),
+                                                   ({"rate": None}, "overrides.rate")])
 def test_bad_overrides_name_the_parameter(overrides, field):
     with pytest.raises(ChiikiError) as raised:
         calc("decarbonization_experts", {"honoraria": 1}, overrides=overrides)
@@ -446,3 +447,11 @@ def test_default_fiscal_year_starts_on_1_april():
     from services.subsidy.service import current_fiscal_year
 
     assert [current_fiscal_year(date(2024, 3, 31)), current_fiscal_year(date(2024, 4, 1))] == [2023, 2024]
+
+
+def test_a_what_if_that_cannot_apply_is_a_422_not_a_crash():
+    dated = {**L10K, "application_date": "2023-06-11"}
+    for overrides in ({"application_deadline_day": 40}, {"decision_lag_days": 10**12}):
+        with pytest.raises(ChiikiError) as raised:
+            calc("local10000", dated, overrides=overrides)
+        assert (raised.value.status_code, raised.value.field) == (422, "overrides")

@@ -54,6 +54,8 @@ def test_a_good_file_loads_with_dated_values(tmp_path):
     (_with_parameter(values=[{"from": 2022, "to": 2023, "value": 1.5}]), "sample.yaml: parameters.cap: FY2022: expected"),
     (_with_parameter(type="rate", values=[{"from": 2022, "to": 2023, "value": 0.5}]),
      "sample.yaml: parameters.cap: FY2022: expected an exact fraction"),
+    (_with_parameter(values=[{"from": 2022, "to": 2023, "value": None}]),
+     "sample.yaml: parameters.cap: FY2022: null (not in force) needs nullable: true"),
     (_with_parameter(type="percentage"), "sample.yaml: parameters.cap.type: Input should be"),
     ({**GOOD, "program": "other"}, "sample.yaml: program: 'other' does not match the file name"),
 ])
