@@ -3,6 +3,7 @@
 import random
 
 from services.subsidy.calculators import CALCULATORS
+from services.subsidy.rulebook import get_rulebook
 from tests.conftest import bearer
 
 ODD_VALUES = [None, True, False, 0, -1, 1.5, -0.0, 10**30, -10**30, "", "x", "1/0", "0/0", "-1/2", "1e400", "NaN",
@@ -23,14 +24,16 @@ def _garbage(rng: random.Random, depth: int = 0):
 
 def _bodies(rng: random.Random, program: str) -> list:
     fields = list(CALCULATORS[program].inputs.model_fields)
+    parameters = list(get_rulebook().programs[program].spec.parameters)
     bodies = [None, [], "text", 7, {"inputs": None}, {"inputs": []}, {"overrides": []}, {"fiscal_year": 2023.0}]
-    for _ in range(12):
+    for _ in range(30):
         inputs = {name: _garbage(rng) for name in rng.sample(fields, k=rng.randint(0, len(fields)))}
         body = {"fiscal_year": rng.choice([2022, 2023, 1, -5, "2023", None, 10**20]), "inputs": inputs}
         if rng.random() < 0.3:
             body[rng.choice(TOP_LEVEL_KEYS)] = _garbage(rng)
         if rng.random() < 0.3:
-            body["overrides"] = {rng.choice(["cap", "rate", "cost_cap", "x"]): _garbage(rng)}
+            body["overrides"] = {rng.choice(parameters + ["x"]): rng.choice([_garbage(rng), 0, 1, 10**12, "0", "9/1"])
+                                 for _ in range(rng.randint(1, 3))}
         if rng.random() < 0.3:
             body["municipality_code"] = rng.choice(["012092", "0120921", "abcdef", "000000", "016951", 12092])
         bodies.append(body)
