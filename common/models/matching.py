@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
+from pydantic import BaseModel
+from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, DateTime, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -25,9 +27,12 @@ class AdviserType(StrEnum):
     municipal_staff = "municipal_staff"  # 先進自治体職員
 
 
-class ProposingSide(StrEnum):
+class PartyKind(StrEnum):
+    """The kinds of participant; in the advisor market the municipality's counterpart is an adviser."""
+
     municipality = "municipality"
-    counterpart = "counterpart"  # the company (or, in the advisor market, the adviser)
+    company = "company"
+    adviser = "adviser"
 
 
 class MatchStatus(StrEnum):
@@ -116,7 +121,7 @@ class CompanyBase(SQLModel):
                                    description="head office")
     head_office_function_in_three_metro_area: bool = Field(
         default=False, description="本社機能 in a 三大都市圏 although the registered head office is elsewhere")
-    markets: list[str] = _json_list("markets the company takes part in")
+    markets: list[Market] = _json_list("markets the company takes part in")
     fields: list[str] = _json_list("field-of-work codes")
     capacity: int = Field(default=1, ge=1, le=100, description="staff it can send or offices it can open")
     dispatch_months: int | None = Field(default=None, ge=1, le=120, description="起業人: offered dispatch period")
@@ -140,7 +145,7 @@ class CompanyCreate(CompanyBase):
 class CompanyUpdate(SQLModel):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     head_office_function_in_three_metro_area: bool | None = None
-    markets: list[str] | None = None
+    markets: list[Market] | None = None
     fields: list[str] | None = None
     capacity: int | None = Field(default=None, ge=1, le=100)
     dispatch_months: int | None = Field(default=None, ge=1, le=120)
@@ -206,7 +211,7 @@ class Round(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     name: str = Field(max_length=120)
     market: Market = Field(sa_type=String(16))
-    proposing_side: ProposingSide = Field(sa_type=String(16))
+    proposing_side: PartyKind = Field(sa_type=String(16))
     solved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     result: dict | None = Field(default=None, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
@@ -255,3 +260,33 @@ class MatchTransition(SQLModel, table=True):
     actor_key_id: str | None = Field(default=None, max_length=16)
     request_id: str | None = Field(default=None, max_length=128)
     at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+# --- request bodies that are not tables ------------------------------------------------------------
+
+PARTY_PATTERN = r"^(municipality|company|adviser):[A-Za-z0-9_-]{1,40}$"
+
+
+class RoundCreate(BaseModel):
+    name: str = PydanticField(min_length=1, max_length=120)
+    market: Market
+    proposing_side: PartyKind = PydanticField(description="municipality, or company (adviser in the advisor market)")
+
+
+class PreferencesIn(BaseModel):
+    participant: str = PydanticField(pattern=PARTY_PATTERN, description="municipality:CODE, company:ID or adviser:ID")
+    capacity: int = PydanticField(ge=1, le=100)
+    ranking: list[str] = PydanticField(max_length=5000, description="the other side's participants, best first")
+
+
+class MatchCreate(BaseModel):
+    market: Market
+    municipality_code: str = PydanticField(min_length=6, max_length=6)
+    company_id: str | None = PydanticField(default=None, max_length=40)
+    adviser_id: str | None = PydanticField(default=None, max_length=40)
+    need_id: str | None = PydanticField(default=None, max_length=40)
+    round_id: str | None = PydanticField(default=None, max_length=40)
+
+
+class TransitionIn(BaseModel):
+    to: MatchStatus
