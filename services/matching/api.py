@@ -180,7 +180,8 @@ async def list_matches(session: SessionDep, principal: MunicipalityKey, page: Pa
     if principal.role == ApiKeyRole.municipality:
         municipality = principal.municipality_code
     rows = await repository.list_matches(session, page, municipality_code=municipality, status=status)
-    return make_page(rows, page, "id")
+    result = make_page(rows, page, "id")
+    return {**result, "items": [service.match_summary(match) for match in result["items"]]}
 
 
 @router.get("/matches/{match_id}", summary="A match with its allowed transitions and full history")

@@ -540,10 +540,18 @@ async def transition(session: AsyncSession, principal: Principal, match_id: str,
     return match
 
 
+MATCH_FIELDS = ("id", "market", "municipality_code", "company_id", "adviser_id", "need_id", "round_id", "status",
+                "created_at", "updated_at")
+
+
+def match_summary(match: Match) -> dict:
+    return {name: getattr(match, name) for name in MATCH_FIELDS}
+
+
 async def match_view(session: AsyncSession, match: Match) -> dict:
     history = await repository.transitions(session, match.id)
     return {
-        **match.model_dump(),
+        **match_summary(match),
         "allowed_transitions": list(TRANSITIONS[MatchStatus(match.status)]),
         "history": [{"from": t.from_status, "to": t.to_status, "actor": t.actor, "actor_key_id": t.actor_key_id,
                      "request_id": t.request_id, "at": t.at} for t in history],
