@@ -55,7 +55,8 @@ async def test_excluded_candidates_are_explained_on_request(client, app_key, kig
     body = await recommend(client, bearer(app_key), "kigyojin", f"municipality:{YUBARI}", explain="true")
     reasons = {item["name"]: [r["code"] for r in item["reasons"]] for item in body["excluded"]}
     assert reasons == {"C": ["company_outside_three_metro_area"], "D": ["dispatch_period_out_of_range"]}
-    assert "「地域活性化起業人」" in body["excluded"][0]["reasons"][0]["message"]
+    messages = {item["name"]: item["reasons"][0]["message"] for item in body["excluded"]}
+    assert "「地域活性化起業人」" in messages["C"] and "６ヵ月" in messages["D"]
     assert "excluded" not in await recommend(client, bearer(app_key), "kigyojin", f"municipality:{YUBARI}")
 
 
