@@ -49,3 +49,25 @@ async def add_adviser(client, ops: dict, name: str = "Adviser", home: str = SAPP
 async def add_need(client, headers: dict, code: str = YUBARI, market: str = "kigyojin", **extra) -> dict:
     body = {"market": market, "title": "DX of the town office", "fields": ["ict_digital"], **extra}
     return await created(await client.post(f"/matching/municipalities/{code}/needs", json=body, headers=headers))
+
+
+@pytest.fixture
+async def committed_db(engine, database_url):
+    """A Database whose sessions commit for real, for tests of concurrent transactions.
+
+    Yields the Database and a list the test appends (model, id) pairs to; those rows are deleted afterwards,
+    children first."""
+    from sqlmodel import delete
+
+    from common.db import Database
+    from common.models import MatchTransition
+
+    created: list = []
+    database = Database(engine)
+    yield database, created
+    async with database.sessionmaker() as session:
+        for model, ident in reversed(created):
+            if model.__name__ == "Match":
+                await session.exec(delete(MatchTransition).where(MatchTransition.match_id == ident))
+            await session.exec(delete(model).where(model.id == ident))
+        await session.commit()
