@@ -34,9 +34,14 @@ async def get_municipality(session: AsyncSession, code: str) -> Municipality | N
     return await session.get(Municipality, code)
 
 
-async def municipalities(session: AsyncSession, codes: Sequence[str]) -> dict[str, Municipality]:
-    rows = (await session.exec(select(Municipality).where(Municipality.code.in_(list(codes))))).all()
-    return {m.code: m for m in rows}
+FACT_COLUMNS = (Municipality.code, Municipality.name, Municipality.pref_code, Municipality.metro_area,
+                Municipality.kaso_type)
+
+
+async def municipality_facts(session: AsyncSession, codes: Sequence[str]) -> dict:
+    """What eligibility and scoring read of each municipality, as light rows (not whole table objects)."""
+    rows = (await session.exec(select(*FACT_COLUMNS).where(Municipality.code.in_(list(codes))))).all()
+    return {row.code: row for row in rows}
 
 
 # --- profiles --------------------------------------------------------------------------------------
@@ -80,17 +85,24 @@ async def open_needs(session: AsyncSession, market: str, municipality_code: str 
     return list((await session.exec(query)).all())
 
 
-async def companies_in_market(session: AsyncSession, market: str) -> list[Company]:
-    query = select(Company).where(_json_list_contains(Company.markets, market)).order_by(Company.id)
+# What the scoring reads of a company or an adviser: light rows, without descriptions.
+COMPANY_COLUMNS = (Company.id, Company.name, Company.municipality_code, Company.markets,
+                   Company.head_office_function_in_three_metro_area, Company.fields, Company.capacity,
+                   Company.dispatch_months, Company.track_record, Company.preferred_prefectures,
+                   Company.wished_municipalities)
+ADVISER_COLUMNS = (Adviser.id, Adviser.name, Adviser.municipality_code, Adviser.fields, Adviser.capacity,
+                   Adviser.experience_years, Adviser.preferred_prefectures, Adviser.wished_municipalities)
+
+
+async def partner_rows(session: AsyncSession, model, *, market: str | None = None,
+                       ids: Sequence[str] | None = None) -> list:
+    """Companies (in `market`, if given) or advisers, or exactly those with `ids`."""
+    query = select(*(COMPANY_COLUMNS if model is Company else ADVISER_COLUMNS)).order_by(model.id)
+    if ids is not None:
+        query = query.where(model.id.in_(list(ids)))
+    if market is not None and model is Company:
+        query = query.where(_json_list_contains(Company.markets, market))
     return list((await session.exec(query)).all())
-
-
-async def all_advisers(session: AsyncSession) -> list[Adviser]:
-    return list((await session.exec(select(Adviser).order_by(Adviser.id))).all())
-
-
-async def rows_by_id(session: AsyncSession, model, ids: Sequence[str]) -> list:
-    return list((await session.exec(select(model).where(model.id.in_(list(ids))).order_by(model.id))).all())
 
 
 async def existing_ids(session: AsyncSession, model, ids: Sequence[str]) -> set[str]:
@@ -122,8 +134,9 @@ async def upsert_preference(session: AsyncSession, round_id: str, participant: s
     await session.exec(statement)
 
 
-async def preferences(session: AsyncSession, round_id: str) -> list[RoundPreference]:
-    query = select(RoundPreference).where(RoundPreference.round_id == round_id).order_by(RoundPreference.participant)
+async def preferences(session: AsyncSession, round_id: str) -> list:
+    query = (select(RoundPreference.participant, RoundPreference.capacity, RoundPreference.ranking)
+             .where(RoundPreference.round_id == round_id).order_by(RoundPreference.participant))
     return list((await session.exec(query)).all())
 
 

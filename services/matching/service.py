@@ -231,7 +231,8 @@ async def get_adviser(session: AsyncSession, adviser_id: str) -> Adviser:
 
 # --- the parties as the scoring sees them ----------------------------------------------------------
 
-def host_view(municipality: Municipality, needs: list[Need], under_way: int = 0) -> HostView:
+def host_view(municipality, needs: list[Need], under_way: int = 0) -> HostView:
+    """`municipality` is a Municipality or a row of repository.municipality_facts."""
     facts = HostFacts.from_municipality(
         municipality, in_teiju_jiritsuken=any(n.in_teiju_jiritsuken for n in needs),
         high_population_decline=any(n.high_population_decline for n in needs))
@@ -243,11 +244,12 @@ def host_view(municipality: Municipality, needs: list[Need], under_way: int = 0)
     )
 
 
-def partner_view(row: Company | Adviser, home: Municipality, under_way: int = 0) -> PartnerView:
-    is_company = isinstance(row, Company)
+def partner_view(kind: PartyKind, row, home, under_way: int = 0) -> PartnerView:
+    """`row` is a row of repository.partner_rows, `home` one of repository.municipality_facts."""
+    is_company = kind == PartyKind.company
     in_metro = home.metro_area is not None or (is_company and row.head_office_function_in_three_metro_area)
     return PartnerView(
-        kind=PartyKind.company if is_company else PartyKind.adviser, id=row.id, name=row.name,
+        kind=kind, id=row.id, name=row.name,
         municipality_code=row.municipality_code, pref_code=home.pref_code, in_three_metro_area=in_metro,
         fields=frozenset(row.fields), preferred_prefectures=frozenset(row.preferred_prefectures),
         wished_municipalities=frozenset(row.wished_municipalities),
@@ -262,7 +264,7 @@ async def hosts(session: AsyncSession, market: Market, codes: list[str] | None =
     for need in await repository.open_needs(session, market):
         needs_by_code[need.municipality_code].append(need)
     wanted = codes if codes is not None else list(needs_by_code)
-    municipalities = await repository.municipalities(session, wanted)
+    municipalities = await repository.municipality_facts(session, wanted)
     under_way = await repository.matches_under_way(session, Match.municipality_code, market)
     return [host_view(municipalities[code], needs_by_code.get(code, []), under_way.get(code, 0))
             for code in sorted(municipalities)]
@@ -270,17 +272,13 @@ async def hosts(session: AsyncSession, market: Market, codes: list[str] | None =
 
 async def partners(session: AsyncSession, market: Market, ids: list[str] | None = None) -> list[PartnerView]:
     """Companies taking part in `market`, or advisers (or exactly `ids`)."""
-    model = Adviser if market == Market.advisor else Company
-    if ids is not None:
-        rows = await repository.rows_by_id(session, model, ids)
-    elif model is Company:
-        rows = await repository.companies_in_market(session, market)
-    else:
-        rows = await repository.all_advisers(session)
-    homes = await repository.municipalities(session, {row.municipality_code for row in rows})
+    kind = partner_kind(market)
+    model = Company if kind == PartyKind.company else Adviser
+    rows = await repository.partner_rows(session, model, market=market if ids is None else None, ids=ids)
+    homes = await repository.municipality_facts(session, {row.municipality_code for row in rows})
     under_way = await repository.matches_under_way(session, Match.company_id if model is Company
                                                    else Match.adviser_id)
-    return [partner_view(row, homes[row.municipality_code], under_way.get(row.id, 0)) for row in rows]
+    return [partner_view(kind, row, homes[row.municipality_code], under_way.get(row.id, 0)) for row in rows]
 
 
 async def _subject_host(session: AsyncSession, market: Market, code: str, field: str) -> HostView:
@@ -435,11 +433,11 @@ async def solve_round(session: AsyncSession, round_id: str) -> dict:
                         for p, ranking in rankings.items() for o in ranking}
     excluded, excluded_pairs = await _round_exclusions(session, market, list(rankings), ranked_pairs)
 
-    def allowed(party: str, other: str) -> bool:
-        pair = (party, other) if party.startswith("municipality:") else (other, party)
-        return party not in excluded and other not in excluded and pair not in excluded_pairs
-
-    filtered = {p: [o for o in ranking if allowed(p, o)] for p, ranking in rankings.items()}
+    filtered = {p: [] if p in excluded else [o for o in ranking if o not in excluded]
+                for p, ranking in rankings.items()}
+    for municipality, partner in excluded_pairs:
+        filtered[municipality] = [o for o in filtered[municipality] if o != partner]
+        filtered[partner] = [o for o in filtered[partner] if o != municipality]
     municipality_side = Side({p: r for p, r in filtered.items() if p.startswith("municipality:")}, capacities)
     partner_side = Side({p: r for p, r in filtered.items() if not p.startswith("municipality:")}, capacities)
     municipalities_propose = round_.proposing_side == PartyKind.municipality
@@ -458,10 +456,10 @@ async def solve_round(session: AsyncSession, round_id: str) -> dict:
 def _round_result(round_: Round, rankings: dict[str, list[str]], pairs: set[tuple[str, str]],
                   excluded: dict, excluded_pairs: dict) -> dict:
     other = partner_kind(round_.market).value
-    rank_of = {p: {o: i + 1 for i, o in enumerate(ranking)} for p, ranking in rankings.items()}
     assignment = [
         {"municipality": municipality.partition(":")[2], other: partner.partition(":")[2],
-         "municipality_rank": rank_of[municipality][partner], f"{other}_rank": rank_of[partner][municipality]}
+         "municipality_rank": rankings[municipality].index(partner) + 1,
+         f"{other}_rank": rankings[partner].index(municipality) + 1}
         for municipality, partner in sorted(pairs)
     ]
     matched = {party for pair in pairs for party in pair}
