@@ -53,6 +53,7 @@ class PartnerView:
     wished_municipalities: frozenset[str]
     experience: int
     capacity_left: int
+    markets: frozenset[str]
     dispatch_months: int | None = None
 
     @property

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import Principal
 from common.codes import local_government_code_problem
-from common.eligibility import HostFacts, Reason
+from common.eligibility import HostFacts, Reason, dispatch_period_reasons
 from common.errors import Conflict, Forbidden, NotFound, Unprocessable
 from common.models import Adviser, ApiKeyRole, Company, Match, MatchTransition, Municipality, Need, Round
 from common.models.matching import (
@@ -142,8 +142,6 @@ async def _clean_lists(session: AsyncSession, values: dict) -> dict:
 # --- needs -----------------------------------------------------------------------------------------
 
 def _check_need_period(market: Market, months: int | None) -> None:
-    from common.eligibility import dispatch_period_reasons
-
     if market == Market.kigyojin and months is not None:
         if reasons := dispatch_period_reasons(months, current_fiscal_year()):
             raise Unprocessable(reasons[0].message, field="dispatch_months")
@@ -255,6 +253,7 @@ def partner_view(kind: PartyKind, row, home, under_way: int = 0) -> PartnerView:
         wished_municipalities=frozenset(row.wished_municipalities),
         experience=row.track_record if is_company else row.experience_years,
         capacity_left=row.capacity - under_way, dispatch_months=row.dispatch_months if is_company else None,
+        markets=frozenset(row.markets) if is_company else frozenset({Market.advisor}),
     )
 
 
@@ -294,6 +293,8 @@ async def _subject_partner(session: AsyncSession, market: Market, kind: PartyKin
     found = await partners(session, market, [ident])
     if not found:
         raise NotFound(f"no {kind} {ident}", field=field)
+    if market not in found[0].markets:
+        raise Unprocessable(f"{kind} {ident} does not take part in the {market} market", field=field)
     return found[0]
 
 

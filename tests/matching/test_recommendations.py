@@ -169,3 +169,10 @@ async def test_no_ineligible_pair_is_ever_recommended(client, ops, app_key, sess
         body = await recommend(client, bearer(app_key), "kigyojin", f"company:{company['id']}")
         seen_from_companies |= {(item["candidate"].split(":")[1], company["id"]) for item in body["items"]}
     assert seen_from_companies == expected
+
+
+async def test_a_company_outside_a_market_gets_no_recommendations_in_it(client, ops, app_key):
+    offices_only = await add_company(client, ops, "Offices only", CHIYODA, markets=["satellite_office"])
+    response = await client.get("/matching/recommendations", headers=bearer(app_key), params={
+        "market": "kigyojin", "for": f"company:{offices_only['id']}"})
+    assert (response.status_code, response.json()["error"]["field"]) == (422, "for")
