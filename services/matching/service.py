@@ -300,8 +300,8 @@ async def _subject_partner(session: AsyncSession, market: Market, kind: PartyKin
 
 # --- recommendations and explanations --------------------------------------------------------------
 
-def _candidate(host: HostView, partner: PartnerView, candidate: HostView | PartnerView) -> dict:
-    parts = scoring.score_parts(host, partner)
+def _candidate(parts: dict[str, int], host: HostView, partner: PartnerView,
+               candidate: HostView | PartnerView) -> dict:
     return {"candidate": candidate.party, "name": candidate.name,
             "municipality_code": candidate.code if isinstance(candidate, HostView) else candidate.municipality_code,
             "score": sum(parts.values()), "score_parts": parts, "eligible": True,
@@ -318,17 +318,18 @@ async def recommend(session: AsyncSession, market: Market, subject: str, *, fisc
         partner = await _subject_partner(session, market, kind, ident, "for")
         pairs = [(host, partner, host) for host in await hosts(session, market)]
 
-    items, excluded = [], []
+    scored, excluded = [], []
     for host, partner, candidate in pairs:
         if reasons := scoring.pair_reasons(market, host, partner, fiscal_year):
             excluded.append({"candidate": candidate.party, "name": candidate.name, "eligible": False,
                              "reasons": _reasons(reasons)})
-        else:
-            items.append(_candidate(host, partner, candidate))
-    items.sort(key=lambda item: scoring.rank_key(item["score"], item["candidate"]))
-    page = items[offset:offset + limit]
+            continue
+        parts = scoring.score_parts(host, partner)
+        scored.append((scoring.rank_key(sum(parts.values()), candidate.party), parts, host, partner, candidate))
+    scored.sort(key=lambda entry: entry[0])
+    page = [_candidate(*entry[1:]) for entry in scored[offset:offset + limit]]
     result = {"market": market, "for": subject, "fiscal_year": fiscal_year, "items": page,
-              "next_cursor": encode_cursor(str(offset + limit)) if offset + limit < len(items) else None}
+              "next_cursor": encode_cursor(str(offset + limit)) if offset + limit < len(scored) else None}
     if explain:
         result["excluded"] = sorted(excluded, key=lambda e: e["candidate"])
     return result
