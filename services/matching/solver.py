@@ -25,26 +25,30 @@ def deferred_acceptance(proposers: Side, receivers: Side) -> set[tuple[str, str]
     held: dict[str, list[tuple[int, str]]] = {r: [] for r in receivers.rankings}  # max-heap by rank: worst first
     held_count = dict.fromkeys(proposers.rankings, 0)
     next_choice = dict.fromkeys(proposers.rankings, 0)
+    receiver_capacity = receivers.capacities
+    no_ranks: dict[str, int] = {}
     waiting = deque(sorted(proposers.rankings))
 
     while waiting:
         proposer = waiting.popleft()
         ranking, capacity = proposers.rankings[proposer], proposers.capacities[proposer]
-        while held_count[proposer] < capacity and next_choice[proposer] < len(ranking):
-            receiver = ranking[next_choice[proposer]]
-            next_choice[proposer] += 1
-            rank = receiver_rank.get(receiver, {}).get(proposer)
+        count, choice = held_count[proposer], next_choice[proposer]
+        while count < capacity and choice < len(ranking):
+            receiver = ranking[choice]
+            choice += 1
+            rank = receiver_rank.get(receiver, no_ranks).get(proposer)
             if rank is None:
                 continue  # the receiver does not accept this proposer at all
             holding = held[receiver]
-            if len(holding) < receivers.capacities[receiver]:
+            if len(holding) < receiver_capacity[receiver]:
                 heapq.heappush(holding, (-rank, proposer))
-                held_count[proposer] += 1
+                count += 1
             elif rank < -holding[0][0]:
                 _, rejected = heapq.heapreplace(holding, (-rank, proposer))
-                held_count[proposer] += 1
+                count += 1
                 held_count[rejected] -= 1
                 waiting.append(rejected)
+        held_count[proposer], next_choice[proposer] = count, choice
     return {(proposer, receiver) for receiver, holding in held.items() for _, proposer in holding}
 
 
