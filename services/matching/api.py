@@ -166,6 +166,13 @@ async def solve_round(round_id: str, session: SessionDep, _principal: OpsOnly) -
     return await service.solve_round(session, round_id)
 
 
+@router.post("/rounds/{round_id}/matches", status_code=201,
+             summary="Propose a match for each assigned pair of a solved round (ops); idempotent")
+async def propose_round_matches(round_id: str, session: SessionDep, principal: OpsOnly) -> dict:
+    created = await service.propose_round_matches(session, principal, round_id)
+    return {"items": [service.match_summary(match) for match in created], "next_cursor": None}
+
+
 # --- matches ---------------------------------------------------------------------------------------
 
 @router.post("/matches", status_code=201, summary="Propose a match (the municipality itself or ops)")

@@ -158,6 +158,10 @@ async def move_match(session: AsyncSession, match_id: str, from_status: str, to_
     return outcome.rowcount == 1
 
 
+async def matches_of_round(session: AsyncSession, round_id: str) -> list[Match]:
+    return list((await session.exec(select(Match).where(Match.round_id == round_id))).all())
+
+
 async def transitions(session: AsyncSession, match_id: str) -> list[MatchTransition]:
     query = select(MatchTransition).where(MatchTransition.match_id == match_id).order_by(MatchTransition.id)
     return list((await session.exec(query)).all())

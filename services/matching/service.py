@@ -476,6 +476,27 @@ def _round_result(round_: Round, rankings: dict[str, list[str]], pairs: set[tupl
     }
 
 
+async def propose_round_matches(session: AsyncSession, principal: Principal, round_id: str) -> list[Match]:
+    """A proposed match for every pair the solved round assigned; calling again adds none twice."""
+    round_ = await get_round(session, round_id)
+    if round_.result is None:
+        raise Conflict("solve the round first", code="round_not_solved")
+    other = partner_kind(round_.market).value
+    existing = {(m.municipality_code, m.company_id or m.adviser_id)
+                for m in await repository.matches_of_round(session, round_id)}
+    created = []
+    for pair in round_.result["assignment"]:
+        if (pair["municipality"], pair[other]) in existing:
+            continue
+        match = Match(id=new_id("match"), market=round_.market, municipality_code=pair["municipality"],
+                      round_id=round_id, status=MatchStatus.proposed, **{f"{other}_id": pair[other]})
+        session.add(match)
+        session.add(_transition_record(principal, match.id, None, MatchStatus.proposed))
+        created.append(match)
+    await session.flush()
+    return created
+
+
 def round_view(round_: Round) -> dict:
     return {"id": round_.id, "name": round_.name, "market": round_.market, "proposing_side": round_.proposing_side,
             "created_at": round_.created_at, "solved_at": round_.solved_at, "result": round_.result}

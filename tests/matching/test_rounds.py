@@ -168,3 +168,25 @@ async def test_the_proposing_side_must_belong_to_the_market(client, ops):
         "name": "x", "market": "kigyojin", "proposing_side": "adviser"})
     assert (response.status_code, response.json()["error"]["field"]) == (422, "proposing_side")
     assert (await client.post("/matching/rounds/rnd_missing/solve", headers=ops)).status_code == 404
+
+
+async def test_a_solved_round_turns_into_proposed_matches_once(client, ops, yubari, two_companies):
+    a, b = two_companies
+    round_id = await new_round(client, ops)
+    assert (await client.post(f"/matching/rounds/{round_id}/matches", headers=ops)).status_code == 409
+    await crossed_preferences(client, ops, round_id, a, b)
+    assignment = (await solve(client, ops, round_id))["assignment"]
+
+    first = await client.post(f"/matching/rounds/{round_id}/matches", headers=ops)
+    assert first.status_code == 201, first.text
+    made = first.json()["items"]
+    assert sorted((m["municipality_code"], m["company_id"], m["status"], m["round_id"]) for m in made) == sorted(
+        (x["municipality"], x["company"], "proposed", round_id) for x in assignment)
+    again = await client.post(f"/matching/rounds/{round_id}/matches", headers=ops)
+    assert again.json()["items"] == []
+
+    mine = next(m for m in made if m["municipality_code"] == YUBARI)
+    accepted = await client.post(f"/matching/matches/{mine['id']}/transitions", json={"to": "accepted"},
+                                 headers=yubari)
+    assert accepted.status_code == 200
+    assert (await client.post(f"/matching/rounds/{round_id}/matches", headers=yubari)).status_code == 403
