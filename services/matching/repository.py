@@ -16,9 +16,10 @@ UNDER_WAY = (MatchStatus.accepted, MatchStatus.agreement_signed, MatchStatus.act
 
 
 def _json_list_contains(column, value: str):
-    # JSON lists are stored as text like ["tourism", "ict_digital"]; codes are checked against
-    # the vocabulary before they are written, so a quoted match is exact.
-    return cast(column, String).like(f'%"{value}"%')
+    # JSON lists are stored as text like ["tourism", "ict_digital"], so the quoted value matches one element
+    # exactly; the routes admit only [a-z_] values, and _ (a LIKE wildcard) is escaped.
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return cast(column, String).like(f'%"{escaped}"%', escape="\\")
 
 
 async def list_fields(session: AsyncSession) -> list[FieldOfWork]:
