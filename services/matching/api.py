@@ -54,6 +54,11 @@ async def create_need(code: Code, data: NeedCreate, session: SessionDep, princip
     return await service.create_need(session, principal, code, data)
 
 
+@router.get("/municipalities/{code}/needs/{need_id}", response_model=NeedPublic)
+async def get_need(code: Code, need_id: str, session: SessionDep, _principal: Authenticated):
+    return await service.get_need(session, code, need_id)
+
+
 @router.patch("/municipalities/{code}/needs/{need_id}", response_model=NeedPublic,
               summary="Change a need (the municipality itself or ops)")
 async def update_need(code: Code, need_id: str, data: NeedUpdate, session: SessionDep, principal: MunicipalityKey):

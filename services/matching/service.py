@@ -158,12 +158,17 @@ async def create_need(session: AsyncSession, principal: Principal, code: str, da
     return need
 
 
-async def update_need(session: AsyncSession, principal: Principal, code: str, need_id: str,
-                      data: NeedUpdate) -> Need:
-    ensure_acts_for(principal, code)
+async def get_need(session: AsyncSession, code: str, need_id: str) -> Need:
     need = await session.get(Need, need_id)
     if need is None or need.municipality_code != code:
         raise NotFound(f"municipality {code} has no need {need_id}", field="need_id")
+    return need
+
+
+async def update_need(session: AsyncSession, principal: Principal, code: str, need_id: str,
+                      data: NeedUpdate) -> Need:
+    ensure_acts_for(principal, code)
+    need = await get_need(session, code, need_id)
     changes = await _clean_lists(session, data.model_dump(exclude_unset=True))
     _apply(need, changes, nullable={"dispatch_months"})
     _check_need_period(need.market, need.dispatch_months)

@@ -15,6 +15,10 @@ async def test_a_municipality_posts_and_edits_its_own_need(client, yubari):
     assert patched.status_code == 200, patched.text
     assert (patched.json()["title"], patched.json()["open"], patched.json()["fields"]) == (
         "観光DX", False, ["tourism", "ict_digital"])
+    read = await client.get(f"/matching/municipalities/{YUBARI}/needs/{need['id']}", headers=yubari)
+    assert read.json()["title"] == "観光DX"
+    elsewhere = await client.get(f"/matching/municipalities/{HIMI}/needs/{need['id']}", headers=yubari)
+    assert (elsewhere.status_code, elsewhere.json()["error"]["field"]) == (404, "need_id")
 
 
 async def test_a_municipality_cannot_write_another_municipalitys_needs(client, yubari, himi):
