@@ -19,6 +19,7 @@ LOADED_AT = datetime(2023, 4, 1, tzinfo=UTC)
 COMPANIES_PER_AREA = {"tokyo": 60, "osaka": 25, "nagoya": 15}
 ADVISERS = 60
 HOST_MUNICIPALITIES = 80
+AREA_PREFIX = {"tokyo": "", "osaka": "関西", "nagoya": "中部"}  # names are unique within the market
 NAME_HEADS = ["みらい", "あおぞら", "さくら", "ひかり", "つばさ", "やまびこ", "なないろ", "こだま", "いろは", "ことぶき"]
 NAME_TAILS = ["テック", "ソリューションズ", "デザイン", "コンサルティング", "ラボ", "エナジー", "ネットワークス", "商事"]
 ADVISER_FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田"]
@@ -51,12 +52,14 @@ def _companies(rng: random.Random, heads_by_area: dict[str, list[Municipality]],
                prefectures: list[str]) -> list[Company]:
     companies = []
     for area, count in COMPANIES_PER_AREA.items():
-        for _ in range(count):
+        names = rng.sample([f"{AREA_PREFIX[area]}{head}{tail}株式会社" for head in NAME_HEADS for tail in NAME_TAILS],
+                           count)
+        for name in names:
             number = len(companies) + 1
             markets = rng.choice([[Market.kigyojin], [Market.satellite_office],
                                   [Market.kigyojin, Market.satellite_office]])
             companies.append(_fixed(Company(
-                id=f"co_demo_{number:03d}", name=f"{rng.choice(NAME_HEADS)}{rng.choice(NAME_TAILS)}株式会社",
+                id=f"co_demo_{number:03d}", name=name,
                 municipality_code=rng.choice(heads_by_area[area]).code, markets=markets,
                 fields=rng.sample(fields, rng.randint(1, 3)), capacity=rng.randint(1, 3),
                 dispatch_months=rng.choice([6, 12, 24, 36]) if Market.kigyojin in markets else None,

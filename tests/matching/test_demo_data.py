@@ -42,3 +42,9 @@ async def test_demo_companies_sit_in_the_metro_areas_and_hosts_see_recommendatio
         "market": "kigyojin", "for": f"municipality:{counts['example_municipality']}"})
     assert response.status_code == 200, response.text
     assert response.json()["items"], "a demo host should see companies at once"
+
+
+async def test_demo_company_names_are_unique(session):
+    await load_demo_data(session)
+    names = (await session.exec(select(Company.name))).scalars().all()
+    assert len(names) == len(set(names)) == 100
