@@ -15,8 +15,19 @@ SQLModel.metadata.naming_convention = {
 from common.models.api_key import ApiKey, ApiKeyRole  # noqa: E402
 from common.models.matching import FieldOfWork  # noqa: E402
 from common.models.municipality import Municipality  # noqa: E402
-from common.models.mynapoint import Provider  # noqa: E402
+from common.models.mynapoint import (  # noqa: E402
+    Application,
+    Grant,
+    IdempotencyRecord,
+    InboundWebhook,
+    LedgerEntry,
+    OutboxEvent,
+    Program,
+    Provider,
+    RosterEntry,
+)
 
 metadata: MetaData = SQLModel.metadata
 
-__all__ = ["ApiKey", "ApiKeyRole", "FieldOfWork", "Municipality", "Provider", "metadata"]
+__all__ = ["ApiKey", "ApiKeyRole", "Application", "FieldOfWork", "Grant", "IdempotencyRecord", "InboundWebhook",
+           "LedgerEntry", "Municipality", "OutboxEvent", "Program", "Provider", "RosterEntry", "metadata"]
