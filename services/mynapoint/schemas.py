@@ -1,6 +1,6 @@
 """Request and response bodies of the point-issuance API (tables are in common.models.mynapoint)."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from fractions import Fraction
 from typing import Literal
 
@@ -75,6 +75,11 @@ class ProgramPublic(BaseModel):
     closes_at: datetime
     provider_ids: list[str]
     eligibility: dict
+
+    @field_validator("opens_at", "closes_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class RosterRow(BaseModel):

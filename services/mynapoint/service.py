@@ -110,6 +110,8 @@ def _program_fields(body: ProgramCreate) -> dict:
     for name in ("kind", "opens_at", "closes_at"):
         if name not in fields:
             raise Unprocessable(f"{name} is required (or a template that sets it)", field=name)
+    # SQLite keeps datetimes without their offset, so every stored instant is UTC.
+    fields["opens_at"], fields["closes_at"] = (fields[n].astimezone(UTC) for n in ("opens_at", "closes_at"))
     if fields["closes_at"] <= fields["opens_at"]:
         raise Unprocessable("closes_at must be after opens_at", field="closes_at")
     if fields["kind"] == "fixed" and not fields.get("points_per_person"):
