@@ -61,7 +61,12 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Deliver one batch of due events; the number attempted."""
         claimed = await self._claim()
-        await asyncio.gather(*(self._deliver(event) for event in claimed))
+        outcomes = await asyncio.gather(*(self._send(event) for event in claimed))
+        # Recorded one by one: each is a short transaction, and sends are what take time.
+        for event, (status, error, retry_after) in zip(claimed, outcomes, strict=True):
+            async with self.db.sessionmaker() as session:
+                await self._record(session, event, status, error, retry_after)
+                await session.commit()
         return len(claimed)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
@@ -97,12 +102,6 @@ class DeliveryWorker:
                                        provider.webhook_disabled_at is not None))
             await session.commit()
         return claimed
-
-    async def _deliver(self, event: Claimed) -> None:
-        status, error, retry_after = await self._send(event)
-        async with self.db.sessionmaker() as session:
-            await self._record(session, event, status, error, retry_after)
-            await session.commit()
 
     async def _send(self, event: Claimed) -> tuple[int | None, str | None, float | None]:
         if event.disabled:
