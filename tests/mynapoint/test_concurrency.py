@@ -95,3 +95,21 @@ async def test_concurrent_requests_with_one_key_make_one_grant_and_conflicts(liv
         count = (await session.exec(select(func.count()).select_from(Grant).where(
             Grant.program_id == program["id"]))).one()
         assert count == 1
+
+
+async def test_one_webhook_delivered_concurrently_has_one_effect(live):
+    from tests.mynapoint.test_webhooks import signed
+
+    provider, program, app = await _setup(live)
+    answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
+                                    json=application(provider["id"], "r-0002"))
+    grant_id = answer.json()["grant"]["id"]
+    body, headers = signed(provider["webhook_secret"], {"type": "grant.credited", "data": {"grant_id": grant_id}})
+    answers = await asyncio.gather(*(live.client.post(f"/webhooks/providers/{provider['id']}", content=body,
+                                                      headers=headers) for _ in range(6)))
+    assert [a.status_code for a in answers] == [200] * 6
+    assert sum(a.json()["duplicate"] is False for a in answers) == 1
+    async with live.db.sessionmaker() as session:
+        stored = await session.get(Program, program["id"])
+        assert (stored.reserved_yen, stored.posted_yen) == (0, POINTS)
+        assert await reconcile(session) == []
