@@ -133,7 +133,7 @@ async def apply(program_id: str, body: ApplicationCreate, request: Request, sess
                 idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> JSONResponse:
     settings = _settings(request)
     return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"),
-                                 lambda: service.apply(session, program_id, body, settings))
+                                 lambda remember: service.apply(session, program_id, body, settings, remember))
 
 
 @router.get("/grants", response_model=Page[GrantPublic])

@@ -32,10 +32,15 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+Work = Callable[[Callable[[dict], Awaitable[None]]], Awaitable[dict]]
+
+
 async def run(request: Request, session: AsyncSession, principal: Principal, key: str | None, body: dict,
-              work: Callable[[], Awaitable[dict]]) -> JSONResponse:
+              work: Work) -> JSONResponse:
+    """Run `work(remember)` once per key. `remember(result)` stores the response in the work's transaction;
+    work may call it early (before its last statement), and it is called again if work returns another result."""
     if key is None:
-        return JSONResponse(await work())
+        return JSONResponse(await work(_nothing))
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters", field="Idempotency-Key")
     db: Database = request.app.state.db
@@ -44,16 +49,27 @@ async def run(request: Request, session: AsyncSession, principal: Principal, key
     replay = await _claim(db, record_id, request_hash)
     if replay is not None:
         return replay
+    remembered = []
+
+    async def remember(result: dict) -> None:
+        await session.exec(update(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
+                           .values(response_status=200, response_body=json.dumps(result, ensure_ascii=False))
+                           .execution_options(synchronize_session=False))
+        remembered.append(result)
+
     try:
-        result = await work()
+        result = await work(remember)
     except BaseException:
         await session.rollback()  # first: on SQLite the release below needs the write lock this session holds
         await _release(db, record_id)
         raise
-    await session.exec(update(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
-                       .values(response_status=200, response_body=json.dumps(result, ensure_ascii=False))
-                       .execution_options(synchronize_session=False))
+    if not remembered or remembered[-1] is not result:
+        await remember(result)
     return JSONResponse(result)
+
+
+async def _nothing(_result: dict) -> None:
+    return None
 
 
 async def _claim(db: Database, record_id: str, request_hash: str) -> JSONResponse | None:

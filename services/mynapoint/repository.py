@@ -3,6 +3,8 @@
 from datetime import datetime
 
 from sqlalchemy import func, or_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -63,6 +65,20 @@ async def add_to_person_total(session: AsyncSession, application_id: str, points
     if cap is not None:
         statement = statement.where(Application.granted_yen + points <= cap)
     return (await session.exec(statement)).rowcount == 1
+
+
+async def insert_application(session: AsyncSession, application: Application) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on (program, resident): false when the resident already has one.
+
+    No savepoint is needed, and on PostgreSQL a concurrent insert for the same resident waits for the first
+    transaction and then does nothing."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    values = application.model_dump()
+    table = Application.__table__
+    statement = (insert(table).values(**values).on_conflict_do_nothing(index_elements=["program_id", "myki_hash"])
+                 .returning(table.c.id))  # psycopg reports no rowcount here; a returned row means inserted
+    return (await session.exec(statement)).first() is not None
 
 
 async def application_for(session: AsyncSession, program_id: str, myki_hash: str) -> Application | None:

@@ -6,10 +6,10 @@ append-only ledger row, in the caller's transaction, so the committed totals alw
 
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import Principal
@@ -247,7 +247,16 @@ BUDGET_EXHAUSTED = _reason("budget_exhausted", "You are eligible, but this progr
 
 # --- applications ----------------------------------------------------------------------------------------
 
-async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate, settings: Settings) -> dict:
+Remember = Callable[[dict], Awaitable[None]]
+
+
+async def _forget(_result: dict) -> None:
+    return None
+
+
+async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate, settings: Settings,
+                remember: Remember = _forget) -> dict:
+    """A resident's application; `remember` stores the response (Idempotency-Key) in this same transaction."""
     program = await session.get(Program, program_id)
     if program is None:
         raise NotFound(f"no program {program_id}", field="program_id")
@@ -261,31 +270,33 @@ async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate,
     reasons = eligibility_reasons(program, await repository.roster_entry(session, program.id, digest), now)
     if reasons:
         return {"application_id": None, "eligible": False, "reasons": reasons, "grant": None}
-    return await _admit(session, program, digest, body, settings, now)
+    return await _admit(session, program, digest, body, settings, now, remember)
 
 
 async def _admit(session: AsyncSession, program: Program, digest: str, body: ApplicationCreate,
-                 settings: Settings, now: datetime) -> dict:
-    """Record the application and, for a fixed program, reserve its grant — both or neither."""
+                 settings: Settings, now: datetime, remember: Remember) -> dict:
+    """Record the application and, for a fixed program, reserve its grant — both or neither.
+
+    The budget's conditional UPDATE is the transaction's last statement (the response is remembered before
+    it), so the program row — which every application of the program contends for — stays locked only
+    from that UPDATE to the commit. When it finds the budget used up, nothing is locked, and the whole
+    transaction is rolled back: the resident may apply again after a top-up.
+    """
     application = Application(id=new_id("appl"), program_id=program.id, myki_hash=digest,
                               provider_id=body.provider_id, provider_account_id=body.provider_account_id,
                               request_id=current_request_id())
-    savepoint = await session.begin_nested()
-    try:
-        session.add(application)
-        await session.flush()
-    except IntegrityError:  # the same resident, admitted concurrently by another request
-        await savepoint.rollback()
+    if not await repository.insert_application(session, application):
+        # The same resident, admitted concurrently by another request that has committed since.
         return await _application_result(session, await repository.application_for(session, program.id, digest))
-    grant = None
-    if program.kind == ProgramKind.fixed:
-        grant = await reserve_grant(session, program, application, FIXED_SOURCE, program.points_per_person,
-                                    settings, now)
-        if grant is None:
-            await savepoint.rollback()  # the resident may apply again if the budget is topped up
-            return {"application_id": None, "eligible": True, "reasons": [BUDGET_EXHAUSTED], "grant": None}
-    await savepoint.commit()
-    return {"application_id": application.id, "eligible": True, "reasons": [], "grant": _grant_brief(grant)}
+    if program.kind != ProgramKind.fixed:
+        return {"application_id": application.id, "eligible": True, "reasons": [], "grant": None}
+    grant = await write_grant(session, program, application, FIXED_SOURCE, program.points_per_person, settings, now)
+    result = {"application_id": application.id, "eligible": True, "reasons": [], "grant": _grant_brief(grant)}
+    await remember(result)
+    if await repository.adjust_balances(session, program.id, reserved=grant.points):
+        return result
+    await session.rollback()
+    return {"application_id": None, "eligible": True, "reasons": [BUDGET_EXHAUSTED], "grant": None}
 
 
 async def _application_result(session: AsyncSession, application: Application) -> dict:
@@ -299,9 +310,16 @@ def _grant_brief(grant: Grant | None) -> dict | None:
 
 async def reserve_grant(session: AsyncSession, program: Program, application: Application, source: str,
                         points: int, settings: Settings, now: datetime) -> Grant | None:
-    """Reserve `points` against the budget and write the grant, its ledger row and its webhook; None if over budget."""
+    """The grant, then its reservation; None when the budget does not cover it (the caller rolls back)."""
+    grant = await write_grant(session, program, application, source, points, settings, now)
     if not await repository.adjust_balances(session, program.id, reserved=points):
         return None
+    return grant
+
+
+async def write_grant(session: AsyncSession, program: Program, application: Application, source: str,
+                      points: int, settings: Settings, now: datetime) -> Grant:
+    """A reserved grant, its ledger row and its grant.created webhook; the budget UPDATE is the caller's."""
     grant = Grant(id=new_id("gr"), program_id=program.id, application_id=application.id,
                   provider_id=application.provider_id, myki_hash=application.myki_hash, source=source,
                   points=points, expires_at=now + timedelta(hours=settings.grant_reservation_hours))
