@@ -36,7 +36,6 @@ sys.path.insert(0, str(ROOT))
 
 from common.db import Database  # noqa: E402
 from common.migrations import upgrade  # noqa: E402
-from common.reference_data import load_reference_data  # noqa: E402
 from common.settings import Settings  # noqa: E402
 from services.mynapoint.worker import DeliveryWorker  # noqa: E402
 

@@ -60,18 +60,10 @@ class Provider(ProviderBase, table=True):
     webhook_disabled_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
-class ProviderCreate(ProviderBase):
-    pass
-
-
 class ProviderPublic(ProviderBase):
     id: str
     created_at: datetime
     webhook_disabled_at: datetime | None = None
-
-
-class ProviderCreated(ProviderPublic):
-    webhook_secret: str
 
 
 # --- programs -------------------------------------------------------------------------------------------

@@ -126,12 +126,3 @@ class ChargeCompleted(BaseModel):
     program_id: str = Field(min_length=1, max_length=40)
     provider_account_id: str = Field(min_length=1, max_length=100)
     amount_yen: int = Field(gt=0, strict=True)
-
-
-class GrantCredited(BaseModel):
-    grant_id: str = Field(min_length=1, max_length=40)
-
-
-class Reason(BaseModel):
-    code: str
-    message: str

@@ -22,7 +22,7 @@ from common.settings import Settings
 from common.timeutil import utcnow
 from services.mynapoint import repository, signing
 from services.mynapoint.identity import myki_hash
-from services.mynapoint.schemas import ApplicationCreate, ProgramCreate, RosterRow
+from services.mynapoint.schemas import ApplicationCreate, ChargeCompleted, ProgramCreate, RosterRow
 from services.mynapoint.templates import JST, TEMPLATES
 
 FIXED_SOURCE = "application"
@@ -401,8 +401,6 @@ async def void_expired_reservations(session: AsyncSession) -> int:
 
 async def charge_completed(session: AsyncSession, provider_id: str, data: dict, settings: Settings) -> str:
     """A qualifying charge: rate × amount in points, within the per-person cap and the budget, once per charge."""
-    from services.mynapoint.schemas import ChargeCompleted
-
     try:
         charge = ChargeCompleted.model_validate(data)
     except ValueError as exc:

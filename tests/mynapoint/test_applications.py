@@ -8,7 +8,6 @@ from services.mynapoint.identity import my_number_check_digit
 from services.mynapoint.service import reconcile
 from tests.conftest import bearer, make_key
 from tests.mynapoint.conftest import (
-    MUNICIPALITY,
     OTHER_MUNICIPALITY,
     application,
     fixed_program,
