@@ -2,13 +2,22 @@
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.models import Application, Grant, LedgerEntry, OutboxEvent, Program, Provider, RosterEntry
+from common.models import (
+    Application,
+    Grant,
+    IdempotencyRecord,
+    LedgerEntry,
+    OutboxEvent,
+    Program,
+    Provider,
+    RosterEntry,
+)
 from common.models.mynapoint import DeliveryStatus, GrantStatus, LedgerKind
 from common.pagination import PageParams
 
@@ -65,6 +74,17 @@ async def add_to_person_total(session: AsyncSession, application_id: str, points
     if cap is not None:
         statement = statement.where(Application.granted_yen + points <= cap)
     return (await session.exec(statement)).rowcount == 1
+
+
+async def add_to_person_total_unchecked(session: AsyncSession, application_id: str, points: int) -> None:
+    await session.exec(update(Application).where(Application.id == application_id)
+                       .values(granted_yen=Application.granted_yen + points)
+                       .execution_options(synchronize_session=False))
+
+
+async def delete_idempotency_records_before(session: AsyncSession, moment: datetime) -> int:
+    result = await session.exec(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < moment))
+    return result.rowcount
 
 
 async def insert_application(session: AsyncSession, application: Application) -> bool:

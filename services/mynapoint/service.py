@@ -363,8 +363,15 @@ async def void_grant(session: AsyncSession, grant_id: str) -> bool:
     if grant is None or not await repository.set_grant_status(
             session, grant.id, GrantStatus.reserved, GrantStatus.voided, utcnow()):
         return False
-    await _move(session, grant.program_id, LedgerKind.void, reserved=-grant.points, grant=grant)
+    await _undo_reservation(session, grant)
     return True
+
+
+async def _undo_reservation(session: AsyncSession, grant: Grant) -> None:
+    """Void's money side: the budget is freed, and a premium grant's points no longer count against the cap."""
+    await _move(session, grant.program_id, LedgerKind.void, reserved=-grant.points, grant=grant)
+    if grant.source != FIXED_SOURCE:
+        await repository.add_to_person_total_unchecked(session, grant.application_id, -grant.points)
 
 
 async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: str) -> Grant:
@@ -374,7 +381,7 @@ async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: st
     await program_for(session, principal, grant.program_id, manage=True)
     now = utcnow()
     if await repository.set_grant_status(session, grant.id, GrantStatus.reserved, GrantStatus.voided, now):
-        await _move(session, grant.program_id, LedgerKind.void, reserved=-grant.points, grant=grant)
+        await _undo_reservation(session, grant)
     elif await repository.set_grant_status(session, grant.id, GrantStatus.posted, GrantStatus.revoked, now):
         await _move(session, grant.program_id, LedgerKind.revoke, posted=-grant.points, grant=grant)
     else:

@@ -33,6 +33,8 @@ log = logging.getLogger("chiiki.mynapoint.worker")
 RETRY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 JITTER = 0.2
 MAX_RETRY_AFTER_SECONDS = 36000
+# Longer than the spec's 72 hours and than a provider's whole retry window (about 28 hours).
+IDEMPOTENCY_RETENTION = timedelta(days=7)
 
 
 @dataclass
@@ -84,8 +86,10 @@ class DeliveryWorker:
                     pass
 
     async def sweep_expired_reservations(self) -> int:
+        """Void reservations no provider credited in time, and forget idempotency keys past their retention."""
         async with self.db.sessionmaker() as session:
             voided = await service.void_expired_reservations(session)
+            await repository.delete_idempotency_records_before(session, utcnow() - IDEMPOTENCY_RETENTION)
             await session.commit()
         return voided
 

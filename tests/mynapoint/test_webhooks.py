@@ -232,3 +232,43 @@ async def test_revoking_a_credited_grant_is_a_compensating_entry(client, app_key
     types = (await session.exec(select(OutboxEvent.event_type).order_by(OutboxEvent.created_at))).all()
     assert types == ["grant.created", "grant.revoked"]
     assert await reconcile(session) == []
+
+
+async def test_an_expired_reservation_is_voided_and_frees_the_budget(client, app_key, provider, program, db, settings,
+                                                                     receiver_client, session):
+    grant = await _grant(client, app_key, provider, program)
+    stored = await session.get(Grant, grant["id"])
+    stored.expires_at = datetime.now(UTC) - timedelta(minutes=1)
+    session.add(stored)
+    await session.commit()
+    assert await worker(db, settings, receiver_client).sweep_expired_reservations() == 1
+    await session.refresh(stored)
+    budget = await session.get(Program, program["id"])
+    await session.refresh(budget)
+    assert (stored.status, budget.reserved_yen) == ("voided", 0)
+    # A late grant.credited cannot resurrect it.
+    late = await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
+    assert late.json()["outcome"] == "ignored: grant already voided"
+    assert await reconcile(session) == []
+
+
+async def test_a_voided_premium_grant_gives_its_points_back_to_the_cap(client, app_key, muni_key, provider,
+                                                                        ops_key, session):
+    body = fixed_program(provider["id"], kind="premium", premium_rate="1/4", per_person_cap=1_000, budget=100_000)
+    body.pop("points_per_person")
+    program = (await client.post("/mynapoint/programs", headers=bearer(muni_key), json=body)).json()
+    await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni_key),
+                      json={"residents": [resident("buyer-2")]})
+    await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
+                      json=application(provider["id"], "buyer-2"))
+
+    def charge(charge_id: str) -> dict:
+        return {"type": "charge.completed", "data": {"charge_id": charge_id, "program_id": program["id"],
+                                                     "provider_account_id": "acct-buyer-2", "amount_yen": 4_000}}
+
+    await _post_event(client, provider, charge("c1"))
+    assert (await _post_event(client, provider, charge("c2"))).json()["outcome"] == "ignored: per-person cap reached"
+    (grant_id,) = (await session.exec(select(Grant.id).where(Grant.program_id == program["id"]))).all()
+    await client.post(f"/mynapoint/grants/{grant_id}/revoke", headers=bearer(muni_key))  # before credit: a void
+    assert (await _post_event(client, provider, charge("c3"))).json()["outcome"].startswith("reserved 1000 points")
+    assert await reconcile(session) == []
