@@ -72,6 +72,7 @@ class DeliveryWorker:
         return len(claimed)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        log.info("delivery worker started (batch %d, lease %ss)", self.batch_size, self.lease.total_seconds())
         while not stop.is_set():
             try:
                 await self.sweep_expired_reservations()

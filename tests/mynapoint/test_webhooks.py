@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
@@ -272,3 +273,23 @@ async def test_a_voided_premium_grant_gives_its_points_back_to_the_cap(client, a
     await client.post(f"/mynapoint/grants/{grant_id}/revoke", headers=bearer(muni_key))  # before credit: a void
     assert (await _post_event(client, provider, charge("c3"))).json()["outcome"].startswith("reserved 1000 points")
     assert await reconcile(session) == []
+
+
+@hypothesis_settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(amounts=st.lists(st.integers(min_value=1, max_value=30_000), min_size=1, max_size=6),
+       cap=st.integers(min_value=1, max_value=8_000))
+async def test_premium_grants_never_exceed_the_cap(client, app_key, muni_key, provider, session, amounts, cap):
+    body = fixed_program(provider["id"], kind="premium", premium_rate="1/4", per_person_cap=cap, budget=10_000_000)
+    body.pop("points_per_person")
+    program = (await client.post("/mynapoint/programs", headers=bearer(muni_key), json=body)).json()
+    await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni_key),
+                      json={"residents": [resident("buyer-h")]})
+    await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
+                      json=application(provider["id"], "buyer-h"))
+    for n, amount in enumerate(amounts):
+        await _post_event(client, provider, {"type": "charge.completed", "data": {
+            "charge_id": f"h{n}", "program_id": program["id"], "provider_account_id": "acct-buyer-h",
+            "amount_yen": amount}})
+    points = (await session.exec(select(Grant.points).where(Grant.program_id == program["id"]))).all()
+    assert sum(points) == min(cap, sum(amount // 4 for amount in amounts))
+    assert all(p > 0 for p in points)
