@@ -1,7 +1,7 @@
 """Point issuance: providers, programs, rosters, applications and the two-phase ledger. Never commits.
 
-Budget movements all go through `_move`: one conditional UPDATE of the program's balances and one
-append-only ledger row, in the caller's transaction, so the committed totals always equal the ledger.
+Every budget movement is one UPDATE of the program's balances (conditional when it commits more money) and
+one append-only ledger row, in the caller's transaction, so the committed totals always equal the ledger.
 """
 
 import json
