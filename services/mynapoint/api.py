@@ -70,9 +70,22 @@ async def list_templates(_principal: Annotated[Principal, Depends(require_roles(
                       for key, value in TEMPLATES.items()]}
 
 
-@router.post("/programs", status_code=201, response_model=ProgramPublic, summary="Create a point program")
-async def create_program(body: ProgramCreate, session: SessionDep, principal: MunicipalityOrOps):
-    return await service.create_program(session, principal, body)
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def _program_json(program) -> dict:
+    return ProgramPublic.model_validate(program).model_dump(mode="json")
+
+
+@router.post("/programs", status_code=201, response_model=ProgramPublic,
+             summary="Create a point program (Idempotency-Key recommended)")
+async def create_program(body: ProgramCreate, request: Request, session: SessionDep, principal: MunicipalityOrOps,
+                         idempotency_key: IdempotencyKey = None):
+    async def work(_remember) -> dict:
+        return _program_json(await service.create_program(session, principal, body))
+
+    return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work,
+                                 status_code=201)
 
 
 @router.get("/programs/{program_id}", response_model=ProgramPublic)
@@ -82,9 +95,14 @@ async def get_program(program_id: str, session: SessionDep,
     return await service.program_for(session, principal, program_id, manage=False)
 
 
-@router.post("/programs/{program_id}/funding", response_model=ProgramPublic, summary="Top up the budget")
-async def fund_program(program_id: str, body: Funding, session: SessionDep, principal: MunicipalityOrOps):
-    return await service.fund_program(session, principal, program_id, body.amount_yen)
+@router.post("/programs/{program_id}/funding", response_model=ProgramPublic,
+             summary="Top up the budget (a ledger entry; Idempotency-Key recommended)")
+async def fund_program(program_id: str, body: Funding, request: Request, session: SessionDep,
+                       principal: MunicipalityOrOps, idempotency_key: IdempotencyKey = None):
+    async def work(_remember) -> dict:
+        return _program_json(await service.fund_program(session, principal, program_id, body.amount_yen))
+
+    return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work)
 
 
 @router.post("/programs/{program_id}/roster",
@@ -129,8 +147,7 @@ def _csv_row(row: dict) -> dict:
 @router.post("/programs/{program_id}/applications",
              summary="A resident applies (Idempotency-Key recommended); eligibility, then a grant if budget remains")
 async def apply(program_id: str, body: ApplicationCreate, request: Request, session: SessionDep,
-                principal: AppOrOps,
-                idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> JSONResponse:
+                principal: AppOrOps, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     settings = _settings(request)
     return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"),
                                  lambda remember: service.apply(session, program_id, body, settings, remember))

@@ -36,11 +36,11 @@ Work = Callable[[Callable[[dict], Awaitable[None]]], Awaitable[dict]]
 
 
 async def run(request: Request, session: AsyncSession, principal: Principal, key: str | None, body: dict,
-              work: Work) -> JSONResponse:
+              work: Work, status_code: int = 200) -> JSONResponse:
     """Run `work(remember)` once per key. `remember(result)` stores the response in the work's transaction;
     work may call it early (before its last statement), and it is called again if work returns another result."""
     if key is None:
-        return JSONResponse(await work(_nothing))
+        return JSONResponse(await work(_nothing), status_code=status_code)
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters", field="Idempotency-Key")
     db: Database = request.app.state.db
@@ -53,7 +53,7 @@ async def run(request: Request, session: AsyncSession, principal: Principal, key
 
     async def remember(result: dict) -> None:
         await session.exec(update(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
-                           .values(response_status=200, response_body=json.dumps(result, ensure_ascii=False))
+                           .values(response_status=status_code, response_body=json.dumps(result, ensure_ascii=False))
                            .execution_options(synchronize_session=False))
         remembered.append(result)
 
@@ -65,7 +65,7 @@ async def run(request: Request, session: AsyncSession, principal: Principal, key
         raise
     if not remembered or remembered[-1] is not result:
         await remember(result)
-    return JSONResponse(result)
+    return JSONResponse(result, status_code=status_code)
 
 
 async def _nothing(_result: dict) -> None:

@@ -206,3 +206,20 @@ async def test_templates_fill_the_national_campaign_parameters(client, muni_key,
         premium.pop(name)
     created = await client.post("/mynapoint/programs", headers=bearer(muni_key), json=premium)
     assert (created.json()["premium_rate"], created.json()["per_person_cap"]) == ("1/4", 5_000)
+
+
+async def test_a_retried_top_up_funds_once(client, muni_key, program):
+    url = f"/mynapoint/programs/{program['id']}/funding"
+    headers = bearer(muni_key) | {"Idempotency-Key": "topup-1"}
+    first = await client.post(url, headers=headers, json={"amount_yen": 7_000})
+    again = await client.post(url, headers=headers, json={"amount_yen": 7_000})
+    assert first.json() == again.json() and first.json()["budget_yen"] == 57_000
+    other = await client.post(url, headers=headers, json={"amount_yen": 8_000})
+    assert other.status_code == 422
+    body = fixed_program(program["provider_ids"][0])
+    created = await client.post("/mynapoint/programs", headers=bearer(muni_key) | {"Idempotency-Key": "p-1"},
+                                json=body)
+    replayed = await client.post("/mynapoint/programs", headers=bearer(muni_key) | {"Idempotency-Key": "p-1"},
+                                 json=body)
+    assert (created.status_code, replayed.status_code) == (201, 201)
+    assert created.json()["id"] == replayed.json()["id"]
