@@ -21,7 +21,7 @@ from common.requestid import current_request_id
 from common.settings import Settings
 from common.timeutil import utcnow
 from services.mynapoint import repository, signing
-from services.mynapoint.identity import myki_hash
+from services.mynapoint.identity import is_my_number, myki_hash
 from services.mynapoint.schemas import ApplicationCreate, ChargeCompleted, ProgramCreate, RosterRow
 from services.mynapoint.templates import JST, TEMPLATES
 
@@ -263,6 +263,9 @@ async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate,
     if body.provider_id not in program.provider_ids:
         raise Unprocessable("this program does not run on that payment service", field="provider_id")
     digest = myki_hash(body.myki_id, settings.myki_secret_bytes())
+    if is_my_number(body.provider_account_id):
+        raise Unprocessable("a 12-digit 個人番号 (My Number) must never be sent; send the payment account's own id",
+                            code="invalid_identity", field="provider_account_id")
     existing = await repository.application_for(session, program.id, digest)
     if existing is not None:
         return await _application_result(session, existing)

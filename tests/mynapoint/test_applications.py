@@ -100,6 +100,11 @@ async def test_a_my_number_is_refused_and_never_echoed_or_logged(client, app_key
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "myki_id"
     assert number not in response.text
+    as_account = application(provider["id"], "myki-0001") | {"provider_account_id": number}
+    response = await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
+                                 json=as_account)
+    assert response.status_code == 422 and response.json()["error"]["field"] == "provider_account_id"
+    assert number not in response.text
     assert number not in caplog.text
     # Twelve digits that fail the check digit are not a My Number, and pass as an identifier.
     wrong = number[:11] + str((int(number[11]) + 1) % 10)
