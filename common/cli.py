@@ -91,10 +91,10 @@ def service(name: Annotated[str, typer.Argument(help="gateway, subsidy, matching
 
 @app.command("serve")
 def serve() -> None:
-    """Run the gateway and the three services together; Ctrl-C stops them all."""
-    from common.serve import run_all
+    """Run the gateway, the three services and the delivery worker together; Ctrl-C stops them all."""
+    from common.serve import COMMANDS, run_all
 
-    raise typer.Exit(run_all(PROCESSES))
+    raise typer.Exit(run_all((*PROCESSES, *COMMANDS)))
 
 
 def _add_service_commands() -> None:

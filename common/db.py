@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+SQLITE_IMMEDIATE = "chiiki_sqlite_immediate"
 
 
 def _backend(url: URL) -> str:
@@ -56,7 +57,12 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # Sessions begin IMMEDIATE (see Database): their transaction takes the write lock at BEGIN. A deferred
+    # transaction that reads and then writes cannot wait for the lock (SQLite answers SQLITE_BUSY at once,
+    # busy_timeout notwithstanding, when another writer committed since its snapshot), so concurrent
+    # read-then-write requests would fail instead of queueing. Plain connections (probes) stay deferred.
+    immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_engine(database_url: str, **kwargs) -> AsyncEngine:
@@ -76,7 +82,9 @@ class Database:
 
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
-        self.sessionmaker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        # On SQLite every session is a writer-to-be: BEGIN IMMEDIATE, queueing on busy_timeout (ignored elsewhere).
+        writer = engine.execution_options(**{SQLITE_IMMEDIATE: True})
+        self.sessionmaker = async_sessionmaker(writer, class_=AsyncSession, expire_on_commit=False)
 
     @classmethod
     def from_url(cls, database_url: str) -> "Database":

@@ -17,6 +17,8 @@ FACTORIES = {
     "matching": "services.matching.main:create_app",
     "mynapoint": "services.mynapoint.main:create_app",
 }
+# Processes that are not web services, and the chiiki command that runs each.
+COMMANDS = {"worker": ("mynapoint", "worker")}
 STOP_GRACE_SECONDS = 10
 
 
@@ -35,7 +37,8 @@ def run_all(names: tuple[str, ...]) -> int:
     env = dict(os.environ)
     # Generated at run time when not configured, and handed to every process so that they agree.
     env.setdefault("CHIIKI_INTERNAL_SECRET", settings.internal_secret_bytes().decode())
-    children = {name: subprocess.Popen([sys.executable, "-m", "common.cli", "service", name], env=env)
+    children = {name: subprocess.Popen([sys.executable, "-m", "common.cli", *COMMANDS.get(name, ("service", name))],
+                                       env=env)
                 for name in names}
     print(f"chiiki: gateway on http://{settings.host}:{settings.gateway_port} "
           f"(services on ports {settings.subsidy_port}-{settings.mynapoint_port}); Ctrl-C stops all", flush=True)

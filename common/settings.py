@@ -37,10 +37,19 @@ class Settings(BaseSettings):
     upstream_connect_timeout_seconds: float = 3.0
     upstream_max_connections: int = 200
 
+    # Keys the HMAC under which マイキーIDs are stored; generated into var/ outside production like internal_secret.
+    myki_secret: SecretStr | None = None
+    # Plain-http and private/loopback provider webhook URLs; unset means allowed except in production.
+    allow_insecure_webhooks: bool | None = None
+    webhook_timeout_seconds: float = 15.0
+    # How long an approved grant may wait for the provider's grant.credited before it is voided.
+    grant_reservation_hours: int = 168
+    worker_poll_seconds: float = 1.0
+
     log_level: str = "INFO"
     log_json: bool = True
 
-    @field_validator("internal_secret", mode="before")
+    @field_validator("internal_secret", "myki_secret", mode="before")
     @classmethod
     def _empty_secret_is_unset(cls, value):
         # `CHIIKI_INTERNAL_SECRET=` in a .env file must not become an empty signing key.
@@ -56,6 +65,13 @@ class Settings(BaseSettings):
                 f"CHIIKI_INTERNAL_SECRET must be set to at least {MIN_SECRET_LENGTH} characters "
                 "when CHIIKI_ENV=production"
             )
+        myki = self.myki_secret.get_secret_value() if self.myki_secret else ""
+        if len(myki) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"CHIIKI_MYKI_SECRET must be set to at least {MIN_SECRET_LENGTH} characters when CHIIKI_ENV=production"
+            )
+        if self.allow_insecure_webhooks:
+            raise ValueError("CHIIKI_ALLOW_INSECURE_WEBHOOKS cannot be true when CHIIKI_ENV=production")
         if not self.require_gateway:
             raise ValueError("CHIIKI_REQUIRE_GATEWAY cannot be false when CHIIKI_ENV=production")
         return self
@@ -66,9 +82,21 @@ class Settings(BaseSettings):
         Outside production, a missing secret is generated once at run time and kept in
         `var/internal-secret` so that every local process shares it; it never enters the repository.
         """
-        if self.internal_secret is not None:
-            return self.internal_secret.get_secret_value().encode()
-        path = self.var_dir / "internal-secret"
+        return self._secret_bytes(self.internal_secret, "internal-secret")
+
+    def myki_secret_bytes(self) -> bytes:
+        """The key of the マイキーID hash; generated into `var/myki-secret` outside production."""
+        return self._secret_bytes(self.myki_secret, "myki-secret")
+
+    def insecure_webhooks_allowed(self) -> bool:
+        if self.allow_insecure_webhooks is None:
+            return self.env != "production"
+        return self.allow_insecure_webhooks
+
+    def _secret_bytes(self, configured: SecretStr | None, file_name: str) -> bytes:
+        if configured is not None:
+            return configured.get_secret_value().encode()
+        path = self.var_dir / file_name
         if not path.exists():
             self.var_dir.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)

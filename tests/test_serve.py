@@ -100,5 +100,6 @@ def test_the_suite_serves_through_the_gateway_and_stops_on_ctrl_c(suite):
 
     suite["log"].seek(0)
     lines = [json.loads(line) for line in suite["log"] if line.startswith("{")]
+    assert any(line["logger"] == "chiiki.mynapoint.worker" for line in lines), "the delivery worker did not run"
     traced = [line for line in lines if line.get("request_id") == "e2e-1"]
     assert {line["service"] for line in traced if line["logger"] == "chiiki.access"} == {"gateway", "subsidy"}

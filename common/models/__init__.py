@@ -17,10 +17,13 @@ from common.models.matching import (  # noqa: E402
     Adviser, Company, FieldOfWork, Match, MatchTransition, Need, Round, RoundPreference,
 )
 from common.models.municipality import Municipality  # noqa: E402
-from common.models.mynapoint import Provider  # noqa: E402
+from common.models.mynapoint import (  # noqa: E402
+    Application, Grant, IdempotencyRecord, InboundWebhook, LedgerEntry, OutboxEvent, Program, Provider, RosterEntry,
+)
 from common.models.subsidy import SubsidyCalculation  # noqa: E402
 
 metadata: MetaData = SQLModel.metadata
 
-__all__ = ["Adviser", "ApiKey", "ApiKeyRole", "Company", "FieldOfWork", "Match", "MatchTransition", "Municipality",
-           "Need", "Provider", "Round", "RoundPreference", "SubsidyCalculation", "metadata"]
+__all__ = ["Adviser", "Application", "ApiKey", "ApiKeyRole", "Company", "FieldOfWork", "Grant", "IdempotencyRecord",
+           "InboundWebhook", "LedgerEntry", "Match", "MatchTransition", "Municipality", "Need", "OutboxEvent",
+           "Program", "Provider", "Round", "RoundPreference", "RosterEntry", "SubsidyCalculation", "metadata"]

@@ -1,18 +1,227 @@
+"""Point-issuance service: municipal point programs, their budget ledger and provider webhooks."""
+
+import csv
+import io
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
 
-from common.auth import OpsOnly
+from common.auth import CurrentPrincipal, OpsOnly, Principal, require_roles
 from common.db import SessionDep
-from common.models.mynapoint import ProviderPublic
+from common.errors import Forbidden, NotFound, Unprocessable
+from common.models import ApiKeyRole, OutboxEvent
+from common.models.mynapoint import DeliveryPublic, DeliveryStatus, GrantPublic, GrantStatus, ProviderPublic
 from common.pagination import Page, PageParams, make_page, page_params
-from services.mynapoint import repository
+from common.timeutil import utcnow
+from services.mynapoint import idempotency, inbound, repository, service
+from services.mynapoint.schemas import (
+    ApplicationCreate,
+    Funding,
+    ProgramCreate,
+    ProgramPublic,
+    ProviderCreate,
+    SecretRotation,
+)
+from services.mynapoint.templates import TEMPLATES
 
 router = APIRouter(prefix="/mynapoint", tags=["mynapoint"])
+webhooks = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
+MunicipalityOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality))]
+AppOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.app))]
+ROSTER_CSV_COLUMNS = ("myki_id", "birth_date", "household_with_children", "income_band", "activity_participation")
+MAX_ROSTER_ROWS = 100_000
+
+
+def _settings(request: Request):
+    return request.app.state.settings
+
+
+# --- providers -------------------------------------------------------------------------------------------
 
 @router.get("/providers", response_model=Page[ProviderPublic],
             summary="Payment providers (決済事業者) onboarded to point programs (ops)")
 async def list_providers(session: SessionDep, _ops: OpsOnly,
                          page: Annotated[PageParams, Depends(page_params)]) -> dict:
     return make_page(await repository.list_providers(session, page), page, "id")
+
+
+@router.post("/providers", status_code=201, summary="Onboard a provider; its whsec_ secret is shown only here")
+async def create_provider(body: ProviderCreate, request: Request, session: SessionDep, _ops: OpsOnly) -> dict:
+    provider, secret = await service.create_provider(session, body.name, body.webhook_url, _settings(request))
+    return {**ProviderPublic.model_validate(provider).model_dump(mode="json"), "webhook_secret": secret}
+
+
+@router.post("/providers/{provider_id}/rotate-secret",
+             summary="New signing secret; the old one keeps signing alongside it for the overlap")
+async def rotate_secret(provider_id: str, body: SecretRotation, session: SessionDep, _ops: OpsOnly) -> dict:
+    provider, secret = await service.rotate_secret(session, provider_id, body.overlap_hours)
+    return {"id": provider.id, "webhook_secret": secret,
+            "previous_secret_expires_at": provider.previous_secret_expires_at.isoformat()}
+
+
+# --- programs --------------------------------------------------------------------------------------------
+
+@router.get("/program-templates", summary="Built-in templates (マイナポイント第1弾, 第2弾 ①②③)")
+async def list_templates(_principal: Annotated[Principal, Depends(require_roles())]) -> dict:
+    return {"items": [{"id": key, **{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in value.items()}}
+                      for key, value in TEMPLATES.items()]}
+
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def _program_json(program) -> dict:
+    return ProgramPublic.model_validate(program).model_dump(mode="json")
+
+
+@router.post("/programs", status_code=201, response_model=ProgramPublic,
+             summary="Create a point program (Idempotency-Key recommended)")
+async def create_program(body: ProgramCreate, request: Request, session: SessionDep, principal: MunicipalityOrOps,
+                         idempotency_key: IdempotencyKey = None):
+    async def work(_remember) -> dict:
+        return _program_json(await service.create_program(session, principal, body))
+
+    return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work,
+                                 status_code=201)
+
+
+@router.get("/programs/{program_id}", response_model=ProgramPublic)
+async def get_program(program_id: str, session: SessionDep,
+                      principal: Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality,
+                                                                            ApiKeyRole.app))]):
+    return await service.program_for(session, principal, program_id, manage=False)
+
+
+@router.post("/programs/{program_id}/funding", response_model=ProgramPublic,
+             summary="Top up the budget (a ledger entry; Idempotency-Key recommended)")
+async def fund_program(program_id: str, body: Funding, request: Request, session: SessionDep,
+                       principal: MunicipalityOrOps, idempotency_key: IdempotencyKey = None):
+    async def work(_remember) -> dict:
+        return _program_json(await service.fund_program(session, principal, program_id, body.amount_yen))
+
+    return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work)
+
+
+@router.post("/programs/{program_id}/roster",
+             summary="Upsert the roster (JSON {residents: [...]} or text/csv); all rows or none")
+async def upload_roster(program_id: str, request: Request, session: SessionDep, principal: MunicipalityOrOps) -> dict:
+    rows = await _roster_rows(request)
+    # The contract's 200 either way: with errors, "upserted" is 0 and nothing was written.
+    return await service.upsert_roster(session, principal, program_id, rows, _settings(request).myki_secret_bytes())
+
+
+async def _roster_rows(request: Request) -> list[dict]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if content_type == "text/csv":
+        try:
+            reader = csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))
+            rows = [_csv_row(row) for row in reader]
+        except (UnicodeDecodeError, csv.Error):
+            raise Unprocessable("the CSV must be UTF-8 with a header row", field="body") from None
+    elif content_type == "application/json":
+        try:
+            rows = json.loads(raw)["residents"]
+        except (ValueError, KeyError, TypeError):
+            raise Unprocessable('send {"residents": [...]}', field="residents") from None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise Unprocessable("residents must be a list of objects", field="residents")
+    else:
+        raise Unprocessable("send application/json or text/csv", code="unsupported_media_type", field="content-type")
+    if len(rows) > MAX_ROSTER_ROWS:
+        raise Unprocessable(f"at most {MAX_ROSTER_ROWS} rows per upload", field="residents")
+    return rows
+
+
+def _csv_row(row: dict) -> dict:
+    """CSV cells are text: empty means absent, and booleans are true/false/1/0 (pydantic reads those)."""
+    return {key.strip(): value.strip() for key, value in row.items()
+            if key is not None and value is not None and value.strip() != ""}
+
+
+# --- applications and grants -----------------------------------------------------------------------------
+
+@router.post("/programs/{program_id}/applications",
+             summary="A resident applies (Idempotency-Key recommended); eligibility, then a grant if budget remains")
+async def apply(program_id: str, body: ApplicationCreate, request: Request, session: SessionDep,
+                principal: AppOrOps, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    settings = _settings(request)
+    return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"),
+                                 lambda remember: service.apply(session, program_id, body, settings, remember))
+
+
+@router.get("/grants", response_model=Page[GrantPublic])
+async def list_grants(session: SessionDep, principal: Annotated[Principal, Depends(require_roles(
+                          ApiKeyRole.municipality, ApiKeyRole.provider))],
+                      page: Annotated[PageParams, Depends(page_params)],
+                      program: str | None = None, provider: str | None = None,
+                      status: Annotated[GrantStatus | None, Query()] = None) -> dict:
+    municipality = principal.municipality_code if principal.role == "municipality" else None
+    if principal.role == "provider":
+        if provider not in (None, principal.provider_id):
+            raise Forbidden("a provider key sees only its own grants", field="provider")
+        provider = principal.provider_id
+    rows = await repository.list_grants(session, page, program_id=program, provider_id=provider,
+                                        status=status, municipality_code=municipality)
+    return make_page(rows, page, "id")
+
+
+@router.post("/grants/{grant_id}/revoke", response_model=GrantPublic,
+             summary="Take a grant back: voids a reservation, or a compensating entry for a credited grant")
+async def revoke_grant(grant_id: str, session: SessionDep, principal: MunicipalityOrOps):
+    return await service.revoke_grant(session, principal, grant_id)
+
+
+# --- deliveries ------------------------------------------------------------------------------------------
+
+@router.get("/deliveries", response_model=Page[DeliveryPublic], summary="Outbound webhooks (ops)")
+async def list_deliveries(session: SessionDep, _ops: OpsOnly, page: Annotated[PageParams, Depends(page_params)],
+                          status: Annotated[DeliveryStatus | None, Query()] = None) -> dict:
+    return make_page(await repository.list_deliveries(session, page, status), page, "id")
+
+
+@router.post("/deliveries/{event_id}/redeliver", response_model=DeliveryPublic,
+             summary="Send a failed or delivered event again, from the first attempt (ops)")
+async def redeliver(event_id: str, session: SessionDep, _ops: OpsOnly):
+    event = await session.get(OutboxEvent, event_id)
+    if event is None:
+        raise NotFound(f"no delivery {event_id}", field="event_id")
+    event.status, event.attempts, event.next_attempt_at = DeliveryStatus.pending, 0, utcnow()
+    event.lease_until = event.lease_token = None
+    session.add(event)
+    await session.flush()
+    return event
+
+
+# --- settlement ------------------------------------------------------------------------------------------
+
+SETTLEMENT_COLUMNS = ("municipality_code", "provider_id", "month", "credited_count", "credited_yen",
+                      "revoked_count", "revoked_yen", "net_yen")
+
+
+@router.get("/settlements", summary="Per municipality × provider × month (JSON, or CSV with Accept: text/csv)")
+async def settlements(request: Request, session: SessionDep,
+                      principal: Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality,
+                                                                            ApiKeyRole.provider))],
+                      month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+                      municipality: str | None = None, provider: str | None = None) -> Response:
+    rows = await service.settlements(session, principal, month, municipality, provider)
+    if "text/csv" in request.headers.get("accept", ""):
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=SETTLEMENT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+    return JSONResponse({"month": month, "items": rows})
+
+
+# --- inbound webhooks ------------------------------------------------------------------------------------
+
+@webhooks.post("/providers/{provider_id}", summary="Inbound Standard Webhooks from a provider (signed, no API key)")
+async def receive_webhook(provider_id: str, request: Request, session: SessionDep,
+                          _principal: CurrentPrincipal) -> dict:
+    body = await request.body()
+    return await inbound.receive(session, provider_id, body, dict(request.headers), _settings(request))

@@ -3,9 +3,9 @@
 from fastapi import FastAPI
 
 from common.app import create_service_app
-from services.mynapoint.api import router
+from services.mynapoint.api import router, webhooks
 
 
 def create_app(**kwargs) -> FastAPI:
-    return create_service_app("mynapoint", "chiiki mynapoint", [router], **kwargs)
+    return create_service_app("mynapoint", "chiiki mynapoint", [router, webhooks], **kwargs)
 

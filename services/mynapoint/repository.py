@@ -1,7 +1,24 @@
+"""Queries of the point-issuance service. Balance changes are single conditional UPDATEs, never read-then-write."""
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.models import Provider
+from common.models import (
+    Application,
+    Grant,
+    IdempotencyRecord,
+    LedgerEntry,
+    OutboxEvent,
+    Program,
+    Provider,
+    RosterEntry,
+)
+from common.models.mynapoint import DeliveryStatus, GrantStatus, LedgerKind
 from common.pagination import PageParams
 
 
@@ -9,4 +26,172 @@ async def list_providers(session: AsyncSession, page: PageParams) -> list[Provid
     query = select(Provider).order_by(Provider.id).limit(page.limit + 1)
     if page.after:
         query = query.where(Provider.id > page.after)
+    return list((await session.exec(query)).all())
+
+
+async def adjust_balances(session: AsyncSession, program_id: str, *, budget: int = 0, reserved: int = 0,
+                          posted: int = 0) -> bool:
+    """Move a program's balances in one statement; an increase of commitments only if the budget still covers it.
+
+    UPDATE program SET … WHERE id = :id [AND reserved + posted + :more <= budget + :budget] — the database
+    decides under its own row lock, so concurrent reservations can never overspend.
+    """
+    statement = (
+        update(Program)
+        .where(Program.id == program_id)
+        .values(budget_yen=Program.budget_yen + budget, reserved_yen=Program.reserved_yen + reserved,
+                posted_yen=Program.posted_yen + posted)
+        .execution_options(synchronize_session=False)
+    )
+    more = reserved + posted
+    if more > 0:
+        statement = statement.where(Program.reserved_yen + Program.posted_yen + more <= Program.budget_yen + budget)
+    result = await session.exec(statement)
+    return result.rowcount == 1
+
+
+async def set_grant_status(session: AsyncSession, grant_id: str, from_status: GrantStatus,
+                           to_status: GrantStatus, now: datetime) -> bool:
+    """Resolve a grant once: only the one transaction that finds it in `from_status` moves it."""
+    result = await session.exec(
+        update(Grant)
+        .where(Grant.id == grant_id, Grant.status == from_status)
+        .values(status=to_status, resolved_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def add_to_person_total(session: AsyncSession, application_id: str, points: int, cap: int | None,
+                              seen_total: int) -> bool:
+    """Compare-and-set of a resident's premium total: fails if another grant moved it since it was read."""
+    statement = (
+        update(Application)
+        .where(Application.id == application_id, Application.granted_yen == seen_total)
+        .values(granted_yen=Application.granted_yen + points)
+        .execution_options(synchronize_session=False)
+    )
+    if cap is not None:
+        statement = statement.where(Application.granted_yen + points <= cap)
+    return (await session.exec(statement)).rowcount == 1
+
+
+async def add_to_person_total_unchecked(session: AsyncSession, application_id: str, points: int) -> None:
+    await session.exec(update(Application).where(Application.id == application_id)
+                       .values(granted_yen=Application.granted_yen + points)
+                       .execution_options(synchronize_session=False))
+
+
+async def delete_idempotency_records_before(session: AsyncSession, moment: datetime) -> int:
+    result = await session.exec(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < moment))
+    return result.rowcount
+
+
+async def insert_application(session: AsyncSession, application: Application) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on (program, resident): false when the resident already has one.
+
+    No savepoint is needed, and on PostgreSQL a concurrent insert for the same resident waits for the first
+    transaction and then does nothing."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    values = application.model_dump()
+    table = Application.__table__
+    statement = (insert(table).values(**values).on_conflict_do_nothing(index_elements=["program_id", "myki_hash"])
+                 .returning(table.c.id))  # psycopg reports no rowcount here; a returned row means inserted
+    return (await session.exec(statement)).first() is not None
+
+
+async def application_for(session: AsyncSession, program_id: str, myki_hash: str) -> Application | None:
+    query = select(Application).where(Application.program_id == program_id, Application.myki_hash == myki_hash)
+    return (await session.exec(query)).first()
+
+
+async def application_by_account(session: AsyncSession, program_id: str, provider_id: str,
+                                 account_id: str) -> Application | None:
+    query = select(Application).where(Application.program_id == program_id, Application.provider_id == provider_id,
+                                      Application.provider_account_id == account_id)
+    return (await session.exec(query)).first()
+
+
+async def grant_for(session: AsyncSession, program_id: str, myki_hash: str, source: str) -> Grant | None:
+    query = select(Grant).where(Grant.program_id == program_id, Grant.myki_hash == myki_hash,
+                                Grant.source == source)
+    return (await session.exec(query)).first()
+
+
+async def roster_entry(session: AsyncSession, program_id: str, myki_hash: str) -> RosterEntry | None:
+    return await session.get(RosterEntry, (program_id, myki_hash))
+
+
+async def list_grants(session: AsyncSession, page: PageParams, *, program_id: str | None, provider_id: str | None,
+                      status: str | None, municipality_code: str | None) -> list[Grant]:
+    query = select(Grant).order_by(Grant.id).limit(page.limit + 1)
+    if page.after:
+        query = query.where(Grant.id > page.after)
+    if program_id:
+        query = query.where(Grant.program_id == program_id)
+    if provider_id:
+        query = query.where(Grant.provider_id == provider_id)
+    if status:
+        query = query.where(Grant.status == status)
+    if municipality_code:
+        query = query.join(Program, Program.id == Grant.program_id).where(
+            Program.municipality_code == municipality_code)
+    return list((await session.exec(query)).all())
+
+
+async def expired_reservations(session: AsyncSession, now: datetime, limit: int = 100) -> list[str]:
+    query = (select(Grant.id).where(Grant.status == GrantStatus.reserved, Grant.expires_at < now)
+             .order_by(Grant.expires_at).limit(limit))
+    return list((await session.exec(query)).all())
+
+
+async def list_deliveries(session: AsyncSession, page: PageParams, status: str | None) -> list[OutboxEvent]:
+    query = select(OutboxEvent).order_by(OutboxEvent.id).limit(page.limit + 1)
+    if page.after:
+        query = query.where(OutboxEvent.id > page.after)
+    if status:
+        query = query.where(OutboxEvent.status == status)
+    return list((await session.exec(query)).all())
+
+
+async def claim_due_events(session: AsyncSession, now: datetime, limit: int) -> list[OutboxEvent]:
+    """Due events nobody holds a live lease on. FOR UPDATE SKIP LOCKED on PostgreSQL lets several workers
+    claim disjoint rows; SQLite ignores it, and BEGIN IMMEDIATE makes the claiming transaction the only writer."""
+    query = (
+        select(OutboxEvent)
+        .where(OutboxEvent.status == DeliveryStatus.pending, OutboxEvent.next_attempt_at <= now,
+               or_(OutboxEvent.lease_until.is_(None), OutboxEvent.lease_until < now))
+        .order_by(OutboxEvent.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.exec(query)).all())
+
+
+async def ledger_sums(session: AsyncSession) -> dict[str, tuple[int, int, int]]:
+    query = select(LedgerEntry.program_id, func.sum(LedgerEntry.budget_delta), func.sum(LedgerEntry.reserved_delta),
+                   func.sum(LedgerEntry.posted_delta)).group_by(LedgerEntry.program_id)
+    return {row[0]: (int(row[1] or 0), int(row[2] or 0), int(row[3] or 0)) for row in (await session.exec(query))}
+
+
+async def grant_sums(session: AsyncSession) -> dict[tuple[str, str], int]:
+    query = select(Grant.program_id, Grant.status, func.sum(Grant.points)).group_by(Grant.program_id, Grant.status)
+    return {(row[0], row[1]): int(row[2] or 0) for row in (await session.exec(query))}
+
+
+async def settlement_rows(session: AsyncSession, start: datetime, end: datetime, municipality_code: str | None,
+                          provider_id: str | None) -> list[tuple]:
+    query = (
+        select(Program.municipality_code, LedgerEntry.provider_id, LedgerEntry.kind,
+               func.sum(LedgerEntry.posted_delta), func.count())
+        .join(Program, Program.id == LedgerEntry.program_id)
+        .where(LedgerEntry.kind.in_([LedgerKind.post, LedgerKind.revoke]),
+               LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
+        .group_by(Program.municipality_code, LedgerEntry.provider_id, LedgerEntry.kind)
+    )
+    if municipality_code:
+        query = query.where(Program.municipality_code == municipality_code)
+    if provider_id:
+        query = query.where(LedgerEntry.provider_id == provider_id)
     return list((await session.exec(query)).all())

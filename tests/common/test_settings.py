@@ -24,12 +24,29 @@ def test_production_refuses_to_start_without_a_strong_internal_secret():
         Settings(_env_file=None, env="production")
     with pytest.raises(ValidationError, match="CHIIKI_INTERNAL_SECRET"):
         Settings(_env_file=None, env="production", internal_secret="short")
-    assert Settings(_env_file=None, env="production", internal_secret="x" * 40).env == "production"
+    assert Settings(_env_file=None, env="production", internal_secret="x" * 40,
+                    myki_secret="m" * 40).env == "production"
+
+
+def test_production_refuses_to_start_without_a_strong_myki_secret():
+    with pytest.raises(ValidationError, match="CHIIKI_MYKI_SECRET"):
+        Settings(_env_file=None, env="production", internal_secret="x" * 40)
+    with pytest.raises(ValidationError, match="CHIIKI_MYKI_SECRET"):
+        Settings(_env_file=None, env="production", internal_secret="x" * 40, myki_secret="short")
+
+
+def test_insecure_webhook_urls_are_allowed_by_default_only_outside_production():
+    assert Settings(_env_file=None).insecure_webhooks_allowed()
+    strong = {"internal_secret": "x" * 40, "myki_secret": "m" * 40}
+    assert not Settings(_env_file=None, env="production", **strong).insecure_webhooks_allowed()
+    with pytest.raises(ValidationError, match="ALLOW_INSECURE_WEBHOOKS"):
+        Settings(_env_file=None, env="production", allow_insecure_webhooks=True, **strong)
 
 
 def test_production_refuses_to_accept_requests_outside_the_gateway():
     with pytest.raises(ValidationError, match="REQUIRE_GATEWAY"):
-        Settings(_env_file=None, env="production", internal_secret="x" * 40, require_gateway=False)
+        Settings(_env_file=None, env="production", internal_secret="x" * 40, myki_secret="m" * 40,
+                 require_gateway=False)
 
 
 def test_development_secret_is_generated_once_at_run_time_and_private(tmp_path):

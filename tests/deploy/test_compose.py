@@ -25,8 +25,9 @@ ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
 DOCKERIGNORE = PROJECT_ROOT / ".dockerignore"
 
 SERVICES = ("subsidy", "matching", "mynapoint")
-CHIIKI_SERVICES = ("migrate", *SERVICES, "gateway")
+CHIIKI_SERVICES = ("migrate", *SERVICES, "worker", "gateway")
 TEST_SECRET = "t" * 40
+TEST_MYKI_SECRET = "m" * 40
 
 # Compose interpolation: $$ is a literal dollar; ${VAR}, ${VAR:-default}, ${VAR?error}, ... and bare $VAR.
 VARIABLE = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>\w+)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}|(?P<bare>\w+))")
@@ -60,7 +61,7 @@ def variables(text: str) -> set[str]:
 
 
 def load_compose(env: dict[str, str] | None = None) -> dict:
-    env = {"CHIIKI_INTERNAL_SECRET": TEST_SECRET} if env is None else env
+    env = {"CHIIKI_INTERNAL_SECRET": TEST_SECRET, "CHIIKI_MYKI_SECRET": TEST_MYKI_SECRET} if env is None else env
     return yaml.safe_load(interpolate(COMPOSE_FILE.read_text(), env))
 
 
@@ -177,6 +178,13 @@ def test_services_start_after_migrations_and_report_readiness(services, name):
     assert "curl" not in check and "wget" not in check, "the slim image has neither curl nor wget"
     assert "urllib" in check
     assert f"127.0.0.1:{default_port(name)}/readyz" in check or f"localhost:{default_port(name)}/readyz" in check
+
+
+def test_the_delivery_worker_runs_after_migrations(services):
+    worker = services["worker"]
+    assert commands(worker["command"]) == [["chiiki", "mynapoint", "worker"]]
+    assert depends_on(worker) == {"migrate": "service_completed_successfully"}
+    assert not worker.get("ports")
 
 
 def test_gateway_waits_for_healthy_services_and_reaches_them_by_name(services):

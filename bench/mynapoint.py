@@ -1,0 +1,224 @@
+"""Benchmark of point issuance through the gateway, on PostgreSQL.
+
+    .venv/bin/python bench/mynapoint.py [--server postgresql://postgres@127.0.0.1:5432/postgres]
+                                        [--applications 3000] [--clients 50] [--workers 2]
+
+Creates a fresh database on the server (dropped afterwards), starts the mynapoint service and the gateway as
+real processes (uvicorn, like `chiiki serve`), then measures:
+  1. resident applications per second with N concurrent clients (each with an Idempotency-Key), p50/p99 latency;
+  2. webhook deliveries per second (the grant.created events of those applications) by delivery workers to a local provider stub that verifies every signature
+     with the reference standardwebhooks package.
+Prints the figures and writes them to bench/results/mynapoint.json. The target is ≥ 300 applications/s.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+from aiohttp import web
+from sqlalchemy.engine import make_url
+from standardwebhooks.webhooks import Webhook
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common.db import Database  # noqa: E402
+from common.migrations import upgrade  # noqa: E402
+from common.settings import Settings  # noqa: E402
+from services.mynapoint.worker import DeliveryWorker  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "mynapoint.json"
+MUNICIPALITY = "012092"
+WARM_UP = 200  # applications before measuring: connections, caches
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+class Stack:
+    """A fresh database, the mynapoint service and the gateway as processes."""
+
+    def __init__(self, server: str):
+        self.server = make_url(server).set(drivername="postgresql")
+        self.name = f"chiiki_bench_{uuid.uuid4().hex[:10]}"
+        self.url = self.server.set(database=self.name).render_as_string(False)
+        self.ports = {"gateway": free_port(), "mynapoint": free_port()}
+        self.env = dict(os.environ, CHIIKI_DATABASE_URL=self.url, CHIIKI_INTERNAL_SECRET=uuid.uuid4().hex * 2,
+                        CHIIKI_MYKI_SECRET=uuid.uuid4().hex * 2, CHIIKI_LOG_LEVEL="WARNING",
+                        CHIIKI_GATEWAY_PORT=str(self.ports["gateway"]),
+                        CHIIKI_MYNAPOINT_PORT=str(self.ports["mynapoint"]),
+                        CHIIKI_MYNAPOINT_URL=f"http://127.0.0.1:{self.ports['mynapoint']}")
+        self.processes: list[subprocess.Popen] = []
+
+    def cli(self, *args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "common.cli", *args], env=self.env, cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
+
+    def __enter__(self) -> "Stack":
+        with psycopg.connect(self.server.render_as_string(False), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{self.name}"')
+        upgrade(self.url)
+        self.cli("data", "load")
+        for name in ("mynapoint", "gateway"):
+            self.processes.append(subprocess.Popen([sys.executable, "-m", "common.cli", "service", name],
+                                                   env=self.env, cwd=ROOT))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/healthz").status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise RuntimeError("the stack did not start")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    def __exit__(self, *_exc) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=20)
+        with psycopg.connect(self.server.render_as_string(False), autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+async def setup_program(client: httpx.AsyncClient, keys: dict, provider_url: str, residents: int) -> tuple[dict, dict]:
+    ops = {"Authorization": f"Bearer {keys['ops']}"}
+    muni = {"Authorization": f"Bearer {keys['municipality']}"}
+    provider = (await client.post("/mynapoint/providers", headers=ops,
+                                  json={"name": "bench pay", "webhook_url": provider_url})).json()
+    now = datetime.now(UTC)
+    program = (await client.post("/mynapoint/programs", headers=muni, json={
+        "municipality_code": MUNICIPALITY, "name": "bench", "kind": "fixed", "points_per_person": 1_000,
+        "budget_yen": residents * 1_000, "provider_ids": [provider["id"]],
+        "opens_at": (now - timedelta(days=1)).isoformat(), "closes_at": (now + timedelta(days=1)).isoformat()})).json()
+    roster = [{"myki_id": f"bench-{n:06d}", "birth_date": "1980-01-01"} for n in range(residents)]
+    for start in range(0, residents, 5_000):
+        answer = await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=muni,
+                                   json={"residents": roster[start:start + 5_000]}, timeout=120)
+        assert answer.json()["errors"] == [], answer.text
+    return provider, program
+
+
+async def bench_applications(client: httpx.AsyncClient, app_key: str, provider: dict, program: dict,
+                             first: int, count: int, clients: int) -> dict:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(first, first + count):
+        queue.put_nowait(n)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    async def one_client() -> None:
+        while not queue.empty():
+            n = queue.get_nowait()
+            started = time.perf_counter()
+            answer = await client.post(
+                f"/mynapoint/programs/{program['id']}/applications",
+                headers={"Authorization": f"Bearer {app_key}", "Idempotency-Key": f"bench-{n}"},
+                json={"myki_id": f"bench-{n:06d}", "provider_id": provider["id"], "provider_account_id": f"a{n}"})
+            latencies.append(time.perf_counter() - started)
+            statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    return {"applications": count, "clients": clients, "seconds": round(elapsed, 3),
+            "per_second": round(count / elapsed, 1), "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
+            "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+            "mean_ms": round(statistics.fmean(latencies) * 1000, 1), "statuses": statuses}
+
+
+async def provider_stub(secret_holder: dict) -> tuple[web.AppRunner, str, dict]:
+    seen = {"verified": 0}
+
+    async def receive(request: web.Request) -> web.Response:
+        Webhook(secret_holder["secret"]).verify(await request.read(), dict(request.headers), json_parse=False)
+        seen["verified"] += 1
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/hook", seen
+
+
+async def bench_deliveries(database_url: str, expected: int, workers: int, seen: dict) -> dict:
+    settings = Settings(_env_file=None, database_url=database_url, internal_secret="x" * 40, log_json=False)
+    db = Database.from_url(database_url)
+    stop = asyncio.Event()
+    runners = [DeliveryWorker(db, settings, batch_size=50) for _ in range(workers)]
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(worker.run_forever(stop)) for worker in runners]
+    while seen["verified"] < expected and time.perf_counter() - started < 600:
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await asyncio.gather(*tasks)
+    for worker in runners:
+        await worker.client.aclose()
+    await db.dispose()
+    return {"deliveries": seen["verified"], "workers": workers, "seconds": round(elapsed, 3),
+            "per_second": round(seen["verified"] / elapsed, 1)}
+
+
+async def main(args: argparse.Namespace) -> dict:
+    secret_holder: dict = {}
+    runner, hook_url, seen = await provider_stub(secret_holder)
+    residents = WARM_UP + args.applications
+    with Stack(args.server) as stack:
+        keys = {"ops": stack.cli("keys", "create", "--role", "ops"),
+                "municipality": stack.cli("keys", "create", "--role", "municipality", "--municipality", MUNICIPALITY),
+                "app": stack.cli("keys", "create", "--role", "app")}
+        limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+        async with httpx.AsyncClient(base_url=stack.base, limits=limits, timeout=60) as client:
+            provider, program = await setup_program(client, keys, hook_url, residents)
+            secret_holder["secret"] = provider["webhook_secret"]
+            await bench_applications(client, keys["app"], provider, program, 0, WARM_UP, args.clients)
+            applications = await bench_applications(client, keys["app"], provider, program, WARM_UP,
+                                                    args.applications, args.clients)
+        # Every grant above left a grant.created event in the outbox; no worker ran until now.
+        deliveries = await bench_deliveries(stack.url, residents, args.workers, seen)
+    await runner.cleanup()
+    return {"benchmark": "mynapoint", "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "database": "postgresql", "through": "gateway → mynapoint (uvicorn processes)",
+            "applications": applications, "webhook_deliveries": deliveries, "target_applications_per_second": 300}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", default=os.environ.get("CHIIKI_BENCH_DATABASE_URL",
+                                                           "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--applications", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    figures = asyncio.run(main(parser.parse_args()))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(figures, indent=2, ensure_ascii=False))
+    print(f"written to {RESULTS.relative_to(ROOT)}")

@@ -1,0 +1,114 @@
+"""Idempotency-Key: same key and body → the first response replayed; other body → 422; in flight → 409.
+
+The key is claimed in its own short committed transaction before any work, so a concurrent request with
+the same key finds the claim and gets 409. The response is stored in the work's own transaction, so
+it exists exactly when the work committed. Claims are checked before the budget, so a retried success is
+replayed, never answered "budget exhausted". Records are kept (at least the 72 hours the spec asks).
+"""
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.auth import Principal
+from common.db import Database
+from common.errors import Conflict, Unprocessable
+from common.models import IdempotencyRecord
+from common.timeutil import utcnow
+
+# A claim whose request never finished (the process died) may be taken over after this long.
+ABANDONED_AFTER = timedelta(seconds=60)
+MAX_KEY_LENGTH = 255
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+Work = Callable[[Callable[[dict], Awaitable[None]]], Awaitable[dict]]
+
+
+async def run(request: Request, session: AsyncSession, principal: Principal, key: str | None, body: dict,
+              work: Work, status_code: int = 200) -> JSONResponse:
+    """Run `work(remember)` once per key. `remember(result)` stores the response in the work's transaction;
+    work may call it early (before its last statement), and it is called again if work returns another result."""
+    if key is None:
+        return JSONResponse(await work(_nothing), status_code=status_code)
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters", field="Idempotency-Key")
+    db: Database = request.app.state.db
+    record_id = _digest(principal.key_id or principal.role, request.method, request.url.path, key)
+    request_hash = _digest(json.dumps(body, sort_keys=True, ensure_ascii=False))
+    replay = await _claim(db, record_id, request_hash)
+    if replay is not None:
+        return replay
+    remembered = []
+
+    async def remember(result: dict) -> None:
+        await session.exec(update(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
+                           .values(response_status=status_code, response_body=json.dumps(result, ensure_ascii=False))
+                           .execution_options(synchronize_session=False))
+        remembered.append(result)
+
+    try:
+        result = await work(remember)
+    except BaseException:
+        await session.rollback()  # first: on SQLite the release below needs the write lock this session holds
+        await _release(db, record_id)
+        raise
+    if not remembered or remembered[-1] is not result:
+        await remember(result)
+    return JSONResponse(result, status_code=status_code)
+
+
+async def _nothing(_result: dict) -> None:
+    return None
+
+
+async def _claim(db: Database, record_id: str, request_hash: str) -> JSONResponse | None:
+    """None when this request owns the key now; the stored response to replay; or 409/422."""
+    async with db.sessionmaker() as claim:
+        try:
+            claim.add(IdempotencyRecord(id=record_id, request_hash=request_hash))
+            await claim.commit()
+            return None
+        except IntegrityError:
+            await claim.rollback()
+        record = await claim.get(IdempotencyRecord, record_id)
+        if record is None:
+            raise Conflict("a request with this Idempotency-Key just failed; retry", code="idempotency_in_progress")
+        if record.request_hash != request_hash:
+            raise Unprocessable("this Idempotency-Key was used with a different request body",
+                                code="idempotency_key_reused", field="Idempotency-Key")
+        if record.response_status is not None:
+            return JSONResponse(json.loads(record.response_body), status_code=record.response_status,
+                                headers={"Idempotent-Replayed": "true"})
+        if await _take_over_abandoned(claim, record_id):
+            return None
+        raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly",
+                       code="idempotency_in_progress")
+
+
+async def _take_over_abandoned(claim: AsyncSession, record_id: str) -> bool:
+    now = utcnow()
+    result = await claim.exec(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.id == record_id, IdempotencyRecord.response_status.is_(None),
+               IdempotencyRecord.created_at < now - ABANDONED_AFTER)
+        .values(created_at=now).execution_options(synchronize_session=False))
+    await claim.commit()
+    return result.rowcount == 1
+
+
+async def _release(db: Database, record_id: str) -> None:
+    async with db.sessionmaker() as release:
+        await release.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id,
+                                                           IdempotencyRecord.response_status.is_(None)))
+        await release.commit()

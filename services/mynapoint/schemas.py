@@ -1,0 +1,128 @@
+"""Request and response bodies of the point-issuance API (tables are in common.models.mynapoint)."""
+
+from datetime import UTC, date, datetime
+from fractions import Fraction
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Eligibility(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_age: int | None = Field(default=None, ge=0, le=150)
+    max_age: int | None = Field(default=None, ge=0, le=150)
+    age_reference_date: date | None = None
+    household_with_children: bool | None = None
+    max_income_band: int | None = Field(default=None, ge=0)
+    requires_activity: bool | None = None
+
+
+class ProgramCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    municipality_code: str = Field(min_length=6, max_length=6)
+    name: str = Field(min_length=1, max_length=200)
+    purpose: str = Field(default="", max_length=200)
+    template: str | None = Field(default=None, description="a built-in template id; its values fill what is omitted")
+    kind: Literal["fixed", "premium"] | None = None
+    points_per_person: int | None = Field(default=None, gt=0)
+    premium_rate: str | None = Field(default=None, max_length=20, description='exact, e.g. "1/4"')
+    per_person_cap: int | None = Field(default=None, gt=0)
+    budget_yen: int = Field(ge=0, strict=True)
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    provider_ids: list[str] = Field(min_length=1)
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+
+    @field_validator("premium_rate")
+    @classmethod
+    def _exact_rate(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            rate = Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            raise ValueError('premium_rate must be an exact fraction such as "1/4"') from None
+        if not 0 < rate <= 1:
+            raise ValueError("premium_rate must be above 0 and at most 1")
+        return str(rate)
+
+    @field_validator("opens_at", "closes_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2023-06-30T00:00:00+09:00")
+        return value
+
+
+class ProgramPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    municipality_code: str
+    name: str
+    purpose: str
+    kind: str
+    template: str | None
+    points_per_person: int | None
+    premium_rate: str | None
+    per_person_cap: int | None
+    budget_yen: int
+    reserved_yen: int
+    posted_yen: int
+    opens_at: datetime
+    closes_at: datetime
+    provider_ids: list[str]
+    eligibility: dict
+
+    @field_validator("opens_at", "closes_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class RosterRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    myki_id: str = Field(min_length=1, max_length=64)
+    birth_date: date | None = None
+    household_with_children: bool = False
+    income_band: int | None = Field(default=None, ge=0)
+    activity_participation: bool = False
+
+
+class Funding(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_yen: int = Field(gt=0, strict=True)
+
+
+class ApplicationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    myki_id: str = Field(min_length=1, max_length=64)
+    provider_id: str = Field(min_length=1, max_length=40)
+    provider_account_id: str = Field(min_length=1, max_length=100)
+
+
+class ProviderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120)
+    webhook_url: str = Field(min_length=1, max_length=2048)
+
+
+class SecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    overlap_hours: int = Field(default=24, ge=0, le=24 * 30)
+
+
+class ChargeCompleted(BaseModel):
+    """The data of an inbound charge.completed event."""
+
+    charge_id: str = Field(min_length=1, max_length=100)
+    program_id: str = Field(min_length=1, max_length=40)
+    provider_account_id: str = Field(min_length=1, max_length=100)
+    amount_yen: int = Field(gt=0, strict=True)

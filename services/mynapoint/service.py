@@ -1,0 +1,511 @@
+"""Point issuance: providers, programs, rosters, applications and the two-phase ledger. Never commits.
+
+Every budget movement is one UPDATE of the program's balances (conditional when it commits more money) and
+one append-only ledger row, in the caller's transaction, so the committed totals always equal the ledger.
+"""
+
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.auth import Principal
+from common.errors import Forbidden, NotFound, Unprocessable
+from common.models import Application, Grant, LedgerEntry, Municipality, OutboxEvent, Program, Provider, RosterEntry
+from common.models.mynapoint import GrantStatus, LedgerKind, ProgramKind
+from common.money import apply_rate
+from common.requestid import current_request_id
+from common.settings import Settings
+from common.timeutil import utcnow
+from services.mynapoint import repository, signing
+from services.mynapoint.identity import is_my_number, myki_hash
+from services.mynapoint.schemas import ApplicationCreate, ChargeCompleted, ProgramCreate, RosterRow
+from services.mynapoint.templates import JST, TEMPLATES
+
+FIXED_SOURCE = "application"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+# --- tenancy --------------------------------------------------------------------------------------------
+
+def _is_ops(principal: Principal) -> bool:
+    return principal.role == "ops"
+
+
+async def program_for(session: AsyncSession, principal: Principal, program_id: str, *, manage: bool) -> Program:
+    """The program if this caller may see it (manage: change it); 404 for another municipality's program."""
+    program = await session.get(Program, program_id)
+    if program is None:
+        raise NotFound(f"no program {program_id}", field="program_id")
+    if _is_ops(principal):
+        return program
+    if principal.role == "municipality":
+        if principal.municipality_code != program.municipality_code:
+            raise NotFound(f"no program {program_id}", field="program_id")
+        return program
+    if manage:
+        raise Forbidden(f"the {principal.role} role cannot change programs")
+    return program
+
+
+# --- providers -------------------------------------------------------------------------------------------
+
+async def create_provider(session: AsyncSession, name: str, webhook_url: str,
+                          settings: Settings) -> tuple[Provider, str]:
+    await signing.check_webhook_url(webhook_url, allow_insecure=settings.insecure_webhooks_allowed())
+    secret = signing.new_secret()
+    provider = Provider(id=new_id("prov"), name=name, webhook_url=webhook_url, webhook_secret=secret)
+    session.add(provider)
+    await session.flush()
+    return provider, secret
+
+
+async def rotate_secret(session: AsyncSession, provider_id: str, overlap_hours: int) -> tuple[Provider, str]:
+    """A new secret; the old one keeps signing alongside it (two signatures) until the overlap ends."""
+    provider = await _provider(session, provider_id)
+    secret = signing.new_secret()
+    provider.previous_webhook_secret = provider.webhook_secret
+    provider.previous_secret_expires_at = utcnow() + timedelta(hours=overlap_hours)
+    provider.webhook_secret = secret
+    session.add(provider)
+    await session.flush()
+    return provider, secret
+
+
+def live_secrets(provider: Provider, now: datetime) -> list[str]:
+    found = [provider.webhook_secret] if provider.webhook_secret else []
+    expires = provider.previous_secret_expires_at
+    if provider.previous_webhook_secret and expires and _aware(expires) > now:
+        found.append(provider.previous_webhook_secret)
+    return found
+
+
+async def _provider(session: AsyncSession, provider_id: str) -> Provider:
+    provider = await session.get(Provider, provider_id)
+    if provider is None:
+        raise NotFound(f"no provider {provider_id}", field="provider_id")
+    return provider
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- programs --------------------------------------------------------------------------------------------
+
+def _program_fields(body: ProgramCreate) -> dict:
+    fields = body.model_dump(exclude_none=True, exclude={"template", "eligibility"})
+    if body.template is not None:
+        if body.template not in TEMPLATES:
+            raise Unprocessable(f"unknown template; use one of {', '.join(TEMPLATES)}", field="template")
+        template = {k: v for k, v in TEMPLATES[body.template].items() if k != "description"}
+        fields = {**template, **fields}
+    for name in ("kind", "opens_at", "closes_at"):
+        if name not in fields:
+            raise Unprocessable(f"{name} is required (or a template that sets it)", field=name)
+    # SQLite keeps datetimes without their offset, so every stored instant is UTC.
+    fields["opens_at"], fields["closes_at"] = (fields[n].astimezone(UTC) for n in ("opens_at", "closes_at"))
+    if fields["closes_at"] <= fields["opens_at"]:
+        raise Unprocessable("closes_at must be after opens_at", field="closes_at")
+    if fields["kind"] == "fixed" and not fields.get("points_per_person"):
+        raise Unprocessable("a fixed program needs points_per_person", field="points_per_person")
+    if fields["kind"] == "premium" and not fields.get("premium_rate"):
+        raise Unprocessable("a premium program needs premium_rate", field="premium_rate")
+    return fields
+
+
+async def create_program(session: AsyncSession, principal: Principal, body: ProgramCreate) -> Program:
+    if principal.role == "municipality" and principal.municipality_code != body.municipality_code:
+        raise Forbidden("a municipality key creates programs only for its own municipality", field="municipality_code")
+    if await session.get(Municipality, body.municipality_code) is None:
+        raise NotFound(f"no municipality with code {body.municipality_code}", field="municipality_code")
+    for index, provider_id in enumerate(body.provider_ids):
+        if await session.get(Provider, provider_id) is None:
+            raise NotFound(f"no provider {provider_id}", field=f"provider_ids.{index}")
+    fields = _program_fields(body)
+    budget = fields.pop("budget_yen")
+    program = Program(id=new_id("prog"), template=body.template, budget_yen=0,
+                      eligibility=body.eligibility.model_dump(mode="json", exclude_none=True), **fields)
+    session.add(program)
+    await session.flush()
+    if budget:
+        await _move(session, program.id, LedgerKind.fund, budget=budget)
+    await session.refresh(program)
+    return program
+
+
+async def fund_program(session: AsyncSession, principal: Principal, program_id: str, amount: int) -> Program:
+    program = await program_for(session, principal, program_id, manage=True)
+    await _move(session, program.id, LedgerKind.fund, budget=amount)
+    await session.refresh(program)
+    return program
+
+
+async def _move(session: AsyncSession, program_id: str, kind: LedgerKind, *, budget: int = 0, reserved: int = 0,
+                posted: int = 0, grant: Grant | None = None) -> bool:
+    """One budget movement: the conditional balance update, and its ledger row only if it applied."""
+    if not await repository.adjust_balances(session, program_id, budget=budget, reserved=reserved, posted=posted):
+        return False
+    session.add(LedgerEntry(program_id=program_id, kind=kind, budget_delta=budget, reserved_delta=reserved,
+                            posted_delta=posted, grant_id=grant.id if grant else None,
+                            provider_id=grant.provider_id if grant else None, request_id=current_request_id()))
+    await session.flush()
+    return True
+
+
+# --- roster ----------------------------------------------------------------------------------------------
+
+async def upsert_roster(session: AsyncSession, principal: Principal, program_id: str, rows: list[dict],
+                        secret: bytes) -> dict:
+    """All rows or none: every row is validated first, and any error leaves the roster untouched."""
+    program = await program_for(session, principal, program_id, manage=True)
+    entries, errors = {}, []
+    for number, raw in enumerate(rows, start=1):
+        entry = _roster_entry(program.id, raw, secret, number, errors)
+        if entry is not None:
+            entries[entry.myki_hash] = entry
+    if errors:
+        return {"upserted": 0, "errors": errors}
+    for entry in entries.values():
+        await session.merge(entry)
+    await session.flush()
+    return {"upserted": len(entries), "errors": []}
+
+
+def _roster_entry(program_id: str, raw: dict, secret: bytes, number: int, errors: list) -> RosterEntry | None:
+    try:
+        row = RosterRow.model_validate(raw)
+    except ValueError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        errors.append({"row": number, "field": field, "message": first["msg"]})
+        return None
+    try:
+        digest = myki_hash(row.myki_id, secret)
+    except Unprocessable as exc:
+        errors.append({"row": number, "field": "myki_id", "message": exc.message})
+        return None
+    return RosterEntry(program_id=program_id, myki_hash=digest, birth_date=row.birth_date,
+                       household_with_children=row.household_with_children, income_band=row.income_band,
+                       activity_participation=row.activity_participation, updated_at=utcnow())
+
+
+# --- eligibility -----------------------------------------------------------------------------------------
+
+def _age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def eligibility_reasons(program: Program, entry: RosterEntry | None, now: datetime) -> list[dict]:
+    """Why a resident may not receive this program's points, in plain words; empty when eligible."""
+    if not _aware(program.opens_at) <= now < _aware(program.closes_at):
+        return [_reason("outside_window", "Applications for this program are not open now "
+                        f"(open {_aware(program.opens_at).astimezone(JST):%Y-%m-%d} to "
+                        f"{_aware(program.closes_at).astimezone(JST):%Y-%m-%d} JST).")]
+    if entry is None:
+        return [_reason("not_on_roster", "You are not on the municipality's list of residents for this program; "
+                        "please ask the municipality.")]
+    rules, reasons = program.eligibility, []
+    if rules.get("min_age") is not None or rules.get("max_age") is not None:
+        reasons += _age_reasons(program, entry, rules)
+    if rules.get("household_with_children") and not entry.household_with_children:
+        reasons.append(_reason("no_children_in_household", "This program is for households with children."))
+    band = rules.get("max_income_band")
+    if band is not None and (entry.income_band is None or entry.income_band > band):
+        reasons.append(_reason("income_too_high", f"This program is for income band {band} or below."))
+    if rules.get("requires_activity") and not entry.activity_participation:
+        reasons.append(_reason("no_activity", "This program is for residents who took part in the local activity."))
+    return reasons
+
+
+def _age_reasons(program: Program, entry: RosterEntry, rules: dict) -> list[dict]:
+    if entry.birth_date is None:
+        return [_reason("birth_date_unknown", "The municipality has no birth date for you; please ask it.")]
+    reference = rules.get("age_reference_date")
+    day = date.fromisoformat(reference) if reference else _aware(program.opens_at).astimezone(JST).date()
+    age = _age_on(entry.birth_date, day)
+    if rules.get("min_age") is not None and age < rules["min_age"]:
+        return [_reason("too_young", f"You must be at least {rules['min_age']} on {day:%Y-%m-%d}.")]
+    if rules.get("max_age") is not None and age > rules["max_age"]:
+        return [_reason("too_old", f"This program is for people aged {rules['max_age']} or under on {day:%Y-%m-%d}.")]
+    return []
+
+
+def _reason(code: str, message: str) -> dict:
+    return {"code": code, "message": message}
+
+
+BUDGET_EXHAUSTED = _reason("budget_exhausted", "You are eligible, but this program's budget is used up.")
+
+
+# --- applications ----------------------------------------------------------------------------------------
+
+Remember = Callable[[dict], Awaitable[None]]
+
+
+async def _forget(_result: dict) -> None:
+    return None
+
+
+async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate, settings: Settings,
+                remember: Remember = _forget) -> dict:
+    """A resident's application; `remember` stores the response (Idempotency-Key) in this same transaction."""
+    program = await session.get(Program, program_id)
+    if program is None:
+        raise NotFound(f"no program {program_id}", field="program_id")
+    if body.provider_id not in program.provider_ids:
+        raise Unprocessable("this program does not run on that payment service", field="provider_id")
+    digest = myki_hash(body.myki_id, settings.myki_secret_bytes())
+    if is_my_number(body.provider_account_id):
+        raise Unprocessable("a 12-digit 個人番号 (My Number) must never be sent; send the payment account's own id",
+                            code="invalid_identity", field="provider_account_id")
+    existing = await repository.application_for(session, program.id, digest)
+    if existing is not None:
+        return await _application_result(session, existing)
+    now = utcnow()
+    reasons = eligibility_reasons(program, await repository.roster_entry(session, program.id, digest), now)
+    if reasons:
+        return {"application_id": None, "eligible": False, "reasons": reasons, "grant": None}
+    return await _admit(session, program, digest, body, settings, now, remember)
+
+
+async def _admit(session: AsyncSession, program: Program, digest: str, body: ApplicationCreate,
+                 settings: Settings, now: datetime, remember: Remember) -> dict:
+    """Record the application and, for a fixed program, reserve its grant — both or neither.
+
+    The budget's conditional UPDATE is the transaction's last statement (the response is remembered before
+    it), so the program row — which every application of the program contends for — stays locked only
+    from that UPDATE to the commit. When it finds the budget used up, nothing is locked, and the whole
+    transaction is rolled back: the resident may apply again after a top-up.
+    """
+    application = Application(id=new_id("appl"), program_id=program.id, myki_hash=digest,
+                              provider_id=body.provider_id, provider_account_id=body.provider_account_id,
+                              request_id=current_request_id())
+    if not await repository.insert_application(session, application):
+        # The same resident, admitted concurrently by another request that has committed since.
+        return await _application_result(session, await repository.application_for(session, program.id, digest))
+    if program.kind != ProgramKind.fixed:
+        return {"application_id": application.id, "eligible": True, "reasons": [], "grant": None}
+    grant = await write_grant(session, program, application, FIXED_SOURCE, program.points_per_person, settings, now)
+    result = {"application_id": application.id, "eligible": True, "reasons": [], "grant": _grant_brief(grant)}
+    await remember(result)
+    if await repository.adjust_balances(session, program.id, reserved=grant.points):
+        return result
+    await session.rollback()
+    return {"application_id": None, "eligible": True, "reasons": [BUDGET_EXHAUSTED], "grant": None}
+
+
+async def _application_result(session: AsyncSession, application: Application) -> dict:
+    grant = await repository.grant_for(session, application.program_id, application.myki_hash, FIXED_SOURCE)
+    return {"application_id": application.id, "eligible": True, "reasons": [], "grant": _grant_brief(grant)}
+
+
+def _grant_brief(grant: Grant | None) -> dict | None:
+    return None if grant is None else {"id": grant.id, "points": grant.points, "status": str(grant.status)}
+
+
+async def reserve_grant(session: AsyncSession, program: Program, application: Application, source: str,
+                        points: int, settings: Settings, now: datetime) -> Grant | None:
+    """The grant, then its reservation; None when the budget does not cover it (the caller rolls back)."""
+    grant = await write_grant(session, program, application, source, points, settings, now)
+    if not await repository.adjust_balances(session, program.id, reserved=points):
+        return None
+    return grant
+
+
+async def write_grant(session: AsyncSession, program: Program, application: Application, source: str,
+                      points: int, settings: Settings, now: datetime) -> Grant:
+    """A reserved grant, its ledger row and its grant.created webhook; the budget UPDATE is the caller's."""
+    grant = Grant(id=new_id("gr"), program_id=program.id, application_id=application.id,
+                  provider_id=application.provider_id, myki_hash=application.myki_hash, source=source,
+                  points=points, expires_at=now + timedelta(hours=settings.grant_reservation_hours))
+    session.add(grant)
+    await session.flush()
+    session.add(LedgerEntry(program_id=program.id, kind=LedgerKind.reserve, reserved_delta=points, grant_id=grant.id,
+                            provider_id=grant.provider_id, request_id=current_request_id()))
+    enqueue(session, grant.provider_id, "grant.created", {
+        "grant_id": grant.id, "program_id": program.id, "provider_account_id": application.provider_account_id,
+        "points": points, "expires_at": grant.expires_at.isoformat()})
+    await session.flush()
+    return grant
+
+
+def enqueue(session: AsyncSession, provider_id: str, event_type: str, data: dict) -> OutboxEvent:
+    """An outbound webhook in the caller's transaction (the transactional outbox)."""
+    event_id = new_id("msg")
+    body = json.dumps({"type": event_type, "timestamp": utcnow().isoformat(), "data": data},
+                      ensure_ascii=False, separators=(",", ":"))
+    event = OutboxEvent(id=event_id, provider_id=provider_id, event_type=event_type, body=body)
+    session.add(event)
+    return event
+
+
+# --- resolving grants ------------------------------------------------------------------------------------
+
+async def credit_grant(session: AsyncSession, provider_id: str, grant_id: str) -> str:
+    """grant.credited: post a reservation (once); an outcome word for the inbound-webhook record."""
+    grant = await session.get(Grant, grant_id)
+    if grant is None or grant.provider_id != provider_id:
+        return "rejected: no such grant for this provider"
+    if not await repository.set_grant_status(session, grant.id, GrantStatus.reserved, GrantStatus.posted, utcnow()):
+        return f"ignored: grant already {(await _fresh_status(session, grant))}"
+    await _move(session, grant.program_id, LedgerKind.post, reserved=-grant.points, posted=grant.points, grant=grant)
+    return "posted"
+
+
+async def void_grant(session: AsyncSession, grant_id: str) -> bool:
+    """Free a reservation (final delivery failure, expiry, or revoke before credit); false if already resolved."""
+    grant = await session.get(Grant, grant_id)
+    if grant is None or not await repository.set_grant_status(
+            session, grant.id, GrantStatus.reserved, GrantStatus.voided, utcnow()):
+        return False
+    await _undo_reservation(session, grant)
+    return True
+
+
+async def _undo_reservation(session: AsyncSession, grant: Grant) -> None:
+    """Void's money side: the budget is freed, and a premium grant's points no longer count against the cap."""
+    await _move(session, grant.program_id, LedgerKind.void, reserved=-grant.points, grant=grant)
+    if grant.source != FIXED_SOURCE:
+        await repository.add_to_person_total_unchecked(session, grant.application_id, -grant.points)
+
+
+async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: str) -> Grant:
+    grant = await session.get(Grant, grant_id)
+    if grant is None:
+        raise NotFound(f"no grant {grant_id}", field="grant_id")
+    await program_for(session, principal, grant.program_id, manage=True)
+    now = utcnow()
+    if await repository.set_grant_status(session, grant.id, GrantStatus.reserved, GrantStatus.voided, now):
+        await _undo_reservation(session, grant)
+    elif await repository.set_grant_status(session, grant.id, GrantStatus.posted, GrantStatus.revoked, now):
+        await _move(session, grant.program_id, LedgerKind.revoke, posted=-grant.points, grant=grant)
+    else:
+        raise Unprocessable(f"grant {grant_id} is already {await _fresh_status(session, grant)}",
+                            code="grant_resolved", field="grant_id")
+    enqueue(session, grant.provider_id, "grant.revoked", {"grant_id": grant.id, "program_id": grant.program_id,
+                                                          "points": grant.points})
+    await session.flush()
+    await session.refresh(grant)
+    return grant
+
+
+async def _fresh_status(session: AsyncSession, grant: Grant) -> str:
+    await session.refresh(grant)
+    return str(grant.status)
+
+
+async def void_expired_reservations(session: AsyncSession) -> int:
+    return sum([await void_grant(session, grant_id)
+                for grant_id in await repository.expired_reservations(session, utcnow())])
+
+
+# --- premium grants from charges -------------------------------------------------------------------------
+
+async def charge_completed(session: AsyncSession, provider_id: str, data: dict, settings: Settings) -> str:
+    """A qualifying charge: rate × amount in points, within the per-person cap and the budget, once per charge."""
+    try:
+        charge = ChargeCompleted.model_validate(data)
+    except ValueError as exc:
+        return f"rejected: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}"
+    program = await session.get(Program, charge.program_id)
+    if program is None or program.kind != ProgramKind.premium:
+        return "rejected: no premium program with that id"
+    application = await repository.application_by_account(session, program.id, provider_id,
+                                                          charge.provider_account_id)
+    if application is None:
+        return "rejected: no application for that account"
+    source = f"charge:{charge.charge_id}"
+    if await repository.grant_for(session, program.id, application.myki_hash, source) is not None:
+        return "ignored: charge already granted"
+    points = await _claim_within_cap(session, program, application, apply_rate(charge.amount_yen,
+                                                                                Fraction(program.premium_rate)))
+    if points == 0:
+        return "ignored: per-person cap reached"
+    grant = await reserve_grant(session, program, application, source, points, settings, utcnow())
+    if grant is None:
+        raise BudgetExhausted()
+    return f"reserved {points} points as {grant.id}"
+
+
+class BudgetExhausted(Exception):
+    """Raised inside the webhook's savepoint so that the person-total increase is undone with it."""
+
+
+async def _claim_within_cap(session: AsyncSession, program: Program, application: Application, points: int) -> int:
+    for _ in range(5):
+        await session.refresh(application)
+        room = points if program.per_person_cap is None else program.per_person_cap - application.granted_yen
+        grantable = max(0, min(points, room))
+        if grantable == 0:
+            return 0
+        if await repository.add_to_person_total(session, application.id, grantable, program.per_person_cap,
+                                                application.granted_yen):
+            return grantable
+    raise Unprocessable("the resident's total is changing too fast; retry", code="busy")
+
+
+# --- settlement and reconciliation -----------------------------------------------------------------------
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """A calendar month in Japan time, as [start, end) instants."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        start = datetime(year, number, 1, tzinfo=JST)
+    except ValueError:
+        raise Unprocessable("month must look like 2023-06", field="month") from None
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=JST)
+    return start, end
+
+
+async def settlements(session: AsyncSession, principal: Principal, month: str, municipality_code: str | None,
+                      provider_id: str | None) -> list[dict]:
+    if principal.role == "municipality":
+        if municipality_code not in (None, principal.municipality_code):
+            raise Forbidden("a municipality key sees only its own settlements", field="municipality")
+        municipality_code = principal.municipality_code
+    if principal.role == "provider":
+        if provider_id not in (None, principal.provider_id):
+            raise Forbidden("a provider key sees only its own settlements", field="provider")
+        provider_id = principal.provider_id
+    start, end = month_bounds(month)
+    totals: dict[tuple[str, str], dict] = {}
+    for code, provider, kind, posted, count in await repository.settlement_rows(
+            session, start, end, municipality_code, provider_id):
+        row = totals.setdefault((code, provider), {"municipality_code": code, "provider_id": provider, "month": month,
+                                                   "credited_count": 0, "credited_yen": 0, "revoked_count": 0,
+                                                   "revoked_yen": 0})
+        if kind == LedgerKind.post:
+            row["credited_count"], row["credited_yen"] = int(count), int(posted)
+        else:
+            row["revoked_count"], row["revoked_yen"] = int(count), -int(posted)
+    for row in totals.values():
+        row["net_yen"] = row["credited_yen"] - row["revoked_yen"]
+    return [totals[key] for key in sorted(totals)]
+
+
+async def reconcile(session: AsyncSession) -> list[str]:
+    """Differences between each program's committed totals, its ledger and its grants; empty when all agree."""
+    ledger = await repository.ledger_sums(session)
+    grants = await repository.grant_sums(session)
+    problems = []
+    for program in (await session.exec(Program.__table__.select())).all():
+        budget, reserved, posted = ledger.get(program.id, (0, 0, 0))
+        committed = (program.budget_yen, program.reserved_yen, program.posted_yen)
+        if committed != (budget, reserved, posted):
+            problems.append(f"{program.id}: committed (budget, reserved, posted) {committed} "
+                            f"but the ledger sums to {(budget, reserved, posted)}")
+        if program.reserved_yen + program.posted_yen > program.budget_yen:
+            problems.append(f"{program.id}: reserved + posted exceeds the budget {program.budget_yen}")
+        by_grants = (grants.get((program.id, "reserved"), 0), grants.get((program.id, "posted"), 0))
+        if by_grants != (program.reserved_yen, program.posted_yen):
+            problems.append(f"{program.id}: live grants (reserved, posted) {by_grants} "
+                            f"differ from the committed {(program.reserved_yen, program.posted_yen)}")
+    return problems

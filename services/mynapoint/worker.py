@@ -1,0 +1,180 @@
+"""The delivery worker: sends outbox events to providers as Standard Webhooks.
+
+Each event is claimed with a lease (a token and an expiry) in a short transaction, sent outside any
+transaction, and its outcome recorded only if the lease is still this worker's. Several workers never send
+one event at the same time (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite), and an event
+whose worker died mid-delivery is sent again after its lease expires: delivery is at least once, and
+providers dedupe by webhook-id.
+"""
+
+import asyncio
+import json
+import logging
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.db import Database
+from common.errors import ChiikiError
+from common.models import OutboxEvent, Provider
+from common.models.mynapoint import DeliveryStatus
+from common.settings import Settings
+from common.timeutil import utcnow
+from services.mynapoint import repository, service, signing
+
+log = logging.getLogger("chiiki.mynapoint.worker")
+
+# Standard Webhooks / Svix: the delay before each attempt — immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+RETRY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+JITTER = 0.2
+MAX_RETRY_AFTER_SECONDS = 36000
+# Longer than the spec's 72 hours and than a provider's whole retry window (about 28 hours).
+IDEMPOTENCY_RETENTION = timedelta(days=7)
+
+
+@dataclass
+class Claimed:
+    id: str
+    token: str
+    body: str
+    url: str
+    secrets: list[str]
+    attempts: int
+    disabled: bool
+
+
+class DeliveryWorker:
+    def __init__(self, db: Database, settings: Settings, *, client: httpx.AsyncClient | None = None,
+                 schedule: tuple[float, ...] = RETRY_SCHEDULE, lease_seconds: float = 60.0, batch_size: int = 20,
+                 rng: random.Random | None = None):
+        self.db = db
+        self.settings = settings
+        self.client = client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+        self.schedule = schedule
+        self.lease = timedelta(seconds=lease_seconds)
+        self.batch_size = batch_size
+        self.rng = rng or random.Random()
+
+    async def run_once(self) -> int:
+        """Deliver one batch of due events; the number attempted."""
+        claimed = await self._claim()
+        outcomes = await asyncio.gather(*(self._send(event) for event in claimed))
+        # Recorded one by one: each is a short transaction, and sends are what take time.
+        for event, (status, error, retry_after) in zip(claimed, outcomes, strict=True):
+            async with self.db.sessionmaker() as session:
+                await self._record(session, event, status, error, retry_after)
+                await session.commit()
+        return len(claimed)
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        log.info("delivery worker started (batch %d, lease %ss)", self.batch_size, self.lease.total_seconds())
+        while not stop.is_set():
+            try:
+                await self.sweep_expired_reservations()
+                attempted = await self.run_once()
+            except Exception:  # a database hiccup must not end the worker
+                log.exception("delivery batch failed")
+                attempted = 0
+            if not attempted:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.settings.worker_poll_seconds)
+                except TimeoutError:
+                    pass
+
+    async def sweep_expired_reservations(self) -> int:
+        """Void reservations no provider credited in time, and forget idempotency keys past their retention."""
+        async with self.db.sessionmaker() as session:
+            voided = await service.void_expired_reservations(session)
+            await repository.delete_idempotency_records_before(session, utcnow() - IDEMPOTENCY_RETENTION)
+            await session.commit()
+        return voided
+
+    async def _claim(self) -> list[Claimed]:
+        now = utcnow()
+        claimed = []
+        async with self.db.sessionmaker() as session:
+            for event in await repository.claim_due_events(session, now, self.batch_size):
+                provider = await session.get(Provider, event.provider_id)
+                event.lease_token, event.lease_until = secrets.token_hex(8), now + self.lease
+                session.add(event)
+                claimed.append(Claimed(event.id, event.lease_token, event.body, provider.webhook_url,
+                                       service.live_secrets(provider, now), event.attempts,
+                                       provider.webhook_disabled_at is not None))
+            await session.commit()
+        return claimed
+
+    async def _send(self, event: Claimed) -> tuple[int | None, str | None, float | None]:
+        if event.disabled:
+            return 410, "endpoint disabled after an earlier 410", None
+        try:
+            await signing.check_webhook_url(event.url, allow_insecure=self.settings.insecure_webhooks_allowed())
+            headers = signing.sign_headers(event.id, event.body, event.secrets)
+            response = await self.client.post(event.url, content=event.body.encode(), headers=headers,
+                                              timeout=self.settings.webhook_timeout_seconds)
+        except ChiikiError as exc:
+            return None, exc.message, None
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:500], None
+        return response.status_code, None, _retry_after(response.headers.get("retry-after"))
+
+    async def _record(self, session: AsyncSession, event: Claimed, status: int | None, error: str | None,
+                      retry_after: float | None) -> None:
+        now = utcnow()
+        attempts = event.attempts + 1
+        values = {"attempts": attempts, "last_status_code": status, "last_error": error,
+                  "lease_token": None, "lease_until": None}
+        if status is not None and 200 <= status < 300:
+            values |= {"status": DeliveryStatus.delivered, "delivered_at": now, "last_error": None}
+        elif status == 410 or attempts >= len(self.schedule):
+            values |= {"status": DeliveryStatus.failed,
+                       "last_error": "endpoint gone (410): disabled" if status == 410 else error or f"HTTP {status}"}
+        else:
+            values["next_attempt_at"] = now + timedelta(seconds=self._delay(attempts, retry_after))
+            values["last_error"] = error or f"HTTP {status}"
+        if not await _update_if_still_leased(session, event, values):
+            log.warning("lost the lease on %s before recording its outcome", event.id)
+            return
+        if values.get("status") == DeliveryStatus.failed:
+            await self._after_final_failure(session, event, status == 410, now)
+
+    def _delay(self, attempts: int, retry_after: float | None) -> float:
+        delay = self.schedule[attempts] * (1 + self.rng.uniform(-JITTER, JITTER))
+        return max(delay, retry_after or 0)
+
+    async def _after_final_failure(self, session: AsyncSession, event: Claimed, gone: bool, now: datetime) -> None:
+        outbox = await session.get(OutboxEvent, event.id)
+        if gone:
+            await session.exec(update(Provider).where(Provider.id == outbox.provider_id)
+                               .values(webhook_disabled_at=now).execution_options(synchronize_session=False))
+        if outbox.event_type == "grant.created":
+            grant_id = _grant_id(outbox.body)
+            if grant_id and await service.void_grant(session, grant_id):
+                log.info("voided grant %s after its grant.created could not be delivered", grant_id)
+
+
+async def _update_if_still_leased(session: AsyncSession, event: Claimed, values: dict) -> bool:
+    result = await session.exec(update(OutboxEvent)
+                                .where(OutboxEvent.id == event.id, OutboxEvent.lease_token == event.token)
+                                .values(**values).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER_SECONDS)
+    except ValueError:
+        return None  # HTTP-date form: fall back to the schedule
+
+
+def _grant_id(body: str) -> str | None:
+    try:
+        return json.loads(body)["data"]["grant_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
