@@ -14,7 +14,8 @@ from datetime import timedelta
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
 from sqlalchemy import or_, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -172,11 +173,17 @@ def get_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
+# Only documents that an operation takes `Authorization: Bearer <api key>`: the gateway checks the key and
+# never forwards it, so behind the gateway this always reads None.
+API_KEY_SCHEME = HTTPBearer(auto_error=False, scheme_name="ApiKey",
+                            description="An API key from `chiiki keys create`: `Authorization: Bearer chk_…`")
+
+
 def require_roles(*roles: ApiKeyRole):
     """A dependency: 401 without a key, 403 when the key's role is not one of `roles` (ops always passes)."""
     allowed = {str(r) for r in roles} | {ApiKeyRole.ops.value}
 
-    def dependency(principal: CurrentPrincipal) -> Principal:
+    def dependency(principal: CurrentPrincipal, _documented=Security(API_KEY_SCHEME)) -> Principal:
         if not principal.is_authenticated:
             raise Unauthorized()
         if roles and principal.role not in allowed:

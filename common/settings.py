@@ -36,6 +36,21 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = 15.0
     upstream_connect_timeout_seconds: float = 3.0
     upstream_max_connections: int = 200
+    # Longer timeouts for named routes: {"POST /subsidy/calculate/batch": 60}; the longest matching prefix wins.
+    upstream_route_timeouts: dict[str, float] = {}
+
+    # Token buckets at the gateway: `burst` requests at once, refilled at `per_minute`.
+    rate_limit_enabled: bool = True
+    rate_limit_key_per_minute: int = 600
+    rate_limit_key_burst: int = 100
+    rate_limit_anonymous_per_minute: int = 60
+    rate_limit_anonymous_burst: int = 30
+    # Unset: each gateway process counts on its own. Set (redis://host:6379/0): every replica shares the buckets.
+    rate_limit_redis_url: str | None = None
+
+    # Front-end origins allowed by CORS, comma-separated (https://app.example.jp,https://ops.example.jp).
+    cors_origins: str = ""
+    max_body_bytes: int = 1_048_576
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -59,6 +74,9 @@ class Settings(BaseSettings):
         if not self.require_gateway:
             raise ValueError("CHIIKI_REQUIRE_GATEWAY cannot be false when CHIIKI_ENV=production")
         return self
+
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     def internal_secret_bytes(self) -> bytes:
         """The gateway-to-service signing secret.
