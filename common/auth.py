@@ -10,7 +10,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode
 
@@ -94,6 +94,52 @@ async def create_api_key(
     return api_key, f"{KEY_PREFIX}_{key_id}_{secret}"
 
 
+async def list_api_keys(session: AsyncSession, *, include_revoked: bool = False) -> list[ApiKey]:
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return list((await session.exec(query)).all())
+
+
+async def _active_key(session: AsyncSession, key_id: str) -> ApiKey:
+    api_key = await session.get(ApiKey, key_id)
+    if api_key is None:
+        raise NotFound(f"no API key with id {key_id}", field="key_id")
+    if api_key.revoked_at is not None:
+        raise Unprocessable(f"API key {key_id} is already revoked", field="key_id")
+    return api_key
+
+
+async def revoke_api_key(session: AsyncSession, key_id: str) -> ApiKey:
+    """Refuse the key from the next request on (the gateway reads keys from the database on every request)."""
+    api_key = await _active_key(session, key_id)
+    api_key.revoked_at = utcnow()
+    await session.flush()
+    return api_key
+
+
+async def rotate_api_key(session: AsyncSession, key_id: str, *, grace_seconds: int = 0) -> tuple[ApiKey, str]:
+    """A new key with the same role, tenant and label; the old one is refused now, or after the grace period
+    (so that a front-end or provider can switch without an outage)."""
+    if grace_seconds < 0:
+        raise Unprocessable("the grace period cannot be negative", field="grace_seconds")
+    old = await _active_key(session, key_id)
+    new, plaintext = await create_api_key(session, old.role, municipality_code=old.municipality_code,
+                                          provider_id=old.provider_id, label=old.label)
+    old.replaced_by = new.id
+    if grace_seconds:
+        old.expires_at = utcnow() + timedelta(seconds=grace_seconds)
+    else:
+        old.revoked_at = utcnow()
+    await session.flush()
+    return new, plaintext
+
+
+def _is_past(moment: datetime) -> bool:
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) <= utcnow()
+
+
 async def revoke_keys_with_label(session: AsyncSession, label: str) -> int:
     result = await session.exec(
         update(ApiKey).where(ApiKey.label == label, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
@@ -117,6 +163,8 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
         raise Unauthorized("unknown API key")
     if api_key.revoked_at is not None:
         raise Unauthorized("this API key has been revoked")
+    if api_key.expires_at is not None and _is_past(api_key.expires_at):
+        raise Unauthorized("this API key has expired (it was rotated)")
     await _touch_last_used(session, key_id)
     return Principal(role=str(api_key.role), key_id=key_id, municipality_code=api_key.municipality_code,
                      provider_id=api_key.provider_id)

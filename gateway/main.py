@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from common.app import readiness
 from common.auth import authenticate
 from common.db import Database
-from common.errors import ChiikiError, error_response, install_error_handlers
+from common.errors import ChiikiError, Unauthorized, error_response, install_error_handlers
 from common.logging import stamp_request_ids
 from common.metrics import RATE_LIMITED, MetricsMiddleware, metrics_router
 from common.requestid import RequestIdMiddleware
@@ -109,11 +109,14 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
         upstream = upstream_for(request.url.path)
         if upstream is None:
             raise ChiikiError(f"no route for {request.url.path}", code="not_found", status_code=404)
-        authorization = request.headers.get("authorization")
-        principal = await _authenticate(request.app.state.db, authorization)
+        limiter, address = request.app.state.rate_limiter, request.client.host if request.client else None
+        try:
+            principal = await _authenticate(request.app.state.db, request.headers.get("authorization"))
+        except Unauthorized:
+            await _enforce_rate_limit(limiter, None, address)  # guessing keys costs the address's tokens
+            raise
         request.state.principal = principal
-        await _enforce_rate_limit(request.app.state.rate_limiter, principal.key_id,
-                                  request.client.host if request.client else None)
+        await _enforce_rate_limit(limiter, principal.key_id, address)
         timeout = route_timeout(request.method, request.url.path, settings.upstream_timeout_seconds,
                                 settings.upstream_route_timeouts)
         return await forward(request, request.app.state.upstreams[upstream], upstream, principal, secret, timeout)

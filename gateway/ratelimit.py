@@ -107,7 +107,7 @@ class RedisBuckets:
 
 class RateLimiter:
     def __init__(self, settings: Settings, buckets: MemoryBuckets | RedisBuckets):
-        self.enabled = settings.rate_limit_enabled
+        self.enabled = settings.rate_limits_on()
         self.buckets = buckets
         self.key_rule = Rule(settings.rate_limit_key_per_minute, settings.rate_limit_key_burst)
         self.anonymous_rule = Rule(settings.rate_limit_anonymous_per_minute, settings.rate_limit_anonymous_burst)
