@@ -1,0 +1,102 @@
+"""Security over the whole public surface, read from the merged OpenAPI document so that every service's
+new endpoints are covered as they are added: no key, a bad key, a revoked key or a forged identity
+never gets through; and each role reaches what the contract gives it (a roles × endpoints matrix)."""
+
+import re
+
+import pytest
+
+from common.auth import revoke_api_key
+from common.models import Provider
+from tests.conftest import bearer, make_key
+
+FORGED_IDENTITY = {"X-Chiiki-Principal": "role=ops&key=&municipality=&provider=&ts=9999999999",
+                   "X-Chiiki-Signature": "0" * 64}
+SAMPLE_PATH_VALUES = {"code": "012092"}
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: SAMPLE_PATH_VALUES.get(m.group(1), "x1"), path)
+
+
+async def protected_operations(client) -> list[tuple[str, str]]:
+    document = (await client.get("/openapi.json")).json()
+    operations = [(method.upper(), path) for path, item in document["paths"].items()
+                  for method, operation in item.items() if operation.get("security")]
+    assert operations, "the merged document names no protected operation"
+    return operations
+
+
+async def call(client, method: str, path: str, headers: dict):
+    body = {} if method in ("POST", "PUT", "PATCH") else None
+    return await client.request(method, concrete(path), headers=headers, json=body)
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"Authorization": "Bearer chk_0123456789abcdef_wrong"},
+    {"Authorization": "Bearer not-a-key"},
+    {"Authorization": "Basic b3BzOm9wcw=="},
+    FORGED_IDENTITY,
+], ids=["no-key", "unknown-key", "malformed-key", "other-scheme", "forged-identity"])
+async def test_every_protected_operation_refuses_without_a_good_key(client, headers):
+    for method, path in await protected_operations(client):
+        response = await call(client, method, path, headers)
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.json()["error"]["code"] in ("unauthorized", "gateway_required")
+
+
+async def test_every_protected_operation_refuses_a_revoked_key(client, db):
+    key = await make_key(db, "ops")
+    async with db.sessionmaker() as session:
+        await revoke_api_key(session, key.split("_")[1])
+        await session.commit()
+    for method, path in await protected_operations(client):
+        assert (await call(client, method, path, bearer(key) | FORGED_IDENTITY)).status_code == 401, (method, path)
+
+
+async def test_ops_is_never_refused_on_a_protected_operation(client, ops_key):
+    for method, path in await protected_operations(client):
+        assert (await call(client, method, path, bearer(ops_key))).status_code not in (401, 403), (method, path)
+
+
+# --- roles × endpoints ---------------------------------------------------------------------------------
+# The expected status per role, from API.md (Access). Each service adds its rows as it adds endpoints.
+EVERYONE_WITH_A_KEY = {"anonymous": 401, "ops": 200, "municipality": 200, "provider": 200, "app": 200}
+OPS_ONLY = {"anonymous": 401, "ops": 200, "municipality": 403, "provider": 403, "app": 403}
+MATRIX = {
+    ("GET", "/subsidy/municipalities/012092"): EVERYONE_WITH_A_KEY,
+    ("GET", "/subsidy/municipalities?prefecture=01&limit=2"): EVERYONE_WITH_A_KEY,
+    ("GET", "/matching/fields"): EVERYONE_WITH_A_KEY,
+    ("GET", "/mynapoint/providers"): OPS_ONLY,
+}
+
+
+@pytest.fixture
+async def keys_by_role(db) -> dict[str, dict]:
+    async with db.sessionmaker() as session:
+        session.add(Provider(id="prov_matrix", name="Matrix Pay", webhook_url="https://pay.example/hooks"))
+        await session.commit()
+    return {
+        "anonymous": {},
+        "ops": bearer(await make_key(db, "ops")),
+        "municipality": bearer(await make_key(db, "municipality", municipality_code="012092")),
+        "provider": bearer(await make_key(db, "provider", provider_id="prov_matrix")),
+        "app": bearer(await make_key(db, "app")),
+    }
+
+
+@pytest.mark.parametrize(("method", "path"), list(MATRIX), ids=[f"{m} {p}" for m, p in MATRIX])
+async def test_roles_reach_only_what_the_contract_gives_them(client, keys_by_role, method, path):
+    outcome = {role: (await client.request(method, path, headers=headers)).status_code
+               for role, headers in keys_by_role.items()}
+    assert outcome == MATRIX[(method, path)]
+
+
+async def test_the_matrix_names_only_documented_operations(client):
+    document = (await client.get("/openapi.json")).json()
+    templates = {(method.upper(), re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", path) + "$"))
+                 for path, item in document["paths"].items() for method in item}
+    for method, path in MATRIX:
+        bare = path.split("?")[0]
+        assert any(m == method and pattern.match(bare) for m, pattern in templates), (method, path)
