@@ -91,9 +91,16 @@ async def _send(client: httpx.AsyncClient, upstream_request: httpx.Request, upst
 
 async def forward(request: Request, client: httpx.AsyncClient, upstream: str, principal: Principal,
                   secret: bytes, timeout_seconds: float) -> Response:
+    # The path as the caller sent it, still percent-encoded: decoding it first would turn %0B into a raw
+    # control character that no URL may carry.
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    try:
+        url = httpx.URL(path=raw_path.decode("latin-1"), query=request.url.query.encode("latin-1"))
+    except httpx.InvalidURL:
+        return error_response(400, "bad_request", "the request URL is not valid")
     upstream_request = client.build_request(
         request.method,
-        httpx.URL(path=request.url.path, query=request.url.query.encode("latin-1")),
+        url,
         headers=_forward_headers(request, principal, secret),
         content=request.stream() if _has_body(request) else None,
         timeout=httpx.Timeout(timeout_seconds, connect=client.timeout.connect),

@@ -183,3 +183,9 @@ async def test_a_slow_route_times_out_with_504(gateway_with, app_key, upstream_t
     async with gateway_with(upstream_route_timeouts={"GET /subsidy/municipalities": 2.5}) as client:
         response = await client.get(YUBARI, headers=bearer(app_key))
     assert response.status_code == 504 and "2.5 s" in response.json()["error"]["message"]
+
+
+async def test_an_encoded_control_character_in_the_path_is_a_4xx_not_a_500(client, app_key):
+    # Found by the fuzz test: the decoded path used to be forwarded, and %0B is no valid URL character.
+    response = await client.get("/subsidy/municipalities/01%0B2092", headers=bearer(app_key))
+    assert response.status_code == 422 and response.json()["error"]["field"] == "code"
