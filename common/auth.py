@@ -7,6 +7,8 @@ principal only with a valid signature, so a caller cannot forge an identity by s
 
 import hashlib
 import hmac
+import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
 from sqlalchemy import or_, update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,6 +34,7 @@ IDENTITY_HEADERS = (PRINCIPAL_HEADER, SIGNATURE_HEADER)
 SIGNATURE_MAX_AGE_SECONDS = 300
 LAST_USED_RESOLUTION_SECONDS = 60
 ANONYMOUS = "anonymous"
+log = logging.getLogger("chiiki.auth")
 
 
 @dataclass(frozen=True)
@@ -170,16 +174,32 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
                      provider_id=api_key.provider_id)
 
 
+# key id → when this process last recorded a use (monotonic seconds)
+_recorded_use: dict[str, float] = {}
+
+
 async def _touch_last_used(session: AsyncSession, key_id: str) -> None:
-    """Record use at most once a minute per key, so that reads do not turn into a write each."""
+    """Record use at most once a minute per key and process, so that reads do not turn into a write each.
+
+    Best effort: on a busy SQLite file the write may fail; the request must not, and a later one records it.
+    """
+    moment = time.monotonic()
+    if moment - _recorded_use.get(key_id, -math.inf) < LAST_USED_RESOLUTION_SECONDS:
+        return
+    _recorded_use[key_id] = moment
     now = utcnow()
     stale = now - timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
-    await session.exec(
-        update(ApiKey)
-        .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale))
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    try:
+        async with session.begin_nested():
+            await session.exec(
+                update(ApiKey)
+                .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale))
+                .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
+            )
+    except OperationalError as exc:
+        _recorded_use.pop(key_id, None)
+        log.warning("could not record the use of API key %s: %s", key_id, exc.orig)
 
 
 # --- the signed principal between gateway and services --------------------------------------------
