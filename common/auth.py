@@ -7,8 +7,6 @@ principal only with a valid signature, so a caller cannot forge an identity by s
 
 import hashlib
 import hmac
-import logging
-import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,8 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
-from sqlalchemy import or_, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,7 +31,6 @@ IDENTITY_HEADERS = (PRINCIPAL_HEADER, SIGNATURE_HEADER)
 SIGNATURE_MAX_AGE_SECONDS = 300
 LAST_USED_RESOLUTION_SECONDS = 60
 ANONYMOUS = "anonymous"
-log = logging.getLogger("chiiki.auth")
 
 
 @dataclass(frozen=True)
@@ -151,10 +147,10 @@ async def revoke_keys_with_label(session: AsyncSession, label: str) -> int:
     return result.rowcount
 
 
-async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
-    """The principal for an `Authorization` header: anonymous without one, 401 for a bad or revoked key."""
+async def find_key(session: AsyncSession, authorization: str | None) -> ApiKey | None:
+    """The key an `Authorization` header names: None without one, 401 for a bad or revoked key. Read-only."""
     if authorization is None:
-        return ANONYMOUS_PRINCIPAL
+        return None
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
         raise Unauthorized("the Authorization header must be 'Bearer <api key>'")
@@ -169,37 +165,36 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
         raise Unauthorized("this API key has been revoked")
     if api_key.expires_at is not None and _is_past(api_key.expires_at):
         raise Unauthorized("this API key has expired (it was rotated)")
-    await _touch_last_used(session, key_id)
-    return Principal(role=str(api_key.role), key_id=key_id, municipality_code=api_key.municipality_code,
+    return api_key
+
+
+def principal_for(api_key: ApiKey | None) -> Principal:
+    if api_key is None:
+        return ANONYMOUS_PRINCIPAL
+    return Principal(role=str(api_key.role), key_id=api_key.id, municipality_code=api_key.municipality_code,
                      provider_id=api_key.provider_id)
 
 
-# key id → when this process last recorded a use (monotonic seconds)
-_recorded_use: dict[str, float] = {}
+async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
+    return principal_for(await find_key(session, authorization))
 
 
-async def _touch_last_used(session: AsyncSession, key_id: str) -> None:
-    """Record use at most once a minute per key and process, so that reads do not turn into a write each.
+def use_is_stale(api_key: ApiKey, now: datetime | None = None) -> bool:
+    """Last use is recorded at most once a minute per key, so that reads do not turn into a write each."""
+    if api_key.last_used_at is None:
+        return True
+    last = api_key.last_used_at
+    last = last if last.tzinfo else last.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+    return (now or utcnow()) - last >= timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
 
-    Best effort: on a busy SQLite file the write may fail; the request must not, and a later one records it.
-    """
-    moment = time.monotonic()
-    if moment - _recorded_use.get(key_id, -math.inf) < LAST_USED_RESOLUTION_SECONDS:
-        return
-    _recorded_use[key_id] = moment
-    now = utcnow()
-    stale = now - timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
-    try:
-        async with session.begin_nested():
-            await session.exec(
-                update(ApiKey)
-                .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale))
-                .values(last_used_at=now)
-                .execution_options(synchronize_session=False)
-            )
-    except OperationalError as exc:
-        _recorded_use.pop(key_id, None)
-        log.warning("could not record the use of API key %s: %s", key_id, exc.orig)
+
+async def record_key_use(session: AsyncSession, key_id: str) -> None:
+    """Set last_used_at. Run it in a transaction of its own: on SQLite a read transaction that later
+    writes cannot wait for the lock (SQLITE_BUSY at once), while one that starts by writing can."""
+    await session.exec(
+        update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 # --- the signed principal between gateway and services --------------------------------------------

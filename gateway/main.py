@@ -1,6 +1,7 @@
 """ASGI entry point: `uvicorn --factory gateway.main:create_app`."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,9 +13,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
 
 from common.app import readiness
-from common.auth import authenticate
+from common.auth import Principal, find_key, principal_for, record_key_use, use_is_stale
 from common.db import Database
 from common.errors import ChiikiError, Unauthorized, error_response, install_error_handlers
 from common.logging import stamp_request_ids
@@ -26,6 +28,7 @@ from gateway.openapi import MergedDocument, ServiceDocumentUnavailable
 from gateway.proxy import build_clients, forward, route_timeout, upstream_for
 from gateway.ratelimit import Clock, RateLimiter
 
+log = logging.getLogger("chiiki.gateway")
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 # Swagger UI's files from an installed package: /docs works with no internet.
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
@@ -124,11 +127,22 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
     return app
 
 
-async def _authenticate(db: Database, authorization: str | None):
+async def _authenticate(db: Database, authorization: str | None) -> Principal:
     async with db.sessionmaker() as session:
-        principal = await authenticate(session, authorization)
-        await session.commit()
-    return principal
+        api_key = await find_key(session, authorization)
+    if api_key is not None and use_is_stale(api_key):
+        await _record_use(db, api_key.id)
+    return principal_for(api_key)
+
+
+async def _record_use(db: Database, key_id: str) -> None:
+    """Best effort: a busy database must not fail the caller's request over a last-used timestamp."""
+    try:
+        async with db.sessionmaker() as session:
+            await record_key_use(session, key_id)
+            await session.commit()
+    except DBAPIError as exc:
+        log.warning("could not record the use of key %s: %s", key_id, type(exc).__name__)
 
 
 async def _enforce_rate_limit(limiter: RateLimiter, key_id: str | None, client_address: str | None) -> None:

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 import urllib.error
 import urllib.request
 
@@ -84,6 +85,10 @@ def test_the_suite_serves_through_the_gateway_and_stops_on_ctrl_c(suite):
     assert _get(f"{base}/subsidy/municipalities/012092", {"Authorization": "Bearer chk_bad_key"})[0] == 401
     forged = {"X-Chiiki-Principal": "role=ops", "X-Chiiki-Signature": "0" * 64}
     assert _get(f"{base}/subsidy/municipalities/012092", forged)[0] == 401
+    # A burst of keyed requests at once: the SQLite key store must not turn any of them into an error.
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        statuses = list(pool.map(lambda _: _get(f"{base}/subsidy/municipalities/012092", auth)[0], range(96)))
+    assert statuses == [200] * 96
     # Straight to a service, around the gateway: refused.
     assert _get(f"http://127.0.0.1:{suite['ports']['subsidy']}/subsidy/municipalities/012092", auth)[0] == 401
 

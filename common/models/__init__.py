@@ -16,7 +16,8 @@ from common.models.api_key import ApiKey, ApiKeyRole  # noqa: E402
 from common.models.matching import FieldOfWork  # noqa: E402
 from common.models.municipality import Municipality  # noqa: E402
 from common.models.mynapoint import Provider  # noqa: E402
+from common.models.subsidy import SubsidyCalculation  # noqa: E402
 
 metadata: MetaData = SQLModel.metadata
 
-__all__ = ["ApiKey", "ApiKeyRole", "FieldOfWork", "Municipality", "Provider", "metadata"]
+__all__ = ["ApiKey", "ApiKeyRole", "FieldOfWork", "Municipality", "Provider", "SubsidyCalculation", "metadata"]

@@ -1,17 +1,29 @@
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from common.auth import Authenticated
 from common.codes import local_government_code_problem
 from common.db import SessionDep
 from common.errors import NotFound, Unprocessable
 from common.models.municipality import MunicipalityPublic
-from common.pagination import Page, PageParams, make_page, page_params
-from services.subsidy import repository
+from common.models.subsidy import SubsidyCalculationPublic
+from common.pagination import Page, PageParams, encode_cursor, make_page, page_params
+from services.subsidy import repository, service
+from services.subsidy.rulebook import Rulebook
+from services.subsidy.schemas import (BatchRequest, BatchResult, CalculationRequest, CalculationResult,
+                                     ProgramCalculationRequest)
 
 router = APIRouter(prefix="/subsidy", tags=["subsidy"])
 
+
+def get_rulebook(request: Request) -> Rulebook:
+    return request.app.state.rulebook
+
+
+RulebookDep = Annotated[Rulebook, Depends(get_rulebook)]
+ProgramId = Annotated[str, Path(max_length=60, description="program id, e.g. local10000")]
 MunicipalityType = Literal["prefecture", "designated_city", "city", "special_ward", "town", "village"]
 
 
@@ -44,3 +56,51 @@ async def list_municipalities(
     page_result = make_page(rows, page, "code")
     page_result["items"] = [MunicipalityPublic.model_validate(r, from_attributes=True) for r in page_result["items"]]
     return page_result
+
+
+@router.get("/programs", summary="Catalogue of programs: names, citation, fiscal years with parameters")
+async def list_programs(rulebook: RulebookDep, page: Annotated[PageParams, Depends(page_params)]) -> dict:
+    ids = sorted(program_id for program_id in rulebook.programs if page.after is None or program_id > page.after)
+    shown = ids[: page.limit]
+    return {"items": [service.program_summary(rulebook.programs[program_id]) for program_id in shown],
+            "next_cursor": encode_cursor(shown[-1]) if len(ids) > page.limit else None,
+            "rules_version": rulebook.version}
+
+
+@router.get("/programs/{program}", summary="A program's dated parameters, with citations and interpretation notes")
+async def get_program(program: ProgramId, rulebook: RulebookDep,
+                      fiscal_year: Annotated[int | None, Query(ge=1900, le=2200)] = None) -> dict:
+    found = rulebook.programs.get(program)
+    if found is None:
+        raise NotFound(f"unknown program {program!r}; see GET /subsidy/programs", field="program")
+    return service.program_detail(rulebook, found, fiscal_year)
+
+
+@router.post("/programs/{program}/calculate", summary="Calculate one program: amount, breakdown, reasons, trace",
+             responses={200: {"model": CalculationResult}})
+async def calculate(program: ProgramId, body: CalculationRequest, session: SessionDep,
+                    rulebook: RulebookDep) -> JSONResponse:
+    return JSONResponse(await service.calculate(session, rulebook, program, body))
+
+
+@router.post("/calculate/batch", summary="Many calculations; results in order, each item's error in its place",
+             responses={200: {"model": BatchResult}})
+async def calculate_batch(body: BatchRequest, session: SessionDep, rulebook: RulebookDep) -> JSONResponse:
+    results = await service.calculate_batch(session, rulebook, body.items, include_trace=body.include_trace)
+    return JSONResponse({"results": results, "rules_version": rulebook.version})
+
+
+@router.post("/calculations", status_code=201, response_model=SubsidyCalculationPublic,
+             summary="Save a calculation with its result, rules version and parameter hash")
+async def save_calculation(body: ProgramCalculationRequest, session: SessionDep, rulebook: RulebookDep,
+                           principal: Authenticated) -> SubsidyCalculationPublic:
+    row = await service.save_calculation(session, rulebook, principal, body)
+    return SubsidyCalculationPublic.model_validate(row, from_attributes=True)
+
+
+@router.get("/calculations/{calculation_id}", response_model=SubsidyCalculationPublic,
+            summary="A saved calculation, unchanged even after the rules move on")
+async def get_calculation(calculation_id: Annotated[str, Path(max_length=40)], session: SessionDep,
+                          principal: Authenticated) -> SubsidyCalculationPublic:
+    row = await service.get_calculation(session, principal, calculation_id)
+    return SubsidyCalculationPublic.model_validate(row, from_attributes=True)

@@ -1,7 +1,7 @@
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.models import Municipality
+from common.models import Municipality, SubsidyCalculation
 from common.pagination import PageParams
 
 
@@ -24,3 +24,19 @@ async def list_municipalities(session: AsyncSession, page: PageParams, *, pref_c
     if municipality_type:
         query = query.where(Municipality.type == municipality_type)
     return list((await session.exec(query)).all())
+
+
+async def get_municipalities(session: AsyncSession, codes: set[str]) -> dict[str, Municipality]:
+    if not codes:
+        return {}
+    rows = await session.exec(select(Municipality).where(Municipality.code.in_(sorted(codes))))
+    return {row.code: row for row in rows.all()}
+
+
+async def add_calculation(session: AsyncSession, calculation: SubsidyCalculation) -> None:
+    session.add(calculation)
+    await session.flush()
+
+
+async def get_calculation(session: AsyncSession, calculation_id: str) -> SubsidyCalculation | None:
+    return await session.get(SubsidyCalculation, calculation_id)

@@ -3,7 +3,7 @@ from sqlalchemy.exc import IntegrityError
 
 from common.auth import (
     ANONYMOUS_PRINCIPAL, Principal, authenticate, create_api_key, hash_secret, parse_key, sign_principal,
-    verify_principal,
+    use_is_stale, verify_principal,
 )
 from common.errors import NotFound, Unauthorized, Unprocessable
 from common.models import ApiKey
@@ -45,8 +45,18 @@ async def test_created_key_authenticates_with_its_role_and_tenant(session):
     assert plaintext not in {api_key.secret_hash, api_key.id}
     principal = await authenticate(session, f"Bearer {plaintext}")
     assert (principal.role, principal.municipality_code, principal.key_id) == ("municipality", "012092", api_key.id)
-    await session.refresh(api_key)
-    assert api_key.last_used_at is not None
+
+
+def test_key_use_is_recorded_at_most_once_a_minute():
+    from datetime import timedelta
+
+    now = utcnow()
+    key = ApiKey(id="k", role="app", secret_hash="0" * 64)
+    assert use_is_stale(key, now)
+    key.last_used_at = now - timedelta(seconds=59)
+    assert not use_is_stale(key, now)
+    key.last_used_at = (now - timedelta(seconds=61)).replace(tzinfo=None)  # as SQLite returns it
+    assert use_is_stale(key, now)
 
 
 async def test_no_header_is_anonymous(session):

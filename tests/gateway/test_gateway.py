@@ -206,3 +206,11 @@ async def test_gateway_readyz_names_a_service_that_is_down(settings, db, upstrea
     response = await _call(app, "GET", "/readyz")
     assert response.status_code == 503
     assert "matching" in response.json()["error"]["message"]
+
+
+async def test_key_use_is_recorded_through_the_gateway(client, db, app_key):
+    from common.models import ApiKey
+
+    await client.get(YUBARI, headers=bearer(app_key))
+    async with db.sessionmaker() as session:
+        assert (await session.get(ApiKey, app_key.split("_")[1])).last_used_at is not None

@@ -1,0 +1,35 @@
+"""The calculator of each program: its inputs model and its pure function."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from services.subsidy.calculators import kaso, local_economy, settlement, talent
+from services.subsidy.calculators.base import Context, Inputs
+
+
+@dataclass(frozen=True)
+class Calculator:
+    inputs: type[Inputs]
+    compute: Callable[[Context, Inputs], tuple[int, dict]]
+
+
+CALCULATORS: dict[str, Calculator] = {
+    "local10000": Calculator(local_economy.Local10000Inputs, local_economy.local10000),
+    "distributed_energy": Calculator(local_economy.DistributedEnergyInputs, local_economy.distributed_energy),
+    "decarbonization_experts": Calculator(local_economy.DecarbonizationExpertsInputs,
+                                          local_economy.decarbonization_experts),
+    "chiiki_okoshi": Calculator(settlement.ChiikiOkoshiInputs, settlement.chiiki_okoshi),
+    "iju_teiju": Calculator(settlement.IjuTeijuInputs, settlement.iju_teiju),
+    "furusato_workholi": Calculator(settlement.FurusatoWorkholiInputs, settlement.furusato_workholi),
+    "trial_satellite_office": Calculator(settlement.TrialSatelliteOfficeInputs, settlement.trial_satellite_office),
+    "kigyojin": Calculator(talent.KigyojinInputs, talent.kigyojin),
+    "advisor": Calculator(talent.AdvisorInputs, talent.advisor),
+    "project_manager": Calculator(talent.ProjectManagerInputs, talent.project_manager),
+    "teiju_jiritsuken": Calculator(kaso.TeijuJiritsukenInputs, kaso.teiju_jiritsuken),
+    "kaso_bond": Calculator(kaso.KasoBondInputs, kaso.kaso_bond),
+    "kaso_grants": Calculator(kaso.KasoGrantsInputs, kaso.kaso_grants),
+    "tokutei_kumiai": Calculator(kaso.TokuteiKumiaiInputs, kaso.tokutei_kumiai),
+    "digital_talent": Calculator(talent.DigitalTalentInputs, talent.digital_talent),
+    "jichitai_mynapoint_system": Calculator(local_economy.JichitaiMynapointSystemInputs,
+                                            local_economy.jichitai_mynapoint_system),
+}
