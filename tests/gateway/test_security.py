@@ -62,6 +62,7 @@ async def test_ops_is_never_refused_on_a_protected_operation(client, ops_key):
 
 # --- roles × endpoints ---------------------------------------------------------------------------------
 # The expected status per role, from API.md (Access). Each service adds its rows as it adds endpoints.
+EVERYONE = {"anonymous": 200, "ops": 200, "municipality": 200, "provider": 200, "app": 200}
 EVERYONE_WITH_A_KEY = {"anonymous": 401, "ops": 200, "municipality": 200, "provider": 200, "app": 200}
 OPS_ONLY = {"anonymous": 401, "ops": 200, "municipality": 403, "provider": 403, "app": 403}
 MATRIX = {
@@ -69,7 +70,12 @@ MATRIX = {
     ("GET", "/subsidy/municipalities?prefecture=01&limit=2"): EVERYONE_WITH_A_KEY,
     ("GET", "/matching/fields"): EVERYONE_WITH_A_KEY,
     ("GET", "/mynapoint/providers"): OPS_ONLY,
+    ("GET", "/subsidy/programs"): EVERYONE,  # the catalogue and calculations are open (rate-limited)
+    ("GET", "/subsidy/programs/local10000?fiscal_year=2023"): EVERYONE,
 }
+CALCULATION = {"program": "local10000", "fiscal_year": 2023, "municipality_code": "012092",
+               "inputs": {"initial_investment": 40_000_000, "municipal_grant": 10_000_000, "loan_amount": 20_000_000,
+                          "own_funds": 10_000_000, "lender_type": "jfc"}}
 
 
 @pytest.fixture
@@ -100,3 +106,28 @@ async def test_the_matrix_names_only_documented_operations(client):
     for method, path in MATRIX:
         bare = path.split("?")[0]
         assert any(m == method and pattern.match(bare) for m, pattern in templates), (method, path)
+
+
+async def test_anyone_may_calculate_without_a_key(client, keys_by_role):
+    body = {k: v for k, v in CALCULATION.items() if k != "program"}
+    for role, headers in keys_by_role.items():
+        response = await client.post("/subsidy/programs/local10000/calculate", json=body, headers=headers)
+        assert response.status_code == 200, (role, response.text)
+
+
+async def test_a_saved_calculation_is_seen_only_by_its_tenant_and_ops(client, keys_by_role, db):
+    saved = await client.post("/subsidy/calculations", json=CALCULATION, headers=keys_by_role["municipality"])
+    assert saved.status_code == 201, saved.text
+    path = f"/subsidy/calculations/{saved.json()['id']}"
+    other_town = bearer(await make_key(db, "municipality", municipality_code="011002"))  # 札幌市
+    outcome = {role: (await client.get(path, headers=headers)).status_code
+               for role, headers in (keys_by_role | {"other municipality": other_town}).items()}
+    # 404 rather than 403 for other tenants: whether a calculation exists is itself not theirs to know.
+    assert outcome == {"anonymous": 401, "ops": 200, "municipality": 200, "provider": 404, "app": 404,
+                       "other municipality": 404}
+
+
+async def test_a_municipality_key_cannot_save_for_another_municipality(client, keys_by_role):
+    response = await client.post("/subsidy/calculations", json=CALCULATION | {"municipality_code": "011002"},
+                                 headers=keys_by_role["municipality"])
+    assert response.status_code == 403 and response.json()["error"]["field"] == "municipality_code"
