@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,16 +42,16 @@ class Settings(BaseSettings):
     # Token buckets at the gateway: `burst` requests at once, refilled at `per_minute`.
     # Unset: on, except in the test environment (whose tests set it when they test the limits).
     rate_limit_enabled: bool | None = None
-    rate_limit_key_per_minute: int = 600
-    rate_limit_key_burst: int = 100
-    rate_limit_anonymous_per_minute: int = 60
-    rate_limit_anonymous_burst: int = 30
+    rate_limit_key_per_minute: int = Field(600, ge=1)
+    rate_limit_key_burst: int = Field(100, ge=1)
+    rate_limit_anonymous_per_minute: int = Field(60, ge=1)
+    rate_limit_anonymous_burst: int = Field(30, ge=1)
     # Unset: each gateway process counts on its own. Set (redis://host:6379/0): every replica shares the buckets.
     rate_limit_redis_url: str | None = None
 
     # Front-end origins allowed by CORS, comma-separated (https://app.example.jp,https://ops.example.jp).
     cors_origins: str = ""
-    max_body_bytes: int = 1_048_576
+    max_body_bytes: int = Field(1_048_576, ge=1)
 
     log_level: str = "INFO"
     log_json: bool = True

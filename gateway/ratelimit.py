@@ -33,8 +33,6 @@ class Decision:
 
 
 def _retry_after(missing_tokens: float, rule: Rule) -> int:
-    if rule.per_minute <= 0:
-        return 60
     return max(1, math.ceil(missing_tokens / rule.tokens_per_second))
 
 
@@ -94,7 +92,7 @@ class RedisBuckets:
         self._script = self.redis.register_script(_REDIS_TAKE)
 
     async def take(self, key: str, rule: Rule) -> Decision:
-        ttl = max(60, math.ceil(rule.burst / rule.tokens_per_second)) if rule.per_minute > 0 else 3600
+        ttl = max(60, math.ceil(rule.burst / rule.tokens_per_second))  # an idle bucket is full again by then
         allowed, millitokens = await self._script(
             keys=[self.prefix + key], args=[rule.burst, repr(rule.tokens_per_second), repr(self.clock()), ttl])
         if allowed:

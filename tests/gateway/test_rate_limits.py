@@ -129,3 +129,12 @@ async def test_guessing_keys_costs_the_address_its_tokens(gateway_with):
     async with gateway_with(rate_limit_enabled=True, rate_limit_anonymous_burst=2) as client:
         wrong = bearer("chk_0123456789abcdef_guess")
         assert [(await client.get(YUBARI, headers=wrong)).status_code for _ in range(3)] == [401, 401, 429]
+
+
+def test_limits_below_one_are_refused_at_start_up():
+    from pydantic import ValidationError
+
+    from common.settings import Settings
+
+    with pytest.raises(ValidationError, match="rate_limit_key_burst"):
+        Settings(_env_file=None, rate_limit_key_burst=0)
