@@ -110,6 +110,14 @@ def company_reasons(company_in_three_metro_area: bool) -> list[Reason]:
                    "(「地域活性化起業人」 対象者)")]
 
 
+def satellite_office_company_reasons(company_in_three_metro_area: bool) -> list[Reason]:
+    if company_in_three_metro_area:
+        return []
+    return [Reason("company_outside_three_metro_area",
+                   "the company is not in the 三大都市圏; the satellite-office matching brings companies of the "
+                   "three big metropolitan areas to municipalities (「サテライトオフィス・マッチング支援事業」 三大都市圏企業)")]
+
+
 def dispatch_period_reasons(months: int, fiscal_year: int) -> list[Reason]:
     shortest = parameter("kigyojin", "dispatch_months_min", fiscal_year)
     longest = parameter("kigyojin", "dispatch_months_max", fiscal_year)

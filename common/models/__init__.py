@@ -13,11 +13,14 @@ SQLModel.metadata.naming_convention = {
 }
 
 from common.models.api_key import ApiKey, ApiKeyRole  # noqa: E402
-from common.models.matching import FieldOfWork  # noqa: E402
+from common.models.matching import (  # noqa: E402
+    Adviser, Company, FieldOfWork, Match, MatchTransition, Need, Round, RoundPreference,
+)
 from common.models.municipality import Municipality  # noqa: E402
 from common.models.mynapoint import Provider  # noqa: E402
 from common.models.subsidy import SubsidyCalculation  # noqa: E402
 
 metadata: MetaData = SQLModel.metadata
 
-__all__ = ["ApiKey", "ApiKeyRole", "FieldOfWork", "Municipality", "Provider", "SubsidyCalculation", "metadata"]
+__all__ = ["Adviser", "ApiKey", "ApiKeyRole", "Company", "FieldOfWork", "Match", "MatchTransition", "Municipality",
+           "Need", "Provider", "Round", "RoundPreference", "SubsidyCalculation", "metadata"]

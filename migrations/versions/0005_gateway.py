@@ -1,8 +1,8 @@
 """api key rotation: a rotated key can stay valid until expires_at, and names the key that replaced it
 
 Revision ID: 0005
-Revises: 0002
-Create Date: 2026-11-27 04:15:40.678309
+Revises: 0003
+Create Date: 2026-11-27 04:30:13.376919
 
 """
 from typing import Sequence, Union
@@ -14,7 +14,7 @@ import sqlmodel  # noqa: F401  (autogenerate renders sqlmodel.sql.sqltypes.AutoS
 
 # revision identifiers, used by Alembic.
 revision: str = '0005'
-down_revision: Union[str, Sequence[str], None] = '0002'
+down_revision: Union[str, Sequence[str], None] = '0003'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -60,3 +60,10 @@ async def test_reference_data_decides_metro_and_disadvantaged(session):
     yubari = HostFacts.from_municipality(await session.get(Municipality, "012092"))
     assert (chiyoda.in_three_metro_area, chiyoda.has_disadvantaged_area) == (True, False)
     assert host_municipality_reasons(chiyoda) and not host_municipality_reasons(yubari)
+
+
+def test_satellite_office_matching_is_for_companies_of_the_three_metro_areas():
+    from common.eligibility import satellite_office_company_reasons
+
+    assert satellite_office_company_reasons(True) == []
+    assert [r.code for r in satellite_office_company_reasons(False)] == ["company_outside_three_metro_area"]

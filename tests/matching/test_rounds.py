@@ -1,0 +1,192 @@
+"""Rounds through the API: preferences with tenancy, a stable result with ranks, eligibility applied."""
+
+import random
+
+import pytest
+
+from services.matching.solver import Side, blocking_pairs
+from tests.conftest import bearer
+from tests.matching.conftest import CHIYODA, HIMI, OSAKA, SAPPORO, YUBARI, add_adviser, add_company
+
+
+async def new_round(client, ops, market="kigyojin", proposing_side="municipality") -> str:
+    response = await client.post("/matching/rounds", headers=ops, json={
+        "name": "サテライトオフィス・マッチングセミナー", "market": market, "proposing_side": proposing_side})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def prefer(client, headers, round_id, participant, ranking, capacity=1, status=200):
+    response = await client.post(f"/matching/rounds/{round_id}/preferences", headers=headers, json={
+        "participant": participant, "capacity": capacity, "ranking": ranking})
+    assert response.status_code == status, response.text
+    return response
+
+
+async def solve(client, ops, round_id) -> dict:
+    response = await client.post(f"/matching/rounds/{round_id}/solve", headers=ops)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+async def two_companies(client, ops):
+    a = await add_company(client, ops, "A", CHIYODA)
+    b = await add_company(client, ops, "B", OSAKA)
+    return f"company:{a['id']}", f"company:{b['id']}"
+
+
+async def crossed_preferences(client, ops, round_id, a, b):
+    """Two stable matchings: each side's first choices, or the other side's."""
+    await prefer(client, ops, round_id, f"municipality:{YUBARI}", [a, b])
+    await prefer(client, ops, round_id, f"municipality:{HIMI}", [b, a])
+    await prefer(client, ops, round_id, a, [f"municipality:{HIMI}", f"municipality:{YUBARI}"])
+    await prefer(client, ops, round_id, b, [f"municipality:{YUBARI}", f"municipality:{HIMI}"])
+
+
+@pytest.mark.parametrize("side,expected", [
+    ("municipality", {(YUBARI, "A", 1, 2), (HIMI, "B", 1, 2)}),
+    ("company", {(YUBARI, "B", 2, 1), (HIMI, "A", 2, 1)}),
+])
+async def test_the_proposing_side_is_stated_and_gets_its_best_stable_matching(client, ops, two_companies, side,
+                                                                              expected):
+    a, b = two_companies
+    names = {a.split(":")[1]: "A", b.split(":")[1]: "B"}
+    round_id = await new_round(client, ops, proposing_side=side)
+    await crossed_preferences(client, ops, round_id, a, b)
+    result = await solve(client, ops, round_id)
+    assert result["proposing_side"] == side
+    assert {(x["municipality"], names[x["company"]], x["municipality_rank"], x["company_rank"])
+            for x in result["assignment"]} == expected
+    assert result["unmatched"] == []
+    stored = (await client.get(f"/matching/rounds/{round_id}", headers=ops)).json()
+    assert stored["result"]["assignment"] == result["assignment"] and stored["solved_at"]
+
+
+async def test_ineligible_participants_are_left_out_and_say_why(client, ops, two_companies):
+    a, _ = two_companies
+    sapporo = f"company:{(await add_company(client, ops, 'S', SAPPORO))['id']}"
+    round_id = await new_round(client, ops)
+    await prefer(client, ops, round_id, f"municipality:{CHIYODA}", [a, sapporo])
+    await prefer(client, ops, round_id, f"municipality:{YUBARI}", [sapporo, a])
+    await prefer(client, ops, round_id, a, [f"municipality:{CHIYODA}", f"municipality:{YUBARI}"])
+    await prefer(client, ops, round_id, sapporo, [f"municipality:{YUBARI}", f"municipality:{CHIYODA}"])
+    result = await solve(client, ops, round_id)
+    assert [(x["municipality"], x["company"]) for x in result["assignment"]] == [(YUBARI, a.split(":")[1])]
+    assert result["assignment"][0]["municipality_rank"] == 2  # its rank in what it sent, not after filtering
+    assert {e["participant"]: e["reasons"][0]["code"] for e in result["excluded"]} == {
+        f"municipality:{CHIYODA}": "host_in_three_metro_area", sapporo: "company_outside_three_metro_area"}
+    assert result["unmatched"] == sorted([f"municipality:{CHIYODA}", sapporo])
+
+
+async def test_an_adviser_round_never_pairs_an_adviser_with_their_home(client, ops):
+    local = f"adviser:{(await add_adviser(client, ops, 'Local', home=YUBARI))['id']}"
+    round_id = await new_round(client, ops, market="advisor", proposing_side="adviser")
+    await prefer(client, ops, round_id, f"municipality:{YUBARI}", [local])
+    await prefer(client, ops, round_id, f"municipality:{HIMI}", [local])
+    await prefer(client, ops, round_id, local, [f"municipality:{YUBARI}", f"municipality:{HIMI}"])
+    result = await solve(client, ops, round_id)
+    assert [(x["municipality"], x["adviser_rank"]) for x in result["assignment"]] == [(HIMI, 2)]
+    assert [(e["municipality"], e["reasons"][0]["code"]) for e in result["excluded_pairs"]] == [
+        (YUBARI, "adviser_lives_in_host")]
+
+
+async def test_random_rounds_are_stable_and_never_pair_the_ineligible(client, ops):
+    """Random rankings over hosts and companies, some ineligible; the result is checked independently."""
+    homes = {"A": CHIYODA, "B": OSAKA, "C": "231002", "S": SAPPORO}
+    companies = {name: f"company:{(await add_company(client, ops, name, home))['id']}"
+                 for name, home in homes.items()}
+    hosts = [f"municipality:{code}" for code in (YUBARI, HIMI, CHIYODA, "422011")]
+    ineligible = {companies["S"], f"municipality:{CHIYODA}"}
+    rng = random.Random(5)
+    for _ in range(6):
+        round_id = await new_round(client, ops, proposing_side=rng.choice(["municipality", "company"]))
+        rankings, capacities = {}, {}
+        for party, others in [(h, list(companies.values())) for h in hosts] + [
+                (c, hosts) for c in companies.values()]:
+            rankings[party] = rng.sample(others, rng.randint(0, len(others)))
+            capacities[party] = rng.randint(1, 2)
+            await prefer(client, ops, round_id, party, rankings[party], capacities[party])
+        result = await solve(client, ops, round_id)
+        pairs = {(f"municipality:{x['municipality']}", f"company:{x['company']}") for x in result["assignment"]}
+        assert not any(m in ineligible or c in ineligible for m, c in pairs)
+        allowed = {p: [o for o in r if p not in ineligible and o not in ineligible] for p, r in rankings.items()}
+        municipalities = Side({p: r for p, r in allowed.items() if p in hosts}, capacities)
+        firms = Side({p: r for p, r in allowed.items() if p not in hosts}, capacities)
+        assert blocking_pairs(municipalities, firms, pairs) == []
+        for party, capacity in capacities.items():
+            assert sum(party in pair for pair in pairs) <= capacity
+
+
+async def test_who_may_send_which_preferences(client, ops, yubari, app_key, two_companies):
+    a, _ = two_companies
+    round_id = await new_round(client, ops)
+    await prefer(client, yubari, round_id, f"municipality:{YUBARI}", [a])
+    await prefer(client, yubari, round_id, f"municipality:{HIMI}", [a], status=403)
+    await prefer(client, yubari, round_id, a, [f"municipality:{YUBARI}"], status=403)
+    await prefer(client, bearer(app_key), round_id, f"municipality:{YUBARI}", [a], status=403)
+    assert (await client.post(f"/matching/rounds/{round_id}/solve", headers=yubari)).status_code == 403
+    assert (await client.post("/matching/rounds", headers=yubari, json={
+        "name": "x", "market": "kigyojin", "proposing_side": "company"})).status_code == 403
+
+
+async def test_sending_again_replaces_and_a_solved_round_is_closed(client, ops, two_companies):
+    a, b = two_companies
+    round_id = await new_round(client, ops)
+    await prefer(client, ops, round_id, f"municipality:{YUBARI}", [a])
+    await prefer(client, ops, round_id, f"municipality:{YUBARI}", [b])
+    await prefer(client, ops, round_id, b, [f"municipality:{YUBARI}"])
+    await prefer(client, ops, round_id, a, [f"municipality:{YUBARI}"])
+    assert [x["company"] for x in (await solve(client, ops, round_id))["assignment"]] == [b.split(":")[1]]
+    again = await client.post(f"/matching/rounds/{round_id}/solve", headers=ops)
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "round_solved")
+    late = await prefer(client, ops, round_id, f"municipality:{HIMI}", [a], status=409)
+    assert late.json()["error"]["code"] == "round_solved"
+
+
+@pytest.mark.parametrize("participant,ranking,field", [
+    ("adviser:adv_x", [], "participant"),                          # no advisers in the kigyojin market
+    ("company:co_missing", [], "participant"),
+    ("municipality:012093", [], "participant"),                    # bad check digit
+    ("municipality:012092", ["municipality:162051"], "ranking"),   # a municipality ranks companies
+    ("municipality:012092", ["company:co_missing"], "ranking"),
+    ("municipality:012092", ["A", "A"], "ranking"),
+    ("nobody", [], "participant"),
+])
+async def test_bad_preferences_are_4xx_naming_the_field(client, ops, two_companies, participant, ranking, field):
+    a, _ = two_companies
+    ranking = [a if entry == "A" else entry for entry in ranking]
+    round_id = await new_round(client, ops)
+    response = await client.post(f"/matching/rounds/{round_id}/preferences", headers=ops, json={
+        "participant": participant, "capacity": 1, "ranking": ranking})
+    assert response.status_code in (404, 422), response.text
+    assert response.json()["error"]["field"] == field
+
+
+async def test_the_proposing_side_must_belong_to_the_market(client, ops):
+    response = await client.post("/matching/rounds", headers=ops, json={
+        "name": "x", "market": "kigyojin", "proposing_side": "adviser"})
+    assert (response.status_code, response.json()["error"]["field"]) == (422, "proposing_side")
+    assert (await client.post("/matching/rounds/rnd_missing/solve", headers=ops)).status_code == 404
+
+
+async def test_a_solved_round_turns_into_proposed_matches_once(client, ops, yubari, two_companies):
+    a, b = two_companies
+    round_id = await new_round(client, ops)
+    assert (await client.post(f"/matching/rounds/{round_id}/matches", headers=ops)).status_code == 409
+    await crossed_preferences(client, ops, round_id, a, b)
+    assignment = (await solve(client, ops, round_id))["assignment"]
+
+    first = await client.post(f"/matching/rounds/{round_id}/matches", headers=ops)
+    assert first.status_code == 201, first.text
+    made = first.json()["items"]
+    assert sorted((m["municipality_code"], m["company_id"], m["status"], m["round_id"]) for m in made) == sorted(
+        (x["municipality"], x["company"], "proposed", round_id) for x in assignment)
+    again = await client.post(f"/matching/rounds/{round_id}/matches", headers=ops)
+    assert again.json()["items"] == []
+
+    mine = next(m for m in made if m["municipality_code"] == YUBARI)
+    accepted = await client.post(f"/matching/matches/{mine['id']}/transitions", json={"to": "accepted"},
+                                 headers=yubari)
+    assert accepted.status_code == 200
+    assert (await client.post(f"/matching/rounds/{round_id}/matches", headers=yubari)).status_code == 403
