@@ -6,8 +6,9 @@ Starts, on 127.0.0.1 and a throwaway SQLite database: the subsidy service, the g
 as deployed), and the same gateway on httpx's default transport (the baseline to beat). wrk (Debian's `wrk`
 package) drives each target in turn from a separate process with N connections, several rounds interleaved;
 the figures are the medians over rounds. Each round also measures every target with a single connection, where
-latency is the gateway's own cost rather than queueing behind 49 other requests. Scenarios: `GET /subsidy/municipalities/{code}` (a database read),
-and a subsidy calculation (`POST /subsidy/programs/local10000/calculate`) when the service has that endpoint.
+latency is the gateway's own cost rather than queueing behind 49 other requests. Scenarios:
+`GET /subsidy/municipalities/{code}` (a database read), and a subsidy calculation
+(`POST /subsidy/programs/local10000/calculate`) when the service has that endpoint.
 Prints the figures and writes them to bench/results/gateway.json.
 """
 

@@ -131,3 +131,13 @@ async def test_a_municipality_key_cannot_save_for_another_municipality(client, k
     response = await client.post("/subsidy/calculations", json=CALCULATION | {"municipality_code": "011002"},
                                  headers=keys_by_role["municipality"])
     assert response.status_code == 403 and response.json()["error"]["field"] == "municipality_code"
+
+
+async def test_only_the_municipality_itself_or_ops_posts_its_needs(client, keys_by_role, db):
+    need = {"market": "kigyojin", "title": "観光DXの推進", "fields": ["tourism"], "capacity": 1}
+    other_town = bearer(await make_key(db, "municipality", municipality_code="011002"))  # 札幌市
+    path = "/matching/municipalities/012092/needs"
+    outcome = {role: (await client.post(path, json=need, headers=headers)).status_code
+               for role, headers in (keys_by_role | {"other municipality": other_town}).items()}
+    assert outcome == {"anonymous": 401, "ops": 201, "municipality": 201, "provider": 403, "app": 403,
+                       "other municipality": 403}
