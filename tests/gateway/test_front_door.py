@@ -189,3 +189,22 @@ async def test_an_encoded_control_character_in_the_path_is_a_4xx_not_a_500(clien
     # Found by the fuzz test: the decoded path used to be forwarded, and %0B is no valid URL character.
     response = await client.get("/subsidy/municipalities/01%0B2092", headers=bearer(app_key))
     assert response.status_code == 422 and response.json()["error"]["field"] == "code"
+
+
+def test_schemas_with_one_name_but_different_shapes_are_kept_apart():
+    from gateway.openapi import merge_documents
+
+    def service_document(path: str, shape: dict) -> dict:
+        ref = {"$ref": "#/components/schemas/Item"}
+        return {"paths": {path: {"get": {"responses": {"200": {"content": {"application/json": {"schema": ref}}}}}}},
+                "components": {"schemas": {"Item": shape}}}
+
+    gateway = {"openapi": "3.1.0", "info": {"title": "chiiki", "version": "0"}, "paths": {}}
+    merged = merge_documents(gateway, {
+        "subsidy": service_document("/subsidy/items", {"type": "object", "properties": {"yen": {"type": "integer"}}}),
+        "matching": service_document("/matching/items", {"type": "string"}),
+    })
+    schemas = merged["components"]["schemas"]
+    assert schemas["Item"]["type"] == "object" and schemas["matching_Item"]["type"] == "string"
+    matching_ref = merged["paths"]["/matching/items"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert matching_ref["schema"] == {"$ref": "#/components/schemas/matching_Item"}
