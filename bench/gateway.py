@@ -28,6 +28,8 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "gateway.json"
 SECRET = "bench-internal-secret-" + "x" * 20
@@ -137,6 +139,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--database-url", help="a database to throw away (migrated, loaded, given a bench key); "
+                                               "default: a temporary SQLite file")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -144,7 +148,8 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="chiiki-bench-"))
     ports = {"service": free_port(), "gateway": free_port(), "gateway_httpx": free_port()}
-    env = dict(os.environ, CHIIKI_DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}", CHIIKI_INTERNAL_SECRET=SECRET,
+    database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    env = dict(os.environ, CHIIKI_DATABASE_URL=database_url, CHIIKI_INTERNAL_SECRET=SECRET,
                CHIIKI_VAR_DIR=str(workdir), CHIIKI_RATE_LIMIT_ENABLED="false", CHIIKI_LOG_LEVEL="INFO",
                CHIIKI_SUBSIDY_PORT=str(ports["service"]), CHIIKI_SUBSIDY_URL=f"http://127.0.0.1:{ports['service']}")
     key = prepare_database(workdir, env)
@@ -194,14 +199,16 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.platform(),
+              "database": make_url(database_url).get_backend_name(),
               "cpus": os.cpu_count(), "connections": args.connections, "duration_seconds": args.duration,
               "rounds": args.rounds, "scenarios": results,
               "targets": {"throughput_ratio_db_read": 0.5, "added_p50_ms": 3.0},
               "note": "gateway: aiohttp transport (as deployed); gateway_httpx: httpx's default transport"}
+    results_file = RESULTS if report["database"] == "sqlite" else RESULTS.with_stem(f"gateway-{report['database']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    results_file.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    print(f"written to {results_file.relative_to(ROOT)}")
 
 
 def summarise(runs: dict[str, list[dict]]) -> dict:
