@@ -28,16 +28,9 @@ def _fail(message: str) -> None:
 
 
 async def _in_session(work):
-    from common.db import Database
+    from common.db import run_in_session
 
-    db = Database.from_url(get_settings().database_url)
-    try:
-        async with db.sessionmaker() as session:
-            result = await work(session)
-            await session.commit()
-            return result
-    finally:
-        await db.dispose()
+    return await run_in_session(get_settings().database_url, work)
 
 
 @db_app.command("upgrade")

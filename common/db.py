@@ -86,6 +86,18 @@ class Database:
         await self.engine.dispose()
 
 
+async def run_in_session(database_url: str, work):
+    """For commands: open the database, run `await work(session)` in one transaction, commit, close."""
+    db = Database.from_url(database_url)
+    try:
+        async with db.sessionmaker() as session:
+            result = await work(session)
+            await session.commit()
+            return result
+    finally:
+        await db.dispose()
+
+
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.db.sessionmaker() as session:
         try:

@@ -3,19 +3,19 @@
 The subsidy calculators and the matching filters both call these functions, so a pair that matching
 recommends is a pair the subsidy rules accept, and the reasons people read are the same words.
 Each check returns the reasons a party is NOT eligible; an empty list means eligible.
-Dated parameters come from common/rules/eligibility.yaml.
+The primitive checks take their limits as arguments (the subsidy calculators pass the values of their dated,
+possibly what-if parameters); the fiscal-year forms read the same values from the subsidy rules files.
 """
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict
 
 from common.models import Municipality
+from common.settings import PROJECT_ROOT
 
-RULES_FILE = Path(__file__).parent / "rules" / "eligibility.yaml"
+RULES_DIR = PROJECT_ROOT / "services" / "subsidy" / "rules"
 
 # 条件不利地域, 定住自立圏 and high population decline admit a municipality inside the 三大都市圏.
 HOST_SOURCE = "「地域活性化起業人（企業人材派遣制度）」「外部専門家（地域力創造アドバイザー）制度」 対象市町村"
@@ -52,19 +52,8 @@ class HostFacts:
 
 
 # --- dated parameters -------------------------------------------------------------------------------
-
-class _DatedValue(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    from_fiscal_year: int
-    value: int
-    citation: str
-
-
-class _Rules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    kigyojin: dict[str, tuple[_DatedValue, ...]]
-    advisor: dict[str, tuple[_DatedValue, ...]]
-
+# The limits live in the subsidy service's rules files, where they are validated, cited and traced; callers
+# that have no rules context of their own (matching) read them here, so there is one copy of each number.
 
 @dataclass(frozen=True)
 class Parameter:
@@ -75,18 +64,26 @@ class Parameter:
 
 
 @cache
-def _rules() -> _Rules:
-    return _Rules.model_validate(yaml.safe_load(RULES_FILE.read_text(encoding="utf-8")))
+def _program_parameters(program: str) -> dict:
+    document = yaml.safe_load((RULES_DIR / f"{program}.yaml").read_text(encoding="utf-8"))
+    return document["parameters"]
 
 
 def parameter(program: str, name: str, fiscal_year: int) -> Parameter:
-    """The value of `program.name` in force in `fiscal_year` (KeyError/LookupError if there is none)."""
-    entries = getattr(_rules(), program)[name]
-    in_force = [e for e in entries if e.from_fiscal_year <= fiscal_year]
+    """The value of `program.name` in force in `fiscal_year`.
+
+    A year after the last one the rules cover gets the newest value: matching runs today, and its filters
+    follow the newest published rules until new ones are added (subsidy calculations, which pay money,
+    refuse such a year instead). A year before the rules begin is a LookupError.
+    """
+    values = [v for v in _program_parameters(program)[name]["values"] if v["value"] is not None]
+    in_force = [v for v in values if v["from"] <= fiscal_year <= v["to"]]
+    if not in_force and values and fiscal_year > max(v["to"] for v in values):
+        in_force = [max(values, key=lambda v: v["to"])]
     if not in_force:
         raise LookupError(f"{program}.{name} has no value for fiscal year {fiscal_year}")
-    entry = max(in_force, key=lambda e: e.from_fiscal_year)
-    return Parameter(name, entry.value, fiscal_year, entry.citation)
+    citation = _program_parameters(program)[name]["citation"]
+    return Parameter(name, in_force[0]["value"], fiscal_year, citation)
 
 
 # --- the checks -------------------------------------------------------------------------------------
@@ -118,14 +115,18 @@ def satellite_office_company_reasons(company_in_three_metro_area: bool) -> list[
                    "three big metropolitan areas to municipalities (「サテライトオフィス・マッチング支援事業」 三大都市圏企業)")]
 
 
-def dispatch_period_reasons(months: int, fiscal_year: int) -> list[Reason]:
-    shortest = parameter("kigyojin", "dispatch_months_min", fiscal_year)
-    longest = parameter("kigyojin", "dispatch_months_max", fiscal_year)
-    if shortest.value <= months <= longest.value:
+def dispatch_months_reasons(months: int, min_months: int, max_months: int) -> list[Reason]:
+    if min_months <= months <= max_months:
         return []
     return [Reason("dispatch_period_out_of_range",
-                   f"a dispatch of {months} months is outside {shortest.value}–{longest.value} months "
-                   f"({shortest.citation})")]
+                   f"a dispatch of {months} months is outside {min_months}–{max_months} months "
+                   "(「地域活性化起業人」 期間 ６ヵ月 ～ ３年)")]
+
+
+def dispatch_period_reasons(months: int, fiscal_year: int) -> list[Reason]:
+    shortest = parameter("kigyojin", "min_dispatch_months", fiscal_year)
+    longest = parameter("kigyojin", "max_dispatch_months", fiscal_year)
+    return dispatch_months_reasons(months, shortest.value, longest.value)
 
 
 def kigyojin_pair_reasons(company_in_three_metro_area: bool, host: HostFacts, fiscal_year: int,
@@ -136,30 +137,46 @@ def kigyojin_pair_reasons(company_in_three_metro_area: bool, host: HostFacts, fi
     return reasons
 
 
-def adviser_residence_reasons(adviser_municipality_code: str | None, host: HostFacts) -> list[Reason]:
-    if adviser_municipality_code != host.code:
+def adviser_outside_reasons(adviser_lives_outside: bool) -> list[Reason]:
+    if adviser_lives_outside:
         return []
     return [Reason("adviser_lives_in_host",
-                   f"the adviser lives in {host.name}; only experts living outside the municipality count "
+                   "the adviser lives in the municipality; only experts living outside it count "
                    "(「外部専門家（地域力創造アドバイザー）制度」 市町村外在住)")]
 
 
-def advisor_year_reasons(year_of_use: int, fiscal_year: int) -> list[Reason]:
-    limit = parameter("advisor", "max_years", fiscal_year)
-    if year_of_use <= limit.value:
+def adviser_residence_reasons(adviser_municipality_code: str | None, host: HostFacts) -> list[Reason]:
+    return adviser_outside_reasons(adviser_municipality_code != host.code)
+
+
+def advisor_year_reasons(year_of_use: int, max_years: int) -> list[Reason]:
+    if year_of_use <= max_years:
         return []
-    return [Reason("advisor_years_exceeded",
-                   f"year {year_of_use} of use is past the limit of {limit.value} years ({limit.citation})")]
+    return [Reason("advisor_years_exceeded", f"year {year_of_use} of use is past the limit of {max_years} years "
+                   "(「外部専門家（地域力創造アドバイザー）制度」 最大３年間)")]
 
 
-def advisor_invitation_reasons(days: int, times: int, fiscal_year: int) -> list[Reason]:
-    min_days = parameter("advisor", "min_invitation_days", fiscal_year)
-    min_times = parameter("advisor", "min_invitation_times", fiscal_year)
-    if days >= min_days.value or times >= min_times.value:
+def advisor_invitation_reasons(days: int, times: int, min_days: int, min_times: int) -> list[Reason]:
+    if days >= min_days or times >= min_times:
         return []
     return [Reason("advisor_too_few_invitations",
-                   f"{days} days and {times} invitations are fewer than {min_days.value} days or "
-                   f"{min_times.value} times in the fiscal year ({min_days.citation})")]
+                   f"{days} days and {times} invitations are fewer than {min_days} days or {min_times} times in "
+                   "the fiscal year (「外部専門家（地域力創造アドバイザー）制度」 延べ１０日以上又は５回以上)")]
+
+
+def project_manager_year_reasons(year_of_service: int, max_years: int) -> list[Reason]:
+    if year_of_service <= max_years:
+        return []
+    return [Reason("project_manager_years_exceeded",
+                   f"year {year_of_service} of service is past the limit of {max_years} years per person")]
+
+
+def project_manager_residence_reasons(moved_in: bool, local_exception: bool) -> list[Reason]:
+    """A move of residence into a 条件不利地域, except local ex-協力隊 / ex-起業人."""
+    if moved_in or local_exception:
+        return []
+    return [Reason("no_move_of_residence",
+                   "no move of residence into a 条件不利地域, and not a local ex-協力隊 / ex-起業人")]
 
 
 def advisor_pair_reasons(adviser_municipality_code: str | None, host: HostFacts) -> list[Reason]:

@@ -14,21 +14,11 @@ def demo_data() -> None:
     """Load a synthetic market (companies in Tokyo, Osaka and Nagoya; advisers; needs of 過疎 municipalities).
 
     Idempotent: fixed ids, loading again changes nothing. Run `chiiki data load` first."""
-    from common.db import Database
+    from common.db import run_in_session
     from services.matching.demo import load_demo_data
 
-    async def work():
-        db = Database.from_url(get_settings().database_url)
-        try:
-            async with db.sessionmaker() as session:
-                counts = await load_demo_data(session)
-                await session.commit()
-                return counts
-        finally:
-            await db.dispose()
-
     try:
-        counts = asyncio.run(work())
+        counts = asyncio.run(run_in_session(get_settings().database_url, load_demo_data))
     except RuntimeError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None

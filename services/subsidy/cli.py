@@ -27,16 +27,11 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 async def _municipality(code: str):
-    from common.db import Database
+    from common.db import run_in_session
     from common.settings import get_settings
     from services.subsidy import service
 
-    db = Database.from_url(get_settings().database_url)
-    try:
-        async with db.sessionmaker() as session:
-            return await service.find_municipality(session, code)
-    finally:
-        await db.dispose()
+    return await run_in_session(get_settings().database_url, lambda session: service.find_municipality(session, code))
 
 
 def _text(value: Any) -> str:

@@ -39,20 +39,28 @@ def test_adviser_must_live_outside_the_host():
     assert advisor_pair_reasons("131016", host(code="012092")) == []
 
 
+def _limit(program, name):
+    return parameter(program, name, 2023).value
+
+
 @pytest.mark.parametrize("days,times,ok", [(10, 0, True), (9, 4, False), (0, 5, True), (9, 5, True)])
 def test_advisor_invitations_10_days_or_5_times(days, times, ok):
-    assert (advisor_invitation_reasons(days, times, 2023) == []) is ok
+    reasons = advisor_invitation_reasons(days, times, _limit("advisor", "min_invitation_days"),
+                                         _limit("advisor", "min_invitation_times"))
+    assert (reasons == []) is ok
 
 
 @pytest.mark.parametrize("year,ok", [(1, True), (3, True), (4, False)])
 def test_advisor_at_most_three_years(year, ok):
-    assert (advisor_year_reasons(year, 2023) == []) is ok
+    assert (advisor_year_reasons(year, _limit("advisor", "max_years")) == []) is ok
 
 
-def test_parameters_carry_their_citation_and_refuse_years_before_the_data():
-    assert "６ヵ月" in parameter("kigyojin", "dispatch_months_min", 2023).citation
+def test_limits_are_read_from_the_subsidy_rules_with_their_citation():
+    dispatch = parameter("kigyojin", "max_dispatch_months", 2022)
+    assert (dispatch.value, dispatch.citation) == (36, "「地域活性化起業人」")
     with pytest.raises(LookupError):
-        parameter("kigyojin", "dispatch_months_min", 2019)
+        parameter("kigyojin", "min_dispatch_months", 2019)
+    assert parameter("kigyojin", "min_dispatch_months", 2030).value == 6  # newest rules carried forward
 
 
 async def test_reference_data_decides_metro_and_disadvantaged(session):

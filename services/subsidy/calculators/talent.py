@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from services.subsidy import eligibility
+from common import eligibility
 from services.subsidy.calculators.base import Context, Count, Flag, Inputs, Yen, cap_note, floor_note, floor_times
 
 
@@ -22,8 +22,11 @@ def _municipality_eligible(ctx: Context, i: MunicipalityConditions, citation: st
         other_ground = not in_metro or i.in_teiju_jiritsuken or i.high_population_decline
         disadvantaged = False if other_ground else bool(ctx.attribute("kaso"))
         shown = f"{disadvantaged} (default: the municipality's 過疎 status)"
-    failures = eligibility.host_municipality_reasons(in_metro, disadvantaged, i.in_teiju_jiritsuken,
-                                                     i.high_population_decline)
+    host = eligibility.HostFacts(code="", name="the municipality",
+                                 in_three_metro_area=in_metro, has_disadvantaged_area=disadvantaged,
+                                 in_teiju_jiritsuken=i.in_teiju_jiritsuken,
+                                 high_population_decline=i.high_population_decline)
+    failures = eligibility.host_municipality_reasons(host)
     ctx.step("municipality_eligible", "outside the 三大都市圏, or inside it with a 条件不利地域, in a 定住自立圏, "
              "or with a high rate of population decline",
              inputs={"in_three_metro_areas": in_metro, "has_disadvantaged_area": shown,
@@ -49,7 +52,7 @@ class KigyojinInputs(MunicipalityConditions):
 
 def _kigyojin_person(ctx: Context, n: int, person: KigyojinPerson) -> tuple[int, int] | None:
     """(acceptance, proposal) of an eligible person, None when the dispatch period is outside the limits."""
-    failures = eligibility.dispatch_period_reasons(person.dispatch_months, ctx.p("min_dispatch_months"),
+    failures = eligibility.dispatch_months_reasons(person.dispatch_months, ctx.p("min_dispatch_months"),
                                                    ctx.p("max_dispatch_months"))
     if failures:
         ctx.step(f"persons[{n}]", "dispatch period within the limits", params=("min_dispatch_months",
@@ -107,7 +110,7 @@ def advisor(ctx: Context, i: AdvisorInputs) -> tuple[int, dict]:
     cap = ctx.p(cap_param)
     failures = (eligibility.advisor_invitation_reasons(i.invitation_days, i.invitation_times,
                                                        ctx.p("min_invitation_days"), ctx.p("min_invitation_times"))
-                + eligibility.adviser_residence_reasons(i.adviser_lives_outside)
+                + eligibility.adviser_outside_reasons(i.adviser_lives_outside)
                 + eligibility.advisor_year_reasons(i.year_of_use, ctx.p("max_years")))
     ctx.step("conditions", "invited ≥ min days or ≥ min times; the adviser lives outside; year of use ≤ max years",
              params=("min_invitation_days", "min_invitation_times", "max_years"),
