@@ -110,6 +110,7 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
     @app.api_route("/{path:path}", methods=PROXY_METHODS, include_in_schema=False)
     async def proxy(request: Request) -> Response:
         upstream = upstream_for(request.url.path)
+        upstream_segment = request.url.path.lstrip("/").split("/", 1)[0]
         if upstream is None:
             raise ChiikiError(f"no route for {request.url.path}", code="not_found", status_code=404)
         limiter, address = request.app.state.rate_limiter, request.client.host if request.client else None
@@ -119,7 +120,7 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
             await _enforce_rate_limit(limiter, None, address)  # guessing keys costs the address's tokens
             raise
         request.state.principal = principal
-        await _enforce_rate_limit(limiter, principal.key_id, address)
+        await _enforce_rate_limit(limiter, principal.key_id, address, webhook=upstream_segment == "webhooks")
         timeout = route_timeout(request.method, request.url.path, settings.upstream_timeout_seconds,
                                 settings.upstream_route_timeouts)
         return await forward(request, request.app.state.upstreams[upstream], upstream, principal, secret, timeout)
@@ -145,8 +146,9 @@ async def _record_use(db: Database, key_id: str) -> None:
         log.warning("could not record the use of key %s: %s", key_id, type(exc).__name__)
 
 
-async def _enforce_rate_limit(limiter: RateLimiter, key_id: str | None, client_address: str | None) -> None:
-    decision = await limiter.check(key_id, client_address)
+async def _enforce_rate_limit(limiter: RateLimiter, key_id: str | None, client_address: str | None,
+                              *, webhook: bool = False) -> None:
+    decision = await limiter.check(key_id, client_address, webhook=webhook)
     if not decision.allowed:
         kind = "key" if key_id else "address"
         RATE_LIMITED.labels(kind).inc()

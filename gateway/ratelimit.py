@@ -118,12 +118,19 @@ class RateLimiter:
             buckets = MemoryBuckets(**({"clock": clock} if clock else {}))
         return cls(settings, buckets)
 
-    async def check(self, key_id: str | None, client_address: str | None) -> Decision:
-        """One request by this key, or by this address when there is no key."""
+    async def check(self, key_id: str | None, client_address: str | None, *, webhook: bool = False) -> Decision:
+        """One request by this key, or by this address when there is no key.
+
+        Inbound webhooks carry no key (their signature is checked by the service): a provider's address
+        gets a bucket of its own, as large as a key's, so that a burst of events is not held to the
+        anonymous limit of the public catalogue.
+        """
         if not self.enabled:
             return Decision(True)
         if key_id is not None:
             return await self.buckets.take(f"key:{key_id}", self.key_rule)
+        if webhook:
+            return await self.buckets.take(f"webhook:{client_address or 'unknown'}", self.key_rule)
         return await self.buckets.take(f"addr:{client_address or 'unknown'}", self.anonymous_rule)
 
     async def close(self) -> None:

@@ -138,3 +138,11 @@ def test_limits_below_one_are_refused_at_start_up():
 
     with pytest.raises(ValidationError, match="rate_limit_key_burst"):
         Settings(_env_file=None, rate_limit_key_burst=0)
+
+
+async def test_inbound_webhooks_get_a_key_sized_bucket_per_address(gateway_with):
+    async with gateway_with(rate_limit_enabled=True, rate_limit_anonymous_burst=1, rate_limit_key_burst=3) as client:
+        statuses = [(await client.post("/webhooks/providers/prov_x", json={})).status_code for _ in range(4)]
+        assert 429 not in statuses[:3] and statuses[3] == 429
+        # The public catalogue's anonymous bucket of the same address is untouched by the webhooks.
+        assert (await client.get("/subsidy/programs")).status_code == 200
