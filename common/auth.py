@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
 from sqlalchemy import update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -93,6 +94,52 @@ async def create_api_key(
     return api_key, f"{KEY_PREFIX}_{key_id}_{secret}"
 
 
+async def list_api_keys(session: AsyncSession, *, include_revoked: bool = False) -> list[ApiKey]:
+    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return list((await session.exec(query)).all())
+
+
+async def _active_key(session: AsyncSession, key_id: str) -> ApiKey:
+    api_key = await session.get(ApiKey, key_id)
+    if api_key is None:
+        raise NotFound(f"no API key with id {key_id}", field="key_id")
+    if api_key.revoked_at is not None:
+        raise Unprocessable(f"API key {key_id} is already revoked", field="key_id")
+    return api_key
+
+
+async def revoke_api_key(session: AsyncSession, key_id: str) -> ApiKey:
+    """Refuse the key from the next request on (the gateway reads keys from the database on every request)."""
+    api_key = await _active_key(session, key_id)
+    api_key.revoked_at = utcnow()
+    await session.flush()
+    return api_key
+
+
+async def rotate_api_key(session: AsyncSession, key_id: str, *, grace_seconds: int = 0) -> tuple[ApiKey, str]:
+    """A new key with the same role, tenant and label; the old one is refused now, or after the grace period
+    (so that a front-end or provider can switch without an outage)."""
+    if grace_seconds < 0:
+        raise Unprocessable("the grace period cannot be negative", field="grace_seconds")
+    old = await _active_key(session, key_id)
+    new, plaintext = await create_api_key(session, old.role, municipality_code=old.municipality_code,
+                                          provider_id=old.provider_id, label=old.label)
+    old.replaced_by = new.id
+    if grace_seconds:
+        old.expires_at = utcnow() + timedelta(seconds=grace_seconds)
+    else:
+        old.revoked_at = utcnow()
+    await session.flush()
+    return new, plaintext
+
+
+def _is_past(moment: datetime) -> bool:
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) <= utcnow()
+
+
 async def revoke_keys_with_label(session: AsyncSession, label: str) -> int:
     result = await session.exec(
         update(ApiKey).where(ApiKey.label == label, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
@@ -116,6 +163,8 @@ async def find_key(session: AsyncSession, authorization: str | None) -> ApiKey |
         raise Unauthorized("unknown API key")
     if api_key.revoked_at is not None:
         raise Unauthorized("this API key has been revoked")
+    if api_key.expires_at is not None and _is_past(api_key.expires_at):
+        raise Unauthorized("this API key has expired (it was rotated)")
     return api_key
 
 
@@ -187,11 +236,17 @@ def get_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
+# Only documents that an operation takes `Authorization: Bearer <api key>`: the gateway checks the key and
+# never forwards it, so behind the gateway this always reads None.
+API_KEY_SCHEME = HTTPBearer(auto_error=False, scheme_name="ApiKey",
+                            description="An API key from `chiiki keys create`: `Authorization: Bearer chk_…`")
+
+
 def require_roles(*roles: ApiKeyRole):
     """A dependency: 401 without a key, 403 when the key's role is not one of `roles` (ops always passes)."""
     allowed = {str(r) for r in roles} | {ApiKeyRole.ops.value}
 
-    def dependency(principal: CurrentPrincipal) -> Principal:
+    def dependency(principal: CurrentPrincipal, _documented=Security(API_KEY_SCHEME)) -> Principal:
         if not principal.is_authenticated:
             raise Unauthorized()
         if roles and principal.role not in allowed:

@@ -79,6 +79,62 @@ def keys_create(
     typer.echo(plaintext)
 
 
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@keys_app.command("list")
+def keys_list(
+    all_keys: Annotated[bool, typer.Option("--all", help="include revoked keys")] = False,
+) -> None:
+    """List keys: id, role, tenant, label, created, last used, and revoked or expiring. Never a secret."""
+    from common.auth import list_api_keys
+
+    async def work(session):
+        return await list_api_keys(session, include_revoked=all_keys)
+
+    keys = asyncio.run(_in_session(work))
+    typer.echo(f"{'id':16}  {'role':12}  {'tenant':24}  {'label':20}  {'created':16}  {'last used':16}  state")
+    for key in keys:
+        state = (f"revoked {_when(key.revoked_at)}" if key.revoked_at
+                 else f"expires {_when(key.expires_at)}" if key.expires_at else "active")
+        tenant = key.municipality_code or key.provider_id or "-"
+        typer.echo(f"{key.id:16}  {key.role:12}  {tenant:24}  {key.label or '-':20}  {_when(key.created_at):16}  "
+                   f"{_when(key.last_used_at):16}  {state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key id (the part after chk_)")]) -> None:
+    """Revoke a key: the gateway refuses it from the next request on."""
+    from common.auth import revoke_api_key
+    from common.errors import ChiikiError
+
+    try:
+        asyncio.run(_in_session(lambda session: revoke_api_key(session, key_id)))
+    except ChiikiError as exc:
+        _fail(exc.message)
+    typer.echo(f"revoked key {key_id}", err=True)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="the key id (the part after chk_)")],
+    grace_minutes: Annotated[int, typer.Option(help="keep the old key working this long (0: refuse it now)")] = 0,
+) -> None:
+    """Replace a key with a new one of the same role, tenant and label; print the new key once."""
+    from common.auth import rotate_api_key
+    from common.errors import ChiikiError
+
+    try:
+        new_key, plaintext = asyncio.run(_in_session(
+            lambda session: rotate_api_key(session, key_id, grace_seconds=grace_minutes * 60)))
+    except ChiikiError as exc:
+        _fail(exc.message)
+    until = f"in {grace_minutes} minute(s)" if grace_minutes else "now"
+    typer.echo(f"rotated {key_id} → {new_key.id}; the old key stops working {until}", err=True)
+    typer.echo(plaintext)
+
+
 @app.command("service")
 def service(name: Annotated[str, typer.Argument(help="gateway, subsidy, matching or mynapoint")]) -> None:
     """Run one process of the suite (what each container runs)."""

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from common.requestid import current_request_id
 
-EXTRA_FIELDS = ("service", "method", "path", "status", "duration_ms", "upstream", "principal")
+EXTRA_FIELDS = ("service", "method", "path", "route", "status", "duration_ms", "upstream", "principal")
 
 
 _base_factory = logging.getLogRecordFactory()

@@ -13,6 +13,8 @@ from contextvars import ContextVar
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.metrics import route_label
+
 HEADER = "x-request-id"
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -69,6 +71,7 @@ class RequestIdMiddleware:
             access_log.info(
                 "%s %s %s", scope["method"], scope["path"], status,
                 extra={"service": self.service, "method": scope["method"], "path": scope["path"],
+                       "route": route_label(scope),
                        "status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                        "principal": principal.describe() if principal is not None else None},
             )

@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +36,22 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = 15.0
     upstream_connect_timeout_seconds: float = 3.0
     upstream_max_connections: int = 200
+    # Longer timeouts for named routes: {"POST /subsidy/calculate/batch": 60}; the longest matching prefix wins.
+    upstream_route_timeouts: dict[str, float] = {}
+
+    # Token buckets at the gateway: `burst` requests at once, refilled at `per_minute`.
+    # Unset: on, except in the test environment (whose tests set it when they test the limits).
+    rate_limit_enabled: bool | None = None
+    rate_limit_key_per_minute: int = Field(600, ge=1)
+    rate_limit_key_burst: int = Field(100, ge=1)
+    rate_limit_anonymous_per_minute: int = Field(60, ge=1)
+    rate_limit_anonymous_burst: int = Field(30, ge=1)
+    # Unset: each gateway process counts on its own. Set (redis://host:6379/0): every replica shares the buckets.
+    rate_limit_redis_url: str | None = None
+
+    # Front-end origins allowed by CORS, comma-separated (https://app.example.jp,https://ops.example.jp).
+    cors_origins: str = ""
+    max_body_bytes: int = Field(1_048_576, ge=1)
 
     # Keys the HMAC under which マイキーIDs are stored; generated into var/ outside production like internal_secret.
     myki_secret: SecretStr | None = None
@@ -75,6 +91,12 @@ class Settings(BaseSettings):
         if not self.require_gateway:
             raise ValueError("CHIIKI_REQUIRE_GATEWAY cannot be false when CHIIKI_ENV=production")
         return self
+
+    def rate_limits_on(self) -> bool:
+        return self.rate_limit_enabled if self.rate_limit_enabled is not None else self.env != "test"
+
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     def internal_secret_bytes(self) -> bytes:
         """The gateway-to-service signing secret.

@@ -2,7 +2,8 @@
 
 httpx keeps the API; its transport is aiohttp's (httpx-aiohttp), several times faster than httpx's
 default transport for a proxy on this hardware. Request and response bodies stream through.
-Nothing is retried: a POST that may have reached a service must never be sent twice.
+Only a GET or HEAD that could not connect is retried (once): nothing else is, because a POST that may
+have reached a service (a grant, a payment, a settlement) must never be sent twice.
 """
 
 import httpx
@@ -13,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 
 from common.auth import IDENTITY_HEADERS, Principal, sign_principal
 from common.errors import error_response
+from common.metrics import UPSTREAM_ERRORS
 from common.requestid import current_request_id
 from common.settings import Settings
 
@@ -25,6 +27,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 # The gateway's own server writes these.
 DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"date", "server"}
 DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {"authorization", "x-request-id", *IDENTITY_HEADERS}
+RETRIED_METHODS = frozenset({"GET", "HEAD"})
 
 
 def upstream_urls(settings: Settings) -> dict[str, str]:
@@ -62,24 +65,54 @@ def _forward_headers(request: Request, principal: Principal, secret: bytes) -> l
     return headers
 
 
+def route_timeout(method: str, path: str, default: float, overrides: dict[str, float]) -> float:
+    """The timeout of the longest `"METHOD /path-prefix"` in `overrides` that matches, else `default`."""
+    best, best_length = default, -1
+    for route, seconds in overrides.items():
+        route_method, _, prefix = route.partition(" ")
+        if route_method.upper() == method and path.startswith(prefix) and len(prefix) > best_length:
+            best, best_length = seconds, len(prefix)
+    return best
+
+
 def _has_body(request: Request) -> bool:
     return "transfer-encoding" in request.headers or request.headers.get("content-length", "0") not in ("", "0")
 
 
+async def _send(client: httpx.AsyncClient, upstream_request: httpx.Request, upstream: str) -> httpx.Response:
+    try:
+        return await client.send(upstream_request, stream=True)
+    except httpx.ConnectError:
+        if upstream_request.method not in RETRIED_METHODS:
+            raise
+        UPSTREAM_ERRORS.labels(upstream, "connect_retried").inc()
+        return await client.send(upstream_request, stream=True)
+
+
 async def forward(request: Request, client: httpx.AsyncClient, upstream: str, principal: Principal,
                   secret: bytes, timeout_seconds: float) -> Response:
+    # The path as the caller sent it, still percent-encoded: decoding it first would turn %0B into a raw
+    # control character that no URL may carry.
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    try:
+        url = httpx.URL(path=raw_path.decode("latin-1"), query=request.url.query.encode("latin-1"))
+    except httpx.InvalidURL:
+        return error_response(400, "bad_request", "the request URL is not valid")
     upstream_request = client.build_request(
         request.method,
-        httpx.URL(path=request.url.path, query=request.url.query.encode("latin-1")),
+        url,
         headers=_forward_headers(request, principal, secret),
         content=request.stream() if _has_body(request) else None,
+        timeout=httpx.Timeout(timeout_seconds, connect=client.timeout.connect),
     )
     try:
-        upstream_response = await client.send(upstream_request, stream=True)
+        upstream_response = await _send(client, upstream_request, upstream)
     except httpx.TimeoutException:
+        UPSTREAM_ERRORS.labels(upstream, "timeout").inc()
         return error_response(504, "upstream_timeout",
                               f"the {upstream} service did not answer within {timeout_seconds:g} s")
     except httpx.HTTPError:
+        UPSTREAM_ERRORS.labels(upstream, "unreachable").inc()
         return error_response(502, "upstream_unavailable", f"the {upstream} service is unreachable")
     headers = [(k, v) for k, v in upstream_response.headers.multi_items() if k.lower() not in DROPPED_RESPONSE_HEADERS]
     response = StreamingResponse(upstream_response.aiter_raw(), status_code=upstream_response.status_code,

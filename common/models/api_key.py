@@ -35,3 +35,6 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     last_used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # Set when the key was rotated with a grace period: refused from then on, like a revoked key.
+    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    replaced_by: str | None = Field(default=None, max_length=16, description="the id of the key that replaced it")

@@ -325,3 +325,24 @@ def test_dockerignore_keeps_local_state_out_of_the_image():
     patterns = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()
                 if line.strip() and not line.startswith("#")}
     assert {".venv", "var", ".git", ".env", "bench/results"} <= patterns
+
+
+def _seconds(duration: str) -> float:
+    value, unit = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", duration).groups()
+    return float(value) * {"ms": 0.001, "s": 1, "m": 60}[unit]
+
+
+@pytest.mark.parametrize("name", ["postgres", *SERVICES, "gateway"])
+def test_long_running_services_are_bounded_restarted_and_checked(services, name):
+    service = services[name]
+    limits = service["deploy"]["resources"]["limits"]
+    assert limits.get("cpus") and limits.get("memory"), f"{name} needs CPU and memory limits"
+    assert service["restart"] == "unless-stopped"
+    assert healthcheck_command(service)
+
+
+@pytest.mark.parametrize("name", [*SERVICES, "gateway"])
+def test_stop_leaves_time_to_drain_in_flight_requests(services, name):
+    from common.serve import STOP_GRACE_SECONDS
+
+    assert _seconds(services[name]["stop_grace_period"]) > STOP_GRACE_SECONDS

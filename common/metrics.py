@@ -1,0 +1,89 @@
+"""Prometheus metrics for every process: request counts and latencies, and `/metrics`.
+
+A service adds its own figures in two steps (see README, Operations):
+
+    from common.metrics import Gauge, on_scrape
+    BACKLOG = Gauge("chiiki_webhook_backlog", "Webhook deliveries waiting", ["provider"])
+    async def refresh(app): BACKLOG.labels(provider="...").set(await count(app.state.db))
+    on_scrape(app, refresh)      # run before each /metrics answer
+
+Metrics live in prometheus_client's default registry (one per process); labels are route templates,
+never raw paths, so that ids in paths do not create a series each.
+"""
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["Counter", "Gauge", "Histogram", "MetricsMiddleware", "metrics_router", "on_scrape", "UPSTREAM_ERRORS"]
+
+REQUESTS = Counter("chiiki_http_requests_total", "HTTP requests answered",
+                   ["service", "method", "route", "status"])
+LATENCY = Histogram("chiiki_http_request_duration_seconds", "Time to answer an HTTP request",
+                    ["service", "method", "route"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+UPSTREAM_ERRORS = Counter("chiiki_gateway_upstream_errors_total", "Gateway calls to a service that failed",
+                          ["upstream", "kind"])
+RATE_LIMITED = Counter("chiiki_gateway_rate_limited_total", "Requests refused with 429", ["kind"])
+
+ScrapeHook = Callable[[FastAPI], Awaitable[None]]
+
+
+def route_label(scope: Scope) -> str:
+    """The matched route's template; the gateway's catch-all names the service's first path segment."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if template == "/{path:path}":
+        segment = scope["path"].lstrip("/").split("/", 1)[0]
+        return f"/{segment}/…" if segment else "/"
+    return template or "unmatched"
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, service: str):
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = route_label(scope)
+            REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
+            LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
+
+
+def on_scrape(app: FastAPI, hook: ScrapeHook) -> None:
+    """Run `hook(app)` before each /metrics answer, to set gauges that are read from the database."""
+    if not hasattr(app.state, "scrape_hooks"):
+        app.state.scrape_hooks = []
+    app.state.scrape_hooks.append(hook)
+
+
+def metrics_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/metrics", summary="Prometheus metrics of this process", response_class=Response,
+                responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    async def metrics(request: Request) -> Response:
+        for hook in getattr(request.app.state, "scrape_hooks", []):
+            await hook(request.app)
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,116 @@
+"""What the front door adds to every exchange: security headers and a cap on request bodies."""
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from common.errors import error_response
+
+API_SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "strict-transport-security": "max-age=31536000; includeSubDomains",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+    "cross-origin-resource-policy": "same-origin",
+}
+# Swagger UI runs its own scripts and styles (served by the gateway itself, never from a CDN).
+DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+DOCS_PATHS = ("/docs", "/static-offline-docs/")
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_docs = scope["path"].startswith(DOCS_PATHS)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in API_SECURITY_HEADERS.items():
+                    headers[name] = value
+                if is_docs:
+                    headers["content-security-policy"] = DOCS_CSP
+                if "cache-control" not in headers:
+                    headers["cache-control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimitMiddleware:
+    """413 for a body over `max_bytes`: at once from Content-Length, or while a chunked body is read.
+
+    A body without Content-Length is read whole (up to the limit) before the request goes on, so that a
+    service never receives the first part of a body the gateway then refuses.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                await self._refuse(scope, receive, send, 400, "bad_request", "Content-Length must be a number")
+            elif int(length) > self.max_bytes:
+                await self._refuse_too_large(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        if b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)
+            return
+        try:
+            replay = await self._read_whole(receive)
+        except BodyTooLarge:
+            await self._refuse_too_large(scope, receive, send)
+            return
+        await self.app(scope, replay, send)
+
+    async def _read_whole(self, receive: Receive) -> Receive:
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise BodyTooLarge
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
+
+    async def _refuse_too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._refuse(scope, receive, send, 413, "payload_too_large",
+                           f"the request body is larger than {self.max_bytes} bytes")
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str) -> None:
+        response = error_response(status, code, message, headers={"connection": "close"})
+        await response(scope, receive, send)

@@ -1,0 +1,41 @@
+"""A gateway built with chosen settings and a fake clock, in front of the in-process services."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def gateway_with(settings, db, upstream_transports, clock) -> Callable:
+    """`async with gateway_with(rate_limit_key_burst=2) as client:` — a client to a gateway with those settings."""
+    from gateway.main import create_app
+
+    @asynccontextmanager
+    async def build(**overrides) -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(settings=settings.model_copy(update=overrides), db=db, transports=upstream_transports,
+                         rate_limit_clock=clock)
+        async with LifespanManager(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://gateway.test") as client:
+                yield client
+
+    return build
