@@ -204,6 +204,7 @@ def base_env(workdir: Path, secret: str) -> dict[str, str]:
     env.update({
         "CHIIKI_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'chiiki.db'}",
         "CHIIKI_VAR_DIR": str(workdir),
+        "CHIIKI_RATE_LIMIT_ENABLED": "false",  # measure the proxy, not the limiter
         "CHIIKI_INTERNAL_SECRET": secret,
         "CHIIKI_LOG_LEVEL": "WARNING",
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p),

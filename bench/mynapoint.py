@@ -65,6 +65,7 @@ class Stack:
         self.ports = {"gateway": free_port(), "mynapoint": free_port()}
         self.env = dict(os.environ, CHIIKI_DATABASE_URL=self.url, CHIIKI_INTERNAL_SECRET=uuid.uuid4().hex * 2,
                         CHIIKI_MYKI_SECRET=uuid.uuid4().hex * 2, CHIIKI_LOG_LEVEL="WARNING",
+                        CHIIKI_RATE_LIMIT_ENABLED="false",  # 50 clients on one key: measure the work, not the limiter
                         CHIIKI_GATEWAY_PORT=str(self.ports["gateway"]),
                         CHIIKI_MYNAPOINT_PORT=str(self.ports["mynapoint"]),
                         CHIIKI_MYNAPOINT_URL=f"http://127.0.0.1:{self.ports['mynapoint']}")

@@ -101,7 +101,7 @@ def _reference_rows() -> dict:
 def start_suite(directory: Path) -> tuple[subprocess.Popen, str, dict]:
     ports = dict(zip(NAMES, _free_ports(len(NAMES)), strict=True))
     env = dict(os.environ, CHIIKI_DATABASE_URL=f"sqlite:///{directory / 'bench.db'}", CHIIKI_VAR_DIR=str(directory),
-               CHIIKI_LOG_LEVEL="WARNING")
+               CHIIKI_LOG_LEVEL="WARNING", CHIIKI_RATE_LIMIT_ENABLED="false")  # measure the work, not the limiter
     env.pop("CHIIKI_INTERNAL_SECRET", None)
     for name, port in ports.items():
         env[f"CHIIKI_{name.upper()}_PORT"] = str(port)

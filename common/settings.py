@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # Front-end origins allowed by CORS, comma-separated (https://app.example.jp,https://ops.example.jp).
     cors_origins: str = ""
     max_body_bytes: int = Field(1_048_576, ge=1)
+    # Larger bodies for named routes (longest matching prefix wins): a batch of 10,000 calculations is ~2 MB.
+    route_max_body_bytes: dict[str, int] = {"POST /subsidy/calculate/batch": 16_777_216}
 
     # Keys the HMAC under which マイキーIDs are stored; generated into var/ outside production like internal_secret.
     myki_secret: SecretStr | None = None

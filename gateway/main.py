@@ -25,7 +25,7 @@ from common.requestid import RequestIdMiddleware
 from common.settings import Settings, get_settings
 from gateway.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from gateway.openapi import MergedDocument, ServiceDocumentUnavailable
-from gateway.proxy import build_clients, forward, route_timeout, upstream_for
+from gateway.proxy import build_clients, forward, route_setting, upstream_for
 from gateway.ratelimit import Clock, RateLimiter
 
 log = logging.getLogger("chiiki.gateway")
@@ -65,7 +65,8 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
         app.state.db = db
     stamp_request_ids()
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       route_max_bytes=settings.route_max_body_bytes)
     if settings.cors_origin_list():
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list(), allow_headers=CORS_HEADERS,
                            allow_methods=PROXY_METHODS, expose_headers=CORS_EXPOSED, max_age=600)
@@ -121,7 +122,7 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
             raise
         request.state.principal = principal
         await _enforce_rate_limit(limiter, principal.key_id, address, webhook=upstream_segment == "webhooks")
-        timeout = route_timeout(request.method, request.url.path, settings.upstream_timeout_seconds,
+        timeout = route_setting(request.method, request.url.path, settings.upstream_timeout_seconds,
                                 settings.upstream_route_timeouts)
         return await forward(request, request.app.state.upstreams[upstream], upstream, principal, secret, timeout)
 

@@ -4,6 +4,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.errors import error_response
+from gateway.proxy import route_setting
 
 API_SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -54,21 +55,23 @@ class BodySizeLimitMiddleware:
     service never receives the first part of a body the gateway then refuses.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, route_max_bytes: dict[str, int] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.route_max_bytes = route_max_bytes or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = int(route_setting(scope["method"], scope["path"], self.max_bytes, self.route_max_bytes))
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
                 await self._refuse(scope, receive, send, 400, "bad_request", "Content-Length must be a number")
-            elif int(length) > self.max_bytes:
-                await self._refuse_too_large(scope, receive, send)
+            elif int(length) > limit:
+                await self._refuse_too_large(scope, receive, send, limit)
             else:
                 await self.app(scope, receive, send)
             return
@@ -76,13 +79,13 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            replay = await self._read_whole(receive)
+            replay = await self._read_whole(receive, limit)
         except BodyTooLarge:
-            await self._refuse_too_large(scope, receive, send)
+            await self._refuse_too_large(scope, receive, send, limit)
             return
         await self.app(scope, replay, send)
 
-    async def _read_whole(self, receive: Receive) -> Receive:
+    async def _read_whole(self, receive: Receive, limit: int) -> Receive:
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -90,7 +93,7 @@ class BodySizeLimitMiddleware:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > limit:
                 raise BodyTooLarge
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -106,9 +109,9 @@ class BodySizeLimitMiddleware:
 
         return replay
 
-    async def _refuse_too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse_too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         await self._refuse(scope, receive, send, 413, "payload_too_large",
-                           f"the request body is larger than {self.max_bytes} bytes")
+                           f"the request body is larger than {limit} bytes")
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str) -> None:

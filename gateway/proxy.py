@@ -65,8 +65,8 @@ def _forward_headers(request: Request, principal: Principal, secret: bytes) -> l
     return headers
 
 
-def route_timeout(method: str, path: str, default: float, overrides: dict[str, float]) -> float:
-    """The timeout of the longest `"METHOD /path-prefix"` in `overrides` that matches, else `default`."""
+def route_setting(method: str, path: str, default: float, overrides: dict[str, float]) -> float:
+    """The value of the longest `"METHOD /path-prefix"` in `overrides` that matches, else `default`."""
     best, best_length = default, -1
     for route, seconds in overrides.items():
         route_method, _, prefix = route.partition(" ")

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.metrics import Gauge, on_scrape
-from gateway.proxy import route_timeout
+from gateway.proxy import route_setting
 from tests.conftest import bearer
 
 YUBARI = "/subsidy/municipalities/012092"
@@ -23,6 +23,17 @@ async def test_oversize_body_is_413_before_reaching_a_service(gateway_with, app_
         # Just under the cap passes the gateway (the service then answers for itself).
         assert (await client.post("/subsidy/municipalities", content=b"x" * 1024,
                                   headers=bearer(app_key))).status_code != 413
+
+
+async def test_a_named_route_may_take_a_larger_body(gateway_with, app_key):
+    limits = {"POST /subsidy/calculate/batch": 4096}
+    async with gateway_with(max_body_bytes=1024, route_max_body_bytes=limits) as client:
+        batch = await client.post("/subsidy/calculate/batch", content=b"x" * 2048, headers=bearer(app_key))
+        assert batch.status_code != 413  # the service answers for itself (422: not JSON)
+        assert (await client.post("/subsidy/calculate/batch", content=b"x" * 4097,
+                                  headers=bearer(app_key))).status_code == 413
+        assert (await client.post("/subsidy/municipalities", content=b"x" * 2048,
+                                  headers=bearer(app_key))).status_code == 413
 
 
 async def test_oversize_chunked_body_is_413_too(gateway_with, app_key):
@@ -138,12 +149,12 @@ async def test_a_service_can_add_gauges_read_at_scrape_time(service_apps):
 
 # --- upstream timeouts and retries -------------------------------------------------------------------------
 
-def test_route_timeouts_pick_the_longest_matching_prefix():
+def test_route_settings_pick_the_longest_matching_prefix():
     overrides = {"POST /subsidy/calculate": 30, "POST /subsidy/calculate/batch": 60, "GET /mynapoint": 20}
-    assert route_timeout("POST", "/subsidy/calculate/batch", 15, overrides) == 60
-    assert route_timeout("POST", "/subsidy/calculate", 15, overrides) == 30
-    assert route_timeout("GET", "/subsidy/calculate/batch", 15, overrides) == 15
-    assert route_timeout("GET", "/mynapoint/grants", 15, overrides) == 20
+    assert route_setting("POST", "/subsidy/calculate/batch", 15, overrides) == 60
+    assert route_setting("POST", "/subsidy/calculate", 15, overrides) == 30
+    assert route_setting("GET", "/subsidy/calculate/batch", 15, overrides) == 15
+    assert route_setting("GET", "/mynapoint/grants", 15, overrides) == 20
 
 
 @pytest.fixture
