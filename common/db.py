@@ -82,9 +82,12 @@ class Database:
 
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
-        # On SQLite every session is a writer-to-be: BEGIN IMMEDIATE, queueing on busy_timeout (ignored elsewhere).
+        # On SQLite a session is a writer-to-be: BEGIN IMMEDIATE, queueing on busy_timeout (ignored elsewhere).
         writer = engine.execution_options(**{SQLITE_IMMEDIATE: True})
         self.sessionmaker = async_sessionmaker(writer, class_=AsyncSession, expire_on_commit=False)
+        # For work that only reads (GET requests, key lookups): a plain BEGIN, so that on SQLite readers run
+        # side by side instead of queueing behind each other for the write lock.
+        self.reader = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
     @classmethod
     def from_url(cls, database_url: str) -> "Database":
@@ -106,8 +109,13 @@ async def run_in_session(database_url: str, work):
         await db.dispose()
 
 
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.db.sessionmaker() as session:
+    db: Database = request.app.state.db
+    sessions = db.reader if request.method in READ_ONLY_METHODS else db.sessionmaker
+    async with sessions() as session:
         try:
             yield session
             await session.commit()

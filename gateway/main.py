@@ -130,7 +130,7 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
 
 
 async def _authenticate(db: Database, authorization: str | None) -> Principal:
-    async with db.sessionmaker() as session:
+    async with db.reader() as session:
         api_key = await find_key(session, authorization)
     if api_key is not None and use_is_stale(api_key):
         await _record_use(db, api_key.id)

@@ -93,6 +93,7 @@ async def db(engine) -> AsyncIterator[Database]:
         database = Database(engine)
         database.sessionmaker = async_sessionmaker(bind=connection, class_=AsyncSession, expire_on_commit=False,
                                                    join_transaction_mode="create_savepoint")
+        database.reader = database.sessionmaker
         yield database
         await transaction.rollback()
 

@@ -26,7 +26,7 @@ BUDGET_UTILISATION = Gauge("chiiki_program_budget_utilisation_ratio", "(reserved
 
 async def refresh(app: FastAPI) -> None:
     try:
-        async with app.state.db.sessionmaker() as session:
+        async with app.state.db.reader() as session:
             deliveries = (await session.exec(
                 select(OutboxEvent.provider_id, OutboxEvent.status, func.count()).group_by(
                     OutboxEvent.provider_id, OutboxEvent.status))).all()

@@ -104,3 +104,21 @@ async def test_fields_of_work_come_in_display_order(service_apps):
     assert items[0]["name_ja"] == "観光振興"
     assert [i["sort_order"] for i in items] == sorted(i["sort_order"] for i in items)
     assert {"ict_digital", "energy_decarbonisation", "childcare_education"} <= {i["code"] for i in items}
+
+
+async def test_reads_are_not_held_up_by_a_writer(engine, settings):
+    """A GET runs beside an open write transaction (on SQLite writers queue; readers must not)."""
+    import asyncio
+
+    from sqlalchemy import update
+
+    from common.models import FieldOfWork
+    from services.subsidy.main import create_app
+
+    db = Database(engine)
+    async with db.sessionmaker() as writer:
+        await writer.exec(update(FieldOfWork).where(FieldOfWork.code == "tourism").values(sort_order=11))
+        async with _client(create_app(settings=settings, db=db)) as client:
+            response = await asyncio.wait_for(client.get(FIRST_ENDPOINTS["subsidy"], headers=signed("ops")), 5)
+        await writer.rollback()
+    assert response.status_code == 200
