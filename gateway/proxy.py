@@ -1,7 +1,7 @@
 """Reverse proxy to the services over one shared httpx client per upstream.
 
-httpx keeps the API; its transport is aiohttp's (httpx-aiohttp), several times faster than httpx's
-default transport for a proxy on this hardware. Request and response bodies stream through.
+httpx keeps the API; its transport is aiohttp's (httpx-aiohttp), which proxies about twice the requests
+per second of httpx's default transport under 50 connections (bench/results/gateway_transport.md). Request and response bodies stream through.
 Only a GET or HEAD that could not connect is retried (once): nothing else is, because a POST that may
 have reached a service (a grant, a payment, a settlement) must never be sent twice.
 """
