@@ -68,9 +68,13 @@ def suite(tmp_path):
         assert process.poll() is None and time.monotonic() < deadline, "the suite did not become ready"
         time.sleep(0.3)
     yield {"base": base, "key": key, "process": process, "log": log, "ports": ports}
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    if process.poll() is None:  # the test failed before Ctrl-C: stop the supervisor so it stops its children
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def test_the_suite_serves_through_the_gateway_and_stops_on_ctrl_c(suite):
