@@ -1,5 +1,6 @@
 """Token buckets per API key and per client address, on a fake clock (no sleeping)."""
 
+import os
 import uuid
 
 import pytest
@@ -94,15 +95,18 @@ async def test_limits_are_off_when_disabled(gateway_with, db):
         assert {(await client.get(YUBARI, headers=bearer(key))).status_code for _ in range(5)} == {200}
 
 
+# Like PostgreSQL, Redis tests run when a server is named (.ci/run names the local one); when it is named,
+# an unreachable server is a failure, not a skip.
+REDIS_URL = os.environ.get("CHIIKI_TEST_REDIS_URL")
+
+
 @pytest.fixture
 async def redis_buckets():
+    if not REDIS_URL:
+        pytest.skip("set CHIIKI_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15) to test the shared buckets")
     clock = FakeClock()
-    buckets = RedisBuckets("redis://127.0.0.1:6379/0", clock=clock, prefix=f"chiiki-test:{uuid.uuid4().hex}:")
-    try:
-        await buckets.redis.ping()
-    except Exception:
-        await buckets.close()
-        pytest.skip("no Redis server on 127.0.0.1:6379")
+    buckets = RedisBuckets(REDIS_URL, clock=clock, prefix=f"chiiki-test:{uuid.uuid4().hex}:")
+    await buckets.redis.ping()
     yield buckets, clock
     keys = await buckets.redis.keys(buckets.prefix + "*")
     if keys:
@@ -112,7 +116,7 @@ async def redis_buckets():
 
 async def test_redis_buckets_are_shared_and_refill(redis_buckets):
     buckets, clock = redis_buckets
-    replica = RedisBuckets("redis://127.0.0.1:6379/0", clock=clock, prefix=buckets.prefix)
+    replica = RedisBuckets(REDIS_URL, clock=clock, prefix=buckets.prefix)
     rule = Rule(per_minute=60, burst=2)
     try:
         assert (await buckets.take("k", rule)).allowed
