@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -147,8 +148,24 @@ async def revoke_keys_with_label(session: AsyncSession, label: str) -> int:
     return result.rowcount
 
 
-async def find_key(session: AsyncSession, authorization: str | None) -> ApiKey | None:
-    """The key an `Authorization` header names: None without one, 401 for a bad or revoked key. Read-only."""
+@dataclass(frozen=True)
+class KeyRecord:
+    """What checking a key needs of its row: ApiKey's own field names, without the ORM."""
+    id: str
+    role: str
+    municipality_code: str | None
+    provider_id: str | None
+    secret_hash: str
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+KeyLookup = Callable[[str], Awaitable[KeyRecord | ApiKey | None]]
+
+
+def parse_authorization(authorization: str | None) -> tuple[str, str] | None:
+    """(key id, secret) from `Authorization: Bearer chk_<id>_<secret>`; None without the header; 401 if malformed."""
     if authorization is None:
         return None
     scheme, _, token = authorization.partition(" ")
@@ -157,8 +174,17 @@ async def find_key(session: AsyncSession, authorization: str | None) -> ApiKey |
     parsed = parse_key(token.strip())
     if parsed is None:
         raise Unauthorized("malformed API key: keys look like chk_<id>_<secret>")
+    return parsed
+
+
+async def check_key(lookup: KeyLookup, authorization: str | None) -> KeyRecord | ApiKey | None:
+    """The key an `Authorization` header names, read by `lookup(key_id)`: None without a header, 401 for a bad,
+    revoked or expired key."""
+    parsed = parse_authorization(authorization)
+    if parsed is None:
+        return None
     key_id, secret = parsed
-    api_key = await session.get(ApiKey, key_id)
+    api_key = await lookup(key_id)
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, hash_secret(secret)):
         raise Unauthorized("unknown API key")
     if api_key.revoked_at is not None:
@@ -168,7 +194,12 @@ async def find_key(session: AsyncSession, authorization: str | None) -> ApiKey |
     return api_key
 
 
-def principal_for(api_key: ApiKey | None) -> Principal:
+async def find_key(session: AsyncSession, authorization: str | None) -> ApiKey | None:
+    """`check_key` through an ORM session. Read-only."""
+    return await check_key(lambda key_id: session.get(ApiKey, key_id), authorization)
+
+
+def principal_for(api_key: KeyRecord | ApiKey | None) -> Principal:
     if api_key is None:
         return ANONYMOUS_PRINCIPAL
     return Principal(role=str(api_key.role), key_id=api_key.id, municipality_code=api_key.municipality_code,
@@ -179,7 +210,7 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
     return principal_for(await find_key(session, authorization))
 
 
-def use_is_stale(api_key: ApiKey, now: datetime | None = None) -> bool:
+def use_is_stale(api_key: KeyRecord | ApiKey, now: datetime | None = None) -> bool:
     """Last use is recorded at most once a minute per key, so that reads do not turn into a write each."""
     if api_key.last_used_at is None:
         return True

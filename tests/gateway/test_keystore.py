@@ -1,0 +1,99 @@
+"""The gateway's direct key reads (no ORM), against committed keys in the run's database on each backend."""
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import delete
+
+from common.auth import check_key, create_api_key, record_key_use, revoke_api_key, rotate_api_key, use_is_stale
+from common.db import run_in_session
+from common.errors import Unauthorized
+from common.models import ApiKey
+from gateway.keystore import PostgresKeyStore, SqliteKeyStore, open_key_store
+from tests.conftest import bearer
+
+LABEL = "keystore-test"
+
+
+@pytest.fixture
+async def committed_key(database_url) -> AsyncIterator[tuple[str, str]]:
+    """A municipality key committed to the database (the test transaction would hide it); deleted afterwards."""
+    async def create(session):
+        api_key, plaintext = await create_api_key(session, "municipality", municipality_code="012092", label=LABEL)
+        return api_key.id, plaintext
+
+    yield await run_in_session(database_url, create)
+    await run_in_session(database_url, lambda session: session.exec(delete(ApiKey).where(ApiKey.label == LABEL)))
+
+
+@pytest.fixture
+async def store(database_url):
+    store = await open_key_store(database_url)
+    yield store
+    await store.close()
+
+
+async def test_the_store_for_each_database_reads_the_driver_directly(database_url, store):
+    expected = SqliteKeyStore if database_url.startswith("sqlite") else PostgresKeyStore
+    assert isinstance(store, expected)
+
+
+async def test_a_direct_read_gives_what_the_key_binds_and_typed_timestamps(database_url, store, committed_key):
+    key_id, plaintext = committed_key
+    record = await check_key(store.get, f"Bearer {plaintext}")
+    assert (record.id, record.role, record.municipality_code, record.provider_id) == \
+        (key_id, "municipality", "012092", None)
+    assert record.last_used_at is None and use_is_stale(record)
+
+    await run_in_session(database_url, lambda session: record_key_use(session, key_id))
+    assert not use_is_stale(await store.get(key_id))  # a datetime that compares with now, on both backends
+
+
+async def test_a_direct_read_sees_a_revocation_committed_elsewhere_at_once(database_url, store, committed_key):
+    key_id, plaintext = committed_key
+    assert await check_key(store.get, f"Bearer {plaintext}") is not None
+    await run_in_session(database_url, lambda session: revoke_api_key(session, key_id))
+    with pytest.raises(Unauthorized, match="revoked"):
+        await check_key(store.get, f"Bearer {plaintext}")
+
+
+async def test_a_direct_read_refuses_a_wrong_secret_an_unknown_id_and_an_expired_key(database_url, store,
+                                                                                      committed_key):
+    key_id, plaintext = committed_key
+    with pytest.raises(Unauthorized, match="unknown"):
+        await check_key(store.get, f"Bearer chk_{key_id}_not-the-secret")
+    with pytest.raises(Unauthorized, match="unknown"):
+        await check_key(store.get, "Bearer chk_0000000000000000_whatever")
+
+    async def rotate_then_expire(session):
+        await rotate_api_key(session, key_id, grace_seconds=60)
+        (await session.get(ApiKey, key_id)).expires_at -= timedelta(seconds=120)
+
+    await run_in_session(database_url, rotate_then_expire)
+    with pytest.raises(Unauthorized, match="expired"):
+        await check_key(store.get, f"Bearer {plaintext}")
+
+
+async def test_the_gateway_on_its_own_database_refuses_a_key_revoked_by_another_process(
+        settings, upstream_transports, database_url, committed_key):
+    """As deployed: given no Database, the gateway opens its own and reads keys through the direct store."""
+    from gateway.main import create_app
+
+    key_id, plaintext = committed_key
+    app = create_app(settings=settings, transports=upstream_transports)
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                       base_url="http://gateway.test") as client:
+        assert (await client.get("/subsidy/municipalities/012092", headers=bearer(plaintext))).status_code == 200
+        await run_in_session(database_url, lambda session: revoke_api_key(session, key_id))
+        refused = await client.get("/subsidy/municipalities/012092", headers=bearer(plaintext))
+        store = app.state.keys
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
+    assert isinstance(store, SqliteKeyStore if database_url.startswith("sqlite") else PostgresKeyStore)
+
+
+async def test_an_in_memory_database_is_refused_with_a_reason():
+    with pytest.raises(ValueError, match="in-memory"):
+        await open_key_store("sqlite:///:memory:")
