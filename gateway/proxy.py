@@ -1,16 +1,19 @@
-"""Reverse proxy to the services over one shared httpx client per upstream.
+"""Reverse proxy to the services: one shared httpx transport per upstream, called directly.
 
-httpx keeps the API; its transport is aiohttp's (httpx-aiohttp), which proxies about twice the requests
-per second of httpx's default transport under 50 connections (bench/results/gateway_transport.md). Request and response bodies stream through.
+httpx keeps the API (tests hand in transports to in-process service apps); the deployed transport is
+aiohttp's (httpx-aiohttp), which proxies about twice the requests per second of httpx's default transport
+under 50 connections (bench/results/gateway_transport.md). The proxy calls the transport itself rather than
+an httpx client: the client's cookie, redirect and auth layers do nothing for a proxy but cost CPU on every
+request. Request and response bodies stream through.
 Only a GET or HEAD that could not connect is retried (once): nothing else is, because a POST that may
 have reached a service (a grant, a payment, a settlement) must never be sent twice.
 """
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
-from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from common.auth import IDENTITY_HEADERS, Principal, sign_principal
 from common.errors import error_response
@@ -25,7 +28,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
                         "transfer-encoding", "upgrade", "host"})
 # Never forwarded from the caller: its API key stays at the gateway, and identity comes only from us.
 # The gateway's own server writes these.
-DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"date", "server"}
+DROPPED_RESPONSE_HEADERS = frozenset(name.encode() for name in HOP_BY_HOP | {"date", "server"})
 DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {"authorization", "x-request-id", *IDENTITY_HEADERS}
 RETRIED_METHODS = frozenset({"GET", "HEAD"})
 
@@ -34,19 +37,21 @@ def upstream_urls(settings: Settings) -> dict[str, str]:
     return {"subsidy": settings.subsidy_url, "matching": settings.matching_url, "mynapoint": settings.mynapoint_url}
 
 
-def build_clients(settings: Settings,
-                  transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> dict[str, httpx.AsyncClient]:
-    timeout = httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds)
+def build_transports(settings: Settings, given: dict[str, httpx.AsyncBaseTransport] | None = None
+                     ) -> dict[str, httpx.AsyncBaseTransport]:
     limits = httpx.Limits(max_connections=settings.upstream_max_connections,
                           max_keepalive_connections=settings.upstream_max_connections)
-    transports = transports or {}
-    return {
-        name: httpx.AsyncClient(
-            base_url=url, timeout=timeout,
-            transport=transports.get(name) or AiohttpTransport(limits=limits, trust_env=False),
-        )
-        for name, url in upstream_urls(settings).items()
-    }
+    given = given or {}
+    return {name: given.get(name) or AiohttpTransport(limits=limits, trust_env=False)
+            for name in upstream_urls(settings)}
+
+
+def build_clients(settings: Settings, transports: dict[str, httpx.AsyncBaseTransport]) -> dict[str, httpx.AsyncClient]:
+    """Clients for the gateway's own calls (readiness, API documents), on the proxy's transports; closing a
+    client closes its transport."""
+    timeout = httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds)
+    return {name: httpx.AsyncClient(base_url=url, timeout=timeout, transport=transports[name])
+            for name, url in upstream_urls(settings).items()}
 
 
 def upstream_for(path: str) -> str | None:
@@ -79,43 +84,64 @@ def _has_body(request: Request) -> bool:
     return "transfer-encoding" in request.headers or request.headers.get("content-length", "0") not in ("", "0")
 
 
-async def _send(client: httpx.AsyncClient, upstream_request: httpx.Request, upstream: str) -> httpx.Response:
+async def _send(transport: httpx.AsyncBaseTransport, upstream_request: httpx.Request,
+                upstream: str) -> httpx.Response:
     try:
-        return await client.send(upstream_request, stream=True)
+        return await transport.handle_async_request(upstream_request)
     except httpx.ConnectError:
         if upstream_request.method not in RETRIED_METHODS:
             raise
         UPSTREAM_ERRORS.labels(upstream, "connect_retried").inc()
-        return await client.send(upstream_request, stream=True)
+        return await transport.handle_async_request(upstream_request)
 
 
-async def forward(request: Request, client: httpx.AsyncClient, upstream: str, principal: Principal,
-                  secret: bytes, timeout_seconds: float) -> Response:
+class UpstreamResponse(Response):
+    """The service's answer as it arrives: status, headers (less hop-by-hop ones), then the body.
+
+    The body is sent one chunk behind, so that a body of one chunk (most JSON answers) goes out as a single
+    final message rather than a chunk and an empty end.
+    """
+
+    def __init__(self, upstream: httpx.Response):
+        self.upstream = upstream
+        self.status_code = upstream.status_code
+        self.background = None
+        self.raw_headers = [(name.lower(), value) for name, value in upstream.headers.raw
+                            if name.lower() not in DROPPED_RESPONSE_HEADERS]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            held = b""
+            async for chunk in self.upstream.aiter_raw():
+                if held:
+                    await send({"type": "http.response.body", "body": held, "more_body": True})
+                held = chunk
+            await send({"type": "http.response.body", "body": held, "more_body": False})
+        finally:
+            await self.upstream.aclose()
+
+
+async def forward(request: Request, transport: httpx.AsyncBaseTransport, base_url: httpx.URL, upstream: str,
+                  principal: Principal, secret: bytes, timeout: httpx.Timeout) -> Response:
     # The path as the caller sent it, still percent-encoded: decoding it first would turn %0B into a raw
     # control character that no URL may carry.
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
     try:
-        url = httpx.URL(path=raw_path.decode("latin-1"), query=request.url.query.encode("latin-1"))
+        url = base_url.copy_with(raw_path=raw_path + b"?" + query if query else raw_path)
     except httpx.InvalidURL:
         return error_response(400, "bad_request", "the request URL is not valid")
-    upstream_request = client.build_request(
-        request.method,
-        url,
-        headers=_forward_headers(request, principal, secret),
-        content=request.stream() if _has_body(request) else None,
-        timeout=httpx.Timeout(timeout_seconds, connect=client.timeout.connect),
-    )
+    upstream_request = httpx.Request(request.method, url, headers=_forward_headers(request, principal, secret),
+                                     content=request.stream() if _has_body(request) else None,
+                                     extensions={"timeout": timeout.as_dict()})
     try:
-        upstream_response = await _send(client, upstream_request, upstream)
+        upstream_response = await _send(transport, upstream_request, upstream)
     except httpx.TimeoutException:
         UPSTREAM_ERRORS.labels(upstream, "timeout").inc()
         return error_response(504, "upstream_timeout",
-                              f"the {upstream} service did not answer within {timeout_seconds:g} s")
+                              f"the {upstream} service did not answer within {timeout.read:g} s")
     except httpx.HTTPError:
         UPSTREAM_ERRORS.labels(upstream, "unreachable").inc()
         return error_response(502, "upstream_unavailable", f"the {upstream} service is unreachable")
-    headers = [(k, v) for k, v in upstream_response.headers.multi_items() if k.lower() not in DROPPED_RESPONSE_HEADERS]
-    response = StreamingResponse(upstream_response.aiter_raw(), status_code=upstream_response.status_code,
-                                 background=BackgroundTask(upstream_response.aclose))
-    response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    return response
+    return UpstreamResponse(upstream_response)
