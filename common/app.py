@@ -12,9 +12,9 @@ from common.auth import ANONYMOUS_PRINCIPAL, verify_principal
 from common.db import Database
 from common.errors import error_response, install_error_handlers
 from common.logging import configure_logging, stamp_request_ids
-from common.metrics import MetricsMiddleware, metrics_router
+from common.metrics import metrics_router
 from common.migrations import current_revision, head_revision
-from common.requestid import RequestIdMiddleware
+from common.observability import ObservabilityMiddleware
 from common.settings import Settings, get_settings
 
 # Reachable without the gateway's signature: probes, metrics and the API description.
@@ -99,8 +99,7 @@ def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
     install_error_handlers(app)
     app.add_middleware(GatewayIdentityMiddleware, secret=settings.internal_secret_bytes(),
                        require_gateway=settings.require_gateway)
-    app.add_middleware(MetricsMiddleware, service=name)
-    app.add_middleware(RequestIdMiddleware, service=name)  # added last, so it runs first
+    app.add_middleware(ObservabilityMiddleware, service=name)  # added last, so it runs first
     app.include_router(health_router())
     app.include_router(metrics_router())
     for router in routers:

@@ -133,7 +133,7 @@ class UnhandledErrorMiddleware:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Error bodies for every failure; call before adding RequestIdMiddleware, which must wrap this."""
+    """Error bodies for every failure; call before adding ObservabilityMiddleware, which must wrap this."""
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_exception_handler(ChiikiError, _chiiki_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

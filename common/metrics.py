@@ -11,15 +11,14 @@ Metrics live in prometheus_client's default registry (one per process); labels a
 never raw paths, so that ids in paths do not create a series each.
 """
 
-import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-__all__ = ["Counter", "Gauge", "Histogram", "MetricsMiddleware", "metrics_router", "on_scrape", "UPSTREAM_ERRORS"]
+__all__ = ["Counter", "Gauge", "Histogram", "metrics_router", "on_scrape", "UPSTREAM_ERRORS"]
 
 REQUESTS = Counter("chiiki_http_requests_total", "HTTP requests answered",
                    ["service", "method", "route", "status"])
@@ -41,32 +40,6 @@ def route_label(scope: Scope) -> str:
         segment = scope["path"].lstrip("/").split("/", 1)[0]
         return f"/{segment}/…" if segment else "/"
     return template or "unmatched"
-
-
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, service: str):
-        self.app = app
-        self.service = service
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        finally:
-            route = route_label(scope)
-            REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
-            LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
 
 
 def on_scrape(app: FastAPI, hook: ScrapeHook) -> None:

@@ -1,0 +1,63 @@
+"""What every process records of every request: its id, Prometheus figures and one access-log line.
+
+One middleware rather than one per concern: each middleware wraps `send`, and every response message
+passes through every wrapper, which the gateway pays for twice per proxied request.
+"""
+
+import logging
+import time
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from common.metrics import LATENCY, REQUESTS, route_label
+from common.requestid import HEADER, accept_request_id, bind_request_id, unbind_request_id
+
+access_log = logging.getLogger("chiiki.access")
+
+
+class ObservabilityMiddleware:
+    """Pure ASGI: keeps or makes the request id and echoes it, counts and times the request, logs it."""
+
+    def __init__(self, app: ASGIApp, service: str):
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = accept_request_id(_incoming_request_id(scope))
+        token = bind_request_id(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+            unbind_request_id(token)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        method, route = scope["method"], route_label(scope)
+        REQUESTS.labels(self.service, method, route, str(status)).inc()
+        LATENCY.labels(self.service, method, route).observe(seconds)
+        principal = scope.get("state", {}).get("principal")
+        access_log.info("%s %s %s", method, scope["path"], status, extra={
+            "service": self.service, "method": method, "path": scope["path"], "route": route, "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "principal": principal.describe() if principal is not None else None})
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value.decode("latin-1")
+    return None
