@@ -26,6 +26,7 @@ from services.mynapoint.schemas import ApplicationCreate, ChargeCompleted, Progr
 from services.mynapoint.templates import JST, TEMPLATES
 
 FIXED_SOURCE = "application"
+CHARGE_SOURCE = "charge:"  # + the provider's charge id: a premium grant
 
 
 def new_id(prefix: str) -> str:
@@ -373,7 +374,12 @@ async def void_grant(session: AsyncSession, grant_id: str) -> bool:
 async def _undo_reservation(session: AsyncSession, grant: Grant) -> None:
     """Void's money side: the budget is freed, and a premium grant's points no longer count against the cap."""
     await _move(session, grant.program_id, LedgerKind.void, reserved=-grant.points, grant=grant)
-    if grant.source != FIXED_SOURCE:
+    await _give_back_to_cap(session, grant)
+
+
+async def _give_back_to_cap(session: AsyncSession, grant: Grant) -> None:
+    """A premium grant that is voided or revoked stops counting against the resident's per-person cap."""
+    if grant.source.startswith(CHARGE_SOURCE):
         await repository.add_to_person_total_unchecked(session, grant.application_id, -grant.points)
 
 
@@ -387,6 +393,7 @@ async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: st
         await _undo_reservation(session, grant)
     elif await repository.set_grant_status(session, grant.id, GrantStatus.posted, GrantStatus.revoked, now):
         await _move(session, grant.program_id, LedgerKind.revoke, posted=-grant.points, grant=grant)
+        await _give_back_to_cap(session, grant)
     else:
         raise Unprocessable(f"grant {grant_id} is already {await _fresh_status(session, grant)}",
                             code="grant_resolved", field="grant_id")
@@ -422,7 +429,7 @@ async def charge_completed(session: AsyncSession, provider_id: str, data: dict, 
                                                           charge.provider_account_id)
     if application is None:
         return "rejected: no application for that account"
-    source = f"charge:{charge.charge_id}"
+    source = f"{CHARGE_SOURCE}{charge.charge_id}"
     if await repository.grant_for(session, program.id, application.myki_hash, source) is not None:
         return "ignored: charge already granted"
     points = await _claim_within_cap(session, program, application, apply_rate(charge.amount_yen,
