@@ -1,7 +1,6 @@
 """DNS rebinding: in production mode the delivery worker resolves the provider's host at each attempt, refuses a
 non-public address, and connects to the very address it checked (Host header and TLS SNI keep the name)."""
 
-import httpx
 import pytest
 from sqlalchemy import update
 from sqlmodel import select
