@@ -121,6 +121,8 @@ class Application(SQLModel, table=True):
     granted_yen: int = Field(default=0, sa_type=BigInteger, description="points granted so far (premium cap)")
     request_id: str | None = Field(default=None, max_length=128)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    unlinked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True),
+                                         description="the provider reported the account unlinked (account.unlinked)")
 
 
 class Grant(SQLModel, table=True):

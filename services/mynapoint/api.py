@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import CurrentPrincipal, OpsOnly, Principal, require_roles
 from common.db import SessionDep
@@ -31,6 +32,7 @@ webhooks = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 MunicipalityOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality))]
 AppOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.app))]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 ROSTER_CSV_COLUMNS = ("myki_id", "birth_date", "household_with_children", "income_band", "activity_participation")
 MAX_ROSTER_ROWS = 100_000
 
@@ -48,18 +50,36 @@ async def list_providers(session: SessionDep, _ops: OpsOnly,
     return make_page(await repository.list_providers(session, page), page, "id")
 
 
-@router.post("/providers", status_code=201, summary="Onboard a provider; its whsec_ secret is shown only here")
-async def create_provider(body: ProviderCreate, request: Request, session: SessionDep, _ops: OpsOnly) -> dict:
-    provider, secret = await service.create_provider(session, body.name, body.webhook_url, _settings(request))
-    return {**ProviderPublic.model_validate(provider).model_dump(mode="json"), "webhook_secret": secret}
+@router.post("/providers", status_code=201,
+             summary="Onboard a provider (Idempotency-Key recommended); its whsec_ secret is shown only here")
+async def create_provider(body: ProviderCreate, request: Request, session: SessionDep, ops: OpsOnly,
+                          idempotency_key: IdempotencyKey = None):
+    """A replay (same ops key, same Idempotency-Key, same body) returns the first response, secret included.
+
+    The secret is stored in the provider row anyway (it must sign), the replay goes only to the API key that
+    made the provider, and a client whose first response was lost needs the secret to use the provider at
+    all. A replay after a rotation still shows the secret issued at creation: it answers the original request.
+    """
+    async def work(_remember) -> dict:
+        provider, secret = await service.create_provider(session, body.name, body.webhook_url, _settings(request))
+        return {**ProviderPublic.model_validate(provider).model_dump(mode="json"), "webhook_secret": secret}
+
+    return await idempotency.run(request, session, ops, idempotency_key, body.model_dump(mode="json"), work,
+                                 status_code=201)
 
 
 @router.post("/providers/{provider_id}/rotate-secret",
-             summary="New signing secret; the old one keeps signing alongside it for the overlap")
-async def rotate_secret(provider_id: str, body: SecretRotation, session: SessionDep, _ops: OpsOnly) -> dict:
-    provider, secret = await service.rotate_secret(session, provider_id, body.overlap_hours)
-    return {"id": provider.id, "webhook_secret": secret,
-            "previous_secret_expires_at": provider.previous_secret_expires_at.isoformat()}
+             summary="New signing secret (Idempotency-Key recommended); the old one keeps signing for the overlap")
+async def rotate_secret(provider_id: str, body: SecretRotation, request: Request, session: SessionDep,
+                        ops: OpsOnly, idempotency_key: IdempotencyKey = None):
+    """A replay returns the secret of the one rotation the key made, as for provider creation; a retry
+    without a key rotates again, and the secret of the first try stops signing."""
+    async def work(_remember) -> dict:
+        provider, secret = await service.rotate_secret(session, provider_id, body.overlap_hours)
+        return {"id": provider.id, "webhook_secret": secret,
+                "previous_secret_expires_at": provider.previous_secret_expires_at.isoformat()}
+
+    return await idempotency.run(request, session, ops, idempotency_key, body.model_dump(mode="json"), work)
 
 
 # --- programs --------------------------------------------------------------------------------------------
@@ -68,9 +88,6 @@ async def rotate_secret(provider_id: str, body: SecretRotation, session: Session
 async def list_templates(_principal: Annotated[Principal, Depends(require_roles())]) -> dict:
     return {"items": [{"id": key, **{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in value.items()}}
                       for key, value in TEMPLATES.items()]}
-
-
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 def _program_json(program) -> dict:
@@ -170,9 +187,15 @@ async def list_grants(session: SessionDep, principal: Annotated[Principal, Depen
 
 
 @router.post("/grants/{grant_id}/revoke", response_model=GrantPublic,
-             summary="Take a grant back: voids a reservation, or a compensating entry for a credited grant")
-async def revoke_grant(grant_id: str, session: SessionDep, principal: MunicipalityOrOps):
-    return await service.revoke_grant(session, principal, grant_id)
+             summary="Take a grant back: voids a reservation, or a compensating entry for a credited grant "
+                     "(Idempotency-Key recommended: a replay answers 200 again instead of 422 grant_resolved)")
+async def revoke_grant(grant_id: str, request: Request, session: SessionDep, principal: MunicipalityOrOps,
+                       idempotency_key: IdempotencyKey = None):
+    async def work(_remember) -> dict:
+        grant = await service.revoke_grant(session, principal, grant_id)
+        return GrantPublic.model_validate(grant).model_dump(mode="json")
+
+    return await idempotency.run(request, session, principal, idempotency_key, {}, work)
 
 
 # --- deliveries ------------------------------------------------------------------------------------------
@@ -184,8 +207,17 @@ async def list_deliveries(session: SessionDep, _ops: OpsOnly, page: Annotated[Pa
 
 
 @router.post("/deliveries/{event_id}/redeliver", response_model=DeliveryPublic,
-             summary="Send a failed or delivered event again, from the first attempt (ops)")
-async def redeliver(event_id: str, session: SessionDep, _ops: OpsOnly):
+             summary="Send a failed or delivered event again, from the first attempt "
+                     "(ops; Idempotency-Key recommended: a replay does not queue it a second time)")
+async def redeliver(event_id: str, request: Request, session: SessionDep, ops: OpsOnly,
+                    idempotency_key: IdempotencyKey = None):
+    async def work(_remember) -> dict:
+        return DeliveryPublic.model_validate(await _requeue(session, event_id)).model_dump(mode="json")
+
+    return await idempotency.run(request, session, ops, idempotency_key, {}, work)
+
+
+async def _requeue(session: AsyncSession, event_id: str) -> OutboxEvent:
     event = await session.get(OutboxEvent, event_id)
     if event is None:
         raise NotFound(f"no delivery {event_id}", field="event_id")

@@ -58,5 +58,5 @@ async def _apply(session: AsyncSession, provider_id: str, event_type: str, data:
         await effect.commit()
         return outcome
     if event_type == "account.unlinked":
-        return "recorded"
+        return await service.unlink_account(session, provider_id, data)
     return "recorded: unknown event type"

@@ -123,6 +123,46 @@ async def roster_entry(session: AsyncSession, program_id: str, myki_hash: str) -
     return await session.get(RosterEntry, (program_id, myki_hash))
 
 
+async def linked_applications_on_account(session: AsyncSession, provider_id: str, account_id: str,
+                                         program_id: str | None) -> list[Application]:
+    query = select(Application).where(Application.provider_id == provider_id,
+                                      Application.provider_account_id == account_id, Application.unlinked_at.is_(None))
+    if program_id is not None:
+        query = query.where(Application.program_id == program_id)
+    return list((await session.exec(query.order_by(Application.id))).all())
+
+
+async def mark_unlinked(session: AsyncSession, application_id: str, now: datetime) -> bool:
+    """Only the one transaction that finds the application linked unlinks it."""
+    result = await session.exec(update(Application)
+                                .where(Application.id == application_id, Application.unlinked_at.is_(None))
+                                .values(unlinked_at=now).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+async def relink(session: AsyncSession, application_id: str, provider_id: str, account_id: str) -> bool:
+    """Move an unlinked application to a new account; only the one transaction that finds it unlinked does."""
+    result = await session.exec(update(Application)
+                                .where(Application.id == application_id, Application.unlinked_at.is_not(None))
+                                .values(provider_id=provider_id, provider_account_id=account_id, unlinked_at=None)
+                                .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+async def reserved_grant_ids(session: AsyncSession, application_id: str) -> list[str]:
+    query = select(Grant.id).where(Grant.application_id == application_id, Grant.status == GrantStatus.reserved)
+    return list((await session.exec(query.order_by(Grant.id))).all())
+
+
+async def latest_grant(session: AsyncSession, program_id: str, myki_hash: str, source: str,
+                       source_prefix: str) -> Grant | None:
+    """The newest of a resident's grants whose source is `source` or starts with `source_prefix`."""
+    query = (select(Grant).where(Grant.program_id == program_id, Grant.myki_hash == myki_hash,
+                                 or_(Grant.source == source, Grant.source.startswith(source_prefix)))
+             .order_by(Grant.created_at.desc()).limit(1))
+    return (await session.exec(query)).first()
+
+
 async def list_grants(session: AsyncSession, page: PageParams, *, program_id: str | None, provider_id: str | None,
                       status: str | None, municipality_code: str | None) -> list[Grant]:
     query = select(Grant).order_by(Grant.id).limit(page.limit + 1)

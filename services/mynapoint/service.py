@@ -26,6 +26,8 @@ from services.mynapoint.schemas import ApplicationCreate, ChargeCompleted, Progr
 from services.mynapoint.templates import JST, TEMPLATES
 
 FIXED_SOURCE = "application"
+CHARGE_SOURCE = "charge:"  # + the provider's charge id: a premium grant
+RELINK_SOURCE = "relink:"  # + the voided fixed grant it replaces, after the resident re-linked an account
 
 
 def new_id(prefix: str) -> str:
@@ -267,6 +269,8 @@ async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate,
         raise Unprocessable("a 12-digit 個人番号 (My Number) must never be sent; send the payment account's own id",
                             code="invalid_identity", field="provider_account_id")
     existing = await repository.application_for(session, program.id, digest)
+    if existing is not None and existing.unlinked_at is not None:
+        return await relink(session, program, existing, body, settings)
     if existing is not None:
         return await _application_result(session, existing)
     now = utcnow()
@@ -303,7 +307,8 @@ async def _admit(session: AsyncSession, program: Program, digest: str, body: App
 
 
 async def _application_result(session: AsyncSession, application: Application) -> dict:
-    grant = await repository.grant_for(session, application.program_id, application.myki_hash, FIXED_SOURCE)
+    grant = await repository.latest_grant(session, application.program_id, application.myki_hash, FIXED_SOURCE,
+                                          RELINK_SOURCE)
     return {"application_id": application.id, "eligible": True, "reasons": [], "grant": _grant_brief(grant)}
 
 
@@ -373,7 +378,12 @@ async def void_grant(session: AsyncSession, grant_id: str) -> bool:
 async def _undo_reservation(session: AsyncSession, grant: Grant) -> None:
     """Void's money side: the budget is freed, and a premium grant's points no longer count against the cap."""
     await _move(session, grant.program_id, LedgerKind.void, reserved=-grant.points, grant=grant)
-    if grant.source != FIXED_SOURCE:
+    await _give_back_to_cap(session, grant)
+
+
+async def _give_back_to_cap(session: AsyncSession, grant: Grant) -> None:
+    """A premium grant that is voided or revoked stops counting against the resident's per-person cap."""
+    if grant.source.startswith(CHARGE_SOURCE):
         await repository.add_to_person_total_unchecked(session, grant.application_id, -grant.points)
 
 
@@ -387,6 +397,7 @@ async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: st
         await _undo_reservation(session, grant)
     elif await repository.set_grant_status(session, grant.id, GrantStatus.posted, GrantStatus.revoked, now):
         await _move(session, grant.program_id, LedgerKind.revoke, posted=-grant.points, grant=grant)
+        await _give_back_to_cap(session, grant)
     else:
         raise Unprocessable(f"grant {grant_id} is already {await _fresh_status(session, grant)}",
                             code="grant_resolved", field="grant_id")
@@ -407,6 +418,60 @@ async def void_expired_reservations(session: AsyncSession) -> int:
                 for grant_id in await repository.expired_reservations(session, utcnow())])
 
 
+# --- unlinked payment accounts ---------------------------------------------------------------------------
+
+async def unlink_account(session: AsyncSession, provider_id: str, data: dict) -> str:
+    """account.unlinked: the resident's applications on that account (of one program when program_id is given)
+    are marked unlinked and their reservations voided; posted grants stay, as those points already landed.
+    Later charges on the account are refused. An outcome sentence for the inbound-webhook record."""
+    account, program_id = data.get("provider_account_id"), data.get("program_id")
+    if not isinstance(account, str) or not account:
+        return "rejected: provider_account_id missing"
+    if program_id is not None and not isinstance(program_id, str):
+        return "rejected: program_id must be a string"
+    now = utcnow()
+    unlinked = voided = 0
+    for application in await repository.linked_applications_on_account(session, provider_id, account, program_id):
+        if await repository.mark_unlinked(session, application.id, now):
+            unlinked += 1
+            for grant_id in await repository.reserved_grant_ids(session, application.id):
+                voided += await void_grant(session, grant_id)
+    return f"unlinked {_count(unlinked, 'application')}, voided {_count(voided, 'grant')}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+async def relink(session: AsyncSession, program: Program, application: Application, body: ApplicationCreate,
+                 settings: Settings) -> dict:
+    """The resident applies again after the account was unlinked: the application moves to the new account.
+
+    Re-linking is applying again, so the window and the roster are checked again. In a fixed program, when the
+    resident's newest fixed grant is voided (its points never landed: the unlink voided the reservation, or it
+    failed or expired before), a new grant is reserved with source `relink:<voided grant id>`. A voided grant is
+    final, the UNIQUE (program, resident, source) lets each voided grant be replaced once, and a posted (or
+    revoked) grant is never replaced, so a resident holds at most one live fixed grant at any time.
+    """
+    now = utcnow()
+    reasons = eligibility_reasons(program, await repository.roster_entry(session, program.id, application.myki_hash),
+                                  now)
+    if reasons:
+        return {"application_id": None, "eligible": False, "reasons": reasons, "grant": None}
+    relinked = await repository.relink(session, application.id, body.provider_id, body.provider_account_id)
+    await session.refresh(application)
+    if not relinked or program.kind != ProgramKind.fixed:  # not relinked: a concurrent request just did it
+        return await _application_result(session, application)
+    previous = await repository.latest_grant(session, program.id, application.myki_hash, FIXED_SOURCE, RELINK_SOURCE)
+    if previous is None or previous.status != GrantStatus.voided:
+        return await _application_result(session, application)
+    source = f"{RELINK_SOURCE}{previous.id}"
+    if await reserve_grant(session, program, application, source, program.points_per_person, settings, now) is None:
+        await session.rollback()  # the application stays unlinked; the resident may try again after a top-up
+        return {"application_id": None, "eligible": True, "reasons": [BUDGET_EXHAUSTED], "grant": None}
+    return await _application_result(session, application)
+
+
 # --- premium grants from charges -------------------------------------------------------------------------
 
 async def charge_completed(session: AsyncSession, provider_id: str, data: dict, settings: Settings) -> str:
@@ -422,7 +487,9 @@ async def charge_completed(session: AsyncSession, provider_id: str, data: dict, 
                                                           charge.provider_account_id)
     if application is None:
         return "rejected: no application for that account"
-    source = f"charge:{charge.charge_id}"
+    if application.unlinked_at is not None:
+        return "rejected: account unlinked"
+    source = f"{CHARGE_SOURCE}{charge.charge_id}"
     if await repository.grant_for(session, program.id, application.myki_hash, source) is not None:
         return "ignored: charge already granted"
     points = await _claim_within_cap(session, program, application, apply_rate(charge.amount_yen,

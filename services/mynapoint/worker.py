@@ -112,9 +112,11 @@ class DeliveryWorker:
         if event.disabled:
             return 410, "endpoint disabled after an earlier 410", None
         try:
-            await signing.check_webhook_url(event.url, allow_insecure=self.settings.insecure_webhooks_allowed())
-            headers = signing.sign_headers(event.id, event.body, event.secrets)
-            response = await self.client.post(event.url, content=event.body.encode(), headers=headers,
+            # Checked at every attempt, and sent to the address checked: the name may have been rebound since.
+            target = await signing.destination(event.url, allow_insecure=self.settings.insecure_webhooks_allowed())
+            headers = signing.sign_headers(event.id, event.body, event.secrets) | target.headers
+            response = await self.client.post(target.url, content=event.body.encode(), headers=headers,
+                                              extensions=target.extensions,
                                               timeout=self.settings.webhook_timeout_seconds)
         except ChiikiError as exc:
             return None, exc.message, None

@@ -275,6 +275,32 @@ async def test_a_voided_premium_grant_gives_its_points_back_to_the_cap(client, a
     assert await reconcile(session) == []
 
 
+async def test_revoking_a_credited_premium_grant_gives_its_points_back_to_the_cap(client, app_key, muni_key,
+                                                                                  provider, session):
+    body = fixed_program(provider["id"], kind="premium", premium_rate="1/4", per_person_cap=5_000, budget=100_000)
+    body.pop("points_per_person")
+    program = (await client.post("/mynapoint/programs", headers=bearer(muni_key), json=body)).json()
+    await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni_key),
+                      json={"residents": [resident("buyer-3")]})
+    await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
+                      json=application(provider["id"], "buyer-3"))
+
+    def charge(charge_id: str) -> dict:
+        return {"type": "charge.completed", "data": {"charge_id": charge_id, "program_id": program["id"],
+                                                     "provider_account_id": "acct-buyer-3", "amount_yen": 20_000}}
+
+    assert (await _post_event(client, provider, charge("c1"))).json()["outcome"].startswith("reserved 5000 points")
+    (grant_id,) = (await session.exec(select(Grant.id).where(Grant.program_id == program["id"]))).all()
+    credited = await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant_id}})
+    assert credited.json()["outcome"] == "posted"
+    assert (await _post_event(client, provider, charge("c2"))).json()["outcome"] == "ignored: per-person cap reached"
+    revoked = await client.post(f"/mynapoint/grants/{grant_id}/revoke", headers=bearer(muni_key))
+    assert revoked.json()["status"] == "revoked"  # after credit: a compensating entry, and the cap is freed
+    assert (await _post_event(client, provider, charge("c3"))).json()["outcome"].startswith("reserved 5000 points")
+    assert (await _post_event(client, provider, charge("c4"))).json()["outcome"] == "ignored: per-person cap reached"
+    assert await reconcile(session) == []
+
+
 @hypothesis_settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(amounts=st.lists(st.integers(min_value=1, max_value=30_000), min_size=1, max_size=6),
        cap=st.integers(min_value=1, max_value=8_000))
