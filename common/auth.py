@@ -260,7 +260,7 @@ def verify_principal(payload: str | None, signature: str | None, secret: bytes,
 
 # --- dependencies for routes -----------------------------------------------------------------------
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     return getattr(request.state, "principal", ANONYMOUS_PRINCIPAL)
 
 
@@ -277,7 +277,7 @@ def require_roles(*roles: ApiKeyRole):
     """A dependency: 401 without a key, 403 when the key's role is not one of `roles` (ops always passes)."""
     allowed = {str(r) for r in roles} | {ApiKeyRole.ops.value}
 
-    def dependency(principal: CurrentPrincipal, _documented=Security(API_KEY_SCHEME)) -> Principal:
+    async def dependency(principal: CurrentPrincipal, _documented=Security(API_KEY_SCHEME)) -> Principal:
         if not principal.is_authenticated:
             raise Unauthorized()
         if roles and principal.role not in allowed:

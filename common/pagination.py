@@ -39,7 +39,7 @@ def decode_cursor(cursor: str) -> str:
         raise Unprocessable("cursor is not one this API returned", field="cursor") from None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> PageParams:

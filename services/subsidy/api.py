@@ -18,7 +18,7 @@ from services.subsidy.schemas import (BatchRequest, BatchResult, CalculationRequ
 router = APIRouter(prefix="/subsidy", tags=["subsidy"])
 
 
-def get_rulebook(request: Request) -> Rulebook:
+async def get_rulebook(request: Request) -> Rulebook:
     return request.app.state.rulebook
 
 
