@@ -22,7 +22,7 @@ from gateway.proxy import upstream_urls  # noqa: E402
 def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    # The same pool size build_clients gives the aiohttp transport.
+    # The same pool size build_transports gives the aiohttp transport.
     limits = httpx.Limits(max_connections=settings.upstream_max_connections,
                           max_keepalive_connections=settings.upstream_max_connections)
     transports = {name: httpx.AsyncHTTPTransport(limits=limits) for name in upstream_urls(settings)}
