@@ -10,12 +10,14 @@ import sqlite3
 from datetime import datetime
 from typing import Protocol
 
+import psycopg
 from psycopg.rows import tuple_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.engine import make_url
 
 from common.auth import KeyRecord
 from common.db import Database, ensure_sqlite_directory, is_sqlite
+from common.errors import ChiikiError
 from common.models import ApiKey
 
 COLUMNS = ("id", "role", "municipality_code", "provider_id", "secret_hash", "revoked_at", "expires_at",
@@ -24,6 +26,15 @@ SELECT_KEY = f"SELECT {', '.join(COLUMNS)} FROM api_key WHERE id = "  # noqa: S6
 TIMESTAMPS = ("revoked_at", "expires_at", "last_used_at")
 # A read in WAL mode does not wait for writers; this bounds the rare wait (a checkpoint's restart) on the loop.
 SQLITE_READ_WAIT_MS = 250
+# How long a request waits for a pooled PostgreSQL connection before the gateway answers 503.
+POSTGRES_WAIT_SECONDS = 5.0
+
+
+class KeyStoreUnavailable(ChiikiError):
+    def __init__(self, cause: Exception):
+        super().__init__(f"API keys cannot be checked now (the database did not answer: {type(cause).__name__}); "
+                         "retry shortly", code="key_store_unavailable", status_code=503,
+                         headers={"Retry-After": "5"})
 
 
 class KeyStore(Protocol):
@@ -56,7 +67,10 @@ class SqliteKeyStore:
         self.connection.execute("PRAGMA query_only=ON")
 
     async def get(self, key_id: str) -> KeyRecord | None:
-        row = self.connection.execute(SELECT_KEY + "?", (key_id,)).fetchone()
+        try:
+            row = self.connection.execute(SELECT_KEY + "?", (key_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise KeyStoreUnavailable(exc) from exc
         if row is None:
             return None
         fields = dict(zip(COLUMNS, row, strict=True))
@@ -72,16 +86,19 @@ class SqliteKeyStore:
 class PostgresKeyStore:
     """A few connections of psycopg's own pool; the statement is prepared on each after a few uses."""
 
-    def __init__(self, conninfo: str, max_connections: int = 4):
+    def __init__(self, conninfo: str, max_connections: int = 4, wait_seconds: float = POSTGRES_WAIT_SECONDS):
         self.pool = AsyncConnectionPool(conninfo, min_size=1, max_size=max_connections, open=False,
-                                        kwargs={"autocommit": True, "row_factory": tuple_row})
+                                        timeout=wait_seconds, kwargs={"autocommit": True, "row_factory": tuple_row})
 
     async def open(self) -> None:
         await self.pool.open()
 
     async def get(self, key_id: str) -> KeyRecord | None:
-        async with self.pool.connection() as connection:
-            row = await (await connection.execute(SELECT_KEY + "%s", (key_id,))).fetchone()
+        try:
+            async with self.pool.connection() as connection:
+                row = await (await connection.execute(SELECT_KEY + "%s", (key_id,))).fetchone()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise KeyStoreUnavailable(exc) from exc
         return None if row is None else KeyRecord(*row)
 
     async def close(self) -> None:

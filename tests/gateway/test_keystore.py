@@ -12,7 +12,7 @@ from common.auth import check_key, create_api_key, record_key_use, revoke_api_ke
 from common.db import run_in_session
 from common.errors import Unauthorized
 from common.models import ApiKey
-from gateway.keystore import PostgresKeyStore, SqliteKeyStore, open_key_store
+from gateway.keystore import KeyStoreUnavailable, PostgresKeyStore, SqliteKeyStore, open_key_store
 from tests.conftest import bearer
 
 LABEL = "keystore-test"
@@ -97,3 +97,19 @@ async def test_the_gateway_on_its_own_database_refuses_a_key_revoked_by_another_
 async def test_an_in_memory_database_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="in-memory"):
         await open_key_store("sqlite:///:memory:")
+
+
+async def test_a_database_that_cannot_answer_is_a_503_with_retry_after(tmp_path):
+    unmigrated = SqliteKeyStore(str(tmp_path / "empty.db"))  # no api_key table: the read fails
+    with pytest.raises(KeyStoreUnavailable) as raised:
+        await check_key(unmigrated.get, "Bearer chk_0000000000000000_whatever")
+    assert raised.value.status_code == 503 and raised.value.headers == {"Retry-After": "5"}
+    await unmigrated.close()
+
+
+async def test_a_postgresql_server_that_cannot_be_reached_is_a_503_after_a_bounded_wait():
+    unreachable = PostgresKeyStore("postgresql://postgres@127.0.0.1:1/none?connect_timeout=1", wait_seconds=0.5)
+    await unreachable.open()
+    with pytest.raises(KeyStoreUnavailable, match="retry shortly"):
+        await unreachable.get("0000000000000000")
+    await unreachable.close()
