@@ -146,7 +146,7 @@ class ProxyEndpoint:
 
     async def handle(self, request: Request) -> Response:
         path, state = request.url.path, request.app.state
-        upstream = upstream_for(path)
+        upstream, segment = upstream_for(path), path.lstrip("/").split("/", 1)[0]
         if upstream is None:
             raise ChiikiError(f"no route for {path}", code="not_found", status_code=404)
         address = request.client.host if request.client else None
@@ -157,7 +157,7 @@ class ProxyEndpoint:
             raise
         request.state.principal = principal
         await _enforce_rate_limit(state.rate_limiter, principal.key_id, address,
-                                  webhook=path.lstrip("/").startswith("webhooks"))
+                                  webhook=segment == "webhooks")
         seconds = route_setting(request.method, path, self.settings.upstream_timeout_seconds,
                                 self.settings.upstream_route_timeouts)
         timeout = httpx.Timeout(seconds, connect=self.settings.upstream_connect_timeout_seconds)
