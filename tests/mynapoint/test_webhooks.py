@@ -253,20 +253,27 @@ async def test_an_expired_reservation_is_voided_and_frees_the_budget(client, app
     assert await reconcile(session) == []
 
 
-async def test_a_voided_premium_grant_gives_its_points_back_to_the_cap(client, app_key, muni_key, provider,
-                                                                        ops_key, session):
-    body = fixed_program(provider["id"], kind="premium", premium_rate="1/4", per_person_cap=1_000, budget=100_000)
+async def premium_buyer(client, app_key, muni_key, provider, buyer: str, cap: int, charge_yen: int):
+    """A premium program (1/4 of each charge, up to `cap`) with one admitted resident; and their charge events."""
+    body = fixed_program(provider["id"], kind="premium", premium_rate="1/4", per_person_cap=cap, budget=100_000)
     body.pop("points_per_person")
     program = (await client.post("/mynapoint/programs", headers=bearer(muni_key), json=body)).json()
     await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni_key),
-                      json={"residents": [resident("buyer-2")]})
+                      json={"residents": [resident(buyer)]})
     await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
-                      json=application(provider["id"], "buyer-2"))
+                      json=application(provider["id"], buyer))
 
     def charge(charge_id: str) -> dict:
         return {"type": "charge.completed", "data": {"charge_id": charge_id, "program_id": program["id"],
-                                                     "provider_account_id": "acct-buyer-2", "amount_yen": 4_000}}
+                                                     "provider_account_id": f"acct-{buyer}", "amount_yen": charge_yen}}
 
+    return program, charge
+
+
+async def test_a_voided_premium_grant_gives_its_points_back_to_the_cap(client, app_key, muni_key, provider,
+                                                                        ops_key, session):
+    program, charge = await premium_buyer(client, app_key, muni_key, provider, "buyer-2", cap=1_000,
+                                          charge_yen=4_000)
     await _post_event(client, provider, charge("c1"))
     assert (await _post_event(client, provider, charge("c2"))).json()["outcome"] == "ignored: per-person cap reached"
     (grant_id,) = (await session.exec(select(Grant.id).where(Grant.program_id == program["id"]))).all()
@@ -277,18 +284,8 @@ async def test_a_voided_premium_grant_gives_its_points_back_to_the_cap(client, a
 
 async def test_revoking_a_credited_premium_grant_gives_its_points_back_to_the_cap(client, app_key, muni_key,
                                                                                   provider, session):
-    body = fixed_program(provider["id"], kind="premium", premium_rate="1/4", per_person_cap=5_000, budget=100_000)
-    body.pop("points_per_person")
-    program = (await client.post("/mynapoint/programs", headers=bearer(muni_key), json=body)).json()
-    await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni_key),
-                      json={"residents": [resident("buyer-3")]})
-    await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
-                      json=application(provider["id"], "buyer-3"))
-
-    def charge(charge_id: str) -> dict:
-        return {"type": "charge.completed", "data": {"charge_id": charge_id, "program_id": program["id"],
-                                                     "provider_account_id": "acct-buyer-3", "amount_yen": 20_000}}
-
+    program, charge = await premium_buyer(client, app_key, muni_key, provider, "buyer-3", cap=5_000,
+                                          charge_yen=20_000)
     assert (await _post_event(client, provider, charge("c1"))).json()["outcome"].startswith("reserved 5000 points")
     (grant_id,) = (await session.exec(select(Grant.id).where(Grant.program_id == program["id"]))).all()
     credited = await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant_id}})
