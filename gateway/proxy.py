@@ -141,7 +141,9 @@ async def forward(request: Request, transport: httpx.AsyncBaseTransport, base_ur
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     query = request.scope.get("query_string") or b""
     try:
-        url = base_url.copy_with(raw_path=raw_path + b"?" + query if query else raw_path)
+        # Under the service URL's own path, if it has one (a service published at http://host/chiiki/).
+        path = base_url.raw_path.rstrip(b"/") + raw_path
+        url = base_url.copy_with(raw_path=path + b"?" + query if query else path)
     except httpx.InvalidURL:
         return error_response(400, "bad_request", "the request URL is not valid")
     upstream_request = httpx.Request(request.method, url, headers=_forward_headers(request, principal, secret),

@@ -214,3 +214,12 @@ async def test_key_use_is_recorded_through_the_gateway(client, db, app_key):
     await client.get(YUBARI, headers=bearer(app_key))
     async with db.sessionmaker() as session:
         assert (await session.get(ApiKey, app_key.split("_")[1])).last_used_at is not None
+
+
+async def test_a_service_url_with_a_path_keeps_it_before_the_callers_path(settings, db, app_key):
+    recorder = Recorder()
+    settings = settings.model_copy(update={"subsidy_url": "http://subsidy.internal/chiiki/"})
+    app = await _gateway_with(settings, db, {"subsidy": httpx.ASGITransport(app=recorder)})
+    await _call(app, "GET", "/subsidy/municipalities/012092?limit=5", headers=bearer(app_key))
+    assert (recorder.requests[0]["path"], recorder.requests[0]["query"]) == \
+        ("/chiiki/subsidy/municipalities/012092", b"limit=5")
