@@ -50,6 +50,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time all cores have spent busy so far (user, nice, system, irq, softirq)."""
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU milliseconds per unit of work, by process, over one measured stretch."""
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids = pids
+
+    def read(self) -> dict[str, float]:
+        figures = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
+        figures["load generator (this process)"] = time.process_time()
+        figures["machine"] = machine_cpu_seconds()
+        return figures
+
+    def per_unit(self, before: dict[str, float], after: dict[str, float], units: int) -> dict[str, float]:
+        spent = {name: after[name] - before[name] for name in before}
+        spent["database and the rest"] = spent["machine"] - sum(v for k, v in spent.items() if k != "machine")
+        return {name: round(seconds * 1000 / units, 2) for name, seconds in spent.items()}
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -200,8 +230,11 @@ async def main(args: argparse.Namespace) -> dict:
             provider, program = await setup_program(client, keys, hook_url, residents)
             secret_holder["secret"] = provider["webhook_secret"]
             await bench_applications(client, keys["app"], provider, program, 0, WARM_UP, args.clients)
+            meter = CpuMeter({"mynapoint service": stack.processes[0].pid, "gateway": stack.processes[1].pid})
+            before = meter.read()
             applications = await bench_applications(client, keys["app"], provider, program, WARM_UP,
                                                     args.applications, args.clients)
+            applications["cpu_ms_per_application"] = meter.per_unit(before, meter.read(), args.applications)
         # Every grant above left a grant.created event in the outbox; no worker ran until now.
         deliveries = await bench_deliveries(stack.url, residents, args.workers, seen)
     await runner.cleanup()
