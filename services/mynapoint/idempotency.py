@@ -9,19 +9,21 @@ replayed, never answered "budget exhausted". Records are kept (at least the 72 h
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 from datetime import timedelta
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import Principal
 from common.db import Database
+from common.driver_sql import DriverConnection, DriverStatement
 from common.errors import Conflict, Unprocessable
 from common.models import IdempotencyRecord
 from common.timeutil import utcnow
+from services.mynapoint.repository import CLAIM_IDEMPOTENCY_KEY, REMEMBER_RESPONSE
 
 # A claim whose request never finished (the process died) may be taken over after this long.
 ABANDONED_AFTER = timedelta(seconds=60)
@@ -32,15 +34,34 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-Work = Callable[[Callable[[dict], Awaitable[None]]], Awaitable[dict]]
+class Remember(Protocol):
+    """Stores the response of the request (its Idempotency-Key) in the request's own transaction."""
+
+    def statements(self, result: dict) -> list[tuple[DriverStatement, dict]]: ...
+
+    async def __call__(self, result: dict) -> None: ...
+
+
+class Forget:
+    """No Idempotency-Key: nothing to store."""
+
+    def statements(self, _result: dict) -> list[tuple[DriverStatement, dict]]:
+        return []
+
+    async def __call__(self, _result: dict) -> None:
+        return None
+
+
+Work = Callable[[Remember], Awaitable[dict]]
 
 
 async def run(request: Request, session: AsyncSession, principal: Principal, key: str | None, body: dict,
               work: Work, status_code: int = 200) -> JSONResponse:
     """Run `work(remember)` once per key. `remember(result)` stores the response in the work's transaction;
-    work may call it early (before its last statement), and it is called again if work returns another result."""
+    work may store it early (before its last statement, or in its batch with `remember.statements(result)`),
+    and it is stored again if work returns another result."""
     if key is None:
-        return JSONResponse(await work(_nothing), status_code=status_code)
+        return JSONResponse(await work(Forget()), status_code=status_code)
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters", field="Idempotency-Key")
     db: Database = request.app.state.db
@@ -49,38 +70,44 @@ async def run(request: Request, session: AsyncSession, principal: Principal, key
     replay = await _claim(db, record_id, request_hash)
     if replay is not None:
         return replay
-    remembered = []
-
-    async def remember(result: dict) -> None:
-        await session.exec(update(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
-                           .values(response_status=status_code, response_body=json.dumps(result, ensure_ascii=False))
-                           .execution_options(synchronize_session=False))
-        remembered.append(result)
-
+    remember = _Remember(session, record_id, status_code)
     try:
         result = await work(remember)
     except BaseException:
         await session.rollback()  # first: on SQLite the release below needs the write lock this session holds
         await _release(db, record_id)
         raise
-    if not remembered or remembered[-1] is not result:
+    if remember.stored is not result:
         await remember(result)
     return JSONResponse(result, status_code=status_code)
 
 
-async def _nothing(_result: dict) -> None:
-    return None
+class _Remember:
+    """Stores the response in the work's transaction: at once (`await remember(result)`), or as a statement
+    for the work's own batch (`remember.statements(result)`)."""
+
+    def __init__(self, session: AsyncSession, record_id: str, status_code: int):
+        self.session, self.record_id, self.status_code = session, record_id, status_code
+        self.stored: dict | None = None
+
+    def statements(self, result: dict) -> list[tuple[DriverStatement, dict]]:
+        self.stored = result
+        return [(REMEMBER_RESPONSE, {"id": self.record_id, "response_status": self.status_code,
+                                     "response_body": json.dumps(result, ensure_ascii=False)})]
+
+    async def __call__(self, result: dict) -> None:
+        [(statement, values)] = self.statements(result)
+        await (await DriverConnection.of(self.session)).run(statement, **values)
 
 
 async def _claim(db: Database, record_id: str, request_hash: str) -> JSONResponse | None:
     """None when this request owns the key now; the stored response to replay; or 409/422."""
     async with db.sessionmaker() as claim:
-        try:
-            claim.add(IdempotencyRecord(id=record_id, request_hash=request_hash))
+        sql = await DriverConnection.of(claim)
+        if (await sql.run(CLAIM_IDEMPOTENCY_KEY, id=record_id, request_hash=request_hash,
+                          created_at=utcnow())).row is not None:
             await claim.commit()
             return None
-        except IntegrityError:
-            await claim.rollback()
         record = await claim.get(IdempotencyRecord, record_id)
         if record is None:
             raise Conflict("a request with this Idempotency-Key just failed; retry", code="idempotency_in_progress")

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import BigInteger, Table, and_, bindparam, delete, func, insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
@@ -18,8 +18,86 @@ from common.models import (
     Provider,
     RosterEntry,
 )
+from common.driver_sql import DriverConnection, DriverStatement
 from common.models.mynapoint import DeliveryStatus, GrantStatus, LedgerKind
 from common.pagination import PageParams
+
+# --- the application path, in driver-level SQL (see common/driver_sql.py) ----------------------------------
+
+
+def _values(table: Table, *names: str) -> dict:
+    return {name: bindparam(name, type_=table.c[name].type) for name in names}
+
+
+def _insert_or_nothing(dialect: str, table: Table):
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+APPLICANT = DriverStatement(lambda _dialect: (
+    select(Program.kind, Program.points_per_person, Program.provider_ids, Program.eligibility, Program.opens_at,
+           Program.closes_at, Application.id, RosterEntry.myki_hash, RosterEntry.birth_date,
+           RosterEntry.household_with_children, RosterEntry.income_band, RosterEntry.activity_participation)
+    .select_from(Program)
+    .outerjoin(Application, and_(Application.program_id == Program.id,
+                                 Application.myki_hash == bindparam("myki_hash")))
+    .outerjoin(RosterEntry, and_(RosterEntry.program_id == Program.id,
+                                 RosterEntry.myki_hash == bindparam("myki_hash")))
+    .where(Program.id == bindparam("program_id"))))
+
+INSERT_APPLICATION = DriverStatement(lambda dialect: (
+    _insert_or_nothing(dialect, Application.__table__)
+    .values(_values(Application.__table__, "id", "program_id", "myki_hash", "provider_id", "provider_account_id",
+                    "granted_yen", "request_id", "created_at"))
+    .on_conflict_do_nothing(index_elements=["program_id", "myki_hash"])
+    .returning(Application.__table__.c.id)))
+
+INSERT_GRANT = DriverStatement(lambda _dialect: insert(Grant.__table__).values(_values(
+    Grant.__table__, "id", "program_id", "application_id", "provider_id", "myki_hash", "source", "points", "status",
+    "expires_at", "created_at")))
+
+INSERT_LEDGER_ENTRY = DriverStatement(lambda _dialect: insert(LedgerEntry.__table__).values(_values(
+    LedgerEntry.__table__, "program_id", "grant_id", "provider_id", "kind", "budget_delta", "reserved_delta",
+    "posted_delta", "request_id", "created_at")))
+
+INSERT_OUTBOX_EVENT = DriverStatement(lambda _dialect: insert(OutboxEvent.__table__).values(_values(
+    OutboxEvent.__table__, "id", "provider_id", "event_type", "body", "status", "attempts", "next_attempt_at",
+    "created_at")))
+
+# The conditional reservation of adjust_balances(reserved=points), for a batch.
+RESERVE = DriverStatement(lambda _dialect: (
+    update(Program.__table__)
+    .where(Program.id == bindparam("program_id"),
+           Program.reserved_yen + Program.posted_yen + bindparam("points", type_=BigInteger) <= Program.budget_yen)
+    .values(reserved_yen=Program.reserved_yen + bindparam("points", type_=BigInteger))))
+
+CLAIM_IDEMPOTENCY_KEY = DriverStatement(lambda dialect: (
+    _insert_or_nothing(dialect, IdempotencyRecord.__table__)
+    .values(_values(IdempotencyRecord.__table__, "id", "request_hash", "created_at"))
+    .on_conflict_do_nothing(index_elements=["id"])
+    .returning(IdempotencyRecord.__table__.c.id)))
+
+REMEMBER_RESPONSE = DriverStatement(lambda _dialect: (
+    update(IdempotencyRecord.__table__)
+    .where(IdempotencyRecord.id == bindparam("id"))
+    .values(response_status=bindparam("response_status"), response_body=bindparam("response_body"))))
+
+
+async def applicant(sql: DriverConnection, program_id: str, myki_hash: str) -> tuple | None:
+    """The program with the resident's roster entry and earlier application, in one query; None: no program.
+
+    A tuple of a Program and a RosterEntry (None when not on the roster), neither of them in the session, and the
+    earlier application's id (or None)."""
+    row = (await sql.run(APPLICANT, program_id=program_id, myki_hash=myki_hash)).row
+    if row is None:
+        return None
+    (kind, points, provider_ids, eligibility, opens_at, closes_at, application_id, roster_hash, birth_date,
+     children, income_band, activity) = row
+    program = Program(id=program_id, kind=kind, points_per_person=points, provider_ids=provider_ids,
+                      eligibility=eligibility, opens_at=opens_at, closes_at=closes_at)
+    entry = None if roster_hash is None else RosterEntry(
+        program_id=program_id, myki_hash=roster_hash, birth_date=birth_date, household_with_children=children,
+        income_band=income_band, activity_participation=activity)
+    return program, entry, application_id
 
 
 async def list_providers(session: AsyncSession, page: PageParams) -> list[Provider]:

@@ -6,21 +6,22 @@ one append-only ledger row, in the caller's transaction, so the committed totals
 
 import json
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import Principal
+from common.driver_sql import DriverConnection, DriverStatement
 from common.errors import Forbidden, NotFound, Unprocessable
 from common.models import Application, Grant, LedgerEntry, Municipality, OutboxEvent, Program, Provider, RosterEntry
-from common.models.mynapoint import GrantStatus, LedgerKind, ProgramKind
+from common.models.mynapoint import DeliveryStatus, GrantStatus, LedgerKind, ProgramKind
 from common.money import apply_rate
 from common.requestid import current_request_id
 from common.settings import Settings
 from common.timeutil import utcnow
 from services.mynapoint import repository, signing
+from services.mynapoint.idempotency import Forget, Remember
 from services.mynapoint.identity import is_my_number, myki_hash
 from services.mynapoint.schemas import ApplicationCreate, ChargeCompleted, ProgramCreate, RosterRow
 from services.mynapoint.templates import JST, TEMPLATES
@@ -249,61 +250,98 @@ BUDGET_EXHAUSTED = _reason("budget_exhausted", "You are eligible, but this progr
 
 # --- applications ----------------------------------------------------------------------------------------
 
-Remember = Callable[[dict], Awaitable[None]]
-
-
-async def _forget(_result: dict) -> None:
-    return None
-
-
 async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate, settings: Settings,
-                remember: Remember = _forget) -> dict:
-    """A resident's application; `remember` stores the response (Idempotency-Key) in this same transaction."""
-    program = await session.get(Program, program_id)
-    if program is None:
+                remember: Remember = Forget()) -> dict:
+    """A resident's application; `remember` stores the response (Idempotency-Key) in this same transaction.
+
+    The path every new resident takes is driver-level SQL: one query reads the program, the roster entry and
+    any earlier application, and one batch writes the application, its grant and the reservation."""
+    digest = myki_hash(body.myki_id, settings.myki_secret_bytes())
+    sql = await DriverConnection.of(session)
+    found = await repository.applicant(sql, program_id, digest)
+    if found is None:
         raise NotFound(f"no program {program_id}", field="program_id")
+    program, entry, earlier_application_id = found
     if body.provider_id not in program.provider_ids:
         raise Unprocessable("this program does not run on that payment service", field="provider_id")
-    digest = myki_hash(body.myki_id, settings.myki_secret_bytes())
     if is_my_number(body.provider_account_id):
         raise Unprocessable("a 12-digit 個人番号 (My Number) must never be sent; send the payment account's own id",
                             code="invalid_identity", field="provider_account_id")
-    existing = await repository.application_for(session, program.id, digest)
-    if existing is not None and existing.unlinked_at is not None:
-        return await relink(session, program, existing, body, settings)
-    if existing is not None:
-        return await _application_result(session, existing)
+    if earlier_application_id is not None:
+        return await _apply_again(session, program_id, digest, body, settings)
     now = utcnow()
-    reasons = eligibility_reasons(program, await repository.roster_entry(session, program.id, digest), now)
+    reasons = eligibility_reasons(program, entry, now)
     if reasons:
         return {"application_id": None, "eligible": False, "reasons": reasons, "grant": None}
-    return await _admit(session, program, digest, body, settings, now, remember)
+    return await _admit(session, sql, program, digest, body, settings, now, remember)
 
 
-async def _admit(session: AsyncSession, program: Program, digest: str, body: ApplicationCreate,
-                 settings: Settings, now: datetime, remember: Remember) -> dict:
-    """Record the application and, for a fixed program, reserve its grant — both or neither.
+async def _apply_again(session: AsyncSession, program_id: str, digest: str, body: ApplicationCreate,
+                       settings: Settings) -> dict:
+    """The resident has an application: its outcome again, or re-linking it after the account was unlinked."""
+    program = await session.get(Program, program_id)
+    existing = await repository.application_for(session, program_id, digest)
+    if existing.unlinked_at is not None:
+        return await relink(session, program, existing, body, settings)
+    return await _application_result(session, existing)
 
-    The budget's conditional UPDATE is the transaction's last statement (the response is remembered before
-    it), so the program row — which every application of the program contends for — stays locked only
-    from that UPDATE to the commit. When it finds the budget used up, nothing is locked, and the whole
-    transaction is rolled back: the resident may apply again after a top-up.
+
+async def _admit(session: AsyncSession, sql: DriverConnection, program: Program, digest: str,
+                 body: ApplicationCreate, settings: Settings, now: datetime, remember: Remember) -> dict:
+    """Record the application and, for a fixed program, reserve its grant — both or neither, in one batch.
+
+    The budget's conditional UPDATE is the batch's last statement (the response is remembered before it), so
+    the program row — which every application of the program contends for — stays locked only from that
+    UPDATE to the commit. When it finds the budget used up, nothing is locked, and the whole transaction is
+    rolled back: the resident may apply again after a top-up.
     """
-    application = Application(id=new_id("appl"), program_id=program.id, myki_hash=digest,
-                              provider_id=body.provider_id, provider_account_id=body.provider_account_id,
-                              request_id=current_request_id())
-    if not await repository.insert_application(session, application):
+    application = {"id": new_id("appl"), "program_id": program.id, "myki_hash": digest,
+                   "provider_id": body.provider_id, "provider_account_id": body.provider_account_id,
+                   "granted_yen": 0, "request_id": current_request_id(), "created_at": now}
+    batch = [(repository.INSERT_APPLICATION, application)]
+    result = {"application_id": application["id"], "eligible": True, "reasons": [], "grant": None}
+    if program.kind == ProgramKind.fixed:
+        grant = _new_grant(program, application, FIXED_SOURCE, program.points_per_person, settings, now)
+        result["grant"] = {"id": grant["id"], "points": grant["points"], "status": grant["status"]}
+        batch += [*_grant_rows(grant, application["provider_account_id"]), *remember.statements(result),
+                  (repository.RESERVE, {"program_id": program.id, "points": grant["points"]})]
+    try:
+        outcomes = await sql.run_all(batch)
+    except sql.integrity_error:
         # The same resident, admitted concurrently by another request that has committed since.
-        return await _application_result(session, await repository.application_for(session, program.id, digest))
-    if program.kind != ProgramKind.fixed:
-        return {"application_id": application.id, "eligible": True, "reasons": [], "grant": None}
-    grant = await write_grant(session, program, application, FIXED_SOURCE, program.points_per_person, settings, now)
-    result = {"application_id": application.id, "eligible": True, "reasons": [], "grant": _grant_brief(grant)}
-    await remember(result)
-    if await repository.adjust_balances(session, program.id, reserved=grant.points):
+        await session.rollback()
+        return await _apply_again(session, program.id, digest, body, settings)
+    if outcomes[0].row is None:  # only when nothing followed the insert: a premium program
+        return await _apply_again(session, program.id, digest, body, settings)
+    if program.kind != ProgramKind.fixed or outcomes[-1].rowcount == 1:
         return result
     await session.rollback()
     return {"application_id": None, "eligible": True, "reasons": [BUDGET_EXHAUSTED], "grant": None}
+
+
+def _new_grant(program: Program, application: dict, source: str, points: int, settings: Settings,
+               now: datetime) -> dict:
+    return {"id": new_id("gr"), "program_id": program.id, "application_id": application["id"],
+            "provider_id": application["provider_id"], "myki_hash": application["myki_hash"], "source": source,
+            "points": points, "status": GrantStatus.reserved.value,
+            "expires_at": now + timedelta(hours=settings.grant_reservation_hours), "created_at": now}
+
+
+def _grant_rows(grant: dict, provider_account_id: str) -> list[tuple[DriverStatement, dict]]:
+    """write_grant's rows for a batch: the grant, its ledger row and its grant.created webhook."""
+    ledger_entry = {"program_id": grant["program_id"], "grant_id": grant["id"], "provider_id": grant["provider_id"],
+                    "kind": LedgerKind.reserve.value, "budget_delta": 0, "reserved_delta": grant["points"],
+                    "posted_delta": 0, "request_id": current_request_id(), "created_at": grant["created_at"]}
+    event = outbox_row(grant["provider_id"], "grant.created", _grant_created(
+        grant["id"], grant["program_id"], provider_account_id, grant["points"], grant["expires_at"]))
+    return [(repository.INSERT_GRANT, grant), (repository.INSERT_LEDGER_ENTRY, ledger_entry),
+            (repository.INSERT_OUTBOX_EVENT, event)]
+
+
+def _grant_created(grant_id: str, program_id: str, provider_account_id: str, points: int,
+                   expires_at: datetime) -> dict:
+    return {"grant_id": grant_id, "program_id": program_id, "provider_account_id": provider_account_id,
+            "points": points, "expires_at": expires_at.isoformat()}
 
 
 async def _application_result(session: AsyncSession, application: Application) -> dict:
@@ -335,21 +373,25 @@ async def write_grant(session: AsyncSession, program: Program, application: Appl
     await session.flush()
     session.add(LedgerEntry(program_id=program.id, kind=LedgerKind.reserve, reserved_delta=points, grant_id=grant.id,
                             provider_id=grant.provider_id, request_id=current_request_id()))
-    enqueue(session, grant.provider_id, "grant.created", {
-        "grant_id": grant.id, "program_id": program.id, "provider_account_id": application.provider_account_id,
-        "points": points, "expires_at": grant.expires_at.isoformat()})
+    enqueue(session, grant.provider_id, "grant.created", _grant_created(
+        grant.id, program.id, application.provider_account_id, points, grant.expires_at))
     await session.flush()
     return grant
 
 
 def enqueue(session: AsyncSession, provider_id: str, event_type: str, data: dict) -> OutboxEvent:
     """An outbound webhook in the caller's transaction (the transactional outbox)."""
-    event_id = new_id("msg")
-    body = json.dumps({"type": event_type, "timestamp": utcnow().isoformat(), "data": data},
-                      ensure_ascii=False, separators=(",", ":"))
-    event = OutboxEvent(id=event_id, provider_id=provider_id, event_type=event_type, body=body)
+    event = OutboxEvent(**outbox_row(provider_id, event_type, data))
     session.add(event)
     return event
+
+
+def outbox_row(provider_id: str, event_type: str, data: dict) -> dict:
+    now = utcnow()
+    body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": data},
+                      ensure_ascii=False, separators=(",", ":"))
+    return {"id": new_id("msg"), "provider_id": provider_id, "event_type": event_type, "body": body,
+            "status": DeliveryStatus.pending.value, "attempts": 0, "next_attempt_at": now, "created_at": now}
 
 
 # --- resolving grants ------------------------------------------------------------------------------------
