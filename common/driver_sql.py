@@ -5,7 +5,7 @@ ORM's unit of work several times more (bench/mynapoint.py prints the CPU per app
 is an ordinary Core statement, compiled once per dialect by SQLAlchemy. Its values go through the column
 types' own bind and result processors, so the rows are the ones the ORM writes and reads. It runs on the
 connection of the caller's session, inside that session's transaction; on PostgreSQL a batch of statements
-is sent in one round trip (psycopg's pipeline mode).
+is sent in one round trip (psycopg's pipeline mode), and may end the transaction in that same round trip.
 """
 
 from collections.abc import Callable, Sequence
@@ -21,11 +21,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 class _Compiled:
     sql: str
     names: tuple[str, ...]
+    literals: dict[str, Any]  # values written into the statement itself, e.g. the 1 of `budget + 1`
     bind_processors: dict[str, Callable[[Any], Any]]
     result_processors: tuple[Callable[[Any], Any] | None, ...]
     positional: bool
 
     def parameters(self, values: dict[str, Any]) -> dict | tuple:
+        values = {**self.literals, **values}
         processed = {name: self._bind(name, values[name]) for name in self.names}
         return tuple(processed[name] for name in self.names) if self.positional else processed
 
@@ -62,7 +64,8 @@ class DriverStatement:
                 bind_processors[name] = processor
         result_processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
                                   for column in getattr(self.build(dialect.name), "exported_columns", ()))
-        return _Compiled(str(compiled), names, bind_processors, result_processors, compiled.positional)
+        literals = {name: bind.value for name, bind in compiled.binds.items() if bind.value is not None}
+        return _Compiled(str(compiled), names, literals, bind_processors, result_processors, compiled.positional)
 
 
 @dataclass(frozen=True)
@@ -76,32 +79,55 @@ class Outcome:
 class DriverConnection:
     """The driver's own connection under a session, inside the session's transaction."""
 
-    def __init__(self, connection: Any, dialect: Dialect):
+    def __init__(self, connection: Any, dialect: Dialect, owns_transaction: bool):
         self.connection = connection
         self.dialect = dialect
+        self.owns_transaction = owns_transaction
         self.integrity_error = dialect.loaded_dbapi.IntegrityError
 
     @classmethod
     async def of(cls, session: AsyncSession) -> "DriverConnection":
         connection = await session.connection()
         raw = await connection.get_raw_connection()
-        return cls(raw.driver_connection, connection.dialect)
+        # Inside a savepoint (a session joined to an outer transaction, as the tests' are) only the session
+        # may end its part of the work; a COMMIT on the driver would end the outer transaction.
+        return cls(raw.driver_connection, connection.dialect, not connection.in_nested_transaction())
 
-    async def run(self, statement: DriverStatement, **values: Any) -> Outcome:
-        return (await self.run_all([(statement, values)]))[0]
+    async def run(self, statement: DriverStatement, *, commit: bool = False, **values: Any) -> Outcome:
+        return (await self.run_all([(statement, values)], commit=commit))[0]
 
-    async def run_all(self, batch: Sequence[tuple[DriverStatement, dict[str, Any]]]) -> list[Outcome]:
+    async def run_all(self, batch: Sequence[tuple[DriverStatement, dict[str, Any]]], *,
+                      commit: bool = False) -> list[Outcome]:
         """Statements in order; on PostgreSQL in one round trip. The first failure raises, as the driver's
-        own error (`self.integrity_error` for a constraint), and the transaction must then be rolled back."""
+        own error (`self.integrity_error` for a constraint), and the transaction must then be rolled back.
+
+        commit: the batch ends the transaction, in its own round trip, so that row locks its statements took
+        are held only while the server runs them. The session's later commit then finds nothing to do.
+        """
         prepared = [(statement.compiled(self.dialect), values) for statement, values in batch]
-        if self.dialect.name == "postgresql":
-            async with self.connection.pipeline():
-                cursors = [await self.connection.execute(compiled.sql, compiled.parameters(values))
-                           for compiled, values in prepared]
-        else:
-            cursors = [await self.connection.execute(compiled.sql, compiled.parameters(values))
-                       for compiled, values in prepared]
+        commit = commit and self.owns_transaction
+        if self.dialect.name != "postgresql":
+            outcomes = [await self._outcome(compiled, await self._execute(compiled, values))
+                        for compiled, values in prepared]
+            if commit:
+                await self.connection.commit()
+            return outcomes
+        async with self.connection.pipeline():
+            cursors = [await self._execute(compiled, values) for compiled, values in prepared]
+            if commit:
+                await self.connection.commit()
         return [await self._outcome(compiled, cursor) for (compiled, _), cursor in zip(prepared, cursors, strict=True)]
+
+    async def _execute(self, compiled: _Compiled, values: dict[str, Any]) -> Any:
+        return await self.connection.execute(compiled.sql, compiled.parameters(values))
+
+    def violated_constraint(self, error: Exception) -> str | None:
+        """The name of the CHECK or other named constraint an integrity error reports, if it names one."""
+        diagnostics = getattr(error, "diag", None)
+        if diagnostics is not None:  # psycopg
+            return diagnostics.constraint_name
+        _, found, name = str(error).partition("CHECK constraint failed: ")  # SQLite names only CHECKs
+        return name.strip() if found else None
 
     @staticmethod
     async def _outcome(compiled: _Compiled, cursor: Any) -> Outcome:

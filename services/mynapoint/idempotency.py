@@ -104,9 +104,10 @@ async def _claim(db: Database, record_id: str, request_hash: str) -> JSONRespons
     """None when this request owns the key now; the stored response to replay; or 409/422."""
     async with db.sessionmaker() as claim:
         sql = await DriverConnection.of(claim)
-        if (await sql.run(CLAIM_IDEMPOTENCY_KEY, id=record_id, request_hash=request_hash,
-                          created_at=utcnow())).row is not None:
-            await claim.commit()
+        claimed = (await sql.run(CLAIM_IDEMPOTENCY_KEY, commit=True, id=record_id, request_hash=request_hash,
+                                 created_at=utcnow())).row is not None
+        await claim.commit()  # the claim's own commit ended the transaction; the session learns it here
+        if claimed:
             return None
         record = await claim.get(IdempotencyRecord, record_id)
         if record is None:

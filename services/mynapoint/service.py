@@ -288,12 +288,13 @@ async def _apply_again(session: AsyncSession, program_id: str, digest: str, body
 
 async def _admit(session: AsyncSession, sql: DriverConnection, program: Program, digest: str,
                  body: ApplicationCreate, settings: Settings, now: datetime, remember: Remember) -> dict:
-    """Record the application and, for a fixed program, reserve its grant — both or neither, in one batch.
+    """Record the application and, for a fixed program, reserve its grant — both or neither, in one batch that
+    also commits (outside the tests' savepoints), so one round trip does all of it.
 
-    The budget's conditional UPDATE is the batch's last statement (the response is remembered before it), so
-    the program row — which every application of the program contends for — stays locked only from that
-    UPDATE to the commit. When it finds the budget used up, nothing is locked, and the whole transaction is
-    rolled back: the resident may apply again after a top-up.
+    The reservation is the batch's last statement (the response is remembered before it), so the program row
+    — which every application of the program contends for — stays locked only from that UPDATE to the
+    COMMIT right behind it. When the budget does not cover the grant, the program's CHECK constraint fails
+    the batch and the whole transaction is rolled back: the resident may apply again after a top-up.
     """
     application = {"id": new_id("appl"), "program_id": program.id, "myki_hash": digest,
                    "provider_id": body.provider_id, "provider_account_id": body.provider_account_id,
@@ -306,17 +307,19 @@ async def _admit(session: AsyncSession, sql: DriverConnection, program: Program,
         batch += [*_grant_rows(grant, application["provider_account_id"]), *remember.statements(result),
                   (repository.RESERVE, {"program_id": program.id, "points": grant["points"]})]
     try:
-        outcomes = await sql.run_all(batch)
-    except sql.integrity_error:
-        # The same resident, admitted concurrently by another request that has committed since.
+        inserted = (await sql.run_all(batch, commit=True))[0].row is not None
+    except sql.integrity_error as error:
         await session.rollback()
+        if sql.violated_constraint(error) == repository.BUDGET_CONSTRAINT:
+            return {"application_id": None, "eligible": True, "reasons": [BUDGET_EXHAUSTED], "grant": None}
+        # The same resident, admitted concurrently by another request that has committed since.
         return await _apply_again(session, program.id, digest, body, settings)
-    if outcomes[0].row is None:  # only when nothing followed the insert: a premium program
-        return await _apply_again(session, program.id, digest, body, settings)
-    if program.kind != ProgramKind.fixed or outcomes[-1].rowcount == 1:
+    if inserted:
         return result
-    await session.rollback()
-    return {"application_id": None, "eligible": True, "reasons": [BUDGET_EXHAUSTED], "grant": None}
+    # Nothing followed the insert to fail (a premium program): the same race. The batch committed the empty
+    # transaction; the session learns it here and begins afresh.
+    await session.commit()
+    return await _apply_again(session, program.id, digest, body, settings)
 
 
 def _new_grant(program: Program, application: dict, source: str, points: int, settings: Settings,

@@ -1,0 +1,85 @@
+"""Driver-level statements: the rows they write are the ORM's rows, batches are all or nothing, and a batch
+commits only a transaction its session owns."""
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.db import Database
+from common.driver_sql import DriverConnection, DriverStatement
+from common.models import IdempotencyRecord, Program
+
+INSERT_RECORD = DriverStatement(lambda _dialect: insert(IdempotencyRecord.__table__).values(
+    id=bindparam("id", type_=IdempotencyRecord.__table__.c.id.type),
+    request_hash=bindparam("request_hash", type_=IdempotencyRecord.__table__.c.request_hash.type),
+    created_at=bindparam("created_at", type_=IdempotencyRecord.__table__.c.created_at.type)))
+READ_RECORD = DriverStatement(lambda _dialect: select(IdempotencyRecord.request_hash, IdempotencyRecord.created_at)
+                              .where(IdempotencyRecord.id == bindparam("id")))
+OVERSPEND = DriverStatement(lambda _dialect: update(Program.__table__).where(Program.id == bindparam("id"))
+                            .values(reserved_yen=Program.budget_yen + 1))
+MOMENT = datetime(2026, 3, 31, 23, 59, 58, 123456, tzinfo=UTC)
+
+
+def _key() -> str:
+    return uuid.uuid4().hex
+
+
+async def test_a_row_written_by_the_driver_reads_back_through_the_orm_like_one_the_orm_wrote(session):
+    by_driver, by_orm = _key(), _key()
+    sql = await DriverConnection.of(session)
+    await sql.run(INSERT_RECORD, id=by_driver, request_hash="h", created_at=MOMENT)
+    session.add(IdempotencyRecord(id=by_orm, request_hash="h", created_at=MOMENT))
+    await session.flush()
+    session.expunge_all()
+    driver_row, orm_row = await session.get(IdempotencyRecord, by_driver), await session.get(IdempotencyRecord, by_orm)
+    assert (driver_row.request_hash, driver_row.created_at) == (orm_row.request_hash, orm_row.created_at)
+    assert (await sql.run(READ_RECORD, id=by_orm)).row == ("h", orm_row.created_at)
+
+
+async def test_a_failing_statement_fails_the_batch_and_names_the_check_it_broke(session):
+    program = await _program(session)
+    sql = await DriverConnection.of(session)
+    record = _key()
+    try:
+        await sql.run_all([(INSERT_RECORD, {"id": record, "request_hash": "h", "created_at": MOMENT}),
+                           (OVERSPEND, {"id": program})])
+        raise AssertionError("the overspend was accepted")
+    except sql.integrity_error as error:
+        assert sql.violated_constraint(error) == "ck_program_within_budget"
+    await session.rollback()
+    assert await session.get(IdempotencyRecord, record) is None
+
+
+async def test_inside_a_savepoint_a_committing_batch_leaves_the_commit_to_the_session(session):
+    sql = await DriverConnection.of(session)
+    assert not sql.owns_transaction  # the tests' sessions are savepoints in a rolled-back transaction
+    record = _key()
+    await sql.run(INSERT_RECORD, commit=True, id=record, request_hash="h", created_at=MOMENT)
+    await session.rollback()
+    assert await session.get(IdempotencyRecord, record) is None
+
+
+async def test_a_committing_batch_commits_its_own_transaction_in_the_same_round_trip(engine):
+    db, record = Database(engine), _key()
+    try:
+        async with db.sessionmaker() as writer:
+            sql = await DriverConnection.of(writer)
+            assert sql.owns_transaction
+            await sql.run(INSERT_RECORD, commit=True, id=record, request_hash="h", created_at=MOMENT)
+            async with db.reader() as other:  # before the writer's session commits
+                assert await other.get(IdempotencyRecord, record) is not None
+            await writer.commit()  # finds nothing left to do
+    finally:
+        async with db.sessionmaker() as cleanup:
+            await cleanup.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id == record))
+            await cleanup.commit()
+
+
+async def _program(session: AsyncSession) -> str:
+    program = Program(id=f"prog_{_key()[:12]}", municipality_code="012092", name="t", kind="fixed",
+                      points_per_person=1, budget_yen=10, opens_at=MOMENT, closes_at=MOMENT)
+    session.add(program)
+    await session.flush()
+    return program.id
