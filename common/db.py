@@ -68,8 +68,8 @@ def _sqlite_begin(connection) -> None:
 def create_engine(database_url: str, **kwargs) -> AsyncEngine:
     ensure_sqlite_directory(database_url)
     url = async_url(database_url)
-    if url.get_backend_name() == "postgresql":
-        kwargs.setdefault("pool_pre_ping", True)
+    # No pool_pre_ping: it costs a round trip at every checkout. After a database restart the first request on
+    # each stale connection fails with a 503 and Retry-After (common/errors.py), and the pool starts afresh.
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_connect)

@@ -4,10 +4,13 @@
 """
 
 import logging
+import sqlite3
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError as SqlAlchemyOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -102,6 +105,18 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 
+# The database is down, restarting, or (SQLite) still locked after the busy timeout: the request may be retried.
+# Raised by SQLAlchemy, or by the driver itself on the driver-level paths (common/driver_sql.py).
+DATABASE_UNAVAILABLE = (SqlAlchemyOperationalError, psycopg.OperationalError, sqlite3.OperationalError)
+DATABASE_RETRY_AFTER_SECONDS = 1
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable in %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return error_response(503, "database_unavailable", "the database cannot be reached just now; retry shortly",
+                          headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+
+
 class UnhandledErrorMiddleware:
     """Turns an exception no handler took into the 500 error body, inside the request-id middleware.
 
@@ -138,3 +153,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ChiikiError, _chiiki_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for error in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error, _database_unavailable)
