@@ -30,6 +30,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from _wrk import REPORT_LUA, read_report
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "gateway.json"
 SECRET = "bench-internal-secret-" + "x" * 20
@@ -52,13 +54,7 @@ for pair in string.gmatch(os.getenv("BENCH_HEADERS"), "[^\\n]+") do
   local name, value = pair:match("^([^:]+):%s*(.*)$")
   wrk.headers[name] = value
 end
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
-               + summary.errors.status + summary.errors.timeout
-  io.write(string.format('BENCH {"requests": %d, "seconds": %f, "errors": %d, "p50_us": %d, "p99_us": %d}\\n',
-    summary.requests, summary.duration / 1e6, errors, latency:percentile(50), latency:percentile(99)))
-end
-"""
+""" + REPORT_LUA
 
 # The gateway on httpx's default transport: the same app, only the upstream transport differs.
 HTTPX_GATEWAY = """
@@ -111,8 +107,7 @@ def run_wrk(url: str, scenario: dict, headers: dict, connections: int, duration:
     threads = min(2, connections)
     output = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "-s", str(script),
                              url + scenario["path"]], env=env, capture_output=True, text=True, check=True).stdout
-    line = next(line for line in output.splitlines() if line.startswith("BENCH "))
-    figures = json.loads(line.removeprefix("BENCH "))
+    figures = read_report(output)
     figures["rps"] = figures["requests"] / figures["seconds"]
     return figures
 

@@ -5,7 +5,10 @@
 
 Creates a fresh database on the server (dropped afterwards), starts the mynapoint service and the gateway as
 real processes (uvicorn, like `chiiki serve`), then measures:
-  1. resident applications per second with N concurrent clients (each with an Idempotency-Key), p50/p99 latency;
+  1. resident applications per second with N concurrent clients (each with an Idempotency-Key), p50/p99 latency,
+     and the CPU each process spends per application. The load comes from wrk (Debian's `wrk` package), a separate
+     process with N connections, whose Lua script sends each resident's application exactly once and counts the
+     answers by status;
   2. webhook deliveries per second (the grant.created events of those applications) by delivery workers to a local provider stub that verifies every signature
      with the reference standardwebhooks package.
 Prints the figures and writes them to bench/results/mynapoint.json. The target is ≥ 300 applications/s.
@@ -16,10 +19,12 @@ import asyncio
 import json
 import os
 import platform
+import resource
+import signal
 import socket
-import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -30,6 +35,8 @@ import psycopg
 from aiohttp import web
 from sqlalchemy.engine import make_url
 from standardwebhooks.webhooks import Webhook
+
+from _wrk import REPORT_LUA, read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,6 +49,48 @@ from services.mynapoint.worker import DeliveryWorker  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "mynapoint.json"
 MUNICIPALITY = "012092"
 WARM_UP = 200  # applications before measuring: connections, caches
+WRK_LIMIT_SECONDS = 600  # only if answers go missing: a run ends when every application is answered
+
+# Each wrk thread sends the applications of its own share of the residents, each once. When all of them are
+# answered it prints FINISHED and stops; the bench interrupts wrk once every thread has, and done() reports.
+APPLICATIONS_LUA = """
+local first, count = tonumber(os.getenv("BENCH_FIRST")), tonumber(os.getenv("BENCH_COUNT"))
+local thread_count, provider_id = tonumber(os.getenv("BENCH_THREADS")), os.getenv("BENCH_PROVIDER_ID")
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_APP_KEY")
+wrk.headers["Content-Type"] = "application/json"
+
+threads = {}
+setup = function(thread)
+  local index = #threads
+  local from = first + math.floor(count * index / thread_count)
+  local to = first + math.floor(count * (index + 1) / thread_count)
+  thread:set("next_n", from)
+  thread:set("end_n", to)
+  thread:set("share", to - from)
+  thread:set("check_call_pending", index == 0)  -- wrk builds the first thread's first request once to check it
+  threads[index + 1] = thread
+end
+
+statuses, answered = {}, 0
+request = function()
+  if next_n == end_n then return "" end  -- every application of this thread is sent: the connection stays idle
+  local n = next_n
+  if check_call_pending then check_call_pending = false else next_n = n + 1 end  -- the check's request is not sent
+  wrk.headers["Idempotency-Key"] = "bench-" .. n
+  return wrk.format(nil, nil, nil, string.format(
+    '{"myki_id": "bench-%06d", "provider_id": "%s", "provider_account_id": "a%d"}', n, provider_id, n))
+end
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  answered = answered + 1
+  if answered == share then
+    io.write("FINISHED\\n")
+    io.flush()
+    wrk.thread:stop()
+  end
+end
+""" + REPORT_LUA
 
 
 def free_port() -> int:
@@ -70,7 +119,8 @@ class CpuMeter:
 
     def read(self) -> dict[str, float]:
         figures = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
-        figures["load generator (this process)"] = time.process_time()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once it has ended
+        figures["load generator (wrk)"] = children.ru_utime + children.ru_stime
         figures["machine"] = machine_cpu_seconds()
         return figures
 
@@ -78,11 +128,6 @@ class CpuMeter:
         spent = {name: after[name] - before[name] for name in before}
         spent["database and the rest"] = spent["machine"] - sum(v for k, v in spent.items() if k != "machine")
         return {name: round(seconds * 1000 / units, 2) for name, seconds in spent.items()}
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 class Stack:
@@ -153,32 +198,30 @@ async def setup_program(client: httpx.AsyncClient, keys: dict, provider_url: str
     return provider, program
 
 
-async def bench_applications(client: httpx.AsyncClient, app_key: str, provider: dict, program: dict,
-                             first: int, count: int, clients: int) -> dict:
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for n in range(first, first + count):
-        queue.put_nowait(n)
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-
-    async def one_client() -> None:
-        while not queue.empty():
-            n = queue.get_nowait()
-            started = time.perf_counter()
-            answer = await client.post(
-                f"/mynapoint/programs/{program['id']}/applications",
-                headers={"Authorization": f"Bearer {app_key}", "Idempotency-Key": f"bench-{n}"},
-                json={"myki_id": f"bench-{n:06d}", "provider_id": provider["id"], "provider_account_id": f"a{n}"})
-            latencies.append(time.perf_counter() - started)
-            statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one_client() for _ in range(clients)))
-    elapsed = time.perf_counter() - started
-    return {"applications": count, "clients": clients, "seconds": round(elapsed, 3),
-            "per_second": round(count / elapsed, 1), "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
-            "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
-            "mean_ms": round(statistics.fmean(latencies) * 1000, 1), "statuses": statuses}
+async def bench_applications(base: str, app_key: str, provider: dict, program: dict, first: int, count: int,
+                             clients: int) -> dict:
+    """wrk sends the applications of residents first <= n < first + count, each once, over `clients` connections."""
+    threads = min(2, clients)
+    env = dict(os.environ, BENCH_APP_KEY=app_key, BENCH_PROVIDER_ID=provider["id"], BENCH_FIRST=str(first),
+               BENCH_COUNT=str(count), BENCH_THREADS=str(threads))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(APPLICATIONS_LUA)
+        script.flush()
+        wrk = await asyncio.create_subprocess_exec(
+            "wrk", f"-t{threads}", f"-c{clients}", f"-d{WRK_LIMIT_SECONDS}s", "--timeout", "10s", "-s", script.name,
+            f"{base}/mynapoint/programs/{program['id']}/applications", env=env, stdout=subprocess.PIPE)
+        output, finished = [], 0
+        while line := (await wrk.stdout.readline()).decode():
+            output.append(line)
+            finished += line == "FINISHED\n"
+            if line == "FINISHED\n" and finished == threads:
+                wrk.send_signal(signal.SIGINT)  # wrk sleeps out its duration otherwise; SIGINT ends it and runs done()
+        await wrk.wait()
+    figures = read_report("".join(output))
+    return {"applications": count, "clients": clients, "seconds": round(figures["seconds"], 3),
+            "per_second": round(count / figures["seconds"], 1), "p50_ms": round(figures["p50_us"] / 1000, 1),
+            "p99_ms": round(figures["p99_us"] / 1000, 1), "mean_ms": round(figures["mean_us"] / 1000, 1),
+            "statuses": figures["statuses"], "wrk_errors": figures["errors"]}
 
 
 async def provider_stub(secret_holder: dict) -> tuple[web.AppRunner, str, dict]:
@@ -225,16 +268,15 @@ async def main(args: argparse.Namespace) -> dict:
         keys = {"ops": stack.cli("keys", "create", "--role", "ops"),
                 "municipality": stack.cli("keys", "create", "--role", "municipality", "--municipality", MUNICIPALITY),
                 "app": stack.cli("keys", "create", "--role", "app")}
-        limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-        async with httpx.AsyncClient(base_url=stack.base, limits=limits, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=stack.base, timeout=60) as client:
             provider, program = await setup_program(client, keys, hook_url, residents)
             secret_holder["secret"] = provider["webhook_secret"]
-            await bench_applications(client, keys["app"], provider, program, 0, WARM_UP, args.clients)
-            meter = CpuMeter({"mynapoint service": stack.processes[0].pid, "gateway": stack.processes[1].pid})
-            before = meter.read()
-            applications = await bench_applications(client, keys["app"], provider, program, WARM_UP,
-                                                    args.applications, args.clients)
-            applications["cpu_ms_per_application"] = meter.per_unit(before, meter.read(), args.applications)
+        await bench_applications(stack.base, keys["app"], provider, program, 0, WARM_UP, args.clients)
+        meter = CpuMeter({"mynapoint service": stack.processes[0].pid, "gateway": stack.processes[1].pid})
+        before = meter.read()
+        applications = await bench_applications(stack.base, keys["app"], provider, program, WARM_UP,
+                                                 args.applications, args.clients)
+        applications["cpu_ms_per_application"] = meter.per_unit(before, meter.read(), args.applications)
         # Every grant above left a grant.created event in the outbox; no worker ran until now.
         deliveries = await bench_deliveries(stack.url, residents, args.workers, seen)
     await runner.cleanup()
