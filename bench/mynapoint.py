@@ -111,6 +111,18 @@ def machine_cpu_seconds() -> float:
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of the PostgreSQL server's processes now running (backends, WAL writer, …), when on this machine."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().split(" (", 1)[1].startswith("postgres)"):
+                total += process_cpu_seconds(int(stat.parent.name))
+        except (OSError, IndexError):  # the process ended meanwhile
+            continue
+    return total
+
+
 class CpuMeter:
     """CPU milliseconds per unit of work, by process, over one measured stretch."""
 
@@ -121,12 +133,13 @@ class CpuMeter:
         figures = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
         children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once it has ended
         figures["load generator (wrk)"] = children.ru_utime + children.ru_stime
+        figures["postgresql"] = postgres_cpu_seconds()
         figures["machine"] = machine_cpu_seconds()
         return figures
 
     def per_unit(self, before: dict[str, float], after: dict[str, float], units: int) -> dict[str, float]:
         spent = {name: after[name] - before[name] for name in before}
-        spent["database and the rest"] = spent["machine"] - sum(v for k, v in spent.items() if k != "machine")
+        spent["the rest (kernel, other processes)"] = spent["machine"] - sum(v for k, v in spent.items() if k != "machine")
         return {name: round(seconds * 1000 / units, 2) for name, seconds in spent.items()}
 
 

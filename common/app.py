@@ -85,7 +85,7 @@ def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owns_db = getattr(app.state, "db", None) is None
         if owns_db:
-            app.state.db = Database.from_url(settings.database_url)
+            app.state.db = Database.from_settings(settings)
         yield
         if owns_db:
             await app.state.db.dispose()

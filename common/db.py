@@ -2,13 +2,16 @@
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+if TYPE_CHECKING:
+    from common.settings import Settings
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
@@ -90,8 +93,13 @@ class Database:
         self.reader = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, database_url: str) -> "Database":
-        return cls(create_engine(database_url))
+    def from_url(cls, database_url: str, **engine_options) -> "Database":
+        return cls(create_engine(database_url, **engine_options))
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "Database":
+        return cls.from_url(settings.database_url, pool_size=settings.database_pool_size,
+                            max_overflow=settings.database_max_overflow)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError as SqlAlchemyOperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -105,9 +106,11 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 
-# The database is down, restarting, or (SQLite) still locked after the busy timeout: the request may be retried.
-# Raised by SQLAlchemy, or by the driver itself on the driver-level paths (common/driver_sql.py).
-DATABASE_UNAVAILABLE = (SqlAlchemyOperationalError, psycopg.OperationalError, sqlite3.OperationalError)
+# The database is down, restarting, or (SQLite) still locked after the busy timeout, or no pooled connection
+# came free in time: the request may be retried. Raised by SQLAlchemy, or by the driver itself on the
+# driver-level paths (common/driver_sql.py).
+DATABASE_UNAVAILABLE = (SqlAlchemyOperationalError, PoolTimeoutError, psycopg.OperationalError,
+                        sqlite3.OperationalError)
 DATABASE_RETRY_AFTER_SECONDS = 1
 
 

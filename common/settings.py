@@ -18,6 +18,12 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     var_dir: Path = Path("var")
     database_url: str = "sqlite+aiosqlite:///var/chiiki.db"
+    # Connections each process keeps open. A request holds one for its transaction, and more requests wait
+    # for one. No overflow by default: connections opened for a burst and closed after it made PostgreSQL start
+    # a backend process each time, which cost more CPU than the work (bench/mynapoint.py). Keep the server's
+    # max_connections above the sum over processes: services, gateway, workers.
+    database_pool_size: int = Field(20, ge=1)
+    database_max_overflow: int = Field(0, ge=0)
 
     # Shared by the gateway and the services: the gateway signs the caller's identity with it.
     internal_secret: SecretStr | None = None

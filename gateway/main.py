@@ -51,7 +51,7 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owns_db = getattr(app.state, "db", None) is None
         if owns_db:
-            app.state.db = Database.from_url(settings.database_url)
+            app.state.db = Database.from_settings(settings)
         app.state.keys = key_store or (await open_key_store(settings.database_url) if owns_db
                                        else SessionKeyStore(app.state.db))
         app.state.transports = build_transports(settings, transports)

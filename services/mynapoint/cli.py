@@ -25,7 +25,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        db = Database.from_url(settings.database_url)
+        db = Database.from_settings(settings)
         delivery = DeliveryWorker(db, settings)
         try:
             await delivery.run_forever(stop)
@@ -43,7 +43,7 @@ def reconcile() -> None:
     from services.mynapoint.service import reconcile as find_differences
 
     async def main() -> list[str]:
-        db = Database.from_url(get_settings().database_url)
+        db = Database.from_settings(get_settings())
         try:
             async with db.sessionmaker() as session:
                 return await find_differences(session)

@@ -62,3 +62,14 @@ def _terminate_every_other_connection(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+async def test_a_request_that_waits_too_long_for_a_pooled_connection_is_a_503(settings):
+    db = Database.from_url(settings.database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    try:
+        async with db.engine.connect(), _client(create_app(settings=settings, db=db)) as client:
+            answer = await client.get("/mynapoint/providers", headers=OPS)  # the only connection is taken
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "1"
+    finally:
+        await db.dispose()
