@@ -79,19 +79,10 @@ class Outcome:
 class DriverConnection:
     """The driver's own connection under a session, inside the session's transaction."""
 
-    def __init__(self, connection: Any, dialect: Dialect, owns_transaction: bool):
-        self.connection = connection
-        self.dialect = dialect
-        self.owns_transaction = owns_transaction
-        self.integrity_error = dialect.loaded_dbapi.IntegrityError
-
-    @classmethod
-    async def of(cls, session: AsyncSession) -> "DriverConnection":
-        connection = await session.connection()
-        raw = await connection.get_raw_connection()
-        # Inside a savepoint (a session joined to an outer transaction, as the tests' are) only the session
-        # may end its part of the work; a COMMIT on the driver would end the outer transaction.
-        return cls(raw.driver_connection, connection.dialect, not connection.in_nested_transaction())
+    def __init__(self, session: AsyncSession):
+        self.session = session
+        self.dialect = session.bind.dialect
+        self.integrity_error = self.dialect.loaded_dbapi.IntegrityError
 
     async def run(self, statement: DriverStatement, *, commit: bool = False, **values: Any) -> Outcome:
         return (await self.run_all([(statement, values)], commit=commit))[0]
@@ -99,27 +90,37 @@ class DriverConnection:
     async def run_all(self, batch: Sequence[tuple[DriverStatement, dict[str, Any]]], *,
                       commit: bool = False) -> list[Outcome]:
         """Statements in order; on PostgreSQL in one round trip. The first failure raises, as the driver's
-        own error (`self.integrity_error` for a constraint), and the transaction must then be rolled back.
+        own error (`self.integrity_error` for a constraint), and the session must then be rolled back.
 
-        commit: the batch ends the transaction, in its own round trip, so that row locks its statements took
-        are held only while the server runs them. The session's later commit then finds nothing to do.
+        commit: the batch ends the session's transaction. The COMMIT goes in the batch's own round trip, so
+        row locks its statements took are held only while the server runs them; the session is then told,
+        and begins afresh at its next statement. Inside a savepoint (a session joined to an outer
+        transaction, as the tests' are) the session ends its part as usual: a COMMIT on the driver would
+        end the outer transaction.
         """
+        connection = await self.session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
         prepared = [(statement.compiled(self.dialect), values) for statement, values in batch]
-        commit = commit and self.owns_transaction
-        if self.dialect.name != "postgresql":
-            outcomes = [await self._outcome(compiled, await self._execute(compiled, values))
+        commit_on_driver = commit and not connection.in_nested_transaction()
+        if self.dialect.name == "postgresql":
+            async with driver.pipeline():
+                cursors = [await self._execute(driver, compiled, values) for compiled, values in prepared]
+                if commit_on_driver:
+                    await driver.commit()
+            outcomes = [await self._outcome(compiled, cursor)
+                        for (compiled, _), cursor in zip(prepared, cursors, strict=True)]
+        else:
+            outcomes = [await self._outcome(compiled, await self._execute(driver, compiled, values))
                         for compiled, values in prepared]
-            if commit:
-                await self.connection.commit()
-            return outcomes
-        async with self.connection.pipeline():
-            cursors = [await self._execute(compiled, values) for compiled, values in prepared]
-            if commit:
-                await self.connection.commit()
-        return [await self._outcome(compiled, cursor) for (compiled, _), cursor in zip(prepared, cursors, strict=True)]
+            if commit_on_driver:
+                await driver.commit()
+        if commit:
+            await self.session.commit()  # nothing left to send when the driver committed
+        return outcomes
 
-    async def _execute(self, compiled: _Compiled, values: dict[str, Any]) -> Any:
-        return await self.connection.execute(compiled.sql, compiled.parameters(values))
+    @staticmethod
+    async def _execute(driver: Any, compiled: _Compiled, values: dict[str, Any]) -> Any:
+        return await driver.execute(compiled.sql, compiled.parameters(values))
 
     def violated_constraint(self, error: Exception) -> str | None:
         """The name of the CHECK or other named constraint an integrity error reports, if it names one."""

@@ -2,6 +2,8 @@
 commits only a transaction its session owns."""
 
 import uuid
+
+import psycopg
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -28,7 +30,7 @@ def _key() -> str:
 
 async def test_a_row_written_by_the_driver_reads_back_through_the_orm_like_one_the_orm_wrote(session):
     by_driver, by_orm = _key(), _key()
-    sql = await DriverConnection.of(session)
+    sql = DriverConnection(session)
     await sql.run(INSERT_RECORD, id=by_driver, request_hash="h", created_at=MOMENT)
     session.add(IdempotencyRecord(id=by_orm, request_hash="h", created_at=MOMENT))
     await session.flush()
@@ -40,7 +42,7 @@ async def test_a_row_written_by_the_driver_reads_back_through_the_orm_like_one_t
 
 async def test_a_failing_statement_fails_the_batch_and_names_the_check_it_broke(session):
     program = await _program(session)
-    sql = await DriverConnection.of(session)
+    sql = DriverConnection(session)
     record = _key()
     try:
         await sql.run_all([(INSERT_RECORD, {"id": record, "request_hash": "h", "created_at": MOMENT}),
@@ -52,29 +54,35 @@ async def test_a_failing_statement_fails_the_batch_and_names_the_check_it_broke(
     assert await session.get(IdempotencyRecord, record) is None
 
 
-async def test_inside_a_savepoint_a_committing_batch_leaves_the_commit_to_the_session(session):
-    sql = await DriverConnection.of(session)
-    assert not sql.owns_transaction  # the tests' sessions are savepoints in a rolled-back transaction
+async def test_inside_a_savepoint_a_committing_batch_ends_the_savepoint_not_the_outer_transaction(session):
     record = _key()
-    await sql.run(INSERT_RECORD, commit=True, id=record, request_hash="h", created_at=MOMENT)
-    await session.rollback()
-    assert await session.get(IdempotencyRecord, record) is None
+    await DriverConnection(session).run(INSERT_RECORD, commit=True, id=record, request_hash="h", created_at=MOMENT)
+    assert _driver_in_transaction(session.bind.sync_connection.connection.driver_connection)  # the test's own
+    assert await session.get(IdempotencyRecord, record) is not None
 
 
-async def test_a_committing_batch_commits_its_own_transaction_in_the_same_round_trip(engine):
+async def test_a_committing_batch_commits_on_the_driver_and_leaves_the_session_nothing_to_do(engine):
     db, record = Database(engine), _key()
     try:
         async with db.sessionmaker() as writer:
-            sql = await DriverConnection.of(writer)
-            assert sql.owns_transaction
-            await sql.run(INSERT_RECORD, commit=True, id=record, request_hash="h", created_at=MOMENT)
-            async with db.reader() as other:  # before the writer's session commits
+            await DriverConnection(writer).run(INSERT_RECORD, commit=True, id=record, request_hash="h",
+                                               created_at=MOMENT)
+            assert not writer.in_transaction()
+            async with db.reader() as other:
                 assert await other.get(IdempotencyRecord, record) is not None
-            await writer.commit()  # finds nothing left to do
+            await writer.rollback()  # too late: the batch committed
+        async with db.reader() as other:
+            assert await other.get(IdempotencyRecord, record) is not None
     finally:
         async with db.sessionmaker() as cleanup:
             await cleanup.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id == record))
             await cleanup.commit()
+
+
+def _driver_in_transaction(driver) -> bool:
+    if isinstance(driver, psycopg.AsyncConnection):
+        return driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    return driver.in_transaction
 
 
 async def _program(session: AsyncSession) -> str:

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import CurrentPrincipal, OpsOnly, Principal, require_roles
 from common.db import SessionDep
+from common.driver_sql import Outcome
 from common.errors import Forbidden, NotFound, Unprocessable
 from common.models import ApiKeyRole, OutboxEvent
 from common.models.mynapoint import DeliveryPublic, DeliveryStatus, GrantPublic, GrantStatus, ProviderPublic
@@ -166,8 +167,12 @@ def _csv_row(row: dict) -> dict:
 async def apply(program_id: str, body: ApplicationCreate, request: Request, session: SessionDep,
                 principal: AppOrOps, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     settings = _settings(request)
-    return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"),
-                                 lambda remember: service.apply(session, program_id, body, settings, remember))
+
+    async def work(remember: idempotency.Remember, applicant: Outcome | None = None) -> dict:
+        return await service.apply(session, program_id, body, settings, remember, applicant)
+
+    return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work,
+                                 reads=[service.applicant_read(program_id, body, settings)])
 
 
 @router.get("/grants", response_model=Page[GrantPublic])

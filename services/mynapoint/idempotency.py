@@ -8,7 +8,7 @@ replayed, never answered "budget exhausted". Records are kept (at least the 72 h
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 from datetime import timedelta
 
@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import Principal
 from common.db import Database
-from common.driver_sql import DriverConnection, DriverStatement
+from common.driver_sql import DriverConnection, DriverStatement, Outcome
 from common.errors import Conflict, Unprocessable
 from common.models import IdempotencyRecord
 from common.timeutil import utcnow
@@ -52,14 +52,18 @@ class Forget:
         return None
 
 
-Work = Callable[[Remember], Awaitable[dict]]
+Work = Callable[..., Awaitable[dict]]
+Batch = Sequence[tuple[DriverStatement, dict]]
 
 
 async def run(request: Request, session: AsyncSession, principal: Principal, key: str | None, body: dict,
-              work: Work, status_code: int = 200) -> JSONResponse:
+              work: Work, status_code: int = 200, reads: Batch = ()) -> JSONResponse:
     """Run `work(remember)` once per key. `remember(result)` stores the response in the work's transaction;
     work may store it early (before its last statement, or in its batch with `remember.statements(result)`),
-    and it is stored again if work returns another result."""
+    and it is stored again if work returns another result.
+
+    reads: statements the work starts with, sent with the claim in its round trip (and committed with it);
+    their outcomes are passed on, `work(remember, *outcomes)`. Without a key the work reads for itself."""
     if key is None:
         return JSONResponse(await work(Forget()), status_code=status_code)
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -67,12 +71,12 @@ async def run(request: Request, session: AsyncSession, principal: Principal, key
     db: Database = request.app.state.db
     record_id = _digest(principal.key_id or principal.role, request.method, request.url.path, key)
     request_hash = _digest(json.dumps(body, sort_keys=True, ensure_ascii=False))
-    replay = await _claim(db, record_id, request_hash)
+    replay, outcomes = await _claim(session, record_id, request_hash, reads)
     if replay is not None:
         return replay
     remember = _Remember(session, record_id, status_code)
     try:
-        result = await work(remember)
+        result = await work(remember, *outcomes)
     except BaseException:
         await session.rollback()  # first: on SQLite the release below needs the write lock this session holds
         await _release(db, record_id)
@@ -97,31 +101,37 @@ class _Remember:
 
     async def __call__(self, result: dict) -> None:
         [(statement, values)] = self.statements(result)
-        await (await DriverConnection.of(self.session)).run(statement, **values)
+        await DriverConnection(self.session).run(statement, **values)
 
 
-async def _claim(db: Database, record_id: str, request_hash: str) -> JSONResponse | None:
-    """None when this request owns the key now; the stored response to replay; or 409/422."""
-    async with db.sessionmaker() as claim:
-        sql = await DriverConnection.of(claim)
-        claimed = (await sql.run(CLAIM_IDEMPOTENCY_KEY, commit=True, id=record_id, request_hash=request_hash,
-                                 created_at=utcnow())).row is not None
-        await claim.commit()  # the claim's own commit ended the transaction; the session learns it here
-        if claimed:
-            return None
-        record = await claim.get(IdempotencyRecord, record_id)
-        if record is None:
-            raise Conflict("a request with this Idempotency-Key just failed; retry", code="idempotency_in_progress")
-        if record.request_hash != request_hash:
-            raise Unprocessable("this Idempotency-Key was used with a different request body",
-                                code="idempotency_key_reused", field="Idempotency-Key")
-        if record.response_status is not None:
-            return JSONResponse(json.loads(record.response_body), status_code=record.response_status,
-                                headers={"Idempotent-Replayed": "true"})
-        if await _take_over_abandoned(claim, record_id):
-            return None
-        raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly",
-                       code="idempotency_in_progress")
+async def _claim(session: AsyncSession, record_id: str, request_hash: str,
+                 reads: Batch) -> tuple[JSONResponse | None, list[Outcome]]:
+    """(None, the reads' outcomes) when this request owns the key now; else the stored response to replay,
+    or 409/422. The claim is committed at once, so a concurrent request with the key finds it."""
+    claimed, *outcomes = await DriverConnection(session).run_all(
+        [(CLAIM_IDEMPOTENCY_KEY, {"id": record_id, "request_hash": request_hash, "created_at": utcnow()}), *reads],
+        commit=True)
+    if claimed.row is not None:
+        return None, outcomes
+    return await _replay_or_refuse(session, record_id, request_hash), outcomes
+
+
+async def _replay_or_refuse(claim: AsyncSession, record_id: str, request_hash: str) -> JSONResponse | None:
+    """The key is taken: the stored response; or 422 for another body, 409 while the first request runs.
+    None when the first request died long ago and this one takes its claim over."""
+    record = await claim.get(IdempotencyRecord, record_id)
+    if record is None:
+        raise Conflict("a request with this Idempotency-Key just failed; retry", code="idempotency_in_progress")
+    if record.request_hash != request_hash:
+        raise Unprocessable("this Idempotency-Key was used with a different request body",
+                            code="idempotency_key_reused", field="Idempotency-Key")
+    if record.response_status is not None:
+        return JSONResponse(json.loads(record.response_body), status_code=record.response_status,
+                            headers={"Idempotent-Replayed": "true"})
+    if await _take_over_abandoned(claim, record_id):
+        return None
+    raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly",
+                   code="idempotency_in_progress")
 
 
 async def _take_over_abandoned(claim: AsyncSession, record_id: str) -> bool:

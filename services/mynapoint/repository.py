@@ -18,7 +18,7 @@ from common.models import (
     Provider,
     RosterEntry,
 )
-from common.driver_sql import DriverConnection, DriverStatement
+from common.driver_sql import DriverStatement, Outcome
 from common.models.mynapoint import DeliveryStatus, GrantStatus, LedgerKind
 from common.pagination import PageParams
 
@@ -84,12 +84,11 @@ REMEMBER_RESPONSE = DriverStatement(lambda _dialect: (
     .values(response_status=bindparam("response_status"), response_body=bindparam("response_body"))))
 
 
-async def applicant(sql: DriverConnection, program_id: str, myki_hash: str) -> tuple | None:
-    """The program with the resident's roster entry and earlier application, in one query; None: no program.
-
-    A tuple of a Program and a RosterEntry (None when not on the roster), neither of them in the session, and the
-    earlier application's id (or None)."""
-    row = (await sql.run(APPLICANT, program_id=program_id, myki_hash=myki_hash)).row
+def applicant_from(outcome: Outcome, program_id: str) -> tuple | None:
+    """What APPLICANT read: the program with the resident's roster entry and earlier application; None when
+    there is no such program. A tuple of a Program and a RosterEntry (None when not on the roster), neither of
+    them in the session, and the earlier application's id (or None)."""
+    row = outcome.row
     if row is None:
         return None
     (kind, points, provider_ids, eligibility, opens_at, closes_at, application_id, roster_hash, birth_date,

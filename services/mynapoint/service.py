@@ -12,7 +12,7 @@ from fractions import Fraction
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import Principal
-from common.driver_sql import DriverConnection, DriverStatement
+from common.driver_sql import DriverConnection, DriverStatement, Outcome
 from common.errors import Forbidden, NotFound, Unprocessable
 from common.models import Application, Grant, LedgerEntry, Municipality, OutboxEvent, Program, Provider, RosterEntry
 from common.models.mynapoint import DeliveryStatus, GrantStatus, LedgerKind, ProgramKind
@@ -250,15 +250,23 @@ BUDGET_EXHAUSTED = _reason("budget_exhausted", "You are eligible, but this progr
 
 # --- applications ----------------------------------------------------------------------------------------
 
+def applicant_read(program_id: str, body: ApplicationCreate, settings: Settings) -> tuple[DriverStatement, dict]:
+    """The read an application starts with, for the Idempotency-Key claim to carry in its round trip."""
+    return repository.APPLICANT, {"program_id": program_id, "myki_hash": myki_hash(body.myki_id,
+                                                                                   settings.myki_secret_bytes())}
+
+
 async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate, settings: Settings,
-                remember: Remember = Forget()) -> dict:
+                remember: Remember = Forget(), applicant: Outcome | None = None) -> dict:
     """A resident's application; `remember` stores the response (Idempotency-Key) in this same transaction.
 
     The path every new resident takes is driver-level SQL: one query reads the program, the roster entry and
-    any earlier application, and one batch writes the application, its grant and the reservation."""
-    digest = myki_hash(body.myki_id, settings.myki_secret_bytes())
-    sql = await DriverConnection.of(session)
-    found = await repository.applicant(sql, program_id, digest)
+    any earlier application (`applicant`, when the claim of the Idempotency-Key already ran it), and one batch
+    writes the application, its grant and the reservation, and commits."""
+    read, values = applicant_read(program_id, body, settings)
+    digest = values["myki_hash"]
+    sql = DriverConnection(session)
+    found = repository.applicant_from(applicant or await sql.run(read, **values), program_id)
     if found is None:
         raise NotFound(f"no program {program_id}", field="program_id")
     program, entry, earlier_application_id = found
@@ -314,12 +322,8 @@ async def _admit(session: AsyncSession, sql: DriverConnection, program: Program,
             return {"application_id": None, "eligible": True, "reasons": [BUDGET_EXHAUSTED], "grant": None}
         # The same resident, admitted concurrently by another request that has committed since.
         return await _apply_again(session, program.id, digest, body, settings)
-    if inserted:
-        return result
-    # Nothing followed the insert to fail (a premium program): the same race. The batch committed the empty
-    # transaction; the session learns it here and begins afresh.
-    await session.commit()
-    return await _apply_again(session, program.id, digest, body, settings)
+    # Not inserted only when nothing followed the insert to fail (a premium program): the same race.
+    return result if inserted else await _apply_again(session, program.id, digest, body, settings)
 
 
 def _new_grant(program: Program, application: dict, source: str, points: int, settings: Settings,

@@ -149,7 +149,8 @@ async def test_idempotency_replays_refuses_other_bodies_and_conflicts_in_flight(
     record_id = idempotency._digest(key_id, "POST", url, "k-2")
     body_hash = idempotency._digest(__import__("json").dumps(application(provider["id"], "myki-0004"),
                                                              sort_keys=True, ensure_ascii=False))
-    assert await idempotency._claim(db, record_id, body_hash) is None
+    async with db.sessionmaker() as session:
+        assert await idempotency._claim(session, record_id, body_hash, reads=()) == (None, [])
     busy = await client.post(url, headers=bearer(app_key) | {"Idempotency-Key": "k-2"},
                              json=application(provider["id"], "myki-0004"))
     assert busy.status_code == 409 and busy.json()["error"]["code"] == "idempotency_in_progress"
