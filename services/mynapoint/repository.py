@@ -1,6 +1,7 @@
 """Queries of the point-issuance service. Balance changes are single conditional UPDATEs, never read-then-write."""
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Table, and_, bindparam, delete, func, insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -84,20 +85,39 @@ REMEMBER_RESPONSE = DriverStatement(lambda _dialect: (
     .values(response_status=bindparam("response_status"), response_body=bindparam("response_body"))))
 
 
+@dataclass(frozen=True, slots=True)
+class ProgramTerms:
+    """What an application needs of its program, as APPLICANT reads it (plain values, no ORM object)."""
+
+    id: str
+    kind: str
+    points_per_person: int | None
+    provider_ids: list[str]
+    eligibility: dict
+    opens_at: datetime
+    closes_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentAttributes:
+    """A roster entry's attributes that eligibility looks at, as APPLICANT reads them."""
+
+    birth_date: date | None
+    household_with_children: bool
+    income_band: int | None
+    activity_participation: bool
+
+
 def applicant_from(outcome: Outcome, program_id: str) -> tuple | None:
-    """What APPLICANT read: the program with the resident's roster entry and earlier application; None when
-    there is no such program. A tuple of a Program and a RosterEntry (None when not on the roster), neither of
-    them in the session, and the earlier application's id (or None)."""
+    """What APPLICANT read: (ProgramTerms, ResidentAttributes or None when not on the roster, the earlier
+    application's id or None); None when there is no such program."""
     row = outcome.row
     if row is None:
         return None
     (kind, points, provider_ids, eligibility, opens_at, closes_at, application_id, roster_hash, birth_date,
      children, income_band, activity) = row
-    program = Program(id=program_id, kind=kind, points_per_person=points, provider_ids=provider_ids,
-                      eligibility=eligibility, opens_at=opens_at, closes_at=closes_at)
-    entry = None if roster_hash is None else RosterEntry(
-        program_id=program_id, myki_hash=roster_hash, birth_date=birth_date, household_with_children=children,
-        income_band=income_band, activity_participation=activity)
+    program = ProgramTerms(program_id, kind, points, provider_ids, eligibility, opens_at, closes_at)
+    entry = None if roster_hash is None else ResidentAttributes(birth_date, children, income_band, activity)
     return program, entry, application_id
 
 

@@ -22,6 +22,7 @@ from common.settings import Settings
 from common.timeutil import utcnow
 from services.mynapoint import repository, signing
 from services.mynapoint.idempotency import Forget, Remember
+from services.mynapoint.repository import ProgramTerms, ResidentAttributes
 from services.mynapoint.identity import is_my_number, myki_hash
 from services.mynapoint.schemas import ApplicationCreate, ChargeCompleted, ProgramCreate, RosterRow
 from services.mynapoint.templates import JST, TEMPLATES
@@ -206,7 +207,8 @@ def _age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
-def eligibility_reasons(program: Program, entry: RosterEntry | None, now: datetime) -> list[dict]:
+def eligibility_reasons(program: Program | ProgramTerms, entry: RosterEntry | ResidentAttributes | None,
+                        now: datetime) -> list[dict]:
     """Why a resident may not receive this program's points, in plain words; empty when eligible."""
     if not _aware(program.opens_at) <= now < _aware(program.closes_at):
         return [_reason("outside_window", "Applications for this program are not open now "
@@ -228,7 +230,8 @@ def eligibility_reasons(program: Program, entry: RosterEntry | None, now: dateti
     return reasons
 
 
-def _age_reasons(program: Program, entry: RosterEntry, rules: dict) -> list[dict]:
+def _age_reasons(program: Program | ProgramTerms, entry: RosterEntry | ResidentAttributes,
+                 rules: dict) -> list[dict]:
     if entry.birth_date is None:
         return [_reason("birth_date_unknown", "The municipality has no birth date for you; please ask it.")]
     reference = rules.get("age_reference_date")
@@ -294,7 +297,7 @@ async def _apply_again(session: AsyncSession, program_id: str, digest: str, body
     return await _application_result(session, existing)
 
 
-async def _admit(session: AsyncSession, sql: DriverConnection, program: Program, digest: str,
+async def _admit(session: AsyncSession, sql: DriverConnection, program: ProgramTerms, digest: str,
                  body: ApplicationCreate, settings: Settings, now: datetime, remember: Remember) -> dict:
     """Record the application and, for a fixed program, reserve its grant — both or neither, in one batch that
     also commits (outside the tests' savepoints), so one round trip does all of it.
@@ -326,7 +329,7 @@ async def _admit(session: AsyncSession, sql: DriverConnection, program: Program,
     return result if inserted else await _apply_again(session, program.id, digest, body, settings)
 
 
-def _new_grant(program: Program, application: dict, source: str, points: int, settings: Settings,
+def _new_grant(program: ProgramTerms, application: dict, source: str, points: int, settings: Settings,
                now: datetime) -> dict:
     return {"id": new_id("gr"), "program_id": program.id, "application_id": application["id"],
             "provider_id": application["provider_id"], "myki_hash": application["myki_hash"], "source": source,
