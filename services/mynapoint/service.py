@@ -269,7 +269,7 @@ async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate,
     read, values = applicant_read(program_id, body, settings)
     digest = values["myki_hash"]
     sql = DriverConnection(session)
-    found = repository.applicant_from(applicant or await sql.run(read, **values), program_id)
+    found = repository.applicant_from(applicant or await sql.run(read, commit=True, **values), program_id)
     if found is None:
         raise NotFound(f"no program {program_id}", field="program_id")
     program, entry, earlier_application_id = found
