@@ -10,6 +10,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError as SqlAlchemyDataError
 from sqlalchemy.exc import OperationalError as SqlAlchemyOperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -120,6 +121,17 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
                           headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
 
 
+# A value the database cannot store or compare, which no request model caught (a NUL in a path parameter, a
+# number beyond BIGINT): the caller's input, so a 422, never a 500.
+UNSTORABLE_VALUE = (SqlAlchemyDataError, psycopg.DataError)
+
+
+async def _unstorable_value(request: Request, exc: Exception) -> JSONResponse:
+    problem = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    log.info("unstorable value in %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return error_response(422, "invalid_input", f"a value in this request cannot be stored: {problem}")
+
+
 class UnhandledErrorMiddleware:
     """Turns an exception no handler took into the 500 error body, inside the request-id middleware.
 
@@ -158,3 +170,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for error in DATABASE_UNAVAILABLE:
         app.add_exception_handler(error, _database_unavailable)
+    for error in UNSTORABLE_VALUE:
+        app.add_exception_handler(error, _unstorable_value)

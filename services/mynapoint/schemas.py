@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.schemas import RequestBody
 
-class Eligibility(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
+class Eligibility(RequestBody):
     min_age: int | None = Field(default=None, ge=0, le=150)
     max_age: int | None = Field(default=None, ge=0, le=150)
     age_reference_date: date | None = None
@@ -18,9 +18,7 @@ class Eligibility(BaseModel):
     requires_activity: bool | None = None
 
 
-class ProgramCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProgramCreate(RequestBody):
     municipality_code: str = Field(min_length=6, max_length=6)
     name: str = Field(min_length=1, max_length=200)
     purpose: str = Field(default="", max_length=200)
@@ -82,9 +80,7 @@ class ProgramPublic(BaseModel):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class RosterRow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RosterRow(RequestBody):
     myki_id: str = Field(min_length=1, max_length=64)
     birth_date: date | None = None
     household_with_children: bool = False
@@ -92,30 +88,22 @@ class RosterRow(BaseModel):
     activity_participation: bool = False
 
 
-class Funding(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Funding(RequestBody):
     amount_yen: int = Field(gt=0, strict=True)
 
 
-class ApplicationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ApplicationCreate(RequestBody):
     myki_id: str = Field(min_length=1, max_length=64)
     provider_id: str = Field(min_length=1, max_length=40)
     provider_account_id: str = Field(min_length=1, max_length=100)
 
 
-class ProviderCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProviderCreate(RequestBody):
     name: str = Field(min_length=1, max_length=120)
     webhook_url: str = Field(min_length=1, max_length=2048)
 
 
-class SecretRotation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SecretRotation(RequestBody):
     overlap_hours: int = Field(default=24, ge=0, le=24 * 30)
 
 

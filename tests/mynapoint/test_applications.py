@@ -229,3 +229,15 @@ async def test_a_retried_top_up_funds_once(client, muni_key, program):
                                  json=body)
     assert (created.status_code, replayed.status_code) == (201, 201)
     assert created.json()["id"] == replayed.json()["id"]
+
+
+async def test_a_nul_character_is_refused_with_the_field_named_and_nothing_written(client, app_key, provider, program):
+    url = f"/mynapoint/programs/{program['id']}/applications"
+    body = application(provider["id"], "myki-0002") | {"provider_account_id": "acct\x00"}
+    refused = await client.post(url, headers=bearer(app_key) | {"Idempotency-Key": "nul-1"}, json=body)
+    assert refused.status_code == 422 and refused.json()["error"]["field"] == "provider_account_id"
+    in_path = await client.get(f"/mynapoint/programs/{program['id']}%00", headers=bearer(app_key))
+    assert in_path.status_code in (404, 422), in_path.text
+    fixed = await client.post(url, headers=bearer(app_key) | {"Idempotency-Key": "nul-1"},
+                              json=body | {"provider_account_id": "acct"})
+    assert fixed.status_code == 200 and fixed.json()["grant"] is not None
