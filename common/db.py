@@ -1,6 +1,7 @@
 """Engine, sessions and the one place where a request's transaction commits or rolls back."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -121,9 +122,19 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with _session(request, read_only=request.method in READ_ONLY_METHODS) as session:
+        yield session
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with _session(request, read_only=True) as session:
+        yield session
+
+
+@asynccontextmanager
+async def _session(request: Request, *, read_only: bool) -> AsyncIterator[AsyncSession]:
     db: Database = request.app.state.db
-    sessions = db.reader if request.method in READ_ONLY_METHODS else db.sessionmaker
-    async with sessions() as session:
+    async with (db.reader if read_only else db.sessionmaker)() as session:
         try:
             yield session
             await session.commit()
@@ -134,3 +145,6 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # scope="function": commit before the response is sent, so a failed commit is never reported as success.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+# For a POST that only reads (a calculation): on SQLite it then runs beside writers instead of queueing for
+# the write lock that a writer session takes at BEGIN.
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]

@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 
 from common.auth import Authenticated
 from common.codes import local_government_code_problem
-from common.db import SessionDep
+from common.db import ReadSessionDep, SessionDep
 from common.errors import NotFound, Unprocessable
 from common.models.municipality import MunicipalityPublic
 from common.models.subsidy import SubsidyCalculationPublic
@@ -78,14 +78,14 @@ async def get_program(program: ProgramId, rulebook: RulebookDep,
 
 @router.post("/programs/{program}/calculate", summary="Calculate one program: amount, breakdown, reasons, trace",
              responses={200: {"model": CalculationResult}})
-async def calculate(program: ProgramId, body: CalculationRequest, session: SessionDep,
+async def calculate(program: ProgramId, body: CalculationRequest, session: ReadSessionDep,
                     rulebook: RulebookDep) -> JSONResponse:
     return JSONResponse(await service.calculate(session, rulebook, program, body))
 
 
 @router.post("/calculate/batch", summary="Many calculations; results in order, each item's error in its place",
              responses={200: {"model": BatchResult}})
-async def calculate_batch(body: BatchRequest, session: SessionDep, rulebook: RulebookDep) -> JSONResponse:
+async def calculate_batch(body: BatchRequest, session: ReadSessionDep, rulebook: RulebookDep) -> JSONResponse:
     results = await service.calculate_batch(session, rulebook, body.items, include_trace=body.include_trace)
     return JSONResponse({"results": results, "rules_version": rulebook.version})
 

@@ -106,8 +106,15 @@ async def test_fields_of_work_come_in_display_order(service_apps):
     assert {"ict_digital", "energy_decarbonisation", "childcare_education"} <= {i["code"] for i in items}
 
 
-async def test_reads_are_not_held_up_by_a_writer(engine, settings):
-    """A GET runs beside an open write transaction (on SQLite writers queue; readers must not)."""
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", FIRST_ENDPOINTS["subsidy"], None),
+    ("POST", "/subsidy/programs/local10000/calculate",  # a POST that only reads
+     {"fiscal_year": 2023, "municipality_code": "012092", "inputs": {
+         "initial_investment": 20_000_002, "municipal_grant": 10_000_001, "loan_amount": 10_000_001,
+         "own_funds": 0, "lender_type": "regional_bank"}}),
+])
+async def test_reads_are_not_held_up_by_a_writer(engine, settings, method, path, body):
+    """A read runs beside an open write transaction (on SQLite writers queue; readers must not)."""
     import asyncio
 
     from sqlalchemy import update
@@ -119,6 +126,6 @@ async def test_reads_are_not_held_up_by_a_writer(engine, settings):
     async with db.sessionmaker() as writer:
         await writer.exec(update(FieldOfWork).where(FieldOfWork.code == "tourism").values(sort_order=11))
         async with _client(create_app(settings=settings, db=db)) as client:
-            response = await asyncio.wait_for(client.get(FIRST_ENDPOINTS["subsidy"], headers=signed("ops")), 5)
+            response = await asyncio.wait_for(client.request(method, path, json=body, headers=signed("ops")), 5)
         await writer.rollback()
     assert response.status_code == 200
