@@ -123,7 +123,8 @@ def prepare_database(workdir: Path, env: dict) -> str:
 
 
 def signed_app_principal() -> dict:
-    """What the gateway would send, so that the service can be called directly (valid for 5 minutes)."""
+    """What the gateway would send, so that the service can be called directly (valid for 5 minutes: signed
+    afresh for every wrk run, as a run of several rounds lasts longer)."""
     from common.auth import Principal, sign_principal
 
     return sign_principal(Principal(role="app", key_id="bench"), SECRET.encode())
@@ -163,15 +164,15 @@ def main() -> None:
     try:
         for port in ports.values():
             wait_ready(f"http://127.0.0.1:{port}/healthz")
-        targets = {
-            "direct": (f"http://127.0.0.1:{ports['service']}", signed_app_principal()),
-            "gateway": (f"http://127.0.0.1:{ports['gateway']}", {"Authorization": f"Bearer {key}"}),
-            "gateway_httpx": (f"http://127.0.0.1:{ports['gateway_httpx']}", {"Authorization": f"Bearer {key}"}),
+        bearer = {"Authorization": f"Bearer {key}"}
+        targets = {  # base URL, and the headers for one wrk run
+            "direct": (f"http://127.0.0.1:{ports['service']}", signed_app_principal),
+            "gateway": (f"http://127.0.0.1:{ports['gateway']}", lambda: bearer),
+            "gateway_httpx": (f"http://127.0.0.1:{ports['gateway_httpx']}", lambda: bearer),
         }
         results = {}
         for name, scenario in SCENARIOS.items():
-            status = call(targets["gateway"][0] + scenario["path"], scenario["method"], targets["gateway"][1],
-                          scenario["body"])
+            status = call(targets["gateway"][0] + scenario["path"], scenario["method"], bearer, scenario["body"])
             if status != 200:
                 print(f"{name}: skipped, {scenario['method']} {scenario['path']} answers {status}", flush=True)
                 results[name] = {"skipped": f"answers {status}"}
@@ -180,8 +181,8 @@ def main() -> None:
             single = {target: [] for target in targets}
             for round_number in range(args.rounds):
                 for target, (base, headers) in targets.items():
-                    runs[target].append(run_wrk(base, scenario, headers, args.connections, args.duration, script))
-                    single[target].append(run_wrk(base, scenario, headers, 1, max(3, args.duration // 2), script))
+                    runs[target].append(run_wrk(base, scenario, headers(), args.connections, args.duration, script))
+                    single[target].append(run_wrk(base, scenario, headers(), 1, max(3, args.duration // 2), script))
                     print(f"{name} round {round_number + 1} {target}: {runs[target][-1]['rps']:.0f} req/s, "
                           f"p50 {runs[target][-1]['p50_us'] / 1000:.2f} ms; one connection: "
                           f"p50 {single[target][-1]['p50_us'] / 1000:.2f} ms", flush=True)
@@ -193,7 +194,14 @@ def main() -> None:
             process.wait(timeout=15)
         shutil.rmtree(workdir, ignore_errors=True)
 
+    errors = [f"{name} {connections} {target}: {figures['errors']}"
+              for name, result in results.items() if "skipped" not in result
+              for connections, summary in result.items() for target, figures in summary["median"].items()
+              if figures["errors"]]
+    if errors:
+        print("NOT VALID: wrk counted errors or non-2xx answers: " + "; ".join(errors), flush=True)
     report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.platform(),
+              "valid": not errors, "errors": errors,
               "database": make_url(database_url).get_backend_name(),
               "cpus": os.cpu_count(), "connections": args.connections, "duration_seconds": args.duration,
               "rounds": args.rounds, "scenarios": results,
