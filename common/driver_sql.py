@@ -40,7 +40,9 @@ class _Compiled:
         processor = self.bind_processors.get(name)
         return value if processor is None or value is None else processor(value)
 
-    def row(self, raw: Sequence | None) -> tuple | None:
+    async def first_row(self, cursor: Any) -> tuple | None:
+        # Only the columns the statement names: PostgreSQL's compiler adds RETURNING of a serial key by itself.
+        raw = await cursor.fetchone() if self.result_processors else None
         if raw is None:
             return None
         return tuple(value if processor is None else processor(value)
@@ -147,8 +149,7 @@ class DriverConnection:
 
     @staticmethod
     async def _next_outcome(compiled: _Compiled, cursor: psycopg.AsyncClientCursor) -> Outcome:
-        row = await cursor.fetchone() if compiled.result_processors else None
-        outcome = Outcome(cursor.rowcount, compiled.row(row))
+        outcome = Outcome(cursor.rowcount, await compiled.first_row(cursor))
         cursor.nextset()
         return outcome
 
@@ -166,8 +167,6 @@ class DriverConnection:
 
     @staticmethod
     async def _outcome(compiled: _Compiled, cursor: Any) -> Outcome:
-        # Only the columns the statement names: PostgreSQL's compiler adds RETURNING of a serial key by itself.
-        row = await cursor.fetchone() if compiled.result_processors else None
-        outcome = Outcome(cursor.rowcount, compiled.row(row))
+        outcome = Outcome(cursor.rowcount, await compiled.first_row(cursor))
         await cursor.close()
         return outcome

@@ -45,12 +45,12 @@ APPLICANT = DriverStatement(lambda _dialect: (
                                  RosterEntry.myki_hash == bindparam("myki_hash")))
     .where(Program.id == bindparam("program_id"))))
 
-INSERT_APPLICATION = DriverStatement(lambda dialect: (
-    _insert_or_nothing(dialect, Application.__table__)
-    .values(_values(Application.__table__, "id", "program_id", "myki_hash", "provider_id", "provider_account_id",
-                    "granted_yen", "request_id", "created_at"))
-    .on_conflict_do_nothing(index_elements=["program_id", "myki_hash"])
-    .returning(Application.__table__.c.id)))
+# No ON CONFLICT: a resident who already applied fails the batch (UNIQUE program, resident), so nothing of it
+# is written, the remembered response included; on PostgreSQL a concurrent insert for the same resident waits
+# for the first transaction and then fails.
+INSERT_APPLICATION = DriverStatement(lambda _dialect: insert(Application.__table__).values(_values(
+    Application.__table__, "id", "program_id", "myki_hash", "provider_id", "provider_account_id", "granted_yen",
+    "request_id", "created_at")))
 
 INSERT_GRANT = DriverStatement(lambda _dialect: insert(Grant.__table__).values(_values(
     Grant.__table__, "id", "program_id", "application_id", "provider_id", "myki_hash", "source", "points", "status",
@@ -184,20 +184,6 @@ async def add_to_person_total_unchecked(session: AsyncSession, application_id: s
 async def delete_idempotency_records_before(session: AsyncSession, moment: datetime) -> int:
     result = await session.exec(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < moment))
     return result.rowcount
-
-
-async def insert_application(session: AsyncSession, application: Application) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING on (program, resident): false when the resident already has one.
-
-    No savepoint is needed, and on PostgreSQL a concurrent insert for the same resident waits for the first
-    transaction and then does nothing."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    values = application.model_dump()
-    table = Application.__table__
-    statement = (insert(table).values(**values).on_conflict_do_nothing(index_elements=["program_id", "myki_hash"])
-                 .returning(table.c.id))  # psycopg reports no rowcount here; a returned row means inserted
-    return (await session.exec(statement)).first() is not None
 
 
 async def application_for(session: AsyncSession, program_id: str, myki_hash: str) -> Application | None:

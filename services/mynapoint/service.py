@@ -299,8 +299,8 @@ async def _apply_again(session: AsyncSession, program_id: str, digest: str, body
 
 async def _admit(session: AsyncSession, sql: DriverConnection, program: ProgramTerms, digest: str,
                  body: ApplicationCreate, settings: Settings, now: datetime, remember: Remember) -> dict:
-    """Record the application and, for a fixed program, reserve its grant — both or neither, in one batch that
-    also commits (outside the tests' savepoints), so one round trip does all of it.
+    """Record the application and, for a fixed program, reserve its grant — all or nothing, in one batch that
+    also stores the response and commits (outside the tests' savepoints), so one round trip does all of it.
 
     The reservation is the batch's last statement (the response is remembered before it), so the program row
     — which every application of the program contends for — stays locked only from that UPDATE to the
@@ -310,23 +310,25 @@ async def _admit(session: AsyncSession, sql: DriverConnection, program: ProgramT
     application = {"id": new_id("appl"), "program_id": program.id, "myki_hash": digest,
                    "provider_id": body.provider_id, "provider_account_id": body.provider_account_id,
                    "granted_yen": 0, "request_id": current_request_id(), "created_at": now}
-    batch = [(repository.INSERT_APPLICATION, application)]
     result = {"application_id": application["id"], "eligible": True, "reasons": [], "grant": None}
+    grant_rows, reservation = [], []
     if program.kind == ProgramKind.fixed:
         grant = _new_grant(program, application, FIXED_SOURCE, program.points_per_person, settings, now)
         result["grant"] = {"id": grant["id"], "points": grant["points"], "status": grant["status"]}
-        batch += [*_grant_rows(grant, application["provider_account_id"]), *remember.statements(result),
-                  (repository.RESERVE, {"program_id": program.id, "points": grant["points"]})]
+        grant_rows = _grant_rows(grant, application["provider_account_id"])
+        reservation = [(repository.RESERVE, {"program_id": program.id, "points": grant["points"]})]
+    batch = [(repository.INSERT_APPLICATION, application), *grant_rows, *remember.statements(result), *reservation]
     try:
-        inserted = (await sql.run_all(batch, commit=True))[0].row is not None
+        await sql.run_all(batch, commit=True)
     except sql.integrity_error as error:
         await session.rollback()
         if sql.violated_constraint(error) == repository.BUDGET_CONSTRAINT:
             return {"application_id": None, "eligible": True, "reasons": [BUDGET_EXHAUSTED], "grant": None}
+        if await repository.application_for(session, program.id, digest) is None:
+            raise
         # The same resident, admitted concurrently by another request that has committed since.
         return await _apply_again(session, program.id, digest, body, settings)
-    # Not inserted only when nothing followed the insert to fail (a premium program): the same race.
-    return result if inserted else await _apply_again(session, program.id, digest, body, settings)
+    return result
 
 
 def _new_grant(program: ProgramTerms, application: dict, source: str, points: int, settings: Settings,
