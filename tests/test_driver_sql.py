@@ -2,10 +2,9 @@
 commits only a transaction its session owns."""
 
 import uuid
-
-import psycopg
 from datetime import UTC, datetime
 
+import psycopg
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 

@@ -9,8 +9,8 @@ replayed, never answered "budget exhausted". Records are kept (at least the 72 h
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
 from datetime import timedelta
+from typing import Protocol
 
 from fastapi import Request
 from fastapi.responses import JSONResponse

@@ -9,6 +9,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.driver_sql import DriverStatement, Outcome
 from common.models import (
     Application,
     Grant,
@@ -19,7 +20,6 @@ from common.models import (
     Provider,
     RosterEntry,
 )
-from common.driver_sql import DriverStatement, Outcome
 from common.models.mynapoint import DeliveryStatus, GrantStatus, LedgerKind
 from common.pagination import PageParams
 

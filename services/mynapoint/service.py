@@ -22,8 +22,8 @@ from common.settings import Settings
 from common.timeutil import utcnow
 from services.mynapoint import repository, signing
 from services.mynapoint.idempotency import Forget, Remember
-from services.mynapoint.repository import ProgramTerms, ResidentAttributes
 from services.mynapoint.identity import is_my_number, myki_hash
+from services.mynapoint.repository import ProgramTerms, ResidentAttributes
 from services.mynapoint.schemas import ApplicationCreate, ChargeCompleted, ProgramCreate, RosterRow
 from services.mynapoint.templates import JST, TEMPLATES
 
