@@ -74,6 +74,10 @@ def create_engine(database_url: str, **kwargs) -> AsyncEngine:
     url = async_url(database_url)
     # No pool_pre_ping: it costs a round trip at every checkout. After a database restart the first request on
     # each stale connection fails with a 503 and Retry-After (common/errors.py), and the pool starts afresh.
+    if url.get_backend_name() == "postgresql":
+        # No automatic prepared statements: psycopg's rollback of a transaction that used them sends DEALLOCATE
+        # ALL, which would also drop the ones common/driver_sql.py prepares for the hot paths.
+        kwargs["connect_args"] = {"prepare_threshold": None, **kwargs.get("connect_args", {})}
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_connect)

@@ -11,6 +11,8 @@ times the CPU for a batch of eight, and sends BEGIN in a round trip of its own.)
 """
 
 import contextlib
+import hashlib
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,7 @@ class _Compiled:
     bind_processors: dict[str, Callable[[Any], Any]]
     result_processors: tuple[Callable[[Any], Any] | None, ...]
     positional: bool
+    preparation: "_Preparation | None"  # PostgreSQL's: `sql` executes the prepared statement
 
     def parameters(self, values: dict[str, Any]) -> dict | tuple:
         values = {**self.literals, **values}
@@ -62,9 +65,10 @@ class DriverStatement:
         return self._compiled[dialect.name]
 
     def _compile(self, dialect: Dialect) -> _Compiled:
-        if dialect.name == "postgresql":  # positional %s, for statements joined into one query string
-            dialect = type(dialect)(paramstyle="format")
-        compiled = self.build(dialect.name).compile(dialect=dialect)
+        statement = self.build(dialect.name)
+        if dialect.name == "postgresql":  # $n parameters, for PREPARE
+            dialect = type(dialect)(paramstyle="numeric_dollar")
+        compiled = statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
         bind_processors = {}
         for name in names:
@@ -72,9 +76,59 @@ class DriverStatement:
             if processor is not None:
                 bind_processors[name] = processor
         result_processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
-                                  for column in getattr(self.build(dialect.name), "exported_columns", ()))
+                                  for column in getattr(statement, "exported_columns", ()))
         literals = {name: bind.value for name, bind in compiled.binds.items() if bind.value is not None}
-        return _Compiled(str(compiled), names, literals, bind_processors, result_processors, compiled.positional)
+        sql, preparation = str(compiled), None
+        if dialect.name == "postgresql":
+            preparation = _Preparation.of(sql)
+            sql = preparation.execute(len(names))
+        return _Compiled(sql, names, literals, bind_processors, result_processors, compiled.positional, preparation)
+
+
+@dataclass(frozen=True)
+class _Preparation:
+    """A PostgreSQL statement runs as `EXECUTE name(values)`, its values bound on the client, so a batch is
+    still one query string, while the server parses and plans the statement once per connection."""
+
+    name: str
+    prepare: str
+
+    @classmethod
+    def of(cls, sql: str) -> "_Preparation":
+        name = "chiiki_" + hashlib.sha256(sql.encode()).hexdigest()[:24]
+        return cls(name, f"PREPARE {name} AS {sql}")
+
+    def execute(self, parameter_count: int) -> str:
+        return f"EXECUTE {self.name}({', '.join(['%s'] * parameter_count)})" if parameter_count else \
+            f"EXECUTE {self.name}"
+
+
+# The statements each PostgreSQL connection has prepared, as read from the server at its first batch.
+_PREPARED_ON: "weakref.WeakKeyDictionary[psycopg.AsyncConnection, set[str]]" = weakref.WeakKeyDictionary()
+
+
+async def _prepare_missing(driver: psycopg.AsyncConnection, preparations: list[_Preparation]) -> None:
+    """Prepares the statements this connection lacks, in a round trip of its own (a connection's first batches
+    only). PREPARE is not transactional, so a failure may leave some prepared: the server is asked again."""
+    idle = driver.info.transaction_status == TransactionStatus.IDLE
+    if idle:  # psycopg would otherwise begin a transaction, which the batch behind may want to begin itself
+        await driver.set_autocommit(True)
+    try:
+        async with psycopg.AsyncRawCursor(driver) as cursor:
+            if driver not in _PREPARED_ON:
+                await cursor.execute("SELECT name FROM pg_prepared_statements")
+                _PREPARED_ON[driver] = {name for (name,) in await cursor.fetchall()}
+            done = _PREPARED_ON[driver]
+            missing = {each.name: each.prepare for each in preparations if each.name not in done}
+            if missing:
+                await cursor.execute("; ".join(missing.values()))
+                done.update(missing)
+    except BaseException:
+        _PREPARED_ON.pop(driver, None)
+        raise
+    finally:
+        if idle:
+            await driver.set_autocommit(False)
 
 
 @dataclass(frozen=True)
@@ -126,6 +180,7 @@ class DriverConnection:
                                  commit: bool) -> list[Outcome]:
         # With no transaction open yet, the query begins its own: psycopg would send BEGIN in a round trip
         # of its own, so the connection is in autocommit mode for the length of this one query.
+        await _prepare_missing(driver, [compiled.preparation for compiled, _ in prepared])
         begin = commit and driver.info.transaction_status == TransactionStatus.IDLE
         query = "; ".join(["BEGIN"] * begin + [compiled.sql for compiled, _ in prepared] + ["COMMIT"] * commit)
         parameters = [value for compiled, values in prepared for value in compiled.parameters(values)]
@@ -137,7 +192,9 @@ class DriverConnection:
             if begin:
                 cursor.nextset()  # BEGIN's own result
             return [await self._next_outcome(compiled, cursor) for compiled, _ in prepared]
-        except BaseException:
+        except BaseException as error:
+            if isinstance(error, psycopg.errors.InvalidSqlStatementName):  # dropped by someone (DISCARD ALL)
+                _PREPARED_ON.pop(driver, None)
             if begin:
                 with contextlib.suppress(psycopg.Error):
                     await driver.rollback()  # our BEGIN's transaction, failed: end it, as a session would

@@ -5,7 +5,8 @@ import uuid
 from datetime import UTC, datetime
 
 import psycopg
-from sqlalchemy import bindparam, delete, insert, select, update
+import pytest
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import Database
@@ -76,6 +77,43 @@ async def test_a_committing_batch_commits_on_the_driver_and_leaves_the_session_n
         async with db.sessionmaker() as cleanup:
             await cleanup.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id == record))
             await cleanup.commit()
+
+
+async def test_on_postgresql_each_connection_parses_a_statement_once_and_runs_it_prepared(session):
+    sql = DriverConnection(session)
+    compiled = READ_RECORD.compiled(session.bind.dialect)
+    if session.bind.dialect.name != "postgresql":
+        assert compiled.preparation is None  # sqlite3 keeps its own cache of parsed statements
+        return
+    await sql.run(READ_RECORD, id=_key())
+    runs = await _prepared_runs(session, compiled.preparation.name)
+    for _ in range(3):
+        await sql.run(READ_RECORD, id=_key())
+    assert await _prepared_runs(session, compiled.preparation.name) == runs + 3
+
+
+async def test_a_rollback_keeps_the_prepared_statements_and_a_dropped_one_is_prepared_again(session):
+    program, sql = await _program(session), DriverConnection(session)
+    await session.commit()  # the test's savepoint: the rollback below ends only what follows
+    try:
+        await sql.run_all([(READ_RECORD, {"id": _key()}), (OVERSPEND, {"id": program})])
+        raise AssertionError("the overspend was accepted")
+    except sql.integrity_error:
+        await session.rollback()
+    assert (await sql.run(READ_RECORD, id=_key())).row is None
+    if session.bind.dialect.name != "postgresql":
+        return
+    await session.exec(text("DEALLOCATE ALL"))  # what a connection pooler's reset would do
+    with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+        await sql.run(READ_RECORD, id=_key())
+    await session.rollback()
+    assert (await sql.run(READ_RECORD, id=_key())).row is None  # the server was asked again, and it prepared
+
+
+async def _prepared_runs(session: AsyncSession, name: str) -> int:
+    found = await session.exec(text("SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+                                    "WHERE name = :name").bindparams(name=name))
+    return found.one()[0]
 
 
 def _driver_in_transaction(driver) -> bool:
