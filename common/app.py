@@ -14,7 +14,7 @@ from common.errors import error_response, install_error_handlers
 from common.logging import configure_logging, stamp_request_ids
 from common.metrics import metrics_router
 from common.migrations import current_revision, head_revision
-from common.observability import ObservabilityMiddleware
+from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.settings import Settings, get_settings
 
 # Reachable without the gateway's signature: probes, metrics and the API description.
@@ -90,7 +90,7 @@ def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
         if owns_db:
             await app.state.db.dispose()
 
-    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan, telemetry=fastapi_telemetry(settings))
     app.state.service = name
     app.state.settings = settings
     if db is not None:

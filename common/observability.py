@@ -12,8 +12,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.metrics import LATENCY, REQUESTS, route_label
 from common.requestid import HEADER, accept_request_id, bind_request_id, unbind_request_id
+from common.settings import Settings
 
 access_log = logging.getLogger("chiiki.access")
+
+
+def fastapi_telemetry(settings: Settings) -> dict:
+    """FastAPI's `telemetry` argument: its OpenTelemetry instrumentation only when the settings ask for it."""
+    return {} if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False}
 
 
 class ObservabilityMiddleware:

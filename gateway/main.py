@@ -23,7 +23,7 @@ from common.db import Database
 from common.errors import ChiikiError, Unauthorized, error_response, install_error_handlers
 from common.logging import stamp_request_ids
 from common.metrics import RATE_LIMITED, metrics_router
-from common.observability import ObservabilityMiddleware
+from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.settings import Settings, get_settings
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
 from gateway.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
@@ -64,7 +64,7 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
             await app.state.db.dispose()
 
     app = FastAPI(title="chiiki", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None,
-                  redoc_url=None)
+                  redoc_url=None, telemetry=fastapi_telemetry(settings))
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter.from_settings(settings, rate_limit_clock)
     app.state.openapi = MergedDocument(app.openapi)

@@ -129,3 +129,21 @@ async def test_reads_are_not_held_up_by_a_writer(engine, settings, method, path,
             response = await asyncio.wait_for(client.request(method, path, json=body, headers=signed("ops")), 5)
         await writer.rollback()
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("opentelemetry", [False, True], ids=["opentelemetry-off", "opentelemetry-on"])
+@pytest.mark.parametrize("app_module", ["services.mynapoint.main", "gateway.main"])
+async def test_fastapi_looks_for_opentelemetry_only_when_the_settings_ask(settings, db, monkeypatch, app_module,
+                                                                          opentelemetry):
+    import importlib
+
+    from opentelemetry import trace
+
+    looked_up = []
+    real_lookup = trace.get_tracer_provider
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: looked_up.append(True) or real_lookup())
+    create_app = importlib.import_module(app_module).create_app
+    app = create_app(settings=settings.model_copy(update={"opentelemetry": opentelemetry}), db=db)
+    async with _client(app) as client:
+        assert (await client.get("/healthz")).status_code == 200
+    assert bool(looked_up) is opentelemetry
