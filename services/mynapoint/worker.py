@@ -166,8 +166,8 @@ class DeliveryWorker:
 
 
 async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bool:
-    """A grant.created whose grant was voided (or credited) during this attempt is not retried: a void has
-    already sent grant.revoked, which a later grant.created must not overtake."""
+    """A grant.created whose grant was resolved during this attempt is not retried: credited, it needs no retry;
+    voided, grant.revoked is on its way, and a later grant.created must not overtake it."""
     if event.event_type != "grant.created" or event.grant_id is None:
         return False
     grant = await session.get(Grant, event.grant_id)
@@ -175,9 +175,10 @@ async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bo
 
 
 async def _revoke_if_cancelled_meanwhile(session: AsyncSession, event: Claimed) -> None:
-    """This worker's lease ran out mid-send and a void cancelled the event as unsent, yet the provider took it."""
+    """This worker's lease ran out mid-send and a void cancelled the event as never sent, yet the provider took it.
+    (Cancelled after a recorded attempt, the void has sent grant.revoked itself.)"""
     outbox = await session.get(OutboxEvent, event.id)
-    if outbox.status != DeliveryStatus.cancelled or event.grant_id is None:
+    if outbox.status != DeliveryStatus.cancelled or outbox.attempts > 0 or event.grant_id is None:
         return
     grant = await session.get(Grant, event.grant_id)
     service.tell_revoked(session, grant)
