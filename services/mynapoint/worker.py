@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import update
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import Database
@@ -170,8 +171,10 @@ async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bo
     voided, grant.revoked is on its way, and a later grant.created must not overtake it."""
     if event.event_type != "grant.created" or event.grant_id is None:
         return False
-    grant = await session.get(Grant, event.grant_id)
-    return grant is not None and grant.status != GrantStatus.reserved
+    # FOR SHARE: a void still in flight has found this event leased and is enqueueing grant.revoked; wait for it.
+    status = (await session.exec(select(Grant.status).where(Grant.id == event.grant_id)
+                                 .with_for_update(read=True))).first()
+    return status is not None and status != GrantStatus.reserved
 
 
 async def _revoke_if_cancelled_meanwhile(session: AsyncSession, event: Claimed) -> None:

@@ -10,7 +10,7 @@ from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
 from common.models import Grant, OutboxEvent
-from services.mynapoint.service import reconcile
+from services.mynapoint.service import reconcile, void_grant
 from services.mynapoint.worker import DeliveryWorker
 from tests.conftest import bearer
 from tests.mynapoint.conftest import MUNICIPALITY, Receiver, application, create_provider, fixed_program, resident
@@ -279,3 +279,41 @@ async def test_voids_racing_the_worker_never_leave_a_sent_grant_unrevoked(live):
         voided = (await session.exec(select(Grant.status).where(Grant.program_id == program["id"]))).all()
         assert set(voided) == {"voided"}
         assert await reconcile(session) == []
+
+
+async def test_a_failed_attempt_recorded_while_a_void_commits_is_not_retried(live):
+    """The void finds grant.created leased and enqueues grant.revoked; the worker recording the attempt's failure
+    at that moment must see the void, or a retried grant.created could reach the provider after its revocation."""
+    ops, app = await live.key("ops"), await live.key("app")
+    muni = await live.key("municipality", municipality_code=MUNICIPALITY)
+    receiver = Receiver(fail=lambda request: httpx.Response(503))
+    provider = await create_provider(live.client, ops, receiver)
+    program = (await live.client.post("/mynapoint/programs", headers=bearer(muni),
+                                      json=fixed_program(provider["id"]))).json()
+    await live.client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni),
+                           json={"residents": [resident("slow-void")]})
+    answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
+                                    json=application(provider["id"], "slow-void"))
+    grant_id = answer.json()["grant"]["id"]
+    committed = []
+
+    async def void_committing_later():
+        session = live.db.sessionmaker()
+        assert await void_grant(session, grant_id)
+
+        async def commit():
+            await asyncio.sleep(0.3)
+            await session.commit()
+            await session.close()
+            committed.append(True)
+
+        committed.append(asyncio.create_task(commit()))
+
+    sender = DeliveryWorker(live.db, live.settings, client=_during_send(receiver, void_committing_later),
+                            schedule=(0, 0, 0))
+    await sender.run_once()
+    await committed[0]
+    async with live.db.sessionmaker() as session:
+        events = await _events(session, grant_id)
+    assert (events["grant.created"].status, events["grant.created"].attempts) == ("cancelled", 1)
+    assert events["grant.revoked"].status == "pending"
