@@ -40,6 +40,7 @@ class DeliveryStatus(StrEnum):
     pending = "pending"
     delivered = "delivered"
     failed = "failed"
+    cancelled = "cancelled"  # withdrawn before it was sent (its grant was voided); never sent again
 
 
 # --- providers ------------------------------------------------------------------------------------------
@@ -193,6 +194,8 @@ class OutboxEvent(SQLModel, table=True):
     provider_id: str = Field(foreign_key="provider.id", max_length=40, index=True)
     event_type: str = Field(max_length=60)
     body: str = Field(sa_type=Text, description="the exact JSON bytes that are signed and sent")
+    grant_id: str | None = Field(default=None, max_length=40, index=True,
+                                 description="the grant a grant.* event is about")
     status: DeliveryStatus = Field(default=DeliveryStatus.pending, sa_type=String(16))
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)

@@ -212,7 +212,7 @@ async def list_deliveries(session: SessionDep, _ops: OpsOnly, page: Annotated[Pa
 
 
 @router.post("/deliveries/{event_id}/redeliver", response_model=DeliveryPublic,
-             summary="Send a failed or delivered event again, from the first attempt "
+             summary="Send a failed or delivered event again, from the first attempt (never a cancelled one) "
                      "(ops; Idempotency-Key recommended: a replay does not queue it a second time)")
 async def redeliver(event_id: str, request: Request, session: SessionDep, ops: OpsOnly,
                     idempotency_key: IdempotencyKey = None):
@@ -226,6 +226,10 @@ async def _requeue(session: AsyncSession, event_id: str) -> OutboxEvent:
     event = await session.get(OutboxEvent, event_id)
     if event is None:
         raise NotFound(f"no delivery {event_id}", field="event_id")
+    if event.status == DeliveryStatus.cancelled:
+        # Cancelled because its grant was voided: sending it now would offer the provider points nobody pays for.
+        raise Unprocessable(f"delivery {event_id} was cancelled and is never sent", code="delivery_cancelled",
+                            field="event_id")
     event.status, event.attempts, event.next_attempt_at = DeliveryStatus.pending, 0, utcnow()
     event.lease_until = event.lease_token = None
     session.add(event)

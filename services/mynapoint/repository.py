@@ -61,8 +61,8 @@ INSERT_LEDGER_ENTRY = DriverStatement(lambda _dialect: insert(LedgerEntry.__tabl
     "posted_delta", "request_id", "created_at")))
 
 INSERT_OUTBOX_EVENT = DriverStatement(lambda _dialect: insert(OutboxEvent.__table__).values(_values(
-    OutboxEvent.__table__, "id", "provider_id", "event_type", "body", "status", "attempts", "next_attempt_at",
-    "created_at")))
+    OutboxEvent.__table__, "id", "provider_id", "event_type", "grant_id", "body", "status", "attempts",
+    "next_attempt_at", "created_at")))
 
 # A reservation for a batch that commits with it: the CHECK constraint below refuses it when the budget does not
 # cover it, which fails the batch, so the commit queued behind it never happens (adjust_balances, for the ORM
@@ -292,6 +292,32 @@ async def claim_due_events(session: AsyncSession, now: datetime, limit: int) -> 
         .with_for_update(skip_locked=True)
     )
     return list((await session.exec(query)).all())
+
+
+async def cancel_grant_created(session: AsyncSession, grant_id: str, now: datetime, *, attempted: bool) -> bool:
+    """Cancel a grant's pending grant.created that no worker holds a live lease on (never attempted, unless
+    `attempted`). One conditional UPDATE: a worker that claims the event at the same moment either has it first,
+    and this reports False, or finds it cancelled and skips it."""
+    statement = (
+        update(OutboxEvent)
+        .where(OutboxEvent.grant_id == grant_id, OutboxEvent.event_type == "grant.created",
+               OutboxEvent.status == DeliveryStatus.pending,
+               or_(OutboxEvent.lease_until.is_(None), OutboxEvent.lease_until < now))
+        .values(status=DeliveryStatus.cancelled, lease_token=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    if not attempted:
+        statement = statement.where(OutboxEvent.attempts == 0)
+    return (await session.exec(statement)).rowcount == 1
+
+
+async def grant_created_lease(session: AsyncSession, grant_id: str, now: datetime) -> datetime | None:
+    """When a worker's live lease on the grant's grant.created ends; None when nobody is sending it."""
+    query = select(OutboxEvent.lease_until).where(OutboxEvent.grant_id == grant_id,
+                                                  OutboxEvent.event_type == "grant.created",
+                                                  OutboxEvent.status == DeliveryStatus.pending,
+                                                  OutboxEvent.lease_until >= now)
+    return (await session.exec(query)).first()
 
 
 async def ledger_sums(session: AsyncSession) -> dict[str, tuple[int, int, int]]:

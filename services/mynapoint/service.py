@@ -391,9 +391,12 @@ async def write_grant(session: AsyncSession, program: Program, application: Appl
     return grant
 
 
-def enqueue(session: AsyncSession, provider_id: str, event_type: str, data: dict) -> OutboxEvent:
+def enqueue(session: AsyncSession, provider_id: str, event_type: str, data: dict,
+            not_before: datetime | None = None) -> OutboxEvent:
     """An outbound webhook in the caller's transaction (the transactional outbox)."""
     event = OutboxEvent(**outbox_row(provider_id, event_type, data))
+    if not_before is not None and not_before > event.next_attempt_at:
+        event.next_attempt_at = not_before
     session.add(event)
     return event
 
@@ -402,8 +405,9 @@ def outbox_row(provider_id: str, event_type: str, data: dict) -> dict:
     now = utcnow()
     body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": data},
                       ensure_ascii=False, separators=(",", ":"))
-    return {"id": new_id("msg"), "provider_id": provider_id, "event_type": event_type, "body": body,
-            "status": DeliveryStatus.pending.value, "attempts": 0, "next_attempt_at": now, "created_at": now}
+    return {"id": new_id("msg"), "provider_id": provider_id, "event_type": event_type,
+            "grant_id": data.get("grant_id"), "body": body, "status": DeliveryStatus.pending.value, "attempts": 0,
+            "next_attempt_at": now, "created_at": now}
 
 
 # --- resolving grants ------------------------------------------------------------------------------------
@@ -420,13 +424,44 @@ async def credit_grant(session: AsyncSession, provider_id: str, grant_id: str) -
 
 
 async def void_grant(session: AsyncSession, grant_id: str) -> bool:
-    """Free a reservation (final delivery failure, expiry, or revoke before credit); false if already resolved."""
+    """Free a reservation (expiry, unlinked account) and withdraw it from the provider; false if already resolved."""
+    grant = await _void(session, grant_id)
+    if grant is None:
+        return False
+    await withdraw_from_provider(session, grant)
+    return True
+
+
+async def void_undelivered_grant(session: AsyncSession, grant_id: str) -> bool:
+    """Free a reservation whose grant.created finally failed: the provider never got it, so nothing is sent."""
+    return await _void(session, grant_id) is not None
+
+
+async def _void(session: AsyncSession, grant_id: str) -> Grant | None:
     grant = await session.get(Grant, grant_id)
     if grant is None or not await repository.set_grant_status(
             session, grant.id, GrantStatus.reserved, GrantStatus.voided, utcnow()):
-        return False
+        return None
     await _undo_reservation(session, grant)
-    return True
+    return grant
+
+
+async def withdraw_from_provider(session: AsyncSession, grant: Grant) -> None:
+    """A voided reservation must never be credited: its grant.created is cancelled if it was never sent and no
+    worker is sending it; otherwise the provider has it, or may have it, and is sent grant.revoked."""
+    now = utcnow()
+    if await repository.cancel_grant_created(session, grant.id, now, attempted=False):
+        return
+    # An earlier attempt may have landed although it failed: no more retries, and the provider hears it is void.
+    await repository.cancel_grant_created(session, grant.id, now, attempted=True)
+    in_flight_until = await repository.grant_created_lease(session, grant.id, now)
+    # After the lease ends, so a grant.created being sent right now reaches the provider before its revocation.
+    tell_revoked(session, grant, not_before=_aware(in_flight_until) if in_flight_until else None)
+
+
+def tell_revoked(session: AsyncSession, grant: Grant, not_before: datetime | None = None) -> None:
+    enqueue(session, grant.provider_id, "grant.revoked",
+            {"grant_id": grant.id, "program_id": grant.program_id, "points": grant.points}, not_before)
 
 
 async def _undo_reservation(session: AsyncSession, grant: Grant) -> None:
@@ -449,14 +484,14 @@ async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: st
     now = utcnow()
     if await repository.set_grant_status(session, grant.id, GrantStatus.reserved, GrantStatus.voided, now):
         await _undo_reservation(session, grant)
+        await withdraw_from_provider(session, grant)
     elif await repository.set_grant_status(session, grant.id, GrantStatus.posted, GrantStatus.revoked, now):
         await _move(session, grant.program_id, LedgerKind.revoke, posted=-grant.points, grant=grant)
         await _give_back_to_cap(session, grant)
+        tell_revoked(session, grant)
     else:
         raise Unprocessable(f"grant {grant_id} is already {await _fresh_status(session, grant)}",
                             code="grant_resolved", field="grant_id")
-    enqueue(session, grant.provider_id, "grant.revoked", {"grant_id": grant.id, "program_id": grant.program_id,
-                                                          "points": grant.points})
     await session.flush()
     await session.refresh(grant)
     return grant

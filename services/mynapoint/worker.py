@@ -17,12 +17,13 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import update
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import Database
 from common.errors import ChiikiError
-from common.models import OutboxEvent, Provider
-from common.models.mynapoint import DeliveryStatus
+from common.models import Grant, OutboxEvent, Provider
+from common.models.mynapoint import DeliveryStatus, GrantStatus
 from common.settings import Settings
 from common.timeutil import utcnow
 from services.mynapoint import repository, service, signing
@@ -46,6 +47,8 @@ class Claimed:
     secrets: list[str]
     attempts: int
     disabled: bool
+    event_type: str
+    grant_id: str | None
 
 
 class DeliveryWorker:
@@ -104,7 +107,7 @@ class DeliveryWorker:
                 session.add(event)
                 claimed.append(Claimed(event.id, event.lease_token, event.body, provider.webhook_url,
                                        service.live_secrets(provider, now), event.attempts,
-                                       provider.webhook_disabled_at is not None))
+                                       provider.webhook_disabled_at is not None, event.event_type, event.grant_id))
             await session.commit()
         return claimed
 
@@ -135,11 +138,15 @@ class DeliveryWorker:
         elif status == 410 or attempts >= len(self.schedule):
             values |= {"status": DeliveryStatus.failed,
                        "last_error": "endpoint gone (410): disabled" if status == 410 else error or f"HTTP {status}"}
+        elif await _grant_resolved_meanwhile(session, event):
+            values |= {"status": DeliveryStatus.cancelled, "last_error": error or f"HTTP {status}"}
         else:
             values["next_attempt_at"] = now + timedelta(seconds=self._delay(attempts, retry_after))
             values["last_error"] = error or f"HTTP {status}"
         if not await _update_if_still_leased(session, event, values):
             log.warning("lost the lease on %s before recording its outcome", event.id)
+            if values.get("status") == DeliveryStatus.delivered:
+                await _revoke_if_cancelled_meanwhile(session, event)
             return
         if values.get("status") == DeliveryStatus.failed:
             await self._after_final_failure(session, event, status == 410, now)
@@ -155,8 +162,30 @@ class DeliveryWorker:
                                .values(webhook_disabled_at=now).execution_options(synchronize_session=False))
         if outbox.event_type == "grant.created":
             grant_id = _grant_id(outbox.body)
-            if grant_id and await service.void_grant(session, grant_id):
+            if grant_id and await service.void_undelivered_grant(session, grant_id):
                 log.info("voided grant %s after its grant.created could not be delivered", grant_id)
+
+
+async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bool:
+    """A grant.created whose grant was resolved during this attempt is not retried: credited, it needs no retry;
+    voided, grant.revoked is on its way, and a later grant.created must not overtake it."""
+    if event.event_type != "grant.created" or event.grant_id is None:
+        return False
+    # FOR SHARE: a void still in flight has found this event leased and is enqueueing grant.revoked; wait for it.
+    status = (await session.exec(select(Grant.status).where(Grant.id == event.grant_id)
+                                 .with_for_update(read=True))).first()
+    return status is not None and status != GrantStatus.reserved
+
+
+async def _revoke_if_cancelled_meanwhile(session: AsyncSession, event: Claimed) -> None:
+    """This worker's lease ran out mid-send and a void cancelled the event as never sent, yet the provider took it.
+    (Cancelled after a recorded attempt, the void has sent grant.revoked itself.)"""
+    outbox = await session.get(OutboxEvent, event.id)
+    if outbox.status != DeliveryStatus.cancelled or outbox.attempts > 0 or event.grant_id is None:
+        return
+    grant = await session.get(Grant, event.grant_id)
+    service.tell_revoked(session, grant)
+    log.warning("grant.created %s arrived after it was cancelled; sent grant.revoked for %s", event.id, grant.id)
 
 
 async def _update_if_still_leased(session: AsyncSession, event: Claimed, values: dict) -> bool:

@@ -1,13 +1,18 @@
 """The migrations are the schema: they must build every database and agree with the models."""
 
+import json
+from datetime import UTC, datetime
+
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 import common.models
 from common.db import sync_url
 from common.migrations import alembic_config, head_revision, upgrade
+from tests.conftest import BACKENDS, _create_postgres_database, _drop_postgres_database
 
 
 def _diff(database_url: str, metadata: sa.MetaData) -> list:
@@ -51,3 +56,36 @@ def test_upgrade_and_downgrade_from_scratch(tmp_path):
     command.downgrade(alembic_config(url), "base")
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS, ids=[f"on-{backend}" for backend in BACKENDS])
+def empty_database_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    url = _create_postgres_database()
+    request.addfinalizer(lambda: _drop_postgres_database(url))
+    return url
+
+
+def test_outbox_events_written_before_0007_are_given_their_grant(empty_database_url):
+    """A voided reservation finds its grant.created by the grant_id column, also for events already queued."""
+    upgrade(empty_database_url, "0006")
+    engine = create_engine(sync_url(empty_database_url))
+    now = datetime.now(UTC)
+    events = {"msg_created": ("grant.created", {"grant_id": "gr_1", "points": 5000}),
+              "msg_revoked": ("grant.revoked", {"grant_id": "gr_2", "program_id": "prog_1", "points": 5000}),
+              "msg_other": ("program.noticed", {"program_id": "prog_1"})}
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO provider (id, name, webhook_url, created_at) "
+                                "VALUES ('prov_1', 'テストペイ', 'https://pay.example/hooks', :now)"), {"now": now})
+        for event_id, (event_type, data) in events.items():
+            body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": data}, separators=(",", ":"))
+            connection.execute(text(
+                "INSERT INTO outbox_event (id, provider_id, event_type, body, status, attempts, next_attempt_at, "
+                "created_at) VALUES (:id, 'prov_1', :event_type, :body, 'pending', 0, :now, :now)"),
+                {"id": event_id, "event_type": event_type, "body": body, "now": now})
+    upgrade(empty_database_url)
+    with engine.connect() as connection:
+        named = dict(connection.execute(text("SELECT id, grant_id FROM outbox_event")).all())
+    engine.dispose()
+    assert named == {"msg_created": "gr_1", "msg_revoked": "gr_2", "msg_other": None}
