@@ -110,15 +110,17 @@ _PREPARED_ON: "weakref.WeakKeyDictionary[psycopg.AsyncConnection, set[str]]" = w
 async def _prepare_missing(driver: psycopg.AsyncConnection, preparations: list[_Preparation]) -> None:
     """Prepares the statements this connection lacks, in a round trip of its own (a connection's first batches
     only). PREPARE is not transactional, so a failure may leave some prepared: the server is asked again."""
+    done = _PREPARED_ON.get(driver)
+    if done is not None and all(each.name in done for each in preparations):
+        return
     idle = driver.info.transaction_status == TransactionStatus.IDLE
     if idle:  # psycopg would otherwise begin a transaction, which the batch behind may want to begin itself
         await driver.set_autocommit(True)
     try:
         async with psycopg.AsyncRawCursor(driver) as cursor:
-            if driver not in _PREPARED_ON:
+            if done is None:
                 await cursor.execute("SELECT name FROM pg_prepared_statements")
-                _PREPARED_ON[driver] = {name for (name,) in await cursor.fetchall()}
-            done = _PREPARED_ON[driver]
+                done = _PREPARED_ON[driver] = {name for (name,) in await cursor.fetchall()}
             missing = {each.name: each.prepare for each in preparations if each.name not in done}
             if missing:
                 await cursor.execute("; ".join(missing.values()))
