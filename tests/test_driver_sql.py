@@ -61,21 +61,25 @@ async def test_inside_a_savepoint_a_committing_batch_ends_the_savepoint_not_the_
     assert await session.get(IdempotencyRecord, record) is not None
 
 
-async def test_a_committing_batch_commits_on_the_driver_and_leaves_the_session_nothing_to_do(engine):
-    db, record = Database(engine), _key()
+async def test_committing_batches_commit_on_the_driver_and_with_them_what_the_orm_had_pending(engine):
+    db, first, by_orm, second = Database(engine), _key(), _key(), _key()
     try:
         async with db.sessionmaker() as writer:
-            await DriverConnection(writer).run(INSERT_RECORD, commit=True, id=record, request_hash="h",
-                                               created_at=MOMENT)
-            assert not writer.in_transaction()
+            sql = DriverConnection(writer)
+            await sql.run(INSERT_RECORD, commit=True, id=first, request_hash="h", created_at=MOMENT)
+            writer.add(IdempotencyRecord(id=by_orm, request_hash="h", created_at=MOMENT))
+            await sql.run(INSERT_RECORD, commit=True, id=second, request_hash="h", created_at=MOMENT)
+            assert not writer.new
             async with db.reader() as other:
-                assert await other.get(IdempotencyRecord, record) is not None
-            await writer.rollback()  # too late: the batch committed
+                assert [await other.get(IdempotencyRecord, record) is not None for record in (first, by_orm, second)] \
+                    == [True, True, True]
+            await writer.rollback()  # too late: the batches committed
         async with db.reader() as other:
-            assert await other.get(IdempotencyRecord, record) is not None
+            assert [await other.get(IdempotencyRecord, record) is not None for record in (first, by_orm, second)] \
+                == [True, True, True]
     finally:
         async with db.sessionmaker() as cleanup:
-            await cleanup.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id == record))
+            await cleanup.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_([first, by_orm, second])))
             await cleanup.commit()
 
 
