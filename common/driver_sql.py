@@ -7,7 +7,8 @@ types' own bind and result processors, so the rows are the ones the ORM writes a
 connection of the caller's session, inside that session's transaction. On PostgreSQL a batch of statements is
 sent as one query string, values bound by psycopg on the client, so it costs one message and one round trip,
 and it may begin and end its transaction in that same round trip. (psycopg's pipeline mode costs about five
-times the CPU for a batch of eight, and sends BEGIN in a round trip of its own.)
+times the CPU for a batch of eight, and sends BEGIN in a round trip of its own.) Each statement is prepared
+once per connection and the batch EXECUTEs them, so the server does not parse and plan them at every run.
 """
 
 import contextlib
@@ -188,9 +189,9 @@ class DriverConnection:
 
     async def _run_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: list[tuple[_Compiled, dict]],
                                  commit: bool) -> list[Outcome]:
+        await _prepare_missing(driver, [compiled.preparation for compiled, _ in prepared])
         # With no transaction open yet, the query begins its own: psycopg would send BEGIN in a round trip
         # of its own, so the connection is in autocommit mode for the length of this one query.
-        await _prepare_missing(driver, [compiled.preparation for compiled, _ in prepared])
         begin = commit and driver.info.transaction_status == TransactionStatus.IDLE
         query = "; ".join(["BEGIN"] * begin + [compiled.sql for compiled, _ in prepared] + ["COMMIT"] * commit)
         parameters = [value for compiled, values in prepared for value in compiled.parameters(values)]
