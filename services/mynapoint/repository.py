@@ -240,10 +240,10 @@ async def reserved_grant_ids(session: AsyncSession, application_id: str) -> list
 
 
 async def latest_grant(session: AsyncSession, program_id: str, myki_hash: str, source: str,
-                       source_prefix: str) -> Grant | None:
-    """The newest of a resident's grants whose source is `source` or starts with `source_prefix`."""
+                       source_prefixes: tuple[str, ...]) -> Grant | None:
+    """The newest of a resident's grants whose source is `source` or starts with one of `source_prefixes`."""
     query = (select(Grant).where(Grant.program_id == program_id, Grant.myki_hash == myki_hash,
-                                 or_(Grant.source == source, Grant.source.startswith(source_prefix)))
+                                 or_(Grant.source == source, *(Grant.source.startswith(p) for p in source_prefixes)))
              .order_by(Grant.created_at.desc()).limit(1))
     return (await session.exec(query)).first()
 

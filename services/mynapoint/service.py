@@ -30,6 +30,8 @@ from services.mynapoint.templates import JST, TEMPLATES
 FIXED_SOURCE = "application"
 CHARGE_SOURCE = "charge:"  # + the provider's charge id: a premium grant
 RELINK_SOURCE = "relink:"  # + the voided fixed grant it replaces, after the resident re-linked an account
+REDELIVER_SOURCE = "redeliver:"  # + the voided grant it replaces, after ops redelivered its failed grant.created
+REPLACEMENT_SOURCES = (RELINK_SOURCE, REDELIVER_SOURCE)
 
 
 def new_id(prefix: str) -> str:
@@ -357,9 +359,15 @@ def _grant_created(grant_id: str, program_id: str, provider_account_id: str, poi
 
 
 async def _application_result(session: AsyncSession, application: Application) -> dict:
-    grant = await repository.latest_grant(session, application.program_id, application.myki_hash, FIXED_SOURCE,
-                                          RELINK_SOURCE)
+    program = await session.get(Program, application.program_id)
+    grant = await latest_fixed_grant(session, program.id, application.myki_hash) \
+        if program.kind == ProgramKind.fixed else None
     return {"application_id": application.id, "eligible": True, "reasons": [], "grant": _grant_brief(grant)}
+
+
+async def latest_fixed_grant(session: AsyncSession, program_id: str, myki_hash: str) -> Grant | None:
+    """A fixed program's newest grant for the resident: the application's, or the one that replaced it last."""
+    return await repository.latest_grant(session, program_id, myki_hash, FIXED_SOURCE, REPLACEMENT_SOURCES)
 
 
 def _grant_brief(grant: Grant | None) -> dict | None:
@@ -471,8 +479,11 @@ async def _undo_reservation(session: AsyncSession, grant: Grant) -> None:
 
 
 async def _give_back_to_cap(session: AsyncSession, grant: Grant) -> None:
-    """A premium grant that is voided or revoked stops counting against the resident's per-person cap."""
-    if grant.source.startswith(CHARGE_SOURCE):
+    """A premium grant that is voided or revoked stops counting against the resident's per-person cap.
+
+    Known by its program, not its source: a premium grant redelivered after a failure has a `redeliver:` source."""
+    program = await session.get(Program, grant.program_id)
+    if program.kind == ProgramKind.premium:
         await repository.add_to_person_total_unchecked(session, grant.application_id, -grant.points)
 
 
@@ -551,7 +562,7 @@ async def relink(session: AsyncSession, program: Program, application: Applicati
     await session.refresh(application)
     if not relinked or program.kind != ProgramKind.fixed:  # not relinked: a concurrent request just did it
         return await _application_result(session, application)
-    previous = await repository.latest_grant(session, program.id, application.myki_hash, FIXED_SOURCE, RELINK_SOURCE)
+    previous = await latest_fixed_grant(session, program.id, application.myki_hash)
     if previous is None or previous.status != GrantStatus.voided:
         return await _application_result(session, application)
     source = f"{RELINK_SOURCE}{previous.id}"
