@@ -311,6 +311,31 @@ async def cancel_grant_created(session: AsyncSession, grant_id: str, now: dateti
     return (await session.exec(statement)).rowcount == 1
 
 
+async def grant_for_update(session: AsyncSession, grant_id: str) -> Grant | None:
+    """The grant, locked until the transaction ends (PostgreSQL; SQLite's writers are serialized anyway), so a
+    void or another redelivery of it waits for this one."""
+    query = select(Grant).where(Grant.id == grant_id).with_for_update().execution_options(populate_existing=True)
+    return (await session.exec(query)).first()
+
+
+async def application_for_update(session: AsyncSession, application_id: str) -> Application:
+    """The application, locked until the transaction ends: no unlink or re-link of it happens in between."""
+    query = (select(Application).where(Application.id == application_id).with_for_update()
+             .execution_options(populate_existing=True))
+    return (await session.exec(query)).one()
+
+
+async def grant_created_event(session: AsyncSession, grant_id: str) -> OutboxEvent | None:
+    query = select(OutboxEvent).where(OutboxEvent.grant_id == grant_id, OutboxEvent.event_type == "grant.created")
+    return (await session.exec(query.order_by(OutboxEvent.created_at.desc()).limit(1))).first()
+
+
+async def grant_revoked_sent(session: AsyncSession, grant_id: str) -> bool:
+    """Whether the provider was (or is being) told the grant is off: it was withdrawn, not just left undelivered."""
+    query = select(OutboxEvent.id).where(OutboxEvent.grant_id == grant_id, OutboxEvent.event_type == "grant.revoked")
+    return (await session.exec(query.limit(1))).first() is not None
+
+
 async def grant_created_lease(session: AsyncSession, grant_id: str, now: datetime) -> datetime | None:
     """When a worker's live lease on the grant's grant.created ends; None when nobody is sending it."""
     query = select(OutboxEvent.lease_until).where(OutboxEvent.grant_id == grant_id,
