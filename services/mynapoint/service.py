@@ -632,11 +632,12 @@ async def _replace_undelivered_grant(session: AsyncSession, event: OutboxEvent, 
         raise Unprocessable(f"the resident's per-person cap of {program.per_person_cap} points no longer has room "
                             f"for the {voided.points} points of grant {voided.id}", code="per_person_cap_reached",
                             field="event_id")
+    replaced_meanwhile = _already_replaced(event, voided)  # made now: the rollback below expires the rows
     try:
         grant = await reserve_grant(session, program, application, source, voided.points, settings, utcnow())
     except IntegrityError:  # the UNIQUE source: a concurrent redelivery replaced it first
         await session.rollback()
-        raise _already_replaced(event, voided) from None
+        raise replaced_meanwhile from None
     if grant is None:
         raise Unprocessable(f"the program's budget no longer covers the {voided.points} points of grant "
                             f"{voided.id}", code="budget_exhausted", field="event_id")
