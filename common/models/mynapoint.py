@@ -211,6 +211,7 @@ class DeliveryPublic(SQLModel):
     id: str
     provider_id: str
     event_type: str
+    grant_id: str | None = None
     status: str
     attempts: int
     next_attempt_at: datetime

@@ -7,16 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import CurrentPrincipal, OpsOnly, Principal, require_roles
 from common.db import SessionDep
 from common.driver_sql import Outcome
-from common.errors import Forbidden, NotFound, Unprocessable
-from common.models import ApiKeyRole, OutboxEvent
+from common.errors import Forbidden, Unprocessable
+from common.models import ApiKeyRole
 from common.models.mynapoint import DeliveryPublic, DeliveryStatus, GrantPublic, GrantStatus, ProviderPublic
 from common.pagination import Page, PageParams, make_page, page_params
-from common.timeutil import utcnow
 from services.mynapoint import idempotency, inbound, repository, service
 from services.mynapoint.schemas import (
     ApplicationCreate,
@@ -212,29 +210,16 @@ async def list_deliveries(session: SessionDep, _ops: OpsOnly, page: Annotated[Pa
 
 
 @router.post("/deliveries/{event_id}/redeliver", response_model=DeliveryPublic,
-             summary="Send a failed or delivered event again, from the first attempt (never a cancelled one) "
-                     "(ops; Idempotency-Key recommended: a replay does not queue it a second time)")
+             summary="Send a failed or delivered event again, from the first attempt (never a cancelled one); a "
+                     "grant.created whose grant its failure voided reserves the grant again as a new grant and "
+                     "sends that one's (ops; Idempotency-Key recommended: a replay does not queue it a second time)")
 async def redeliver(event_id: str, request: Request, session: SessionDep, ops: OpsOnly,
                     idempotency_key: IdempotencyKey = None):
     async def work(_remember) -> dict:
-        return DeliveryPublic.model_validate(await _requeue(session, event_id)).model_dump(mode="json")
+        event = await service.redeliver(session, event_id, _settings(request))
+        return DeliveryPublic.model_validate(event).model_dump(mode="json")
 
     return await idempotency.run(request, session, ops, idempotency_key, {}, work)
-
-
-async def _requeue(session: AsyncSession, event_id: str) -> OutboxEvent:
-    event = await session.get(OutboxEvent, event_id)
-    if event is None:
-        raise NotFound(f"no delivery {event_id}", field="event_id")
-    if event.status == DeliveryStatus.cancelled:
-        # Cancelled because its grant was voided: sending it now would offer the provider points nobody pays for.
-        raise Unprocessable(f"delivery {event_id} was cancelled and is never sent", code="delivery_cancelled",
-                            field="event_id")
-    event.status, event.attempts, event.next_attempt_at = DeliveryStatus.pending, 0, utcnow()
-    event.lease_until = event.lease_token = None
-    session.add(event)
-    await session.flush()
-    return event
 
 
 # --- settlement ------------------------------------------------------------------------------------------

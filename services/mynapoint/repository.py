@@ -240,10 +240,10 @@ async def reserved_grant_ids(session: AsyncSession, application_id: str) -> list
 
 
 async def latest_grant(session: AsyncSession, program_id: str, myki_hash: str, source: str,
-                       source_prefix: str) -> Grant | None:
-    """The newest of a resident's grants whose source is `source` or starts with `source_prefix`."""
+                       source_prefixes: tuple[str, ...]) -> Grant | None:
+    """The newest of a resident's grants whose source is `source` or starts with one of `source_prefixes`."""
     query = (select(Grant).where(Grant.program_id == program_id, Grant.myki_hash == myki_hash,
-                                 or_(Grant.source == source, Grant.source.startswith(source_prefix)))
+                                 or_(Grant.source == source, *(Grant.source.startswith(p) for p in source_prefixes)))
              .order_by(Grant.created_at.desc()).limit(1))
     return (await session.exec(query)).first()
 
@@ -309,6 +309,31 @@ async def cancel_grant_created(session: AsyncSession, grant_id: str, now: dateti
     if not attempted:
         statement = statement.where(OutboxEvent.attempts == 0)
     return (await session.exec(statement)).rowcount == 1
+
+
+async def grant_for_update(session: AsyncSession, grant_id: str) -> Grant | None:
+    """The grant, locked until the transaction ends (PostgreSQL; SQLite's writers are serialized anyway), so a
+    void or another redelivery of it waits for this one."""
+    query = select(Grant).where(Grant.id == grant_id).with_for_update().execution_options(populate_existing=True)
+    return (await session.exec(query)).first()
+
+
+async def application_for_update(session: AsyncSession, application_id: str) -> Application:
+    """The application, locked until the transaction ends: no unlink or re-link of it happens in between."""
+    query = (select(Application).where(Application.id == application_id).with_for_update()
+             .execution_options(populate_existing=True))
+    return (await session.exec(query)).one()
+
+
+async def grant_created_event(session: AsyncSession, grant_id: str) -> OutboxEvent | None:
+    query = select(OutboxEvent).where(OutboxEvent.grant_id == grant_id, OutboxEvent.event_type == "grant.created")
+    return (await session.exec(query.order_by(OutboxEvent.created_at.desc()).limit(1))).first()
+
+
+async def grant_revoked_sent(session: AsyncSession, grant_id: str) -> bool:
+    """Whether the provider was (or is being) told the grant is off: it was withdrawn, not just left undelivered."""
+    query = select(OutboxEvent.id).where(OutboxEvent.grant_id == grant_id, OutboxEvent.event_type == "grant.revoked")
+    return (await session.exec(query.limit(1))).first() is not None
 
 
 async def grant_created_lease(session: AsyncSession, grant_id: str, now: datetime) -> datetime | None:

@@ -9,11 +9,12 @@ import secrets
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import Principal
 from common.driver_sql import DriverConnection, DriverStatement, Outcome
-from common.errors import Forbidden, NotFound, Unprocessable
+from common.errors import Conflict, Forbidden, NotFound, Unprocessable
 from common.models import Application, Grant, LedgerEntry, Municipality, OutboxEvent, Program, Provider, RosterEntry
 from common.models.mynapoint import DeliveryStatus, GrantStatus, LedgerKind, ProgramKind
 from common.money import apply_rate
@@ -30,6 +31,8 @@ from services.mynapoint.templates import JST, TEMPLATES
 FIXED_SOURCE = "application"
 CHARGE_SOURCE = "charge:"  # + the provider's charge id: a premium grant
 RELINK_SOURCE = "relink:"  # + the voided fixed grant it replaces, after the resident re-linked an account
+REDELIVER_SOURCE = "redeliver:"  # + the voided grant it replaces, after ops redelivered its failed grant.created
+REPLACEMENT_SOURCES = (RELINK_SOURCE, REDELIVER_SOURCE)
 
 
 def new_id(prefix: str) -> str:
@@ -357,9 +360,15 @@ def _grant_created(grant_id: str, program_id: str, provider_account_id: str, poi
 
 
 async def _application_result(session: AsyncSession, application: Application) -> dict:
-    grant = await repository.latest_grant(session, application.program_id, application.myki_hash, FIXED_SOURCE,
-                                          RELINK_SOURCE)
+    program = await session.get(Program, application.program_id)
+    grant = await latest_fixed_grant(session, program.id, application.myki_hash) \
+        if program.kind == ProgramKind.fixed else None
     return {"application_id": application.id, "eligible": True, "reasons": [], "grant": _grant_brief(grant)}
+
+
+async def latest_fixed_grant(session: AsyncSession, program_id: str, myki_hash: str) -> Grant | None:
+    """A fixed program's newest grant for the resident: the application's, or the one that replaced it last."""
+    return await repository.latest_grant(session, program_id, myki_hash, FIXED_SOURCE, REPLACEMENT_SOURCES)
 
 
 def _grant_brief(grant: Grant | None) -> dict | None:
@@ -471,8 +480,11 @@ async def _undo_reservation(session: AsyncSession, grant: Grant) -> None:
 
 
 async def _give_back_to_cap(session: AsyncSession, grant: Grant) -> None:
-    """A premium grant that is voided or revoked stops counting against the resident's per-person cap."""
-    if grant.source.startswith(CHARGE_SOURCE):
+    """A premium grant that is voided or revoked stops counting against the resident's per-person cap.
+
+    Known by its program, not its source: a premium grant redelivered after a failure has a `redeliver:` source."""
+    program = await session.get(Program, grant.program_id)
+    if program.kind == ProgramKind.premium:
         await repository.add_to_person_total_unchecked(session, grant.application_id, -grant.points)
 
 
@@ -551,7 +563,7 @@ async def relink(session: AsyncSession, program: Program, application: Applicati
     await session.refresh(application)
     if not relinked or program.kind != ProgramKind.fixed:  # not relinked: a concurrent request just did it
         return await _application_result(session, application)
-    previous = await repository.latest_grant(session, program.id, application.myki_hash, FIXED_SOURCE, RELINK_SOURCE)
+    previous = await latest_fixed_grant(session, program.id, application.myki_hash)
     if previous is None or previous.status != GrantStatus.voided:
         return await _application_result(session, application)
     source = f"{RELINK_SOURCE}{previous.id}"
@@ -559,6 +571,104 @@ async def relink(session: AsyncSession, program: Program, application: Applicati
         await session.rollback()  # the application stays unlinked; the resident may try again after a top-up
         return {"application_id": None, "eligible": True, "reasons": [BUDGET_EXHAUSTED], "grant": None}
     return await _application_result(session, application)
+
+
+# --- redelivery -----------------------------------------------------------------------------------------
+
+async def redeliver(session: AsyncSession, event_id: str, settings: Settings) -> OutboxEvent:
+    """Ops send an event again; the event that will be sent.
+
+    A grant.created is sent again only while its grant is reserved. Its grant voided, sending it would offer the
+    provider points nobody pays for (the provider's grant.credited is then ignored, and settlement never counts
+    them), so the grant is reserved again as a new grant and that grant's own grant.created is sent instead. A
+    posted or revoked grant has nothing left to deliver. Any other event is sent again as it is.
+    """
+    event = await session.get(OutboxEvent, event_id)
+    if event is None:
+        raise NotFound(f"no delivery {event_id}", field="event_id")
+    if event.status == DeliveryStatus.cancelled:
+        # Cancelled because its grant was voided: sending it now would offer the provider points nobody pays for.
+        raise Unprocessable(f"delivery {event_id} was cancelled and is never sent", code="delivery_cancelled",
+                            field="event_id")
+    # Locked: a void committing meanwhile waits, then finds the event pending and cancels it (or tells revoked).
+    grant = await repository.grant_for_update(session, event.grant_id) \
+        if event.event_type == "grant.created" and event.grant_id else None
+    if grant is None or grant.status == GrantStatus.reserved:
+        return await _requeue(session, event)
+    if grant.status != GrantStatus.voided:
+        raise Unprocessable(f"grant {grant.id} is already {grant.status}: nothing to deliver", code="grant_resolved",
+                            field="event_id")
+    return await _replace_undelivered_grant(session, event, grant, settings)
+
+
+async def _requeue(session: AsyncSession, event: OutboxEvent) -> OutboxEvent:
+    event.status, event.attempts, event.next_attempt_at = DeliveryStatus.pending, 0, utcnow()
+    event.lease_until = event.lease_token = None
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def _replace_undelivered_grant(session: AsyncSession, event: OutboxEvent, voided: Grant,
+                                     settings: Settings) -> OutboxEvent:
+    """Reserve a grant voided by its own failed grant.created again, as a new grant with source
+    `redeliver:<voided grant id>`; the new grant's grant.created (pending), while the old event stays failed.
+
+    As with relink, the UNIQUE (program, resident, source) lets each voided grant be replaced once, and only the
+    resident's newest fixed grant is replaced, so a resident never holds two live grants where one is allowed.
+    Unlike relink, this is not applying again: the resident was found eligible and the grant approved, and only
+    its delivery failed, so the roster is not checked again, but the window is (no grant is reserved after the
+    program closed). A grant withdrawn on purpose (grant.revoked sent: revoked, expired, unlinked) is not
+    replaced, nor one whose resident unlinked the account since (re-linking replaces it). The points are the
+    voided grant's, all or none: within the budget (the conditional UPDATE of reserve_grant) and, for a premium
+    grant, within the per-person cap. Any refusal raises, and the request's transaction is rolled back whole.
+    """
+    program = await session.get(Program, voided.program_id)
+    application = await repository.application_for_update(session, voided.application_id)
+    source = f"{REDELIVER_SOURCE}{voided.id}"
+    await _check_replaceable(session, event, voided, program, application, source)
+    if program.kind == ProgramKind.premium and not await _claim_within_cap(session, program, application,
+                                                                           voided.points, whole=True):
+        raise Unprocessable(f"the resident's per-person cap of {program.per_person_cap} points no longer has room "
+                            f"for the {voided.points} points of grant {voided.id}", code="per_person_cap_reached",
+                            field="event_id")
+    replaced_meanwhile = _already_replaced(event, voided)  # made now: the rollback below expires the rows
+    try:
+        grant = await reserve_grant(session, program, application, source, voided.points, settings, utcnow())
+    except IntegrityError:  # the UNIQUE source: a concurrent redelivery replaced it first
+        await session.rollback()
+        raise replaced_meanwhile from None
+    if grant is None:
+        raise Unprocessable(f"the program's budget no longer covers the {voided.points} points of grant "
+                            f"{voided.id}", code="budget_exhausted", field="event_id")
+    return await repository.grant_created_event(session, grant.id)
+
+
+async def _check_replaceable(session: AsyncSession, event: OutboxEvent, voided: Grant, program: Program,
+                             application: Application, source: str) -> None:
+    replacement = await repository.grant_for(session, program.id, voided.myki_hash, source)
+    if replacement is not None:
+        raise _already_replaced(event, voided, replacement)
+    if event.status != DeliveryStatus.failed or await repository.grant_revoked_sent(session, voided.id):
+        raise Unprocessable(f"grant {voided.id} was voided and withdrawn from the provider: nothing to deliver",
+                            code="grant_resolved", field="event_id")
+    if application.unlinked_at is not None:
+        raise Unprocessable("the resident's payment account was unlinked; the grant is reserved again when the "
+                            "resident applies with another account", code="account_unlinked", field="event_id")
+    if not _aware(program.opens_at) <= utcnow() < _aware(program.closes_at):
+        raise Unprocessable(f"program {program.id} is outside its application window: no grant is reserved again",
+                            code="outside_window", field="event_id")
+    if program.kind == ProgramKind.fixed:
+        newest = await latest_fixed_grant(session, program.id, voided.myki_hash)
+        if newest.id != voided.id:
+            raise Unprocessable(f"grant {voided.id} was already replaced by {newest.id}", code="grant_superseded",
+                                field="event_id")
+
+
+def _already_replaced(event: OutboxEvent, voided: Grant, replacement: Grant | None = None) -> Conflict:
+    by = f" by grant {replacement.id}" if replacement else ""
+    return Conflict(f"delivery {event.id} was already redelivered: grant {voided.id} was reserved again{by}; "
+                    "redeliver that grant's grant.created instead", code="already_redelivered", field="event_id")
 
 
 # --- premium grants from charges -------------------------------------------------------------------------
@@ -595,12 +705,14 @@ class BudgetExhausted(Exception):
     """Raised inside the webhook's savepoint so that the person-total increase is undone with it."""
 
 
-async def _claim_within_cap(session: AsyncSession, program: Program, application: Application, points: int) -> int:
+async def _claim_within_cap(session: AsyncSession, program: Program, application: Application, points: int, *,
+                            whole: bool = False) -> int:
+    """Add up to `points` (all of them or none when `whole`) to the resident's premium total, within the cap."""
     for _ in range(5):
         await session.refresh(application)
         room = points if program.per_person_cap is None else program.per_person_cap - application.granted_yen
         grantable = max(0, min(points, room))
-        if grantable == 0:
+        if grantable == 0 or (whole and grantable < points):
             return 0
         if await repository.add_to_person_total(session, application.id, grantable, program.per_person_cap,
                                                 application.granted_yen):

@@ -77,11 +77,16 @@ async def test_failures_retry_then_fail_and_void_the_grant(client, app_key, prov
     assert budget.reserved_yen == 0
     assert await reconcile(session) == []
 
+    # Redelivered, the voided grant is reserved again as a new grant, and that grant's grant.created is sent.
     receiver.fail = None
     redelivered = await client.post(f"/mynapoint/deliveries/{failed[0]['id']}/redeliver", headers=bearer(ops_key))
-    assert redelivered.json()["status"] == "pending"
+    assert redelivered.status_code == 200, redelivered.text
+    new = redelivered.json()
+    assert (new["event_type"], new["status"]) == ("grant.created", "pending")
+    assert new["id"] != failed[0]["id"] and new["grant_id"] not in (None, grant["id"])
     await worker(db, settings, receiver_client).run_once()
-    assert list(receiver.applied) == [failed[0]["id"]]
+    assert list(receiver.applied) == [new["id"]]
+    assert await reconcile(session) == []
 
 
 async def test_retry_after_is_honoured_and_410_disables_the_endpoint(client, app_key, provider, program, receiver,
