@@ -22,6 +22,7 @@ from services.mynapoint.schemas import (
     ProgramCreate,
     ProgramPublic,
     ProviderCreate,
+    ProviderUpdate,
     SecretRotation,
 )
 from services.mynapoint.templates import TEMPLATES
@@ -65,6 +66,19 @@ async def create_provider(body: ProviderCreate, request: Request, session: Sessi
 
     return await idempotency.run(request, session, ops, idempotency_key, body.model_dump(mode="json"), work,
                                  status_code=201)
+
+
+@router.patch("/providers/{provider_id}", response_model=ProviderPublic,
+              summary="Change a provider's name or webhook endpoint URL (ops)")
+async def update_provider(provider_id: str, body: ProviderUpdate, request: Request, session: SessionDep,
+                          _ops: OpsOnly):
+    return await service.update_provider(session, provider_id, body, _settings(request))
+
+
+@router.post("/providers/{provider_id}/enable-webhooks", response_model=ProviderPublic,
+             summary="Deliver to an endpoint again after a 410 disabled it (ops); failed events stay to be redelivered")
+async def enable_webhooks(provider_id: str, session: SessionDep, _ops: OpsOnly):
+    return await service.enable_webhooks(session, provider_id)
 
 
 @router.post("/providers/{provider_id}/rotate-secret",

@@ -103,6 +103,13 @@ class ProviderCreate(RequestBody):
     webhook_url: str = Field(min_length=1, max_length=2048)
 
 
+class ProviderUpdate(RequestBody):
+    """Only the fields sent change."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
+
+
 class SecretRotation(RequestBody):
     overlap_hours: int = Field(default=24, ge=0, le=24 * 30)
 

@@ -25,7 +25,7 @@ from services.mynapoint import repository, signing
 from services.mynapoint.idempotency import Forget, Remember
 from services.mynapoint.identity import is_my_number, myki_hash
 from services.mynapoint.repository import ProgramTerms, ResidentAttributes
-from services.mynapoint.schemas import ApplicationCreate, ChargeCompleted, ProgramCreate, RosterRow
+from services.mynapoint.schemas import ApplicationCreate, ChargeCompleted, ProgramCreate, ProviderUpdate, RosterRow
 from services.mynapoint.templates import JST, TEMPLATES
 
 FIXED_SOURCE = "application"
@@ -71,6 +71,33 @@ async def create_provider(session: AsyncSession, name: str, webhook_url: str,
     session.add(provider)
     await session.flush()
     return provider, secret
+
+
+async def update_provider(session: AsyncSession, provider_id: str, body: ProviderUpdate,
+                          settings: Settings) -> Provider:
+    """A new name or endpoint URL (checked as at onboarding); events not yet delivered go to the new URL."""
+    provider = await _provider(session, provider_id)
+    changes = body.model_dump(exclude_unset=True)
+    if None in changes.values():
+        field = next(name for name, value in changes.items() if value is None)
+        raise Unprocessable(f"{field} cannot be empty; leave it out to keep it", field=field)
+    if "webhook_url" in changes:
+        await signing.check_webhook_url(changes["webhook_url"], allow_insecure=settings.insecure_webhooks_allowed())
+    for name, value in changes.items():
+        setattr(provider, name, value)
+    session.add(provider)
+    await session.flush()
+    return provider
+
+
+async def enable_webhooks(session: AsyncSession, provider_id: str) -> Provider:
+    """Deliveries to an endpoint that a 410 disabled start again. Its events that failed meanwhile stay failed
+    until ops redeliver them, each on its own (a failed grant.created's voided grant is reserved again then)."""
+    provider = await _provider(session, provider_id)
+    provider.webhook_disabled_at = None
+    session.add(provider)
+    await session.flush()
+    return provider
 
 
 async def rotate_secret(session: AsyncSession, provider_id: str, overlap_hours: int) -> tuple[Provider, str]:
@@ -590,6 +617,11 @@ async def redeliver(session: AsyncSession, event_id: str, settings: Settings) ->
         # Cancelled because its grant was voided: sending it now would offer the provider points nobody pays for.
         raise Unprocessable(f"delivery {event_id} was cancelled and is never sent", code="delivery_cancelled",
                             field="event_id")
+    if (await _provider(session, event.provider_id)).webhook_disabled_at is not None:
+        # It would fail at once, and a failed grant.created voids the grant reserved again for it.
+        raise Unprocessable(f"provider {event.provider_id}'s endpoint was disabled by a 410; enable it first "
+                            f"(POST /mynapoint/providers/{event.provider_id}/enable-webhooks)",
+                            code="endpoint_disabled", field="event_id")
     # Locked: a void committing meanwhile waits, then finds the event pending and cancels it (or tells revoked).
     grant = await repository.grant_for_update(session, event.grant_id) \
         if event.event_type == "grant.created" and event.grant_id else None

@@ -114,6 +114,20 @@ class Live:
     async def key(self, role: str, **binding) -> str:
         return await make_key(self.db, role, **binding)
 
+    async def fixed_program(self, receiver: "Receiver", myki_ids: list[str], **terms) -> tuple[str, dict, dict]:
+        """(ops key, provider, program): a provider whose webhooks go to `receiver`, and a fixed program with
+        these residents on its roster."""
+        ops, muni = await self.key("ops"), await self.key("municipality", municipality_code=MUNICIPALITY)
+        provider = await create_provider(self.client, ops, receiver)
+        created = await self.client.post("/mynapoint/programs", headers=bearer(muni),
+                                         json=fixed_program(provider["id"], **terms))
+        assert created.status_code == 201, created.text
+        program = created.json()
+        uploaded = await self.client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni),
+                                          json={"residents": [resident(myki_id) for myki_id in myki_ids]})
+        assert uploaded.json()["errors"] == [], uploaded.text
+        return ops, provider, program
+
 
 @pytest.fixture
 async def live(engine, settings):

@@ -14,7 +14,7 @@ from services.mynapoint.service import reconcile
 from services.mynapoint.templates import JST
 from services.mynapoint.worker import DeliveryWorker
 from tests.conftest import bearer
-from tests.mynapoint.conftest import MUNICIPALITY, Receiver, application, create_provider, fixed_program, resident
+from tests.mynapoint.conftest import Receiver, application, fixed_program, resident
 from tests.mynapoint.test_account_unlinked import _apply, _live_grants, unlinked
 from tests.mynapoint.test_idempotent_operations import keyed
 from tests.mynapoint.test_webhooks import FAST, _grant, _post_event, premium_buyer, worker
@@ -269,14 +269,8 @@ CONCURRENT = 8
 
 async def test_concurrent_redeliveries_reserve_one_grant(live):
     """Committed transactions on real connections: one redelivery wins, every other one is 409."""
-    ops, app = await live.key("ops"), await live.key("app")
-    muni = await live.key("municipality", municipality_code=MUNICIPALITY)
-    receiver = Receiver()
-    provider = await create_provider(live.client, ops, receiver)
-    program = (await live.client.post("/mynapoint/programs", headers=bearer(muni),
-                                      json=fixed_program(provider["id"]))).json()
-    await live.client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni),
-                           json={"residents": [resident("twice")]})
+    receiver, app = Receiver(), await live.key("app")
+    ops, provider, program = await live.fixed_program(receiver, ["twice"])
     answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
                                     json=application(provider["id"], "twice"))
     old_id = answer.json()["grant"]["id"]

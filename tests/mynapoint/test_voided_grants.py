@@ -13,7 +13,7 @@ from common.models import Grant, OutboxEvent
 from services.mynapoint.service import reconcile, void_grant
 from services.mynapoint.worker import DeliveryWorker
 from tests.conftest import bearer
-from tests.mynapoint.conftest import MUNICIPALITY, Receiver, application, create_provider, fixed_program, resident
+from tests.mynapoint.conftest import Receiver, application
 from tests.mynapoint.test_webhooks import _grant, _post_event, worker
 
 
@@ -230,14 +230,9 @@ RACERS = 24
 
 async def test_voids_racing_the_worker_never_leave_a_sent_grant_unrevoked(live):
     """Each grant.created is either cancelled and never sent, or sent and then followed by grant.revoked."""
-    ops, app = await live.key("ops"), await live.key("app")
-    muni = await live.key("municipality", municipality_code=MUNICIPALITY)
-    receiver = Receiver()
-    provider = await create_provider(live.client, ops, receiver)
-    program = (await live.client.post("/mynapoint/programs", headers=bearer(muni),
-                                      json=fixed_program(provider["id"], budget=RACERS * 5_000))).json()
-    await live.client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni),
-                           json={"residents": [resident(f"race-{n}") for n in range(RACERS)]})
+    receiver, app = Receiver(), await live.key("app")
+    _ops, provider, program = await live.fixed_program(receiver, [f"race-{n}" for n in range(RACERS)],
+                                                      budget=RACERS * 5_000)
     grants = []
     for n in range(RACERS):
         answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
@@ -284,14 +279,8 @@ async def test_voids_racing_the_worker_never_leave_a_sent_grant_unrevoked(live):
 async def test_a_failed_attempt_recorded_while_a_void_commits_is_not_retried(live):
     """The void finds grant.created leased and enqueues grant.revoked; the worker recording the attempt's failure
     at that moment must see the void, or a retried grant.created could reach the provider after its revocation."""
-    ops, app = await live.key("ops"), await live.key("app")
-    muni = await live.key("municipality", municipality_code=MUNICIPALITY)
-    receiver = Receiver(fail=lambda request: httpx.Response(503))
-    provider = await create_provider(live.client, ops, receiver)
-    program = (await live.client.post("/mynapoint/programs", headers=bearer(muni),
-                                      json=fixed_program(provider["id"]))).json()
-    await live.client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni),
-                           json={"residents": [resident("slow-void")]})
+    receiver, app = Receiver(fail=lambda request: httpx.Response(503)), await live.key("app")
+    _ops, provider, program = await live.fixed_program(receiver, ["slow-void"])
     answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
                                     json=application(provider["id"], "slow-void"))
     grant_id = answer.json()["grant"]["id"]
