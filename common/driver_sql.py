@@ -189,6 +189,16 @@ class DriverConnection:
 
     async def _run_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: list[tuple[_Compiled, dict]],
                                  commit: bool) -> list[Outcome]:
+        try:
+            return await self._send_on_postgresql(driver, prepared, commit)
+        except psycopg.errors.InvalidSqlStatementName:
+            _PREPARED_ON.pop(driver, None)  # dropped under us (DISCARD ALL, a pooler's reset): ask the server again
+            if driver.info.transaction_status != TransactionStatus.IDLE:
+                raise  # the batch joined a transaction: only its owner can roll it back and start again
+            return await self._send_on_postgresql(driver, prepared, commit)  # it began its own, now rolled back
+
+    async def _send_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: list[tuple[_Compiled, dict]],
+                                  commit: bool) -> list[Outcome]:
         await _prepare_missing(driver, [compiled.preparation for compiled, _ in prepared])
         # With no transaction open yet, the query begins its own: psycopg would send BEGIN in a round trip
         # of its own, so the connection is in autocommit mode for the length of this one query.
@@ -203,9 +213,7 @@ class DriverConnection:
             if begin:
                 cursor.nextset()  # BEGIN's own result
             return [await self._next_outcome(compiled, cursor) for compiled, _ in prepared]
-        except BaseException as error:
-            if isinstance(error, psycopg.errors.InvalidSqlStatementName):  # dropped by someone (DISCARD ALL)
-                _PREPARED_ON.pop(driver, None)
+        except BaseException:
             if begin:
                 with contextlib.suppress(psycopg.Error):
                     await driver.rollback()  # our BEGIN's transaction, failed: end it, as a session would

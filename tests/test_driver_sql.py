@@ -114,6 +114,27 @@ async def test_a_rollback_keeps_the_prepared_statements_and_a_dropped_one_is_pre
     assert (await sql.run(READ_RECORD, id=_key())).row is None  # the server was asked again, and it prepared
 
 
+async def test_a_committing_batch_whose_statements_were_dropped_prepares_them_again_and_runs(engine):
+    db, record = Database(engine), _key()
+    try:
+        async with db.sessionmaker() as writer:
+            sql = DriverConnection(writer)
+            await sql.run(INSERT_RECORD, commit=True, id=_key(), request_hash="h", created_at=MOMENT)
+            if engine.dialect.name == "postgresql":
+                driver = (await (await writer.connection()).get_raw_connection()).driver_connection
+                await driver.set_autocommit(True)
+                await driver.execute("DEALLOCATE ALL")  # what a connection pooler's reset would do
+                await driver.set_autocommit(False)
+            await sql.run(INSERT_RECORD, commit=True, id=record, request_hash="h", created_at=MOMENT)
+        async with db.reader() as other:
+            assert await other.get(IdempotencyRecord, record) is not None
+    finally:
+        async with db.sessionmaker() as cleanup:
+            await cleanup.exec(delete(IdempotencyRecord).where(IdempotencyRecord.request_hash == "h",
+                                                               IdempotencyRecord.created_at == MOMENT))
+            await cleanup.commit()
+
+
 async def _prepared_runs(session: AsyncSession, name: str) -> int:
     found = await session.exec(text("SELECT generic_plans + custom_plans FROM pg_prepared_statements "
                                     "WHERE name = :name").bindparams(name=name))
