@@ -161,6 +161,8 @@ class LedgerEntry(SQLModel, table=True):
     """Append-only: each row moves a program's budget, reserved or posted balance (signed yen)."""
 
     __tablename__ = "ledger_entry"
+    # A grant is reserved, posted, voided or revoked once each: a second movement of one kind would count it twice.
+    __table_args__ = (UniqueConstraint("grant_id", "kind", name="uq_ledger_entry_grant_kind"),)
     id: int | None = Field(default=None, primary_key=True)
     program_id: str = Field(foreign_key="program.id", max_length=40, index=True)
     grant_id: str | None = Field(default=None, foreign_key="point_grant.id", max_length=40)

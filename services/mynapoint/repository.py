@@ -3,7 +3,21 @@
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Table, and_, bindparam, delete, func, insert, or_, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
@@ -14,6 +28,7 @@ from common.models import (
     Application,
     Grant,
     IdempotencyRecord,
+    InboundWebhook,
     LedgerEntry,
     OutboxEvent,
     Program,
@@ -83,6 +98,75 @@ REMEMBER_RESPONSE = DriverStatement(lambda _dialect: (
     update(IdempotencyRecord.__table__)
     .where(IdempotencyRecord.id == bindparam("id"))
     .values(response_status=bindparam("response_status"), response_body=bindparam("response_body"))))
+
+
+# --- the provider's grant.credited, in driver-level SQL -----------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ProviderSecrets:
+    """What verifying a provider's webhook needs of it, as PROVIDER_SECRETS reads it."""
+
+    webhook_secret: str | None
+    previous_webhook_secret: str | None
+    previous_secret_expires_at: datetime | None
+
+
+PROVIDER_SECRETS = DriverStatement(lambda _dialect: (
+    select(Provider.webhook_secret, Provider.previous_webhook_secret, Provider.previous_secret_expires_at)
+    .where(Provider.id == bindparam("provider_id"))))
+
+
+def _grant_column(name: str):
+    return Grant.__table__.c[name]
+
+
+def _posted_by_this_batch():
+    """The grant, if POST_GRANT of this very batch moved it: its resolved_at is this batch's own moment."""
+    return and_(_grant_column("id") == bindparam("grant_id", type_=String), _grant_column("status") == "posted",
+                _grant_column("resolved_at") == bindparam("now", type_=DateTime(timezone=True)))
+
+
+# Conditional all through, so that one batch does what credit_grant does: the grant moves from reserved to
+# posted only once, and the ledger row and the balances follow only when this batch moved it.
+POST_GRANT = DriverStatement(lambda _dialect: (
+    update(Grant.__table__)
+    .where(_grant_column("id") == bindparam("grant_id", type_=String),
+           _grant_column("provider_id") == bindparam("provider_id", type_=String),
+           _grant_column("status") == GrantStatus.reserved.value)
+    .values(status=GrantStatus.posted.value, resolved_at=bindparam("now", type_=DateTime(timezone=True)))))
+
+LEDGER_POST = DriverStatement(lambda _dialect: insert(LedgerEntry.__table__).from_select(
+    ["program_id", "grant_id", "provider_id", "kind", "budget_delta", "reserved_delta", "posted_delta", "request_id",
+     "created_at"],
+    select(_grant_column("program_id"), _grant_column("id"), _grant_column("provider_id"),
+           literal(LedgerKind.post.value, String), literal(0, BigInteger), -_grant_column("points"),
+           _grant_column("points"), bindparam("request_id", type_=String),
+           bindparam("created_at", type_=DateTime(timezone=True)))
+    .where(_posted_by_this_batch())))
+
+BALANCES_POST = DriverStatement(lambda _dialect: (
+    update(Program.__table__)
+    .where(Program.id == select(_grant_column("program_id")).where(_posted_by_this_batch()).scalar_subquery())
+    .values(reserved_yen=Program.reserved_yen - select(_grant_column("points")).where(_posted_by_this_batch())
+            .scalar_subquery(),
+            posted_yen=Program.posted_yen + select(_grant_column("points")).where(_posted_by_this_batch())
+            .scalar_subquery())))
+
+# The inbound record, with the outcome credit_grant would give; a repeated webhook-id fails the batch (primary key).
+RECORD_CREDIT = DriverStatement(lambda _dialect: insert(InboundWebhook.__table__).from_select(
+    ["provider_id", "webhook_id", "event_type", "outcome", "received_at"],
+    select(bindparam("provider_id", type_=String), bindparam("webhook_id", type_=String),
+           literal("grant.credited", String),
+           case((select(_grant_column("id")).where(_posted_by_this_batch()).exists(), literal("posted", String)),
+                else_=func.coalesce(
+                    literal("ignored: grant already ", String)
+                    + select(_grant_column("status"))
+                    .where(_grant_column("id") == bindparam("grant_id", type_=String),
+                           _grant_column("provider_id") == bindparam("provider_id", type_=String))
+                    .scalar_subquery(),
+                    literal("rejected: no such grant for this provider", String))),
+           bindparam("received_at", type_=DateTime(timezone=True))))
+    .returning(InboundWebhook.__table__.c.outcome))
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,7 +112,7 @@ async def rotate_secret(session: AsyncSession, provider_id: str, overlap_hours: 
     return provider, secret
 
 
-def live_secrets(provider: Provider, now: datetime) -> list[str]:
+def live_secrets(provider: Provider | repository.ProviderSecrets, now: datetime) -> list[str]:
     found = [provider.webhook_secret] if provider.webhook_secret else []
     expires = provider.previous_secret_expires_at
     if provider.previous_webhook_secret and expires and _aware(expires) > now:

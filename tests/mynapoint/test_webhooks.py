@@ -5,15 +5,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
-from common.models import Grant, InboundWebhook, OutboxEvent, Program, Provider
+from common.models import Grant, InboundWebhook, LedgerEntry, OutboxEvent, Program, Provider
 from services.mynapoint.service import reconcile
 from services.mynapoint.worker import DeliveryWorker
 from tests.conftest import bearer, make_key
-from tests.mynapoint.conftest import application, fixed_program, resident
+from tests.mynapoint.conftest import application, create_provider, fixed_program, resident
 
 FAST = (0, 0, 0)  # three attempts, no waiting
 
@@ -163,6 +165,35 @@ async def test_grant_credited_posts_the_reservation_once(client, app_key, provid
     await session.refresh(stored)
     assert (stored.reserved_yen, stored.posted_yen) == (0, 5_000)
     assert await reconcile(session) == []
+
+
+async def test_grant_credited_names_what_it_did_not_post_and_moves_nothing(client, ops_key, app_key, provider,
+                                                                              program, session):
+    grant = await _grant(client, app_key, provider, program)
+    other = await create_provider(client, ops_key)
+    foreign = await _post_event(client, other, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
+    unknown = await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": "gr_unknown"}})
+    assert [foreign.json()["outcome"], unknown.json()["outcome"]] == ["rejected: no such grant for this provider"] * 2
+    stored = await session.get(Program, program["id"])
+    await session.refresh(stored)
+    assert (stored.reserved_yen, stored.posted_yen) == (5_000, 0)
+    recorded = (await session.exec(select(InboundWebhook.outcome).where(InboundWebhook.provider_id == other["id"])))
+    assert recorded.all() == ["rejected: no such grant for this provider"]
+    credited = await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
+    assert credited.json()["outcome"] == "posted"
+    posts = await session.exec(select(LedgerEntry.kind, LedgerEntry.reserved_delta, LedgerEntry.posted_delta,
+                                      LedgerEntry.provider_id).where(LedgerEntry.grant_id == grant["id"]))
+    assert sorted(posts.all()) == [("post", -5_000, 5_000, provider["id"]), ("reserve", 5_000, 0, provider["id"])]
+    assert await reconcile(session) == []
+
+
+async def test_the_ledger_refuses_a_second_movement_of_one_kind_for_a_grant(client, app_key, provider, program,
+                                                                            session):
+    grant = await _grant(client, app_key, provider, program)
+    session.add(LedgerEntry(program_id=program["id"], grant_id=grant["id"], provider_id=provider["id"],
+                            kind="reserve", reserved_delta=5_000))
+    with pytest.raises(IntegrityError):
+        await session.flush()
 
 
 async def test_bad_signatures_are_refused_with_no_effect(client, app_key, provider, program, session):
