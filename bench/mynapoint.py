@@ -9,8 +9,10 @@ real processes (uvicorn, like `chiiki serve`), then measures:
      and the CPU each process spends per application. The load comes from wrk (Debian's `wrk` package), a separate
      process with N connections, whose Lua script sends each resident's application exactly once and counts the
      answers by status;
-  2. webhook deliveries per second (the grant.created events of those applications) by delivery workers to a local provider stub that verifies every signature
-     with the reference standardwebhooks package.
+  2. webhook deliveries per second (the grant.created events of those applications) by delivery workers to a
+     local provider stub that verifies every signature with the reference standardwebhooks package;
+  3. the provider's grant.credited webhooks per second, one for each grant, signed beforehand and sent through
+     the gateway by wrk with N connections, each once; then every grant must be posted.
 Both are measured `--runs` times, each on a fresh database and fresh processes; the report is the run with the
 median applications per second, with every run's rates beside it. Prints the figures and writes them to
 bench/results/mynapoint.json. The target is ≥ 300 applications/s.
@@ -53,13 +55,13 @@ MUNICIPALITY = "012092"
 WARM_UP = 200  # applications before measuring: connections, caches
 WRK_LIMIT_SECONDS = 600  # only if answers go missing: a run ends when every application is answered
 
-# Each wrk thread sends the applications of its own share of the residents, each once. When all of them are
-# answered it prints FINISHED and stops; the bench interrupts wrk once every thread has, and done() reports.
-APPLICATIONS_LUA = """
+# Each wrk thread sends its own share of the requests (n = BENCH_FIRST ... BENCH_FIRST + BENCH_COUNT - 1), each
+# once; take() gives the thread's next n. When all of them are answered it prints FINISHED and stops; the bench
+# interrupts wrk once every thread has, and done() reports.
+SHARES_LUA = """
 local first, count = tonumber(os.getenv("BENCH_FIRST")), tonumber(os.getenv("BENCH_COUNT"))
-local thread_count, provider_id = tonumber(os.getenv("BENCH_THREADS")), os.getenv("BENCH_PROVIDER_ID")
+local thread_count = tonumber(os.getenv("BENCH_THREADS"))
 wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_APP_KEY")
 wrk.headers["Content-Type"] = "application/json"
 
 threads = {}
@@ -74,15 +76,14 @@ setup = function(thread)
   threads[index + 1] = thread
 end
 
-statuses, answered = {}, 0
-request = function()
-  if next_n == end_n then return "" end  -- every application of this thread is sent: the connection stays idle
+take = function()
+  if next_n == end_n then return nil end  -- every request of this thread is sent: the connection stays idle
   local n = next_n
   if check_call_pending then check_call_pending = false else next_n = n + 1 end  -- the check's request is not sent
-  wrk.headers["Idempotency-Key"] = "bench-" .. n
-  return wrk.format(nil, nil, nil, string.format(
-    '{"myki_id": "bench-%06d", "provider_id": "%s", "provider_account_id": "a%d"}', n, provider_id, n))
+  return n
 end
+
+statuses, answered = {}, 0
 response = function(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
   answered = answered + 1
@@ -93,6 +94,39 @@ response = function(status, headers, body)
   end
 end
 """ + REPORT_LUA
+
+# A distinct resident and Idempotency-Key each.
+APPLICATIONS_LUA = SHARES_LUA + """
+local provider_id = os.getenv("BENCH_PROVIDER_ID")
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_APP_KEY")
+request = function()
+  local n = take()
+  if n == nil then return "" end
+  wrk.headers["Idempotency-Key"] = "bench-" .. n
+  return wrk.format(nil, nil, nil, string.format(
+    '{"myki_id": "bench-%06d", "provider_id": "%s", "provider_account_id": "a%d"}', n, provider_id, n))
+end
+"""
+
+# The provider's signed grant.credited webhooks, signed beforehand: line n of BENCH_CREDITS holds webhook-id,
+# webhook-timestamp, webhook-signature and the body, tab-separated.
+CREDITS_LUA = SHARES_LUA + """
+local credits, line_n = {}, 0
+for line in io.lines(os.getenv("BENCH_CREDITS")) do
+  local id, timestamp, signature, body = line:match("^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$")
+  credits[line_n] = {id = id, timestamp = timestamp, signature = signature, body = body}
+  line_n = line_n + 1
+end
+request = function()
+  local n = take()
+  if n == nil then return "" end
+  local credit = credits[n]
+  wrk.headers["webhook-id"] = credit.id
+  wrk.headers["webhook-timestamp"] = credit.timestamp
+  wrk.headers["webhook-signature"] = credit.signature
+  return wrk.format(nil, nil, nil, credit.body)
+end
+"""
 
 
 def free_port() -> int:
@@ -213,18 +247,16 @@ async def setup_program(client: httpx.AsyncClient, keys: dict, provider_url: str
     return provider, program
 
 
-async def bench_applications(base: str, app_key: str, provider: dict, program: dict, first: int, count: int,
-                             clients: int) -> dict:
-    """wrk sends the applications of residents first <= n < first + count, each once, over `clients` connections."""
+async def run_wrk(script: str, url: str, first: int, count: int, clients: int, **env: str) -> dict:
+    """wrk sends requests first <= n < first + count, each once, over `clients` connections; its report."""
     threads = min(2, clients)
-    env = dict(os.environ, BENCH_APP_KEY=app_key, BENCH_PROVIDER_ID=provider["id"], BENCH_FIRST=str(first),
-               BENCH_COUNT=str(count), BENCH_THREADS=str(threads))
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
-        script.write(APPLICATIONS_LUA)
-        script.flush()
+    env = dict(os.environ, BENCH_FIRST=str(first), BENCH_COUNT=str(count), BENCH_THREADS=str(threads), **env)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script)
+        lua.flush()
         wrk = await asyncio.create_subprocess_exec(
-            "wrk", f"-t{threads}", f"-c{clients}", f"-d{WRK_LIMIT_SECONDS}s", "--timeout", "10s", "-s", script.name,
-            f"{base}/mynapoint/programs/{program['id']}/applications", env=env, stdout=subprocess.PIPE)
+            "wrk", f"-t{threads}", f"-c{clients}", f"-d{WRK_LIMIT_SECONDS}s", "--timeout", "10s", "-s", lua.name,
+            url, env=env, stdout=subprocess.PIPE)
         output, finished = [], 0
         while line := (await wrk.stdout.readline()).decode():
             output.append(line)
@@ -233,18 +265,56 @@ async def bench_applications(base: str, app_key: str, provider: dict, program: d
                 wrk.send_signal(signal.SIGINT)  # wrk sleeps out its duration otherwise; SIGINT ends it and runs done()
         await wrk.wait()
     figures = read_report("".join(output))
-    return {"applications": count, "clients": clients, "seconds": round(figures["seconds"], 3),
+    return {"requests": count, "clients": clients, "seconds": round(figures["seconds"], 3),
             "per_second": round(count / figures["seconds"], 1), "p50_ms": round(figures["p50_us"] / 1000, 1),
             "p99_ms": round(figures["p99_us"] / 1000, 1), "mean_ms": round(figures["mean_us"] / 1000, 1),
             "statuses": figures["statuses"], "wrk_errors": figures["errors"]}
 
 
+async def bench_applications(base: str, app_key: str, provider: dict, program: dict, first: int, count: int,
+                             clients: int) -> dict:
+    """Residents first <= n < first + count apply, each once."""
+    figures = await run_wrk(APPLICATIONS_LUA, f"{base}/mynapoint/programs/{program['id']}/applications", first,
+                            count, clients, BENCH_APP_KEY=app_key, BENCH_PROVIDER_ID=provider["id"])
+    return {"applications": figures.pop("requests"), **figures}
+
+
+def sign_credits(grant_ids: list[str], secret: str) -> str:
+    """The provider's grant.credited webhook for each grant, signed now, one per line as CREDITS_LUA reads them."""
+    now, signer = datetime.now(UTC), Webhook(secret)
+    lines = []
+    for grant_id in grant_ids:
+        body = json.dumps({"type": "grant.credited", "timestamp": now.isoformat(), "data": {"grant_id": grant_id}},
+                          separators=(",", ":"))
+        webhook_id = f"msg_credit_{grant_id}"
+        lines.append("\t".join((webhook_id, str(int(now.timestamp())), signer.sign(webhook_id, now, body), body)))
+    return "\n".join(lines) + "\n"
+
+
+async def bench_credits(base: str, provider: dict, grant_ids: list[str], first: int, count: int,
+                        clients: int) -> dict:
+    """The provider credits grants first <= n < first + count: signed webhooks to the gateway, each once."""
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv") as credits:
+        credits.write(sign_credits(grant_ids, provider["webhook_secret"]))
+        credits.flush()
+        figures = await run_wrk(CREDITS_LUA, f"{base}/webhooks/providers/{provider['id']}", first, count, clients,
+                                BENCH_CREDITS=credits.name)
+    return {"credits": figures.pop("requests"), **figures}
+
+
+def posted_grants(database_url: str) -> int:
+    with psycopg.connect(database_url) as connection:
+        return connection.execute("SELECT count(*) FROM point_grant WHERE status = 'posted'").fetchone()[0]
+
+
 async def provider_stub(secret_holder: dict) -> tuple[web.AppRunner, str, dict]:
-    seen = {"verified": 0}
+    seen = {"verified": 0, "granted": []}
 
     async def receive(request: web.Request) -> web.Response:
-        Webhook(secret_holder["secret"]).verify(await request.read(), dict(request.headers), json_parse=False)
+        body = await request.read()
+        Webhook(secret_holder["secret"]).verify(body, dict(request.headers), json_parse=False)
         seen["verified"] += 1
+        seen["granted"].append(json.loads(body)["data"]["grant_id"])
         return web.Response(status=204)
 
     app = web.Application()
@@ -275,8 +345,8 @@ async def bench_deliveries(database_url: str, expected: int, workers: int, seen:
             "per_second": round(seen["verified"] / elapsed, 1)}
 
 
-async def one_run(args: argparse.Namespace) -> tuple[dict, dict]:
-    """A fresh database and fresh processes: the applications' figures, then the deliveries'."""
+async def one_run(args: argparse.Namespace) -> tuple[dict, dict, dict]:
+    """A fresh database and fresh processes: the figures of the applications, the deliveries, the credits."""
     secret_holder: dict = {}
     runner, hook_url, seen = await provider_stub(secret_holder)
     residents = WARM_UP + args.applications
@@ -295,8 +365,14 @@ async def one_run(args: argparse.Namespace) -> tuple[dict, dict]:
         applications["cpu_ms_per_application"] = meter.per_unit(before, meter.read(), args.applications)
         # Every grant above left a grant.created event in the outbox; no worker ran until now.
         deliveries = await bench_deliveries(stack.url, residents, args.workers, seen)
+        granted = seen["granted"]
+        await bench_credits(stack.base, provider, granted, 0, WARM_UP, args.clients)
+        before = meter.read()
+        credits = await bench_credits(stack.base, provider, granted, WARM_UP, len(granted) - WARM_UP, args.clients)
+        credits["cpu_ms_per_credit"] = meter.per_unit(before, meter.read(), len(granted) - WARM_UP)
+        credits["grants_posted"] = posted_grants(stack.url)
     await runner.cleanup()
-    return applications, deliveries
+    return applications, deliveries, credits
 
 
 async def main(args: argparse.Namespace) -> dict:
@@ -306,15 +382,17 @@ async def main(args: argparse.Namespace) -> dict:
     for number in range(1, args.runs + 1):
         runs.append(await one_run(args))
         print(f"run {number}/{args.runs}: {runs[-1][0]['per_second']} applications/s, "
-              f"{runs[-1][1]['per_second']} deliveries/s", file=sys.stderr)
+              f"{runs[-1][1]['per_second']} deliveries/s, {runs[-1][2]['per_second']} credits/s", file=sys.stderr)
     by_rate = sorted(runs, key=lambda run: run[0]["per_second"])
-    applications, deliveries = by_rate[(len(by_rate) - 1) // 2]
+    applications, deliveries, credits = by_rate[(len(by_rate) - 1) // 2]
     return {"benchmark": "mynapoint", "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
             "database": "postgresql", "through": "gateway → mynapoint (uvicorn processes)",
-            "runs": args.runs, "median_run": {"applications": applications, "webhook_deliveries": deliveries},
+            "runs": args.runs, "median_run": {"applications": applications, "webhook_deliveries": deliveries,
+                                              "grant_credits": credits},
             "every_run": {"applications_per_second": [run[0]["per_second"] for run in runs],
-                          "deliveries_per_second": [run[1]["per_second"] for run in runs]},
+                          "deliveries_per_second": [run[1]["per_second"] for run in runs],
+                          "credits_per_second": [run[2]["per_second"] for run in runs]},
             "target_applications_per_second": 300}
 
 
