@@ -122,7 +122,8 @@ def _grant_column(name: str):
 
 def _posted_by_this_batch():
     """The grant, if POST_GRANT of this very batch moved it: its resolved_at is this batch's own moment."""
-    return and_(_grant_column("id") == bindparam("grant_id", type_=String), _grant_column("status") == "posted",
+    return and_(_grant_column("id") == bindparam("grant_id", type_=String),
+                _grant_column("status") == GrantStatus.posted.value,
                 _grant_column("resolved_at") == bindparam("now", type_=DateTime(timezone=True)))
 
 
