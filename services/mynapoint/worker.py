@@ -8,7 +8,6 @@ providers dedupe by webhook-id.
 """
 
 import asyncio
-import json
 import logging
 import random
 import secrets
@@ -160,10 +159,9 @@ class DeliveryWorker:
         if gone:
             await session.exec(update(Provider).where(Provider.id == outbox.provider_id)
                                .values(webhook_disabled_at=now).execution_options(synchronize_session=False))
-        if outbox.event_type == "grant.created":
-            grant_id = _grant_id(outbox.body)
-            if grant_id and await service.void_undelivered_grant(session, grant_id):
-                log.info("voided grant %s after its grant.created could not be delivered", grant_id)
+        if outbox.event_type == "grant.created" and outbox.grant_id:
+            if await service.void_undelivered_grant(session, outbox.grant_id):
+                log.info("voided grant %s after its grant.created could not be delivered", outbox.grant_id)
 
 
 async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bool:
@@ -202,10 +200,3 @@ def _retry_after(value: str | None) -> float | None:
         return min(max(float(value), 0.0), MAX_RETRY_AFTER_SECONDS)
     except ValueError:
         return None  # HTTP-date form: fall back to the schedule
-
-
-def _grant_id(body: str) -> str | None:
-    try:
-        return json.loads(body)["data"]["grant_id"]
-    except (ValueError, KeyError, TypeError):
-        return None
