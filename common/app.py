@@ -16,6 +16,7 @@ from common.metrics import metrics_router
 from common.migrations import current_revision, head_revision
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.settings import Settings, get_settings
+from common.error_codes import ErrorCode
 
 # Reachable without the gateway's signature: probes, metrics and the API description.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
@@ -40,7 +41,7 @@ class GatewayIdentityMiddleware:
             self.secret,
         )
         if principal is None and self.require_gateway and scope["path"] not in OPEN_PATHS:
-            response = error_response(401, "gateway_required", "requests must come through the chiiki gateway")
+            response = error_response(ErrorCode.GATEWAY_REQUIRED, "requests must come through the chiiki gateway")
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal or ANONYMOUS_PRINCIPAL
@@ -69,9 +70,9 @@ async def readiness(db: Database) -> JSONResponse:
             await connection.execute(text("SELECT 1"))
             current = await current_revision(connection)
     except Exception as exc:  # any failure to reach the database means "not ready", never a 500
-        return error_response(503, "database_unavailable", f"database unreachable: {type(exc).__name__}")
+        return error_response(ErrorCode.DATABASE_UNAVAILABLE, f"database unreachable: {type(exc).__name__}")
     if current != head:
-        return error_response(503, "migrations_pending",
+        return error_response(ErrorCode.MIGRATIONS_PENDING,
                               f"database schema is at {current or 'nothing'}, expected {head}: run chiiki db upgrade")
     return JSONResponse({"status": "ready", "database": "ok", "migration": current})
 

@@ -3,13 +3,16 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from common.errors import NotFound
 
 if TYPE_CHECKING:
     from common.settings import Settings
@@ -17,6 +20,7 @@ if TYPE_CHECKING:
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 SQLITE_IMMEDIATE = "chiiki_sqlite_immediate"
+Model = TypeVar("Model", bound=SQLModel)
 
 
 def _backend(url: URL) -> str:
@@ -152,3 +156,12 @@ SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")
 # For a POST that only reads (a calculation): on SQLite it then runs beside writers instead of queueing for
 # the write lock that a writer session takes at BEGIN.
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+
+
+async def get_or_404(session: AsyncSession, model: type[Model], key: str, *, field: str,
+                     noun: str | None = None) -> Model:
+    """The row with this primary key, or a 404 that names the field the key came from."""
+    row = await session.get(model, key)
+    if row is None:
+        raise NotFound(f"no {noun or model.__name__.lower()} {key}", field=field)
+    return row

@@ -1,86 +1,110 @@
-"""One error type and the handlers that turn every failure into the error body of API.md.
+"""One error base class, its named subclasses, and the handlers that turn every failure into the error body:
 
-    {"error": {"code": "...", "message": "...", "field": "..."?, "request_id": "..."}}
+    {"error": {"code": "...", "message": "...", "field": "..."?, "errors": [...]?, "request_id": "..."}}
+
+`code` is always an `ErrorCode` (common/error_codes.py), which also fixes the HTTP status.
 """
 
 import logging
 import sqlite3
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError as SqlAlchemyDataError
 from sqlalchemy.exc import OperationalError as SqlAlchemyOperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.error_codes import ErrorCode, for_status
 from common.requestid import current_request_id
 
 log = logging.getLogger("chiiki.errors")
 
 class ChiikiError(Exception):
-    """A domain or request error: a stable machine code, a message for people, an HTTP status."""
+    """A domain or request error: a registered code (which sets the HTTP status), a message for people, and
+    the field it is about. Raise a named subclass; pass `code` for a more specific registered code."""
 
-    status_code = 400
-    code = "bad_request"
+    code = ErrorCode.BAD_REQUEST
 
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
-                 status_code: int | None = None, headers: dict[str, str] | None = None):
+    def __init__(self, message: str, *, code: ErrorCode | None = None, field: str | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         self.code = code or self.code
         self.field = field
-        self.status_code = status_code or self.status_code
         self.headers = headers
+
+    @property
+    def status_code(self) -> int:
+        return self.code.status
 
 
 class NotFound(ChiikiError):
-    status_code = 404
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class Unauthorized(ChiikiError):
-    status_code = 401
-    code = "unauthorized"
+    code = ErrorCode.UNAUTHORIZED
 
-    def __init__(self, message: str = "a valid API key is required", **kwargs):
+    def __init__(self, message: str = "a valid API key is required", **kwargs: Any):
         kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
         super().__init__(message, **kwargs)
 
 
 class Forbidden(ChiikiError):
-    status_code = 403
-    code = "forbidden"
+    code = ErrorCode.FORBIDDEN
 
 
 class Conflict(ChiikiError):
-    status_code = 409
-    code = "conflict"
+    code = ErrorCode.CONFLICT
 
 
 class Unprocessable(ChiikiError):
-    status_code = 422
-    code = "invalid_input"
+    code = ErrorCode.INVALID_INPUT
 
 
-def error_body(code: str, message: str, field: str | None = None) -> dict:
-    error = {"code": code, "message": message}
+class FieldError(BaseModel):
+    field: str | None = None
+    code: ErrorCode
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: ErrorCode
+    message: str
+    field: str | None = None
+    errors: list[FieldError] | None = Field(None, description="every invalid field, when there are several")
+    request_id: str | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    """The body of every 4xx and 5xx answer."""
+
+    error: ErrorDetail
+
+
+def error_body(code: ErrorCode, message: str, field: str | None = None,
+               errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": str(code), "message": message}
     if field:
         error["field"] = field
+    if errors:
+        error["errors"] = errors
     error["request_id"] = current_request_id()
     return {"error": error}
 
 
-def error_response(status_code: int, code: str, message: str, field: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(code, message, field), status_code=status_code, headers=headers)
-
-
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
-              415: "unsupported_media_type", 422: "invalid_input", 429: "rate_limited"}
+def error_response(code: ErrorCode, message: str, field: str | None = None,
+                   headers: dict[str, str] | None = None, *, status: int | None = None,
+                   errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+    """The error body with the code's status (`status` only where a framework chose another, as for 405)."""
+    return JSONResponse(error_body(code, message, field, errors), status_code=status or code.status,
+                        headers=headers)
 
 
 def _field_of(location: tuple) -> str | None:
@@ -88,23 +112,33 @@ def _field_of(location: tuple) -> str | None:
     return ".".join(parts) or (str(location[-1]) if location else None)
 
 
-async def _chiiki_error(_request: Request, exc: ChiikiError) -> JSONResponse:
-    return error_response(exc.status_code, exc.code, exc.message, exc.field, exc.headers)
+async def _chiiki_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ChiikiError)
+    return error_response(exc.code, exc.message, exc.field, exc.headers)
 
 
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-    field = _field_of(tuple(first.get("loc", ())))
-    message = f"{field}: {first['msg']}" if field else first["msg"]
-    return error_response(422, "invalid_input", message, field)
+def _field_error(problem: Any) -> dict[str, Any]:
+    field = _field_of(tuple(problem.get("loc", ())))
+    message = f"{field}: {problem['msg']}" if field else str(problem["msg"])
+    return {"field": field, "code": str(ErrorCode.INVALID_INPUT), "message": message}
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    code = HTTP_CODES.get(exc.status_code, "error")
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """All invalid fields in `errors`; the first one's `field` and message at the top, as clients expect."""
+    assert isinstance(exc, RequestValidationError)
+    problems = [_field_error(problem) for problem in exc.errors()] or [
+        {"field": None, "code": str(ErrorCode.INVALID_INPUT), "message": "invalid request"}]
+    first = problems[0]
+    return error_response(ErrorCode.INVALID_INPUT, first["message"], first["field"], errors=problems)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = for_status(exc.status_code)
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
         message = f"no route for {request.method} {request.url.path}"
-    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+    return error_response(code, message, headers=getattr(exc, "headers", None), status=exc.status_code)
 
 
 # The database is down, restarting, or (SQLite) still locked after the busy timeout, or no pooled connection
@@ -117,7 +151,7 @@ DATABASE_RETRY_AFTER_SECONDS = 1
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable in %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return error_response(503, "database_unavailable", "the database cannot be reached just now; retry shortly",
+    return error_response(ErrorCode.DATABASE_UNAVAILABLE, "the database cannot be reached just now; retry shortly",
                           headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
 
 
@@ -129,7 +163,7 @@ UNSTORABLE_VALUE = (SqlAlchemyDataError, psycopg.DataError)
 async def _unstorable_value(request: Request, exc: Exception) -> JSONResponse:
     problem = str(getattr(exc, "orig", None) or exc).splitlines()[0]
     log.info("unstorable value in %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return error_response(422, "invalid_input", f"a value in this request cannot be stored: {problem}")
+    return error_response(ErrorCode.INVALID_INPUT, f"a value in this request cannot be stored: {problem}")
 
 
 class UnhandledErrorMiddleware:
@@ -158,7 +192,7 @@ class UnhandledErrorMiddleware:
             log.exception("unhandled error in %s %s", scope["method"], scope["path"])
             if response_started:
                 raise
-            response = error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+            response = error_response(ErrorCode.INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
             await response(scope, receive, send)
 
 

@@ -6,14 +6,17 @@ while rows are added, and every page is one indexed query.
 
 import base64
 import binascii
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement
+from sqlmodel.sql.expression import SelectOfScalar
 
 from common.errors import Unprocessable
 
 T = TypeVar("T")
+Row = TypeVar("Row")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
@@ -51,3 +54,11 @@ def make_page(rows: list, params: PageParams, key: str) -> dict:
     items = rows[: params.limit]
     has_more = len(rows) > params.limit
     return {"items": items, "next_cursor": encode_cursor(str(getattr(items[-1], key))) if has_more else None}
+
+
+def keyset(query: SelectOfScalar[Row], key: ColumnElement[Any], params: PageParams) -> SelectOfScalar[Row]:
+    """One page of `query` in the order of `key` (a unique column): the rows after the cursor, and one more
+    than the limit so that `make_page` can tell whether a next page exists."""
+    if params.after is not None:
+        query = query.where(key > params.after)
+    return query.order_by(key).limit(params.limit + 1)

@@ -19,6 +19,7 @@ from common.auth import KeyRecord
 from common.db import Database, ensure_sqlite_directory, is_sqlite
 from common.errors import ChiikiError
 from common.models import ApiKey
+from common.error_codes import ErrorCode
 
 COLUMNS = ("id", "role", "municipality_code", "provider_id", "secret_hash", "revoked_at", "expires_at",
            "last_used_at")
@@ -33,7 +34,7 @@ POSTGRES_WAIT_SECONDS = 5.0
 class KeyStoreUnavailable(ChiikiError):
     def __init__(self, cause: Exception):
         super().__init__(f"API keys cannot be checked now (the database did not answer: {type(cause).__name__}); "
-                         "retry shortly", code="key_store_unavailable", status_code=503,
+                         "retry shortly", code=ErrorCode.KEY_STORE_UNAVAILABLE,
                          headers={"Retry-After": "5"})
 
 

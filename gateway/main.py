@@ -25,6 +25,7 @@ from common.logging import stamp_request_ids
 from common.metrics import RATE_LIMITED, metrics_router
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.settings import Settings, get_settings
+from common.error_codes import ErrorCode
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
 from gateway.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from gateway.openapi import MergedDocument, ServiceDocumentUnavailable
@@ -87,7 +88,7 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
         try:
             return JSONResponse(await request.app.state.openapi.get(request.app.state.upstreams))
         except ServiceDocumentUnavailable as exc:
-            return error_response(503, "services_not_ready", str(exc))
+            return error_response(ErrorCode.SERVICES_NOT_READY, str(exc))
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -111,7 +112,7 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
         services = dict(results)
         if any(state != "ready" for state in services.values()):
             not_ready = ", ".join(f"{name} ({state})" for name, state in services.items() if state != "ready")
-            return error_response(503, "services_not_ready", f"not ready: {not_ready}")
+            return error_response(ErrorCode.SERVICES_NOT_READY, f"not ready: {not_ready}")
         return JSONResponse({"status": "ready", "database": "ok", "services": services})
 
     # A bare ASGI app, not a FastAPI endpoint: the proxy needs no parameter parsing or dependencies, and
@@ -148,7 +149,7 @@ class ProxyEndpoint:
         path, state = request.url.path, request.app.state
         upstream, segment = upstream_for(path), path.lstrip("/").split("/", 1)[0]
         if upstream is None:
-            raise ChiikiError(f"no route for {path}", code="not_found", status_code=404)
+            raise ChiikiError(f"no route for {path}", code=ErrorCode.NOT_FOUND)
         address = request.client.host if request.client else None
         try:
             principal = await _authenticate(state.keys, state.db, request.headers.get("authorization"))
@@ -189,7 +190,7 @@ async def _enforce_rate_limit(limiter: RateLimiter, key_id: str | None, client_a
         kind = "key" if key_id else "address"
         RATE_LIMITED.labels(kind).inc()
         raise ChiikiError(f"too many requests for this {'API key' if key_id else 'client address'}; "
-                          f"retry after {decision.retry_after_seconds} s", code="rate_limited", status_code=429,
+                          f"retry after {decision.retry_after_seconds} s", code=ErrorCode.RATE_LIMITED,
                           headers={"Retry-After": str(decision.retry_after_seconds)})
 
 

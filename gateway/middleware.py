@@ -3,6 +3,7 @@
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.error_codes import ErrorCode
 from common.errors import error_response
 from gateway.proxy import route_setting
 
@@ -69,7 +70,7 @@ class BodySizeLimitMiddleware:
         length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
-                await self._refuse(scope, receive, send, 400, "bad_request", "Content-Length must be a number")
+                await self._refuse(scope, receive, send, ErrorCode.BAD_REQUEST, "Content-Length must be a number")
             elif int(length) > limit:
                 await self._refuse_too_large(scope, receive, send, limit)
             else:
@@ -110,10 +111,10 @@ class BodySizeLimitMiddleware:
         return replay
 
     async def _refuse_too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        await self._refuse(scope, receive, send, 413, "payload_too_large",
+        await self._refuse(scope, receive, send, ErrorCode.PAYLOAD_TOO_LARGE,
                            f"the request body is larger than {limit} bytes")
 
     @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str) -> None:
-        response = error_response(status, code, message, headers={"connection": "close"})
+    async def _refuse(scope: Scope, receive: Receive, send: Send, code: ErrorCode, message: str) -> None:
+        response = error_response(code, message, headers={"connection": "close"})
         await response(scope, receive, send)

@@ -22,6 +22,7 @@ from common.errors import error_response
 from common.metrics import UPSTREAM_ERRORS
 from common.requestid import current_request_id
 from common.settings import Settings
+from common.error_codes import ErrorCode
 
 # Which service answers which first path segment.
 ROUTES = {"subsidy": "subsidy", "matching": "matching", "mynapoint": "mynapoint", "webhooks": "mynapoint"}
@@ -145,7 +146,7 @@ async def forward(request: Request, transport: httpx.AsyncBaseTransport, base_ur
         path = base_url.raw_path.rstrip(b"/") + raw_path
         url = base_url.copy_with(raw_path=path + b"?" + query if query else path)
     except httpx.InvalidURL:
-        return error_response(400, "bad_request", "the request URL is not valid")
+        return error_response(ErrorCode.BAD_REQUEST, "the request URL is not valid")
     upstream_request = httpx.Request(request.method, url, headers=_forward_headers(request, principal, secret),
                                      content=await _body(request),
                                      extensions={"timeout": timeout.as_dict()})
@@ -153,9 +154,9 @@ async def forward(request: Request, transport: httpx.AsyncBaseTransport, base_ur
         upstream_response = await _send(transport, upstream_request, upstream)
     except httpx.TimeoutException:
         UPSTREAM_ERRORS.labels(upstream, "timeout").inc()
-        return error_response(504, "upstream_timeout",
+        return error_response(ErrorCode.UPSTREAM_TIMEOUT,
                               f"the {upstream} service did not answer within {timeout.read:g} s")
     except httpx.HTTPError:
         UPSTREAM_ERRORS.labels(upstream, "unreachable").inc()
-        return error_response(502, "upstream_unavailable", f"the {upstream} service is unreachable")
+        return error_response(ErrorCode.UPSTREAM_UNAVAILABLE, f"the {upstream} service is unreachable")
     return UpstreamResponse(upstream_response)

@@ -11,6 +11,7 @@ from common.models.matching import (
     MatchCreate, MatchStatus, Market, NeedCreate, NeedPublic, NeedUpdate, PreferencesIn, RoundCreate, TransitionIn,
 )
 from common.pagination import MAX_LIMIT, Page, PageParams, decode_cursor, make_page, page_params
+from common.timeutil import current_fiscal_year
 from services.matching import repository, service
 
 router = APIRouter(prefix="/matching", tags=["matching"])
@@ -132,7 +133,7 @@ async def recommendations(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     explain: Annotated[bool, Query(description="also list the excluded candidates with the reasons")] = False,
 ) -> dict:
-    return await service.recommend(session, market, subject, fiscal_year=fiscal_year or service.current_fiscal_year(),
+    return await service.recommend(session, market, subject, fiscal_year=fiscal_year or current_fiscal_year(),
                                    limit=limit, offset=_offset(cursor), explain=explain)
 
 
@@ -144,7 +145,7 @@ async def eligibility(
     fiscal_year: FiscalYear = None,
 ) -> dict:
     return await service.explain_pair(session, market, municipality, partner,
-                                      fiscal_year or service.current_fiscal_year())
+                                      fiscal_year or current_fiscal_year())
 
 
 # --- rounds ----------------------------------------------------------------------------------------

@@ -2,11 +2,8 @@
 stable rounds, and the lifecycle of a match. Never commits: the request's session does."""
 
 import re
-import secrets
 from collections import defaultdict
 from dataclasses import asdict
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,11 +19,13 @@ from common.models.matching import (
 from common.pagination import encode_cursor
 from common.requestid import current_request_id
 from common.timeutil import utcnow
+from common.error_codes import ErrorCode
+from common.ids import new_id
+from common.timeutil import current_fiscal_year
 from services.matching import repository, scoring
 from services.matching.scoring import HostView, PartnerView
 from services.matching.solver import Side, deferred_acceptance
 
-JST = ZoneInfo("Asia/Tokyo")
 MAX_FIELDS, MAX_LISTED = 15, 50
 PREFECTURE = re.compile(r"^(0[1-9]|[1-3][0-9]|4[0-7])$")
 
@@ -39,16 +38,6 @@ TRANSITIONS: dict[MatchStatus, tuple[MatchStatus, ...]] = {
     MatchStatus.declined: (),
     MatchStatus.withdrawn: (),
 }
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(8)}"
-
-
-def current_fiscal_year(today=None) -> int:
-    """年度: April to March, in Japan's time zone."""
-    today = today or datetime.now(JST).date()
-    return today.year if today.month >= 4 else today.year - 1
 
 
 def partner_kind(market: Market) -> PartyKind:
@@ -68,7 +57,7 @@ def ensure_acts_for(principal: Principal, municipality_code: str) -> None:
         return
     if principal.role == ApiKeyRole.municipality and principal.municipality_code == municipality_code:
         return
-    raise Forbidden(f"only municipality {municipality_code} (or ops) may do this", code="not_a_party")
+    raise Forbidden(f"only municipality {municipality_code} (or ops) may do this", code=ErrorCode.NOT_A_PARTY)
 
 
 def _reasons(reasons: list[Reason]) -> list[dict]:
@@ -378,7 +367,7 @@ async def submit_preferences(session: AsyncSession, principal: Principal, round_
                              data: PreferencesIn) -> dict:
     round_ = await get_round(session, round_id)
     if round_.solved_at is not None:
-        raise Conflict("the round is solved; preferences can no longer change", code="round_solved")
+        raise Conflict("the round is solved; preferences can no longer change", code=ErrorCode.ROUND_SOLVED)
     kind, ident = parse_party(data.participant, "participant")
     other = partner_kind(round_.market)
     if kind not in (PartyKind.municipality, other):
@@ -386,7 +375,7 @@ async def submit_preferences(session: AsyncSession, principal: Principal, round_
     if kind == PartyKind.municipality:
         ensure_acts_for(principal, ident)
     elif principal.role != ApiKeyRole.ops:
-        raise Forbidden(f"{other} preferences are entered by ops", code="not_a_party")
+        raise Forbidden(f"{other} preferences are entered by ops", code=ErrorCode.NOT_A_PARTY)
     if not await _known(session, kind, [ident]):
         raise NotFound(f"no {kind} {ident}", field="participant")
 
@@ -428,7 +417,7 @@ async def _round_exclusions(session: AsyncSession, market: Market, participants:
 async def solve_round(session: AsyncSession, round_id: str) -> dict:
     round_ = await get_round(session, round_id)
     if round_.solved_at is not None:
-        raise Conflict("the round is already solved; GET it for the result", code="round_solved")
+        raise Conflict("the round is already solved; GET it for the result", code=ErrorCode.ROUND_SOLVED)
     market = Market(round_.market)
     rows = await repository.preferences(session, round_id)
     rankings = {row.participant: row.ranking for row in rows}
@@ -456,7 +445,7 @@ async def solve_round(session: AsyncSession, round_id: str) -> dict:
     result = _round_result(round_, rankings, pairs, excluded, excluded_pairs)
     now = utcnow()
     if not await repository.mark_solved(session, round_id, result, now):
-        raise Conflict("the round was solved by another request meanwhile", code="round_solved")
+        raise Conflict("the round was solved by another request meanwhile", code=ErrorCode.ROUND_SOLVED)
     return {**result, "solved_at": now.isoformat()}
 
 
@@ -485,7 +474,7 @@ async def propose_round_matches(session: AsyncSession, principal: Principal, rou
     """A proposed match for every pair the solved round assigned; calling again adds none twice."""
     round_ = await get_round(session, round_id)
     if round_.result is None:
-        raise Conflict("solve the round first", code="round_not_solved")
+        raise Conflict("solve the round first", code=ErrorCode.ROUND_NOT_SOLVED)
     other = partner_kind(round_.market).value
     existing = {(m.municipality_code, m.company_id or m.adviser_id)
                 for m in await repository.matches_of_round(session, round_id)}
@@ -528,7 +517,7 @@ async def create_match(session: AsyncSession, principal: Principal, data: MatchC
         await get_round(session, data.round_id)
     if reasons := scoring.pair_reasons(data.market, host, partner, current_fiscal_year()):
         raise Unprocessable("this pair is not eligible: " + "; ".join(r.message for r in reasons),
-                            code="ineligible_pair", field=field)
+                            code=ErrorCode.INELIGIBLE_PAIR, field=field)
     match = Match(id=new_id("match"), status=MatchStatus.proposed, **data.model_dump())
     session.add(match)
     session.add(_transition_record(principal, match.id, None, MatchStatus.proposed))
@@ -557,9 +546,9 @@ async def transition(session: AsyncSession, principal: Principal, match_id: str,
     if to not in allowed:
         options = ", ".join(allowed) if allowed else f"nothing: {current} is final"
         raise Conflict(f"a {current} match cannot move to {to}; allowed: {options}",
-                       code="illegal_transition", field="to")
+                       code=ErrorCode.ILLEGAL_TRANSITION, field="to")
     if not await repository.move_match(session, match_id, current, to, utcnow()):
-        raise Conflict("the match changed meanwhile; read it again", code="concurrent_transition", field="to")
+        raise Conflict("the match changed meanwhile; read it again", code=ErrorCode.CONCURRENT_TRANSITION, field="to")
     session.add(_transition_record(principal, match_id, current, to))
     await session.flush()
     await session.refresh(match)

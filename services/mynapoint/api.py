@@ -15,6 +15,7 @@ from common.errors import Forbidden, Unprocessable
 from common.models import ApiKeyRole
 from common.models.mynapoint import DeliveryPublic, DeliveryStatus, GrantPublic, GrantStatus, ProviderPublic
 from common.pagination import Page, PageParams, make_page, page_params
+from common.error_codes import ErrorCode
 from services.mynapoint import idempotency, inbound, repository, service
 from services.mynapoint.schemas import (
     ApplicationCreate,
@@ -136,7 +137,8 @@ async def fund_program(program_id: str, body: Funding, request: Request, session
 
 
 @router.post("/programs/{program_id}/roster",
-             summary="Upsert the roster (JSON {residents: [...]} or text/csv); all rows or none")
+             summary="Upsert the roster (JSON {residents: [...]} or text/csv); all rows or none",
+             responses={415: {"description": "the body is neither application/json nor text/csv"}})
 async def upload_roster(program_id: str, request: Request, session: SessionDep, principal: MunicipalityOrOps) -> dict:
     rows = await _roster_rows(request)
     # The contract's 200 either way: with errors, "upserted" is 0 and nothing was written.
@@ -160,7 +162,7 @@ async def _roster_rows(request: Request) -> list[dict]:
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise Unprocessable("residents must be a list of objects", field="residents")
     else:
-        raise Unprocessable("send application/json or text/csv", code="unsupported_media_type", field="content-type")
+        raise Unprocessable("send application/json or text/csv", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE, field="content-type")
     if len(rows) > MAX_ROSTER_ROWS:
         raise Unprocessable(f"at most {MAX_ROSTER_ROWS} rows per upload", field="residents")
     return rows

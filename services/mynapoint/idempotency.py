@@ -23,6 +23,7 @@ from common.driver_sql import DriverConnection, DriverStatement, Outcome
 from common.errors import Conflict, Unprocessable
 from common.models import IdempotencyRecord
 from common.timeutil import utcnow
+from common.error_codes import ErrorCode
 from services.mynapoint.repository import CLAIM_IDEMPOTENCY_KEY, REMEMBER_RESPONSE
 
 # A claim whose request never finished (the process died) may be taken over after this long.
@@ -121,17 +122,17 @@ async def _replay_or_refuse(claim: AsyncSession, record_id: str, request_hash: s
     None when the first request died long ago and this one takes its claim over."""
     record = await claim.get(IdempotencyRecord, record_id)
     if record is None:
-        raise Conflict("a request with this Idempotency-Key just failed; retry", code="idempotency_in_progress")
+        raise Conflict("a request with this Idempotency-Key just failed; retry", code=ErrorCode.IDEMPOTENCY_IN_PROGRESS)
     if record.request_hash != request_hash:
         raise Unprocessable("this Idempotency-Key was used with a different request body",
-                            code="idempotency_key_reused", field="Idempotency-Key")
+                            code=ErrorCode.IDEMPOTENCY_KEY_REUSED, field="Idempotency-Key")
     if record.response_status is not None:
         return JSONResponse(json.loads(record.response_body), status_code=record.response_status,
                             headers={"Idempotent-Replayed": "true"})
     if await _take_over_abandoned(claim, record_id):
         return None
     raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly",
-                   code="idempotency_in_progress")
+                   code=ErrorCode.IDEMPOTENCY_IN_PROGRESS)
 
 
 async def _take_over_abandoned(claim: AsyncSession, record_id: str) -> bool:

@@ -5,6 +5,7 @@ import hmac
 import re
 
 from common.errors import Unprocessable
+from common.error_codes import ErrorCode
 
 MYKI_ID = re.compile(r"^[A-Za-z0-9._-]{4,64}$")
 TWELVE_DIGITS = re.compile(r"^\d{12}$")
@@ -35,5 +36,5 @@ def identity_problem(value: str) -> str | None:
 def myki_hash(myki_id: str, secret: bytes, *, field: str = "myki_id") -> str:
     problem = identity_problem(myki_id)
     if problem:
-        raise Unprocessable(problem, code="invalid_identity", field=field)
+        raise Unprocessable(problem, code=ErrorCode.INVALID_IDENTITY, field=field)
     return hmac.new(secret, myki_id.encode(), hashlib.sha256).hexdigest()

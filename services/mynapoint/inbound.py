@@ -12,6 +12,7 @@ from common.models import InboundWebhook
 from common.requestid import current_request_id
 from common.settings import Settings
 from common.timeutil import utcnow
+from common.error_codes import ErrorCode
 from services.mynapoint import repository, service, signing
 
 BAD_SIGNATURE = "the webhook signature, timestamp or provider is not valid"
@@ -23,7 +24,7 @@ async def receive(session: AsyncSession, provider_id: str, body: bytes, headers:
     found = (await sql.run(repository.PROVIDER_SECRETS, commit=True, provider_id=provider_id)).row
     secrets = [] if found is None else service.live_secrets(repository.ProviderSecrets(*found), utcnow())
     if not signing.verify(body, headers, secrets):  # no provider, no secrets: nothing verifies
-        raise Unauthorized(BAD_SIGNATURE, code="bad_signature", headers={})
+        raise Unauthorized(BAD_SIGNATURE, code=ErrorCode.BAD_SIGNATURE, headers={})
     webhook_id = headers["webhook-id"][:120]
     try:
         event = json.loads(body)

@@ -5,7 +5,6 @@ one append-only ledger row, in the caller's transaction, so the committed totals
 """
 
 import json
-import secrets
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 
@@ -20,23 +19,21 @@ from common.models.mynapoint import DeliveryStatus, GrantStatus, LedgerKind, Pro
 from common.money import apply_rate
 from common.requestid import current_request_id
 from common.settings import Settings
-from common.timeutil import utcnow
+from common.ids import new_id
+from common.timeutil import JST, utcnow
+from common.error_codes import ErrorCode
 from services.mynapoint import repository, signing
 from services.mynapoint.idempotency import Forget, Remember
 from services.mynapoint.identity import is_my_number, myki_hash
 from services.mynapoint.repository import ProgramTerms, ResidentAttributes
 from services.mynapoint.schemas import ApplicationCreate, ChargeCompleted, ProgramCreate, ProviderUpdate, RosterRow
-from services.mynapoint.templates import JST, TEMPLATES
+from services.mynapoint.templates import TEMPLATES
 
 FIXED_SOURCE = "application"
 CHARGE_SOURCE = "charge:"  # + the provider's charge id: a premium grant
 RELINK_SOURCE = "relink:"  # + the voided fixed grant it replaces, after the resident re-linked an account
 REDELIVER_SOURCE = "redeliver:"  # + the voided grant it replaces, after ops redelivered its failed grant.created
 REPLACEMENT_SOURCES = (RELINK_SOURCE, REDELIVER_SOURCE)
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(10)}"
 
 
 # --- tenancy --------------------------------------------------------------------------------------------
@@ -307,7 +304,7 @@ async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate,
         raise Unprocessable("this program does not run on that payment service", field="provider_id")
     if is_my_number(body.provider_account_id):
         raise Unprocessable("a 12-digit 個人番号 (My Number) must never be sent; send the payment account's own id",
-                            code="invalid_identity", field="provider_account_id")
+                            code=ErrorCode.INVALID_IDENTITY, field="provider_account_id")
     if earlier_application_id is not None:
         return await _apply_again(session, program_id, digest, body, settings)
     now = utcnow()
@@ -530,7 +527,7 @@ async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: st
         tell_revoked(session, grant)
     else:
         raise Unprocessable(f"grant {grant_id} is already {await _fresh_status(session, grant)}",
-                            code="grant_resolved", field="grant_id")
+                            code=ErrorCode.GRANT_RESOLVED, field="grant_id")
     await session.flush()
     await session.refresh(grant)
     return grant
@@ -615,20 +612,20 @@ async def redeliver(session: AsyncSession, event_id: str, settings: Settings) ->
         raise NotFound(f"no delivery {event_id}", field="event_id")
     if event.status == DeliveryStatus.cancelled:
         # Cancelled because its grant was voided: sending it now would offer the provider points nobody pays for.
-        raise Unprocessable(f"delivery {event_id} was cancelled and is never sent", code="delivery_cancelled",
+        raise Unprocessable(f"delivery {event_id} was cancelled and is never sent", code=ErrorCode.DELIVERY_CANCELLED,
                             field="event_id")
     if (await _provider(session, event.provider_id)).webhook_disabled_at is not None:
         # It would fail at once, and a failed grant.created voids the grant reserved again for it.
         raise Unprocessable(f"provider {event.provider_id}'s endpoint was disabled by a 410; enable it first "
                             f"(POST /mynapoint/providers/{event.provider_id}/enable-webhooks)",
-                            code="endpoint_disabled", field="event_id")
+                            code=ErrorCode.ENDPOINT_DISABLED, field="event_id")
     # Locked: a void committing meanwhile waits, then finds the event pending and cancels it (or tells revoked).
     grant = await repository.grant_for_update(session, event.grant_id) \
         if event.event_type == "grant.created" and event.grant_id else None
     if grant is None or grant.status == GrantStatus.reserved:
         return await _requeue(session, event)
     if grant.status != GrantStatus.voided:
-        raise Unprocessable(f"grant {grant.id} is already {grant.status}: nothing to deliver", code="grant_resolved",
+        raise Unprocessable(f"grant {grant.id} is already {grant.status}: nothing to deliver", code=ErrorCode.GRANT_RESOLVED,
                             field="event_id")
     return await _replace_undelivered_grant(session, event, grant, settings)
 
@@ -662,7 +659,7 @@ async def _replace_undelivered_grant(session: AsyncSession, event: OutboxEvent, 
     if program.kind == ProgramKind.premium and not await _claim_within_cap(session, program, application,
                                                                            voided.points, whole=True):
         raise Unprocessable(f"the resident's per-person cap of {program.per_person_cap} points no longer has room "
-                            f"for the {voided.points} points of grant {voided.id}", code="per_person_cap_reached",
+                            f"for the {voided.points} points of grant {voided.id}", code=ErrorCode.PER_PERSON_CAP_REACHED,
                             field="event_id")
     replaced_meanwhile = _already_replaced(event, voided)  # made now: the rollback below expires the rows
     try:
@@ -672,7 +669,7 @@ async def _replace_undelivered_grant(session: AsyncSession, event: OutboxEvent, 
         raise replaced_meanwhile from None
     if grant is None:
         raise Unprocessable(f"the program's budget no longer covers the {voided.points} points of grant "
-                            f"{voided.id}", code="budget_exhausted", field="event_id")
+                            f"{voided.id}", code=ErrorCode.BUDGET_EXHAUSTED, field="event_id")
     return await repository.grant_created_event(session, grant.id)
 
 
@@ -683,24 +680,24 @@ async def _check_replaceable(session: AsyncSession, event: OutboxEvent, voided: 
         raise _already_replaced(event, voided, replacement)
     if event.status != DeliveryStatus.failed or await repository.grant_revoked_sent(session, voided.id):
         raise Unprocessable(f"grant {voided.id} was voided and withdrawn from the provider: nothing to deliver",
-                            code="grant_resolved", field="event_id")
+                            code=ErrorCode.GRANT_RESOLVED, field="event_id")
     if application.unlinked_at is not None:
         raise Unprocessable("the resident's payment account was unlinked; the grant is reserved again when the "
-                            "resident applies with another account", code="account_unlinked", field="event_id")
+                            "resident applies with another account", code=ErrorCode.ACCOUNT_UNLINKED, field="event_id")
     if not _aware(program.opens_at) <= utcnow() < _aware(program.closes_at):
         raise Unprocessable(f"program {program.id} is outside its application window: no grant is reserved again",
-                            code="outside_window", field="event_id")
+                            code=ErrorCode.OUTSIDE_WINDOW, field="event_id")
     if program.kind == ProgramKind.fixed:
         newest = await latest_fixed_grant(session, program.id, voided.myki_hash)
         if newest.id != voided.id:
-            raise Unprocessable(f"grant {voided.id} was already replaced by {newest.id}", code="grant_superseded",
+            raise Unprocessable(f"grant {voided.id} was already replaced by {newest.id}", code=ErrorCode.GRANT_SUPERSEDED,
                                 field="event_id")
 
 
 def _already_replaced(event: OutboxEvent, voided: Grant, replacement: Grant | None = None) -> Conflict:
     by = f" by grant {replacement.id}" if replacement else ""
     return Conflict(f"delivery {event.id} was already redelivered: grant {voided.id} was reserved again{by}; "
-                    "redeliver that grant's grant.created instead", code="already_redelivered", field="event_id")
+                    "redeliver that grant's grant.created instead", code=ErrorCode.ALREADY_REDELIVERED, field="event_id")
 
 
 # --- premium grants from charges -------------------------------------------------------------------------
@@ -749,7 +746,7 @@ async def _claim_within_cap(session: AsyncSession, program: Program, application
         if await repository.add_to_person_total(session, application.id, grantable, program.per_person_cap,
                                                 application.granted_yen):
             return grantable
-    raise Unprocessable("the resident's total is changing too fast; retry", code="busy")
+    raise Unprocessable("the resident's total is changing too fast; retry", code=ErrorCode.BUSY)
 
 
 # --- settlement and reconciliation -----------------------------------------------------------------------

@@ -1,9 +1,8 @@
 """Built-in program templates: the national マイナポイント campaigns as the seed describes them (JST windows)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
-JST = timezone(timedelta(hours=9))
-
+from common.timeutil import JST
 
 def _jst(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=JST)

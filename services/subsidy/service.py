@@ -3,8 +3,6 @@
 Never commits; the route's session does.
 """
 
-import secrets
-from datetime import date, datetime, timedelta, timezone
 from fractions import Fraction
 from typing import Any
 
@@ -15,6 +13,9 @@ from common.auth import Principal
 from common.codes import local_government_code_problem
 from common.errors import ChiikiError, Forbidden, NotFound, Unprocessable
 from common.models import Municipality, SubsidyCalculation
+from common.error_codes import ErrorCode
+from common.ids import new_id
+from common.timeutil import current_fiscal_year
 from services.subsidy import repository
 from services.subsidy.calculators import CALCULATORS
 from services.subsidy.calculators.base import Attribute, Context, FractionText
@@ -34,13 +35,6 @@ class AttributeInputs(BaseModel):
 
 
 ATTRIBUTE_NAMES = tuple(AttributeInputs.model_fields)
-JAPAN = timezone(timedelta(hours=9), "JST")  # no daylight saving; needs no tz database in the image
-
-
-def current_fiscal_year(today: date | None = None) -> int:
-    """The Japanese fiscal year (1 April – 31 March) containing `today`, in Japan's time zone."""
-    today = today or datetime.now(JAPAN).date()
-    return today.year if today.month >= 4 else today.year - 1
 
 
 def _validation_error(exc: ValidationError, prefix: str | None = None) -> Unprocessable:
@@ -77,7 +71,7 @@ def _attributes(municipality: Municipality | None, inputs: dict[str, Any]) -> di
 def program_of(rulebook: Rulebook, program_id: str) -> Program:
     program = rulebook.programs.get(program_id)
     if program is None:
-        raise Unprocessable(f"unknown program {program_id!r}; see GET /subsidy/programs", code="unknown_program",
+        raise Unprocessable(f"unknown program {program_id!r}; see GET /subsidy/programs", code=ErrorCode.UNKNOWN_PROGRAM,
                             field="program")
     return program
 
@@ -87,7 +81,7 @@ def _parameters(rulebook: Rulebook, program: Program, fiscal_year: int, override
         years = program.fiscal_years
         raise Unprocessable(f"{program.id} has no parameters for FY{fiscal_year}; "
                             f"fiscal years with parameters: {years.start}–{years.stop - 1}",
-                            code="unknown_fiscal_year", field="fiscal_year")
+                            code=ErrorCode.UNKNOWN_FISCAL_YEAR, field="fiscal_year")
     base = rulebook.parameter_set(program.id, fiscal_year)
     if not overrides:
         return base
@@ -123,7 +117,7 @@ def compute(rulebook: Rulebook, program_id: str, fiscal_year: int | None, inputs
         if not overrides:
             raise  # with the published parameters this is a bug: let it be a logged 500
         raise Unprocessable(f"the overridden parameters cannot be applied to these inputs: {exc}",
-                            code="invalid_override", field="overrides") from None
+                            code=ErrorCode.INVALID_OVERRIDE, field="overrides") from None
     result = {"program": program.id, "fiscal_year": fiscal_year,
               "municipality_code": municipality.code if municipality is not None else None,
               "eligible": ctx.eligible, "amount": amount if ctx.eligible else 0, "breakdown": breakdown,
@@ -222,7 +216,7 @@ async def save_calculation(session: AsyncSession, rulebook: Rulebook, principal:
                            request: ProgramCalculationRequest) -> SubsidyCalculation:
     _check_tenant(principal, request.municipality_code)
     result = await calculate(session, rulebook, request.program, request)
-    row = SubsidyCalculation(id="calc_" + secrets.token_hex(10), program=result["program"],
+    row = SubsidyCalculation(id=new_id("calc"), program=result["program"],
                              fiscal_year=result["fiscal_year"], municipality_code=request.municipality_code,
                              inputs=request.inputs, overrides=request.overrides, eligible=result["eligible"],
                              amount=result["amount"], result=result, rules_version=result["rules_version"],

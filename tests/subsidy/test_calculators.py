@@ -444,9 +444,9 @@ def test_local10000_schedule():
 def test_default_fiscal_year_starts_on_1_april():
     from datetime import date
 
-    from services.subsidy.service import current_fiscal_year
+    from common.timeutil import fiscal_year_of
 
-    assert [current_fiscal_year(date(2024, 3, 31)), current_fiscal_year(date(2024, 4, 1))] == [2023, 2024]
+    assert [fiscal_year_of(date(2024, 3, 31)), fiscal_year_of(date(2024, 4, 1))] == [2023, 2024]
 
 
 def test_a_what_if_that_cannot_apply_is_a_422_not_a_crash():

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 
 from common.errors import Unprocessable
+from common.error_codes import ErrorCode
 from services.subsidy.rulebook import ParameterSet, decimal_text, parse_exact
 
 Yen = Annotated[StrictInt, Field(ge=0, le=10**15)]
@@ -61,7 +62,7 @@ class Context:
         if found is None or found.value is None:
             raise Unprocessable(f"this calculation needs the municipality's {name}: give municipality_code of a "
                                 f"municipality whose reference data has it, or inputs.{name}",
-                                code="attribute_missing", field=f"inputs.{name}")
+                                code=ErrorCode.ATTRIBUTE_MISSING, field=f"inputs.{name}")
         if name not in self._attributes_traced:
             self._attributes_traced.add(name)
             self.step("municipality." + name, f"{name} of the municipality, from {found.source}",

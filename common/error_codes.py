@@ -1,0 +1,87 @@
+"""Every error code the suite answers with: its HTTP status and what it means.
+
+The `code` of an error body is always one of these. The merged OpenAPI document declares the error schema's
+`code` as an enum of them, and `docs/errors.md` lists them; a test keeps the two in step with this module.
+"""
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """A stable machine code; `status` is the HTTP status it is answered with, `meaning` one line for people."""
+
+    status: int
+    meaning: str
+
+    def __new__(cls, value: str, status: int, meaning: str) -> "ErrorCode":
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.status = status
+        member.meaning = meaning
+        return member
+
+    # --- any service: the request itself ------------------------------------------------------------------
+    BAD_REQUEST = "bad_request", 400, "the request is malformed (its URL, a header or its framing)"
+    INVALID_INPUT = "invalid_input", 422, "a field is missing, of the wrong type or out of range; see field and errors"
+    UNAUTHORIZED = "unauthorized", 401, "no API key, or one that is unknown, revoked or expired"
+    FORBIDDEN = "forbidden", 403, "the key's role or tenant may not do this"
+    NOT_FOUND = "not_found", 404, "no such resource, or one this key's tenant may not see"
+    METHOD_NOT_ALLOWED = "method_not_allowed", 405, "the path exists but not with this method; see Allow"
+    NOT_ACCEPTABLE = "not_acceptable", 406, "no representation matches the Accept header"
+    CONFLICT = "conflict", 409, "the resource is not in a state that allows this"
+    PAYLOAD_TOO_LARGE = "payload_too_large", 413, "the request body is larger than the limit"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415, "the body's Content-Type is not one this route takes"
+    RATE_LIMITED = "rate_limited", 429, "too many requests from this key or address; see Retry-After"
+    INTERNAL_ERROR = "internal_error", 500, "an unexpected error; it was logged with the request id"
+
+    # --- the gateway and the services' front -------------------------------------------------------------
+    GATEWAY_REQUIRED = "gateway_required", 401, "a service was called directly, not through the gateway"
+    KEY_STORE_UNAVAILABLE = "key_store_unavailable", 503, "the gateway cannot read API keys just now; retry"
+    UPSTREAM_TIMEOUT = "upstream_timeout", 504, "the service did not answer within the gateway's timeout"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable", 502, "the gateway could not reach the service"
+    SERVICES_NOT_READY = "services_not_ready", 503, "one or more services are not ready"
+    DATABASE_UNAVAILABLE = "database_unavailable", 503, "the database cannot be reached just now; retry"
+    MIGRATIONS_PENDING = "migrations_pending", 503, "the database schema is behind the code; run chiiki db upgrade"
+
+    # --- subsidy ----------------------------------------------------------------------------------------
+    UNKNOWN_PROGRAM = "unknown_program", 422, "no program with this id; the message names the known ones"
+    UNKNOWN_FISCAL_YEAR = "unknown_fiscal_year", 422, "the program's rules do not cover this fiscal year"
+    INVALID_OVERRIDE = "invalid_override", 422, "an override names an unknown parameter or has a bad value"
+    ATTRIBUTE_MISSING = "attribute_missing", 422, "the municipality's reference data lacks an attribute the rule needs"
+
+    # --- matching ---------------------------------------------------------------------------------------
+    NOT_A_PARTY = "not_a_party", 403, "only a party to this need, round or match (or ops) may do this"
+    ROUND_SOLVED = "round_solved", 409, "the round is solved; its preferences can no longer change"
+    ROUND_NOT_SOLVED = "round_not_solved", 409, "the round must be solved first"
+    INELIGIBLE_PAIR = "ineligible_pair", 422, "the pair is not eligible under the program's rules; see the reasons"
+    ILLEGAL_TRANSITION = "illegal_transition", 409, "the match cannot move to this status from its current one"
+    CONCURRENT_TRANSITION = "concurrent_transition", 409, "the match changed meanwhile; read it again"
+
+    # --- mynapoint --------------------------------------------------------------------------------------
+    INVALID_IDENTITY = "invalid_identity", 422, "a マイキーID or account id is malformed, or could be a 個人番号"
+    BAD_SIGNATURE = "bad_signature", 401, "the webhook's signature, id or timestamp does not verify"
+    IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress", 409, "a request with this Idempotency-Key is under way"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused", 422, "this Idempotency-Key was used for a different request"
+    GRANT_RESOLVED = "grant_resolved", 422, "the grant is already posted, voided or revoked"
+    GRANT_SUPERSEDED = "grant_superseded", 422, "the grant was already replaced by a newer one"
+    ALREADY_REDELIVERED = "already_redelivered", 409, "this delivery's grant was already reserved again"
+    DELIVERY_CANCELLED = "delivery_cancelled", 422, "the delivery was cancelled and is never sent"
+    ENDPOINT_DISABLED = "endpoint_disabled", 422, "the provider's endpoint is disabled; enable it first"
+    BUDGET_EXHAUSTED = "budget_exhausted", 422, "the program's budget cannot cover these points"
+    PER_PERSON_CAP_REACHED = "per_person_cap_reached", 422, "the resident has reached the program's cap"
+    ACCOUNT_UNLINKED = "account_unlinked", 422, "the resident's payment account was unlinked"
+    OUTSIDE_WINDOW = "outside_window", 422, "the program is not open at this time"
+    BUSY = "busy", 422, "the same resident's total is changing concurrently; retry"
+
+
+def for_status(status: int) -> ErrorCode:
+    """The generic code of an HTTP status that no specific code explains (framework errors, proxied ones)."""
+    return _GENERIC.get(status, ErrorCode.BAD_REQUEST if status < 500 else ErrorCode.INTERNAL_ERROR)
+
+
+_GENERIC = {code.status: code for code in reversed(list(ErrorCode))
+            if code in {ErrorCode.BAD_REQUEST, ErrorCode.INVALID_INPUT, ErrorCode.UNAUTHORIZED,
+                        ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND, ErrorCode.METHOD_NOT_ALLOWED,
+                        ErrorCode.NOT_ACCEPTABLE, ErrorCode.CONFLICT, ErrorCode.PAYLOAD_TOO_LARGE,
+                        ErrorCode.UNSUPPORTED_MEDIA_TYPE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL_ERROR,
+                        ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.UPSTREAM_TIMEOUT}}
