@@ -1,13 +1,16 @@
 # Two commands do all set-up on a fresh machine with Python 3.11 and make:
 #   make run    install, migrate the SQLite file, load reference data, print a dev ops key, start the suite
-#   make test   install, then run the tests (also on PostgreSQL when CHIIKI_TEST_DATABASE_URL is set)
+#   make test   install, run the gates (make check), then the tests (also on PostgreSQL when
+#               CHIIKI_TEST_DATABASE_URL is set)
+#   make check  the gates alone: ruff lint, ruff format --check, mypy strict; any finding fails
+#   make format rewrite files to ruff's format and import order
 
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test install lock clean
+.PHONY: run test check lint format-check typecheck format install lock clean
 
 $(INSTALLED): requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "chiiki needs Python 3.11 (set PYTHON=...)"'
@@ -25,8 +28,27 @@ run: $(INSTALLED)
 	@$(BIN)/chiiki keys create --role ops --label make-run-dev --replace
 	exec $(BIN)/chiiki serve
 
-test: $(INSTALLED)
+test: check
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Paths default to the whole tree for ruff and to mypy's `files` in pyproject.toml (common, gateway, services).
+# They can be narrowed, e.g. `make check LINT_PATHS=gateway TYPE_PATHS=gateway`; `make -k check` runs every gate.
+LINT_PATHS ?= .
+TYPE_PATHS ?=
+check: lint format-check typecheck
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check $(LINT_PATHS)
+
+format-check: $(INSTALLED)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+typecheck: $(INSTALLED)
+	$(BIN)/mypy $(TYPE_PATHS)
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix --select I $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
 
 # Re-pin dependencies after editing pyproject.toml: requirements.lock for the images (runtime only),
 # requirements-dev.lock for development and tests, constrained to the same versions.
@@ -39,4 +61,4 @@ lock:
 	$(PIP_COMPILE) --extra build --extra dev -c requirements.lock -o requirements-dev.lock pyproject.toml
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -9,14 +9,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-import uvicorn  # noqa: E402
+import httpx
+import uvicorn
 
-from common.logging import configure_logging  # noqa: E402
-from common.serve import STOP_GRACE_SECONDS  # noqa: E402
-from common.settings import get_settings  # noqa: E402
-from gateway.main import create_app  # noqa: E402
-from gateway.proxy import upstream_urls  # noqa: E402
+from common.logging import configure_logging
+from common.serve import STOP_GRACE_SECONDS
+from common.settings import get_settings
+from gateway.main import create_app
+from gateway.proxy import upstream_urls
 
 
 def main() -> None:

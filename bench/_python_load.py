@@ -38,7 +38,7 @@ async def load(url: str, headers: dict[str, str], connections: int, duration: fl
                         await response.read()
                         if not 200 <= response.status < 400:
                             non_2xx += 1
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     timeouts += 1
                     continue
                 except aiohttp.ClientError:

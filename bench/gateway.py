@@ -28,9 +28,8 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from _wrk import REPORT_LUA, read_report
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "gateway.json"

@@ -239,7 +239,7 @@ def parse_wrk(output: str) -> dict:
         "requests_per_sec": float(rps.group(1)),
         "latency_ms": latency,
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "socket_errors": (dict(zip(("connect", "read", "write", "timeout"), map(int, errors.groups())))
+        "socket_errors": (dict(zip(("connect", "read", "write", "timeout"), map(int, errors.groups()), strict=True))
                           if errors else {}),
     }
 

@@ -12,7 +12,8 @@
    subjects; queries per second for each, sequentially on one core.
 
 Each figure is wall-clock time; `cpu_seconds` (this process's CPU time) is given too, since on a shared machine
-it moves less with the other load. Uses a throwaway SQLite file in a temporary directory unless --database-url names an empty database.
+it moves less with the other load. Uses a throwaway SQLite file in a temporary directory unless --database-url
+names an empty database.
 Prints the figures and writes them to <results-dir>/matching.json. Not run by the tests.
 """
 
@@ -30,15 +31,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlmodel import select  # noqa: E402
+from sqlmodel import select
 
-from common.db import Database  # noqa: E402
-from common.migrations import upgrade  # noqa: E402
-from common.models import Adviser, Company, FieldOfWork, Municipality, Need, Round  # noqa: E402
-from common.models.matching import AdviserType, Market, PartyKind, RoundCreate  # noqa: E402
-from common.reference_data import load_reference_data  # noqa: E402
-from services.matching import repository, service  # noqa: E402
-from services.matching.solver import Side, deferred_acceptance  # noqa: E402
+from common.db import Database
+from common.migrations import upgrade
+from common.models import Adviser, Company, FieldOfWork, Municipality, Need, Round
+from common.models.matching import AdviserType, Market, PartyKind, RoundCreate
+from common.reference_data import load_reference_data
+from services.matching import repository, service
+from services.matching.solver import Side, deferred_acceptance
 
 SEED = 1432
 

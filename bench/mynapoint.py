@@ -36,11 +36,10 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from _wrk import REPORT_LUA, read_report
 from aiohttp import web
 from sqlalchemy.engine import make_url
 from standardwebhooks.webhooks import Webhook
-
-from _wrk import REPORT_LUA, read_report
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -175,7 +174,8 @@ class CpuMeter:
 
     def per_unit(self, before: dict[str, float], after: dict[str, float], units: int) -> dict[str, float]:
         spent = {name: after[name] - before[name] for name in before}
-        spent["the rest (kernel, other processes)"] = spent["machine"] - sum(v for k, v in spent.items() if k != "machine")
+        accounted = sum(v for k, v in spent.items() if k != "machine")
+        spent["the rest (kernel, other processes)"] = spent["machine"] - accounted
         return {name: round(seconds * 1000 / units, 2) for name, seconds in spent.items()}
 
 

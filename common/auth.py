@@ -12,13 +12,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Depends, Request, Security
-from fastapi.security import HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.errors import Forbidden, NotFound, Unauthorized, Unprocessable
@@ -96,9 +96,9 @@ async def create_api_key(
 
 
 async def list_api_keys(session: AsyncSession, *, include_revoked: bool = False) -> list[ApiKey]:
-    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    query = select(ApiKey).order_by(col(ApiKey.created_at), col(ApiKey.id))
     if not include_revoked:
-        query = query.where(ApiKey.revoked_at.is_(None))
+        query = query.where(col(ApiKey.revoked_at).is_(None))
     return list((await session.exec(query)).all())
 
 
@@ -143,7 +143,7 @@ def _is_past(moment: datetime) -> bool:
 
 async def revoke_keys_with_label(session: AsyncSession, label: str) -> int:
     result = await session.exec(
-        update(ApiKey).where(ApiKey.label == label, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
+        update(ApiKey).where(col(ApiKey.label) == label, col(ApiKey.revoked_at).is_(None)).values(revoked_at=utcnow())
     )
     return result.rowcount
 
@@ -161,7 +161,28 @@ class KeyRecord:
     last_used_at: datetime | None
 
 
-KeyLookup = Callable[[str], Awaitable[KeyRecord | ApiKey | None]]
+class StoredKey(Protocol):
+    """A key as checking it reads it: a KeyRecord from the gateway's driver-level store, or an ApiKey row."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def municipality_code(self) -> str | None: ...
+    @property
+    def provider_id(self) -> str | None: ...
+    @property
+    def secret_hash(self) -> str: ...
+    @property
+    def last_used_at(self) -> datetime | None: ...
+    @property
+    def revoked_at(self) -> datetime | None: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+
+
+Key = TypeVar("Key", bound=StoredKey)
 
 
 def parse_authorization(authorization: str | None) -> tuple[str, str] | None:
@@ -177,7 +198,7 @@ def parse_authorization(authorization: str | None) -> tuple[str, str] | None:
     return parsed
 
 
-async def check_key(lookup: KeyLookup, authorization: str | None) -> KeyRecord | ApiKey | None:
+async def check_key(lookup: Callable[[str], Awaitable[Key | None]], authorization: str | None) -> Key | None:
     """The key an `Authorization` header names, read by `lookup(key_id)`: None without a header, 401 for a bad,
     revoked or expired key."""
     parsed = parse_authorization(authorization)
@@ -199,7 +220,7 @@ async def find_key(session: AsyncSession, authorization: str | None) -> ApiKey |
     return await check_key(lambda key_id: session.get(ApiKey, key_id), authorization)
 
 
-def principal_for(api_key: KeyRecord | ApiKey | None) -> Principal:
+def principal_for(api_key: StoredKey | None) -> Principal:
     if api_key is None:
         return ANONYMOUS_PRINCIPAL
     return Principal(role=str(api_key.role), key_id=api_key.id, municipality_code=api_key.municipality_code,
@@ -210,7 +231,7 @@ async def authenticate(session: AsyncSession, authorization: str | None) -> Prin
     return principal_for(await find_key(session, authorization))
 
 
-def use_is_stale(api_key: KeyRecord | ApiKey, now: datetime | None = None) -> bool:
+def use_is_stale(api_key: StoredKey, now: datetime | None = None) -> bool:
     """Last use is recorded at most once a minute per key, so that reads do not turn into a write each."""
     if api_key.last_used_at is None:
         return True
@@ -223,7 +244,7 @@ async def record_key_use(session: AsyncSession, key_id: str) -> None:
     """Set last_used_at. Run it in a transaction of its own: on SQLite a read transaction that later
     writes cannot wait for the lock (SQLITE_BUSY at once), while one that starts by writing can."""
     await session.exec(
-        update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow())
+        update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
 
@@ -273,11 +294,16 @@ API_KEY_SCHEME = HTTPBearer(auto_error=False, scheme_name="ApiKey",
                             description="An API key from `chiiki keys create`: `Authorization: Bearer chk_…`")
 
 
-def require_roles(*roles: ApiKeyRole):
+def require_roles(
+    *roles: ApiKeyRole,
+) -> Callable[[Principal, HTTPAuthorizationCredentials | None], Awaitable[Principal]]:
     """A dependency: 401 without a key, 403 when the key's role is not one of `roles` (ops always passes)."""
     allowed = {str(r) for r in roles} | {ApiKeyRole.ops.value}
 
-    async def dependency(principal: CurrentPrincipal, _documented=Security(API_KEY_SCHEME)) -> Principal:
+    async def dependency(
+        principal: CurrentPrincipal,
+        _documented: Annotated[HTTPAuthorizationCredentials | None, Security(API_KEY_SCHEME)],
+    ) -> Principal:
         if not principal.is_authenticated:
             raise Unauthorized()
         if roles and principal.role not in allowed:

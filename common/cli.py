@@ -1,11 +1,20 @@
 """The `chiiki` command: migrations, reference data, API keys, and running the suite."""
 
 import asyncio
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 from common.settings import get_settings
+
+if TYPE_CHECKING:  # the commands import these lazily, so that `chiiki --help` starts fast
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from common.models import ApiKey
+
+Result = TypeVar("Result")
 
 app = typer.Typer(help="chiiki: regional-vitality policies as services.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -22,12 +31,12 @@ SERVICE_COMMANDS = {name: f"services.{name}.cli" for name in SERVICES}
 PROCESSES = ("gateway", *SERVICES)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg="red", err=True)
     raise typer.Exit(2)
 
 
-async def _in_session(work):
+async def _in_session(work: Callable[["AsyncSession"], Awaitable[Result]]) -> Result:
     from common.db import run_in_session
 
     return await run_in_session(get_settings().database_url, work)
@@ -63,7 +72,7 @@ def keys_create(
     from common.auth import create_api_key, revoke_keys_with_label
     from common.errors import ChiikiError
 
-    async def work(session):
+    async def work(session: "AsyncSession") -> tuple["ApiKey", str, int]:
         revoked = await revoke_keys_with_label(session, label) if replace and label else 0
         api_key, plaintext = await create_api_key(session, role, municipality_code=municipality,
                                                   provider_id=provider, label=label)
@@ -79,7 +88,7 @@ def keys_create(
     typer.echo(plaintext)
 
 
-def _when(moment) -> str:
+def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
@@ -90,7 +99,7 @@ def keys_list(
     """List keys: id, role, tenant, label, created, last used, and revoked or expiring. Never a secret."""
     from common.auth import list_api_keys
 
-    async def work(session):
+    async def work(session: "AsyncSession") -> list["ApiKey"]:
         return await list_api_keys(session, include_revoked=all_keys)
 
     keys = asyncio.run(_in_session(work))

@@ -1,14 +1,16 @@
 """Engine, sessions and the one place where a request's transaction commits or rolls back."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +23,7 @@ ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg
 SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
 SQLITE_IMMEDIATE = "chiiki_sqlite_immediate"
 Model = TypeVar("Model", bound=SQLModel)
+Result = TypeVar("Result")
 
 
 def _backend(url: URL) -> str:
@@ -54,7 +57,7 @@ def ensure_sqlite_directory(database_url: str) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_connect(dbapi_connection, _record) -> None:
+def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # The driver's own implicit transactions break SAVEPOINT; SQLAlchemy emits BEGIN itself instead.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -64,7 +67,7 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection) -> None:
+def _sqlite_begin(connection: Connection) -> None:
     # Sessions begin IMMEDIATE (see Database): their transaction takes the write lock at BEGIN. A deferred
     # transaction that reads and then writes cannot wait for the lock (SQLite answers SQLITE_BUSY at once,
     # busy_timeout notwithstanding, when another writer committed since its snapshot), so concurrent
@@ -73,7 +76,7 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_engine(database_url: str, **kwargs) -> AsyncEngine:
+def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     ensure_sqlite_directory(database_url)
     url = async_url(database_url)
     # No pool_pre_ping: it costs a round trip at every checkout. After a database restart the first request on
@@ -102,7 +105,7 @@ class Database:
         self.reader = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, database_url: str, **engine_options) -> "Database":
+    def from_url(cls, database_url: str, **engine_options: Any) -> "Database":
         return cls(create_engine(database_url, **engine_options))
 
     @classmethod
@@ -114,7 +117,7 @@ class Database:
         await self.engine.dispose()
 
 
-async def run_in_session(database_url: str, work):
+async def run_in_session(database_url: str, work: Callable[[AsyncSession], Awaitable[Result]]) -> Result:
     """For commands: open the database, run `await work(session)` in one transaction, commit, close."""
     db = Database.from_url(database_url)
     try:

@@ -4,6 +4,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from common.requestid import current_request_id
 
@@ -13,7 +14,7 @@ EXTRA_FIELDS = ("service", "method", "path", "route", "status", "duration_ms", "
 _base_factory = logging.getLogRecordFactory()
 
 
-def _record_with_request_id(*args, **kwargs) -> logging.LogRecord:
+def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
     record = _base_factory(*args, **kwargs)
     record.request_id = current_request_id()
     return record

@@ -28,7 +28,10 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 
 def head_revision() -> str:
-    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations in {MIGRATIONS_DIR}")
+    return head
 
 
 async def current_revision(connection: AsyncConnection) -> str | None:

@@ -21,7 +21,7 @@ def yen(value: object, *, field: str = "amount") -> Yen:
 
 def rate(value: object) -> Fraction:
     """An exact rate from a Fraction, an int, a Decimal or a string such as '3/4' or '0.7'."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise TypeError(f"rates must be exact, not {type(value).__name__}: write '3/4' or '0.75' as text")
     if isinstance(value, (Fraction, int, Rational)):
         return Fraction(value)

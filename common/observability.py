@@ -6,7 +6,9 @@ passes through every wrapper, which the gateway pays for twice per proxied reque
 
 import logging
 import time
+from collections.abc import Iterable
 
+from fastapi.telemetry import TelemetryConfig
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,7 +19,7 @@ from common.settings import Settings
 access_log = logging.getLogger("chiiki.access")
 
 
-def fastapi_telemetry(settings: Settings) -> dict:
+def fastapi_telemetry(settings: Settings) -> TelemetryConfig:
     """FastAPI's `telemetry` argument: its OpenTelemetry instrumentation only when the settings ask for it."""
     return {} if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False}
 
@@ -63,7 +65,8 @@ class ObservabilityMiddleware:
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
+    headers: Iterable[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
         if name == b"x-request-id":
             return value.decode("latin-1")
     return None

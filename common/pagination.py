@@ -6,6 +6,7 @@ while rows are added, and every page is one indexed query.
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -49,7 +50,7 @@ async def page_params(
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
 
-def make_page(rows: list, params: PageParams, key: str) -> dict:
+def make_page(rows: Sequence[Any], params: PageParams, key: str) -> dict[str, Any]:
     """`rows` were fetched with limit + 1, so one more row than asked means there is a next page."""
     items = rows[: params.limit]
     has_more = len(rows) > params.limit

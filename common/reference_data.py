@@ -8,7 +8,9 @@ import csv
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,6 +22,8 @@ from common.settings import PROJECT_ROOT
 DATA_DIR = PROJECT_ROOT / "data"
 MUNICIPALITIES_CSV = DATA_DIR / "municipalities_master.csv"
 FIELDS_CSV = DATA_DIR / "fields_of_work.csv"
+# A row of a reference file as the model's fields, before the model validates it.
+Row = dict[str, Any]
 
 
 @dataclass
@@ -45,7 +49,7 @@ def _enum_or_none(enum: type[StrEnum], value: str) -> str | None:
     return enum(value).value if value != "" else None
 
 
-def municipality_rows(path: Path = MUNICIPALITIES_CSV) -> list[dict]:
+def municipality_rows(path: Path = MUNICIPALITIES_CSV) -> list[Row]:
     with path.open(encoding="utf-8", newline="") as file:
         return [
             {
@@ -73,13 +77,20 @@ def municipality_rows(path: Path = MUNICIPALITIES_CSV) -> list[dict]:
         ]
 
 
-def field_rows(path: Path = FIELDS_CSV) -> list[dict]:
+def field_rows(path: Path = FIELDS_CSV) -> list[Row]:
     with path.open(encoding="utf-8", newline="") as file:
         return [{**row, "sort_order": int(row["sort_order"])} for row in csv.DictReader(file)]
 
 
-async def upsert(session: AsyncSession, model: type[SQLModel], key: str, rows: list[dict]) -> LoadResult:
-    result = LoadResult(model.__tablename__)
+def _table_of(model: type[SQLModel]) -> sa.Table:
+    table = sa.inspect(model).local_table
+    assert isinstance(table, sa.Table)  # a table=True model maps exactly one table
+    return table
+
+
+async def upsert(session: AsyncSession, model: type[SQLModel], key: str, rows: list[Row]) -> LoadResult:
+    table = _table_of(model)
+    result = LoadResult(table.name)
     existing = {getattr(r, key): r.model_dump() for r in (await session.exec(select(model))).all()}
     changed = []
     for row in rows:
@@ -94,8 +105,8 @@ async def upsert(session: AsyncSession, model: type[SQLModel], key: str, rows: l
             continue
         changed.append(validated)
     if changed:
-        insert = (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert
-        statement = insert(model.__table__)
+        insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+        statement = insert(table)
         columns = {c: statement.excluded[c] for c in changed[0] if c != key}
         await session.exec(statement.on_conflict_do_update(index_elements=[key], set_=columns), params=changed)
     return result

@@ -28,10 +28,10 @@ def accept_request_id(value: str | None) -> str:
     return new_request_id()
 
 
-def bind_request_id(request_id: str) -> Token:
+def bind_request_id(request_id: str) -> Token[str | None]:
     """Make `request_id` current until `unbind_request_id(token)`."""
     return _request_id.set(request_id)
 
 
-def unbind_request_id(token: Token) -> None:
+def unbind_request_id(token: Token[str | None]) -> None:
     _request_id.reset(token)

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import FrameType
 
 import uvicorn
 
@@ -44,7 +45,7 @@ def run_all(names: tuple[str, ...]) -> int:
           f"(services on ports {settings.subsidy_port}-{settings.mynapoint_port}); Ctrl-C stops all", flush=True)
     stopping = False
 
-    def request_stop(_signum, _frame):
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 
@@ -62,7 +63,7 @@ def run_all(names: tuple[str, ...]) -> int:
     return exit_code
 
 
-def _stop(children: dict[str, subprocess.Popen]) -> None:
+def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
     for process in children.values():
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

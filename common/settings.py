@@ -79,7 +79,7 @@ class Settings(BaseSettings):
 
     @field_validator("internal_secret", "myki_secret", mode="before")
     @classmethod
-    def _empty_secret_is_unset(cls, value):
+    def _empty_secret_is_unset(cls, value: object) -> object:
         # `CHIIKI_INTERNAL_SECRET=` in a .env file must not become an empty signing key.
         return None if value in ("", None) else value
 

@@ -17,13 +17,13 @@ from sqlalchemy.engine import make_url
 
 from common.auth import KeyRecord
 from common.db import Database, ensure_sqlite_directory, is_sqlite
+from common.error_codes import ErrorCode
 from common.errors import ChiikiError
 from common.models import ApiKey
-from common.error_codes import ErrorCode
 
 COLUMNS = ("id", "role", "municipality_code", "provider_id", "secret_hash", "revoked_at", "expires_at",
            "last_used_at")
-SELECT_KEY = f"SELECT {', '.join(COLUMNS)} FROM api_key WHERE id = "  # noqa: S608 — fixed column names
+SELECT_KEY = f"SELECT {', '.join(COLUMNS)} FROM api_key WHERE id = "  # only constants go into this f-string
 TIMESTAMPS = ("revoked_at", "expires_at", "last_used_at")
 # A read in WAL mode does not wait for writers; this bounds the rare wait (a checkpoint's restart) on the loop.
 SQLITE_READ_WAIT_MS = 250

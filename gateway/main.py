@@ -13,19 +13,19 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
-from sqlalchemy.exc import DBAPIError
 
 from common.app import readiness
 from common.auth import Principal, check_key, principal_for, record_key_use, use_is_stale
 from common.db import Database
+from common.error_codes import ErrorCode
 from common.errors import ChiikiError, Unauthorized, error_response, install_error_handlers
 from common.logging import stamp_request_ids
 from common.metrics import RATE_LIMITED, metrics_router
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.settings import Settings, get_settings
-from common.error_codes import ErrorCode
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
 from gateway.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from gateway.openapi import MergedDocument, ServiceDocumentUnavailable
@@ -98,7 +98,7 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
                                    swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png")
 
     @app.get("/healthz", tags=["health"], summary="The gateway process is up")
-    async def healthz() -> dict:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], summary="The key store and every service are ready",

@@ -8,11 +8,15 @@ import asyncio
 import copy
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
 from gateway.proxy import upstream_for
 
+# An OpenAPI document or a part of one, as JSON: its shape is the OpenAPI schema's, not ours to type.
+JsonObject = dict[str, Any]
 CACHE_SECONDS = 60
 ERROR_STATUSES = {
     "400": "Malformed request",
@@ -47,8 +51,8 @@ class ServiceDocumentUnavailable(Exception):
     pass
 
 
-async def fetch_service_documents(upstreams: dict[str, httpx.AsyncClient]) -> dict[str, dict]:
-    async def fetch(name: str, client: httpx.AsyncClient) -> tuple[str, dict]:
+async def fetch_service_documents(upstreams: dict[str, httpx.AsyncClient]) -> dict[str, JsonObject]:
+    async def fetch(name: str, client: httpx.AsyncClient) -> tuple[str, JsonObject]:
         try:
             response = await client.get("/openapi.json")
             response.raise_for_status()
@@ -59,15 +63,15 @@ async def fetch_service_documents(upstreams: dict[str, httpx.AsyncClient]) -> di
     return dict(await asyncio.gather(*(fetch(name, client) for name, client in upstreams.items())))
 
 
-def _rename_schema(document: dict, old: str, new: str) -> dict:
+def _rename_schema(document: JsonObject, old: str, new: str) -> JsonObject:
     text = json.dumps(document).replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
-    renamed = json.loads(text)
+    renamed: JsonObject = json.loads(text)
     schemas = renamed["components"]["schemas"]
     schemas[new] = schemas.pop(old)
     return renamed
 
 
-def _with_error_responses(operation: dict) -> dict:
+def _with_error_responses(operation: JsonObject) -> JsonObject:
     responses = operation.setdefault("responses", {})
     for status, description in ERROR_STATUSES.items():
         if status == "413" and "requestBody" not in operation:
@@ -82,7 +86,7 @@ def _with_error_responses(operation: dict) -> dict:
     return operation
 
 
-def merge_documents(gateway_document: dict, service_documents: dict[str, dict]) -> dict:
+def merge_documents(gateway_document: JsonObject, service_documents: dict[str, JsonObject]) -> JsonObject:
     merged = copy.deepcopy(gateway_document)
     merged["info"]["description"] = ("The chiiki suite through its gateway: subsidy, matching and mynapoint. "
                                      "Protected operations take `Authorization: Bearer <api key>`.")
@@ -112,13 +116,13 @@ def merge_documents(gateway_document: dict, service_documents: dict[str, dict]) 
 
 
 class MergedDocument:
-    def __init__(self, gateway_document_factory, clock=time.monotonic):
+    def __init__(self, gateway_document_factory: Callable[[], JsonObject], clock: Callable[[], float] = time.monotonic):
         self.gateway_document_factory = gateway_document_factory
         self.clock = clock
-        self._document: dict | None = None
+        self._document: JsonObject | None = None
         self._built_at = 0.0
 
-    async def get(self, upstreams: dict[str, httpx.AsyncClient]) -> dict:
+    async def get(self, upstreams: dict[str, httpx.AsyncClient]) -> JsonObject:
         if self._document is None or self.clock() - self._built_at > CACHE_SECONDS:
             services = await fetch_service_documents(upstreams)
             self._document = merge_documents(self.gateway_document_factory(), services)

@@ -9,7 +9,7 @@ Only a GET or HEAD that could not connect is retried (once): nothing else is, be
 have reached a service (a grant, a payment, a settlement) must never be sent twice.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
@@ -18,11 +18,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from common.auth import IDENTITY_HEADERS, Principal, sign_principal
+from common.error_codes import ErrorCode
 from common.errors import error_response
 from common.metrics import UPSTREAM_ERRORS
 from common.requestid import current_request_id
 from common.settings import Settings
-from common.error_codes import ErrorCode
 
 # Which service answers which first path segment.
 ROUTES = {"subsidy": "subsidy", "matching": "matching", "mynapoint": "mynapoint", "webhooks": "mynapoint"}
@@ -73,7 +73,7 @@ def _forward_headers(request: Request, principal: Principal, secret: bytes) -> l
     return headers
 
 
-def route_setting(method: str, path: str, default: float, overrides: dict[str, float]) -> float:
+def route_setting(method: str, path: str, default: float, overrides: Mapping[str, float]) -> float:
     """The value of the longest `"METHOD /path-prefix"` in `overrides` that matches, else `default`."""
     best, best_length = default, -1
     for route, seconds in overrides.items():

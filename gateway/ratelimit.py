@@ -39,8 +39,8 @@ def _retry_after(missing_tokens: float, rule: Rule) -> int:
 class MemoryBuckets:
     """Buckets in this process's memory; the least recently used are forgotten beyond `max_buckets`."""
 
-    def __init__(self, clock: Clock = time.monotonic, max_buckets: int = 100_000):
-        self.clock = clock
+    def __init__(self, clock: Clock | None = None, max_buckets: int = 100_000):
+        self.clock = clock or time.monotonic
         self.max_buckets = max_buckets
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key → (tokens, at)
 
@@ -83,11 +83,11 @@ return {allowed, math.floor(tokens * 1000)}
 class RedisBuckets:
     """Buckets in Redis, shared by every gateway replica. The clock is the gateway's wall clock."""
 
-    def __init__(self, url: str, clock: Clock = time.time, prefix: str = "chiiki:ratelimit:"):
+    def __init__(self, url: str, clock: Clock | None = None, prefix: str = "chiiki:ratelimit:"):
         from redis.asyncio import Redis
 
         self.redis = Redis.from_url(url)
-        self.clock = clock
+        self.clock = clock or time.time
         self.prefix = prefix
         self._script = self.redis.register_script(_REDIS_TAKE)
 
@@ -112,10 +112,11 @@ class RateLimiter:
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> "RateLimiter":
+        buckets: MemoryBuckets | RedisBuckets
         if settings.rate_limit_redis_url:
-            buckets = RedisBuckets(settings.rate_limit_redis_url, **({"clock": clock} if clock else {}))
+            buckets = RedisBuckets(settings.rate_limit_redis_url, clock)
         else:
-            buckets = MemoryBuckets(**({"clock": clock} if clock else {}))
+            buckets = MemoryBuckets(clock)
         return cls(settings, buckets)
 
     async def check(self, key_id: str | None, client_address: str | None, *, webhook: bool = False) -> Decision:

@@ -14,11 +14,26 @@ SQLModel.metadata.naming_convention = {
 
 from common.models.api_key import ApiKey, ApiKeyRole  # noqa: E402
 from common.models.matching import (  # noqa: E402
-    Adviser, Company, FieldOfWork, Match, MatchTransition, Need, Round, RoundPreference,
+    Adviser,
+    Company,
+    FieldOfWork,
+    Match,
+    MatchTransition,
+    Need,
+    Round,
+    RoundPreference,
 )
 from common.models.municipality import Municipality  # noqa: E402
 from common.models.mynapoint import (  # noqa: E402
-    Application, Grant, IdempotencyRecord, InboundWebhook, LedgerEntry, OutboxEvent, Program, Provider, RosterEntry,
+    Application,
+    Grant,
+    IdempotencyRecord,
+    InboundWebhook,
+    LedgerEntry,
+    OutboxEvent,
+    Program,
+    Provider,
+    RosterEntry,
 )
 from common.models.subsidy import SubsidyCalculation  # noqa: E402
 

@@ -6,6 +6,7 @@ so they are JSON columns; the service checks field codes against the vocabulary 
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -45,7 +46,7 @@ class MatchStatus(StrEnum):
     withdrawn = "withdrawn"
 
 
-def _json_list(description: str) -> Field:
+def _json_list(description: str) -> Any:  # what sqlmodel's Field() returns, so it fits any annotation
     return Field(default_factory=list, sa_type=sa.JSON, description=description)
 
 
@@ -213,7 +214,7 @@ class Round(SQLModel, table=True):
     market: Market = Field(sa_type=String(16))
     proposing_side: PartyKind = Field(sa_type=String(16))
     solved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    result: dict | None = Field(default=None, sa_type=sa.JSON)
+    result: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 

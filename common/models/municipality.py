@@ -66,12 +66,12 @@ class MunicipalityPublic(SQLModel):
     kaso_partial_area: str | None
     metro_area: MetroArea | None
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # mypy can't type decorated properties; pydantic documents this
     @property
     def is_kaso(self) -> bool:
         return self.kaso_type is not None
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # mypy can't type decorated properties; pydantic documents this
     @property
     def in_three_metro_area(self) -> bool:
         return self.metro_area is not None

@@ -2,8 +2,15 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from common.auth import (
-    ANONYMOUS_PRINCIPAL, Principal, authenticate, create_api_key, hash_secret, parse_key, sign_principal,
-    use_is_stale, verify_principal,
+    ANONYMOUS_PRINCIPAL,
+    Principal,
+    authenticate,
+    create_api_key,
+    hash_secret,
+    parse_key,
+    sign_principal,
+    use_is_stale,
+    verify_principal,
 )
 from common.errors import NotFound, Unauthorized, Unprocessable
 from common.models import ApiKey

@@ -1,8 +1,14 @@
 import pytest
 
 from common.eligibility import (
-    HostFacts, advisor_invitation_reasons, advisor_pair_reasons, advisor_year_reasons, dispatch_period_reasons,
-    host_municipality_reasons, kigyojin_pair_reasons, parameter,
+    HostFacts,
+    advisor_invitation_reasons,
+    advisor_pair_reasons,
+    advisor_year_reasons,
+    dispatch_period_reasons,
+    host_municipality_reasons,
+    kigyojin_pair_reasons,
+    parameter,
 )
 from common.models import Municipality
 

@@ -8,7 +8,6 @@ import importlib
 import os
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 import yaml

@@ -33,9 +33,8 @@ def gateway_with(settings, db, upstream_transports, clock) -> Callable:
     async def build(**overrides) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(settings=settings.model_copy(update=overrides), db=db, transports=upstream_transports,
                          rate_limit_clock=clock)
-        async with LifespanManager(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://gateway.test") as client:
-                yield client
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test")
+        async with LifespanManager(app), client:
+            yield client
 
     return build

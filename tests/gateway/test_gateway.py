@@ -139,8 +139,8 @@ class Recorder:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        self.requests.append({"headers": dict(scope["headers"]), "raw_headers": scope["headers"], "body": body, "method": scope["method"],
-                              "path": scope["path"], "query": scope["query_string"]})
+        self.requests.append({"headers": dict(scope["headers"]), "raw_headers": scope["headers"], "body": body,
+                              "method": scope["method"], "path": scope["path"], "query": scope["query_string"]})
         await send({"type": "http.response.start", "status": 201,
                     "headers": [(b"content-type", b"text/plain"), (b"x-upstream", b"yes")]})
         await send({"type": "http.response.body", "body": str(len(body)).encode()})

@@ -1,0 +1,43 @@
+"""The gates: `make test` runs ruff (lint and format) and mypy strict before pytest, and a new finding fails them."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CLEAN = "def double(value: int) -> int:\n    return value * 2\n"
+# One finding per gate: an unused import (ruff lint), `value*2` (ruff format), no annotations (mypy strict).
+FLAWED = "import os\n\n\ndef double(value):\n    return value*2\n"
+
+
+def _make(*args: str) -> subprocess.CompletedProcess[str]:
+    # -o: never reinstall the venv from inside a test; a make above us must not leak its flags or variables.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.run(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_make_test_runs_every_gate_before_pytest() -> None:
+    commands = [line.split()[:3] for line in _make("-n", "test").stdout.splitlines() if line.startswith(".venv/bin/")]
+    tools = [" ".join(words) for words in commands]
+    assert tools == [".venv/bin/ruff check .", ".venv/bin/ruff format --check", ".venv/bin/mypy", ".venv/bin/pytest"]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected_failures"),
+    [(CLEAN, []), (FLAWED, ["F401", "1 file would be reformatted", "[no-untyped-def]"])],
+    ids=["clean-file-passes", "each-finding-fails"],
+)
+def test_check_fails_on_a_new_finding(tmp_path: Path, source: str, expected_failures: list[str]) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(source)
+    result = _make("-k", "check", f"LINT_PATHS={probe}", f"TYPE_PATHS={probe}")
+    output = result.stdout + result.stderr
+    assert (result.returncode != 0) == bool(expected_failures), output
+    for finding in expected_failures:
+        assert finding in output
