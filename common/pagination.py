@@ -11,6 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement
+from sqlalchemy.orm import Mapped
 from sqlmodel.sql.expression import SelectOfScalar
 
 from common.errors import Unprocessable
@@ -49,16 +50,17 @@ async def page_params(
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
 
-def make_page(rows: list, params: PageParams, key: str) -> dict:
+def make_page(rows: list[Any], params: PageParams, key: str) -> dict[str, Any]:
     """`rows` were fetched with limit + 1, so one more row than asked means there is a next page."""
     items = rows[: params.limit]
     has_more = len(rows) > params.limit
     return {"items": items, "next_cursor": encode_cursor(str(getattr(items[-1], key))) if has_more else None}
 
 
-def keyset(query: SelectOfScalar[Row], key: ColumnElement[Any], params: PageParams) -> SelectOfScalar[Row]:
-    """One page of `query` in the order of `key` (a unique column): the rows after the cursor, and one more
-    than the limit so that `make_page` can tell whether a next page exists."""
+def keyset(query: SelectOfScalar[Row], key: ColumnElement[Any] | Mapped[Any],
+           params: PageParams) -> SelectOfScalar[Row]:
+    """One page of `query` in the order of `key` (a unique column, e.g. `col(Model.id)`): the rows after the
+    cursor, and one more than the limit so that `make_page` can tell whether a next page exists."""
     if params.after is not None:
         query = query.where(key > params.after)
     return query.order_by(key).limit(params.limit + 1)
