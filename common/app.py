@@ -10,13 +10,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.auth import ANONYMOUS_PRINCIPAL, verify_principal
 from common.db import Database
+from common.error_codes import ErrorCode
 from common.errors import error_response, install_error_handlers
-from common.logging import configure_logging, stamp_request_ids
+from common.logging import stamp_request_ids
 from common.metrics import metrics_router
 from common.migrations import current_revision, head_revision
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.settings import Settings, get_settings
-from common.error_codes import ErrorCode
 
 # Reachable without the gateway's signature: probes, metrics and the API description.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
@@ -52,7 +52,7 @@ def health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="The process is up")
-    async def healthz() -> dict:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get("/readyz", summary="The database answers and its schema is at the latest migration",
@@ -106,7 +106,3 @@ def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
     for router in routers:
         app.include_router(router)
     return app
-
-
-def run_logging(settings: Settings) -> None:
-    configure_logging(settings.log_level, settings.log_json)

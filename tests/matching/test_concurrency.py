@@ -9,7 +9,7 @@ from common.models import Company, Match
 from common.models.matching import MatchStatus
 from services.matching import matches
 from services.matching.schemas import MatchCreate
-from tests.matching.conftest import CHIYODA, YUBARI
+from tests.matching.builders import CHIYODA, YUBARI
 
 
 async def test_concurrent_moves_from_the_same_state_cannot_both_succeed(committed_db):

@@ -5,9 +5,17 @@ import itertools
 import pytest
 
 from common.models import Municipality
-from tests.conftest import bearer
-from tests.matching.conftest import (
-    CHIYODA, HIMI, NAGOYA, OSAKA, SAPPORO, YUBARI, add_adviser, add_company, add_need,
+from tests.harness import bearer
+from tests.matching.builders import (
+    CHIYODA,
+    HIMI,
+    NAGOYA,
+    OSAKA,
+    SAPPORO,
+    YUBARI,
+    add_adviser,
+    add_company,
+    add_need,
 )
 
 HACHIOJI = "132012"  # in the 三大都市圏, no 過疎

@@ -52,7 +52,7 @@ def weakly_better_for(agent: str, ranking: list[str], mine: set, theirs: set) ->
     the k-th best of mine is at least as good as the k-th best of theirs."""
     mine_ranks = sorted(ranking.index(r) for (p, r) in mine if p == agent)
     their_ranks = sorted(ranking.index(r) for (p, r) in theirs if p == agent)
-    return len(mine_ranks) >= len(their_ranks) and all(a <= b for a, b in zip(mine_ranks, their_ranks))
+    return len(mine_ranks) >= len(their_ranks) and all(a <= b for a, b in zip(mine_ranks, their_ranks, strict=False))
 
 
 @given(markets(max_proposers=6, max_receivers=6, max_capacity=3))

@@ -9,7 +9,7 @@ from common.auth import Principal, sign_principal
 from common.db import Database
 from common.migrations import upgrade
 from services.mynapoint.main import create_app
-from tests.conftest import POSTGRES_URL, TEST_SECRET, _create_postgres_database, _drop_postgres_database
+from tests.harness import POSTGRES_URL, TEST_SECRET, create_postgres_database, drop_postgres_database
 
 OPS = sign_principal(Principal(role="ops", key_id="k"), TEST_SECRET.encode())
 APP = sign_principal(Principal(role="app", key_id="k"), TEST_SECRET.encode())
@@ -42,7 +42,7 @@ async def test_a_database_that_cannot_be_reached_is_a_503_with_retry_after(setti
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="set CHIIKI_TEST_DATABASE_URL to test a PostgreSQL restart")
 async def test_after_the_server_drops_every_connection_no_request_is_a_500_and_the_pool_recovers(settings):
-    url = _create_postgres_database()
+    url = create_postgres_database()
     db = Database.from_url(url)
     try:
         upgrade(url)
@@ -55,7 +55,7 @@ async def test_after_the_server_drops_every_connection_no_request_is_a_500_and_t
             assert [answer.status_code for answer in await _requests(client)] == [200, 404]
     finally:
         await db.dispose()
-        _drop_postgres_database(url)
+        drop_postgres_database(url)
 
 
 def _terminate_every_other_connection(url: str) -> None:
