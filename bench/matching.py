@@ -6,8 +6,8 @@
 1. `solver`: deferred acceptance alone on 1,432 municipalities × 2,000 companies with full preference lists
    (random, from a fixed seed), once with municipalities proposing and once with companies. Target: < 5 s.
 2. `round_end_to_end`: the same round through the service layer on a database: the stored preference lists
-   are read, eligibility is applied, the solver runs and the result is stored (`service.solve_round`).
-3. `recommendations`: `service.recommend` over 500 advisers and 2,000 companies, each query in its own
+   are read, eligibility is applied, the solver runs and the result is stored (`rounds.solve_round`).
+3. `recommendations`: `recommendations.recommend` over 500 advisers and 2,000 companies, each query in its own
    session as a request would be, for municipality subjects (kigyojin and advisor markets) and company
    subjects; queries per second for each, sequentially on one core.
 
@@ -36,9 +36,12 @@ from sqlmodel import select
 from common.db import Database
 from common.migrations import upgrade
 from common.models import Adviser, Company, FieldOfWork, Municipality, Need, Round
-from common.models.matching import AdviserType, Market, PartyKind, RoundCreate
+from common.models.matching import AdviserType, Market, PartyKind
 from common.reference_data import load_reference_data
-from services.matching import repository, service
+from common.timeutil import current_fiscal_year
+from services.matching import repository, rounds
+from services.matching.recommendations import recommend
+from services.matching.schemas import RoundCreate
 from services.matching.solver import Side, deferred_acceptance
 
 SEED = 1432
@@ -93,7 +96,7 @@ async def build_database(db: Database, args, rng: random.Random) -> dict:
         session.add_all([*companies, *advisers, *needs])
         await session.flush()
 
-        round_ = await service.create_round(session, RoundCreate(name="bench", market=Market.kigyojin,
+        round_ = await rounds.create_round(session, RoundCreate(name="bench", market=Market.kigyojin,
                                                                  proposing_side=PartyKind.municipality))
         company_parties = [f"company:{c.id}" for c in companies]
         host_parties = [f"municipality:{h.code}" for h in hosts]
@@ -110,7 +113,7 @@ async def build_database(db: Database, args, rng: random.Random) -> dict:
 async def time_round(db: Database, round_id: str) -> dict:
     async with db.sessionmaker() as session:
         started, cpu_started = time.perf_counter(), time.process_time()
-        result = await service.solve_round(session, round_id)
+        result = await rounds.solve_round(session, round_id)
         await session.commit()
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         stored = await session.get(Round, round_id)
@@ -119,12 +122,12 @@ async def time_round(db: Database, round_id: str) -> dict:
 
 
 async def time_queries(db: Database, market: Market, subjects: list[str], queries: int) -> dict:
-    fiscal_year = service.current_fiscal_year()
+    fiscal_year = current_fiscal_year()
     started = time.perf_counter()
     returned = 0
     for i in range(queries):
         async with db.sessionmaker() as session:
-            body = await service.recommend(session, market, subjects[i % len(subjects)], fiscal_year=fiscal_year,
+            body = await recommend(session, market, subjects[i % len(subjects)], fiscal_year=fiscal_year,
                                            limit=20, offset=0, explain=False)
             returned += len(body["items"])
     seconds = time.perf_counter() - started

@@ -12,7 +12,7 @@ from common.auth import ANONYMOUS_PRINCIPAL, verify_principal
 from common.db import Database
 from common.error_codes import ErrorCode
 from common.errors import error_response, install_error_handlers
-from common.logging import configure_logging, stamp_request_ids
+from common.logging import stamp_request_ids
 from common.metrics import metrics_router
 from common.migrations import current_revision, head_revision
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
@@ -106,7 +106,3 @@ def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
     for router in routers:
         app.include_router(router)
     return app
-
-
-def run_logging(settings: Settings) -> None:
-    configure_logging(settings.log_level, settings.log_json)

@@ -9,10 +9,10 @@ possibly what-if parameters); the fiscal-year forms read the same values from th
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Protocol
 
 import yaml
 
-from common.models import Municipality
 from common.settings import PROJECT_ROOT
 
 RULES_DIR = PROJECT_ROOT / "services" / "subsidy" / "rules"
@@ -27,6 +27,21 @@ class Reason:
     message: str
 
 
+class MunicipalityFacts(Protocol):
+    """What the host rules read of a municipality: a Municipality row, or a light row of those columns."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def pref_code(self) -> str: ...
+    @property
+    def metro_area(self) -> str | None: ...
+    @property
+    def kaso_type(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class HostFacts:
     """What decides whether a municipality may host; the reference data gives the first two."""
@@ -39,7 +54,7 @@ class HostFacts:
     high_population_decline: bool = False
 
     @classmethod
-    def from_municipality(cls, municipality: Municipality, *, in_teiju_jiritsuken: bool = False,
+    def from_municipality(cls, municipality: MunicipalityFacts, *, in_teiju_jiritsuken: bool = False,
                           high_population_decline: bool = False,
                           has_disadvantaged_area: bool | None = None) -> "HostFacts":
         return cls(

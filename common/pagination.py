@@ -12,6 +12,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement
+from sqlalchemy.orm import Mapped
 from sqlmodel.sql.expression import SelectOfScalar
 
 from common.errors import Unprocessable
@@ -57,9 +58,10 @@ def make_page(rows: Sequence[Any], params: PageParams, key: str) -> dict[str, An
     return {"items": items, "next_cursor": encode_cursor(str(getattr(items[-1], key))) if has_more else None}
 
 
-def keyset(query: SelectOfScalar[Row], key: ColumnElement[Any], params: PageParams) -> SelectOfScalar[Row]:
-    """One page of `query` in the order of `key` (a unique column): the rows after the cursor, and one more
-    than the limit so that `make_page` can tell whether a next page exists."""
+def keyset(query: SelectOfScalar[Row], key: ColumnElement[Any] | Mapped[Any],
+           params: PageParams) -> SelectOfScalar[Row]:
+    """One page of `query` in the order of `key` (a unique column, e.g. `col(Model.id)`): the rows after the
+    cursor, and one more than the limit so that `make_page` can tell whether a next page exists."""
     if params.after is not None:
         query = query.where(key > params.after)
     return query.order_by(key).limit(params.limit + 1)

@@ -6,29 +6,28 @@ the reference data; each test then runs inside a transaction that is rolled back
 """
 
 import asyncio
-import os
-import secrets
-import uuid
 from collections.abc import AsyncIterator
 
 import httpx
-import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.auth import create_api_key
 from common.db import Database, create_engine
 from common.migrations import upgrade
 from common.reference_data import load_reference_data
 from common.settings import Settings
-
-POSTGRES_URL = os.environ.get("CHIIKI_TEST_DATABASE_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
-TEST_SECRET = secrets.token_urlsafe(32)
-SERVICE_NAMES = ("subsidy", "matching", "mynapoint")
+from tests.harness import (
+    BACKENDS,
+    POSTGRES_URL,
+    TEST_SECRET,
+    bearer,  # noqa: F401 -- tests/mynapoint and tests/subsidy still import it from here
+    create_postgres_database,
+    drop_postgres_database,
+    make_key,
+)
 
 
 def pytest_report_header(config) -> str:
@@ -37,21 +36,6 @@ def pytest_report_header(config) -> str:
 
 
 # --- fresh databases, one per backend per run ---------------------------------------------------------
-
-def _create_postgres_database() -> str:
-    server = make_url(POSTGRES_URL).set(drivername="postgresql")
-    name = f"chiiki_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server.render_as_string(False), autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return server.set(database=name).render_as_string(False)
-
-
-def _drop_postgres_database(url: str) -> None:
-    server = make_url(POSTGRES_URL).set(drivername="postgresql")
-    name = make_url(url).database
-    with psycopg.connect(server.render_as_string(False), autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
 
 async def _load_reference(url: str) -> None:
     db = Database.from_url(url)
@@ -67,8 +51,8 @@ def database_url(request, tmp_path_factory) -> str:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'chiiki.db'}"
     else:
-        url = _create_postgres_database()
-        request.addfinalizer(lambda: _drop_postgres_database(url))
+        url = create_postgres_database()
+        request.addfinalizer(lambda: drop_postgres_database(url))
     upgrade(url)
     asyncio.run(_load_reference(url))
     return url
@@ -144,13 +128,6 @@ async def client(gateway_app) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def make_key(db: Database, role: str, **binding) -> str:
-    async with db.sessionmaker() as session:
-        _, plaintext = await create_api_key(session, role, **binding)
-        await session.commit()
-    return plaintext
-
-
 @pytest.fixture
 async def ops_key(db) -> str:
     return await make_key(db, "ops")
@@ -159,7 +136,3 @@ async def ops_key(db) -> str:
 @pytest.fixture
 async def app_key(db) -> str:
     return await make_key(db, "app")
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}

@@ -138,7 +138,7 @@ async def test_a_committing_batch_whose_statements_were_dropped_prepares_them_ag
 async def _prepared_runs(session: AsyncSession, name: str) -> int:
     found = await session.exec(text("SELECT generic_plans + custom_plans FROM pg_prepared_statements "
                                     "WHERE name = :name").bindparams(name=name))
-    return found.one()[0]
+    return found.scalar_one()
 
 
 def _driver_in_transaction(driver) -> bool:

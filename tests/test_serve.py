@@ -10,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import pytest
 
@@ -28,13 +29,19 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-def _get(url: str, headers: dict | None = None) -> tuple[int, dict, dict]:
+class Answer(NamedTuple):
+    status: int
+    headers: dict
+    body: dict
+
+
+def _get(url: str, headers: dict | None = None) -> Answer:
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
+            return Answer(response.status, dict(response.headers), json.loads(response.read()))
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read())
+        return Answer(error.code, dict(error.headers), json.loads(error.read()))
 
 
 def _cli(env, *args) -> str:
@@ -61,7 +68,7 @@ def suite(tmp_path):
     deadline = time.monotonic() + 60
     while True:
         try:
-            if _get(f"{base}/readyz")[0] == 200:
+            if _get(f"{base}/readyz").status == 200:
                 break
         except (urllib.error.URLError, ConnectionError):
             pass
@@ -79,22 +86,22 @@ def suite(tmp_path):
 
 def test_the_suite_serves_through_the_gateway_and_stops_on_ctrl_c(suite):
     base, auth = suite["base"], {"Authorization": f"Bearer {suite['key']}"}
-    assert _get(f"{base}/healthz")[0] == 200
+    assert _get(f"{base}/healthz").status == 200
 
     status, headers, body = _get(f"{base}/subsidy/municipalities/012092", auth | {"X-Request-ID": "e2e-1"})
     assert (status, body["name"], headers["x-request-id"]) == (200, "夕張市", "e2e-1")
     unknown = "99999" + check_digit("99999")
     status, _, body = _get(f"{base}/subsidy/municipalities/{unknown}", auth)
     assert status == 404 and body["error"]["code"] == "not_found"
-    assert _get(f"{base}/subsidy/municipalities/012092", {"Authorization": "Bearer chk_bad_key"})[0] == 401
+    assert _get(f"{base}/subsidy/municipalities/012092", {"Authorization": "Bearer chk_bad_key"}).status == 401
     forged = {"X-Chiiki-Principal": "role=ops", "X-Chiiki-Signature": "0" * 64}
-    assert _get(f"{base}/subsidy/municipalities/012092", forged)[0] == 401
+    assert _get(f"{base}/subsidy/municipalities/012092", forged).status == 401
     # A burst of keyed requests at once: the SQLite key store must not turn any of them into an error.
     with ThreadPoolExecutor(max_workers=32) as pool:
-        statuses = list(pool.map(lambda _: _get(f"{base}/subsidy/municipalities/012092", auth)[0], range(96)))
+        statuses = list(pool.map(lambda _: _get(f"{base}/subsidy/municipalities/012092", auth).status, range(96)))
     assert statuses == [200] * 96
     # Straight to a service, around the gateway: refused.
-    assert _get(f"http://127.0.0.1:{suite['ports']['subsidy']}/subsidy/municipalities/012092", auth)[0] == 401
+    assert _get(f"http://127.0.0.1:{suite['ports']['subsidy']}/subsidy/municipalities/012092", auth).status == 401
 
     suite["process"].send_signal(signal.SIGINT)
     assert suite["process"].wait(timeout=30) == 0

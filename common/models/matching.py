@@ -1,7 +1,8 @@
 """Matching tables: the fields-of-work vocabulary (分野), the three sides' profiles, rounds and matches.
 
 Lists of field codes, prefecture codes and wished partners are small and always read whole with their row,
-so they are JSON columns; the service checks field codes against the vocabulary before writing.
+so they are JSON columns; the service checks field codes against the vocabulary before writing. The request and
+response bodies built on the `…Base` classes are in services/matching/schemas.py.
 """
 
 from datetime import datetime
@@ -9,8 +10,6 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel
-from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, DateTime, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -63,10 +62,6 @@ class FieldOfWork(FieldOfWorkBase, table=True):
     __tablename__ = "field_of_work"
 
 
-class FieldOfWorkPublic(FieldOfWorkBase):
-    pass
-
-
 # --- municipality needs ----------------------------------------------------------------------------
 
 class NeedBase(SQLModel):
@@ -91,27 +86,7 @@ class Need(NeedBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
-class NeedCreate(NeedBase):
-    pass
 
-
-class NeedUpdate(SQLModel):
-    title: str | None = Field(default=None, min_length=1, max_length=120)
-    fields: list[str] | None = None
-    capacity: int | None = Field(default=None, ge=1, le=50)
-    dispatch_months: int | None = Field(default=None, ge=1, le=120)
-    description: str | None = Field(default=None, max_length=4000)
-    wished_partners: list[str] | None = None
-    in_teiju_jiritsuken: bool | None = None
-    high_population_decline: bool | None = None
-    open: bool | None = None
-
-
-class NeedPublic(NeedBase):
-    id: str
-    municipality_code: str
-    created_at: datetime
-    updated_at: datetime
 
 
 # --- companies -------------------------------------------------------------------------------------
@@ -139,27 +114,7 @@ class Company(CompanyBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
-class CompanyCreate(CompanyBase):
-    pass
 
-
-class CompanyUpdate(SQLModel):
-    name: str | None = Field(default=None, min_length=1, max_length=120)
-    head_office_function_in_three_metro_area: bool | None = None
-    markets: list[Market] | None = None
-    fields: list[str] | None = None
-    capacity: int | None = Field(default=None, ge=1, le=100)
-    dispatch_months: int | None = Field(default=None, ge=1, le=120)
-    track_record: int | None = Field(default=None, ge=0, le=10_000)
-    preferred_prefectures: list[str] | None = None
-    wished_municipalities: list[str] | None = None
-    description: str | None = Field(default=None, max_length=4000)
-
-
-class CompanyPublic(CompanyBase):
-    id: str
-    created_at: datetime
-    updated_at: datetime
 
 
 # --- advisers --------------------------------------------------------------------------------------
@@ -184,25 +139,7 @@ class Adviser(AdviserBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
-class AdviserCreate(AdviserBase):
-    pass
 
-
-class AdviserUpdate(SQLModel):
-    name: str | None = Field(default=None, min_length=1, max_length=120)
-    municipality_code: str | None = Field(default=None, max_length=6)
-    fields: list[str] | None = None
-    capacity: int | None = Field(default=None, ge=1, le=50)
-    experience_years: int | None = Field(default=None, ge=0, le=80)
-    preferred_prefectures: list[str] | None = None
-    wished_municipalities: list[str] | None = None
-    description: str | None = Field(default=None, max_length=4000)
-
-
-class AdviserPublic(AdviserBase):
-    id: str
-    created_at: datetime
-    updated_at: datetime
 
 
 # --- rounds ----------------------------------------------------------------------------------------
@@ -262,32 +199,3 @@ class MatchTransition(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=128)
     at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
-
-# --- request bodies that are not tables ------------------------------------------------------------
-
-PARTY_PATTERN = r"^(municipality|company|adviser):[A-Za-z0-9_-]{1,40}$"
-
-
-class RoundCreate(BaseModel):
-    name: str = PydanticField(min_length=1, max_length=120)
-    market: Market
-    proposing_side: PartyKind = PydanticField(description="municipality, or company (adviser in the advisor market)")
-
-
-class PreferencesIn(BaseModel):
-    participant: str = PydanticField(pattern=PARTY_PATTERN, description="municipality:CODE, company:ID or adviser:ID")
-    capacity: int = PydanticField(ge=1, le=100)
-    ranking: list[str] = PydanticField(max_length=5000, description="the other side's participants, best first")
-
-
-class MatchCreate(BaseModel):
-    market: Market
-    municipality_code: str = PydanticField(min_length=6, max_length=6)
-    company_id: str | None = PydanticField(default=None, max_length=40)
-    adviser_id: str | None = PydanticField(default=None, max_length=40)
-    need_id: str | None = PydanticField(default=None, max_length=40)
-    round_id: str | None = PydanticField(default=None, max_length=40)
-
-
-class TransitionIn(BaseModel):
-    to: MatchStatus

@@ -1,18 +1,33 @@
-from typing import Annotated
+"""The matching API: thin routes that parse, authorise, call the service modules and shape the answer."""
+
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from common.auth import Authenticated, OpsOnly, Principal, require_roles
 from common.db import SessionDep
-from common.errors import Unprocessable
-from common.models import ApiKeyRole
-from common.models.matching import (
-    AdviserCreate, AdviserPublic, AdviserUpdate, CompanyCreate, CompanyPublic, CompanyUpdate, FieldOfWorkPublic,
-    MatchCreate, MatchStatus, Market, NeedCreate, NeedPublic, NeedUpdate, PreferencesIn, RoundCreate, TransitionIn,
-)
-from common.pagination import MAX_LIMIT, Page, PageParams, decode_cursor, make_page, page_params
+from common.models import Adviser, ApiKeyRole, Company, Need
+from common.models.matching import Market, MatchStatus
+from common.pagination import MAX_LIMIT, Page, PageParams, make_page, page_params
 from common.timeutil import current_fiscal_year
-from services.matching import repository, service
+from services.matching import matches, profiles, repository, rounds
+from services.matching.recommendations import explain_pair, offset_of, recommend
+from services.matching.schemas import (
+    AdviserCreate,
+    AdviserPublic,
+    AdviserUpdate,
+    CompanyCreate,
+    CompanyPublic,
+    CompanyUpdate,
+    FieldOfWorkPublic,
+    MatchCreate,
+    NeedCreate,
+    NeedPublic,
+    NeedUpdate,
+    PreferencesIn,
+    RoundCreate,
+    TransitionIn,
+)
 
 router = APIRouter(prefix="/matching", tags=["matching"])
 
@@ -27,7 +42,7 @@ FiscalYear = Annotated[int | None, Query(ge=2022, le=2100, description="年度; 
 
 @router.get("/fields", response_model=Page[FieldOfWorkPublic],
             summary="The shared vocabulary of fields of work (分野) that profiles and needs are tagged with")
-async def list_fields(session: SessionDep, _principal: Authenticated) -> dict:
+async def list_fields(session: SessionDep, _principal: Authenticated) -> dict[str, Any]:
     # The vocabulary is small (tens of rows): one page, in display order.
     return {"items": await repository.list_fields(session), "next_cursor": None}
 
@@ -36,14 +51,14 @@ async def list_fields(session: SessionDep, _principal: Authenticated) -> dict:
 
 @router.get("/needs", response_model=Page[NeedPublic], summary="Needs of all municipalities, with filters")
 async def list_needs(session: SessionDep, _principal: Authenticated, page: Pages, market: MarketFilter = None,
-                     prefecture: PrefectureFilter = None, field: FieldFilter = None) -> dict:
+                     prefecture: PrefectureFilter = None, field: FieldFilter = None) -> dict[str, Any]:
     rows = await repository.list_needs(session, page, market=market, field=field, prefecture=prefecture)
     return make_page(rows, page, "id")
 
 
 @router.get("/municipalities/{code}/needs", response_model=Page[NeedPublic], summary="A municipality's needs")
 async def list_municipality_needs(code: Code, session: SessionDep, _principal: Authenticated, page: Pages,
-                                  market: MarketFilter = None, field: FieldFilter = None) -> dict:
+                                  market: MarketFilter = None, field: FieldFilter = None) -> dict[str, Any]:
     rows = await repository.list_needs(session, page, municipality_code=code, market=market, field=field,
                                        prefecture=None)
     return make_page(rows, page, "id")
@@ -51,77 +66,69 @@ async def list_municipality_needs(code: Code, session: SessionDep, _principal: A
 
 @router.post("/municipalities/{code}/needs", response_model=NeedPublic, status_code=201,
              summary="Post a need (the municipality itself or ops)")
-async def create_need(code: Code, data: NeedCreate, session: SessionDep, principal: MunicipalityKey):
-    return await service.create_need(session, principal, code, data)
+async def create_need(code: Code, data: NeedCreate, session: SessionDep, principal: MunicipalityKey) -> Need:
+    return await profiles.create_need(session, principal, code, data)
 
 
 @router.get("/municipalities/{code}/needs/{need_id}", response_model=NeedPublic)
-async def get_need(code: Code, need_id: str, session: SessionDep, _principal: Authenticated):
-    return await service.get_need(session, code, need_id)
+async def get_need(code: Code, need_id: str, session: SessionDep, _principal: Authenticated) -> Need:
+    return await profiles.get_need(session, code, need_id)
 
 
 @router.patch("/municipalities/{code}/needs/{need_id}", response_model=NeedPublic,
               summary="Change a need (the municipality itself or ops)")
-async def update_need(code: Code, need_id: str, data: NeedUpdate, session: SessionDep, principal: MunicipalityKey):
-    return await service.update_need(session, principal, code, need_id, data)
+async def update_need(code: Code, need_id: str, data: NeedUpdate, session: SessionDep,
+                      principal: MunicipalityKey) -> Need:
+    return await profiles.update_need(session, principal, code, need_id, data)
 
 
 # --- companies and advisers (the registry is kept by ops) ------------------------------------------
 
 @router.post("/companies", response_model=CompanyPublic, status_code=201, summary="Register a company (ops)")
-async def create_company(data: CompanyCreate, session: SessionDep, _principal: OpsOnly):
-    return await service.create_company(session, data)
+async def create_company(data: CompanyCreate, session: SessionDep, _principal: OpsOnly) -> Company:
+    return await profiles.create_company(session, data)
 
 
 @router.get("/companies", response_model=Page[CompanyPublic], summary="Companies, with filters")
 async def list_companies(session: SessionDep, _principal: Authenticated, page: Pages, market: MarketFilter = None,
-                         prefecture: PrefectureFilter = None, field: FieldFilter = None) -> dict:
+                         prefecture: PrefectureFilter = None, field: FieldFilter = None) -> dict[str, Any]:
     rows = await repository.list_companies(session, page, market=market, field=field, prefecture=prefecture)
     return make_page(rows, page, "id")
 
 
 @router.get("/companies/{company_id}", response_model=CompanyPublic)
-async def get_company(company_id: str, session: SessionDep, _principal: Authenticated):
-    return await service.get_company(session, company_id)
+async def get_company(company_id: str, session: SessionDep, _principal: Authenticated) -> Company:
+    return await profiles.get_company(session, company_id)
 
 
 @router.patch("/companies/{company_id}", response_model=CompanyPublic, summary="Change a company (ops)")
-async def update_company(company_id: str, data: CompanyUpdate, session: SessionDep, _principal: OpsOnly):
-    return await service.update_company(session, company_id, data)
+async def update_company(company_id: str, data: CompanyUpdate, session: SessionDep, _principal: OpsOnly) -> Company:
+    return await profiles.update_company(session, company_id, data)
 
 
 @router.post("/advisers", response_model=AdviserPublic, status_code=201, summary="Register an adviser (ops)")
-async def create_adviser(data: AdviserCreate, session: SessionDep, _principal: OpsOnly):
-    return await service.create_adviser(session, data)
+async def create_adviser(data: AdviserCreate, session: SessionDep, _principal: OpsOnly) -> Adviser:
+    return await profiles.create_adviser(session, data)
 
 
 @router.get("/advisers", response_model=Page[AdviserPublic], summary="Advisers, with filters")
 async def list_advisers(session: SessionDep, _principal: Authenticated, page: Pages,
-                        prefecture: PrefectureFilter = None, field: FieldFilter = None) -> dict:
-    rows = await repository.list_advisers(session, page, market=None, field=field, prefecture=prefecture)
+                        prefecture: PrefectureFilter = None, field: FieldFilter = None) -> dict[str, Any]:
+    rows = await repository.list_advisers(session, page, field=field, prefecture=prefecture)
     return make_page(rows, page, "id")
 
 
 @router.get("/advisers/{adviser_id}", response_model=AdviserPublic)
-async def get_adviser(adviser_id: str, session: SessionDep, _principal: Authenticated):
-    return await service.get_adviser(session, adviser_id)
+async def get_adviser(adviser_id: str, session: SessionDep, _principal: Authenticated) -> Adviser:
+    return await profiles.get_adviser(session, adviser_id)
 
 
 @router.patch("/advisers/{adviser_id}", response_model=AdviserPublic, summary="Change an adviser (ops)")
-async def update_adviser(adviser_id: str, data: AdviserUpdate, session: SessionDep, _principal: OpsOnly):
-    return await service.update_adviser(session, adviser_id, data)
+async def update_adviser(adviser_id: str, data: AdviserUpdate, session: SessionDep, _principal: OpsOnly) -> Adviser:
+    return await profiles.update_adviser(session, adviser_id, data)
 
 
 # --- recommendations and eligibility ---------------------------------------------------------------
-
-def _offset(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    offset = decode_cursor(cursor)
-    if not offset.isdigit():
-        raise Unprocessable("cursor is not one this API returned", field="cursor")
-    return int(offset)
-
 
 @router.get("/recommendations", summary="Ranked eligible candidates with score and score_parts")
 async def recommendations(
@@ -132,9 +139,9 @@ async def recommendations(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     explain: Annotated[bool, Query(description="also list the excluded candidates with the reasons")] = False,
-) -> dict:
-    return await service.recommend(session, market, subject, fiscal_year=fiscal_year or current_fiscal_year(),
-                                   limit=limit, offset=_offset(cursor), explain=explain)
+) -> dict[str, Any]:
+    return await recommend(session, market, subject, fiscal_year=fiscal_year or current_fiscal_year(),
+                                   limit=limit, offset=offset_of(cursor), explain=explain)
 
 
 @router.get("/eligibility", summary="Whether a municipality and a company or adviser may be paired, and why not")
@@ -143,65 +150,66 @@ async def eligibility(
     municipality: Annotated[str, Query(max_length=6)],
     partner: Annotated[str, Query(max_length=60, description="company:ID or adviser:ID")],
     fiscal_year: FiscalYear = None,
-) -> dict:
-    return await service.explain_pair(session, market, municipality, partner,
+) -> dict[str, Any]:
+    return await explain_pair(session, market, municipality, partner,
                                       fiscal_year or current_fiscal_year())
 
 
 # --- rounds ----------------------------------------------------------------------------------------
 
 @router.post("/rounds", status_code=201, summary="Create a round (a seminar) (ops)")
-async def create_round(data: RoundCreate, session: SessionDep, _principal: OpsOnly) -> dict:
-    return service.round_view(await service.create_round(session, data))
+async def create_round(data: RoundCreate, session: SessionDep, _principal: OpsOnly) -> dict[str, Any]:
+    return rounds.round_view(await rounds.create_round(session, data))
 
 
 @router.get("/rounds/{round_id}", summary="A round and, once solved, its result")
-async def get_round(round_id: str, session: SessionDep, _principal: Authenticated) -> dict:
-    return service.round_view(await service.get_round(session, round_id))
+async def get_round(round_id: str, session: SessionDep, _principal: Authenticated) -> dict[str, Any]:
+    return rounds.round_view(await rounds.get_round(session, round_id))
 
 
 @router.post("/rounds/{round_id}/preferences",
              summary="A participant's capacity and ranking (a municipality for itself; companies and advisers by ops)")
 async def submit_preferences(round_id: str, data: PreferencesIn, session: SessionDep,
-                             principal: MunicipalityKey) -> dict:
-    return await service.submit_preferences(session, principal, round_id, data)
+                             principal: MunicipalityKey) -> dict[str, Any]:
+    return await rounds.submit_preferences(session, principal, round_id, data)
 
 
 @router.post("/rounds/{round_id}/solve", summary="Deferred acceptance with capacities (ops)")
-async def solve_round(round_id: str, session: SessionDep, _principal: OpsOnly) -> dict:
-    return await service.solve_round(session, round_id)
+async def solve_round(round_id: str, session: SessionDep, _principal: OpsOnly) -> dict[str, Any]:
+    return await rounds.solve_round(session, round_id)
 
 
 @router.post("/rounds/{round_id}/matches", status_code=201,
              summary="Propose a match for each assigned pair of a solved round (ops); idempotent")
-async def propose_round_matches(round_id: str, session: SessionDep, principal: OpsOnly) -> dict:
-    created = await service.propose_round_matches(session, principal, round_id)
-    return {"items": [service.match_summary(match) for match in created], "next_cursor": None}
+async def propose_round_matches(round_id: str, session: SessionDep, principal: OpsOnly) -> dict[str, Any]:
+    created = await rounds.propose_round_matches(session, principal, round_id)
+    return {"items": [matches.match_summary(match) for match in created], "next_cursor": None}
 
 
 # --- matches ---------------------------------------------------------------------------------------
 
 @router.post("/matches", status_code=201, summary="Propose a match (the municipality itself or ops)")
-async def create_match(data: MatchCreate, session: SessionDep, principal: MunicipalityKey) -> dict:
-    return await service.match_view(session, await service.create_match(session, principal, data))
+async def create_match(data: MatchCreate, session: SessionDep, principal: MunicipalityKey) -> dict[str, Any]:
+    return await matches.match_view(session, await matches.create_match(session, principal, data))
 
 
 @router.get("/matches", summary="Matches (a municipality key sees its own)")
 async def list_matches(session: SessionDep, principal: MunicipalityKey, page: Pages,
                        municipality: Annotated[str | None, Query(max_length=6)] = None,
-                       status: MatchStatus | None = None) -> dict:
+                       status: MatchStatus | None = None) -> dict[str, Any]:
     if principal.role == ApiKeyRole.municipality:
         municipality = principal.municipality_code
     rows = await repository.list_matches(session, page, municipality_code=municipality, status=status)
     result = make_page(rows, page, "id")
-    return {**result, "items": [service.match_summary(match) for match in result["items"]]}
+    return {**result, "items": [matches.match_summary(match) for match in result["items"]]}
 
 
 @router.get("/matches/{match_id}", summary="A match with its allowed transitions and full history")
-async def get_match(match_id: str, session: SessionDep, principal: MunicipalityKey) -> dict:
-    return await service.match_view(session, await service.get_match(session, principal, match_id))
+async def get_match(match_id: str, session: SessionDep, principal: MunicipalityKey) -> dict[str, Any]:
+    return await matches.match_view(session, await matches.get_match(session, principal, match_id))
 
 
 @router.post("/matches/{match_id}/transitions", summary="Move a match (its parties or ops)")
-async def move_match(match_id: str, data: TransitionIn, session: SessionDep, principal: MunicipalityKey) -> dict:
-    return await service.match_view(session, await service.transition(session, principal, match_id, data.to))
+async def move_match(match_id: str, data: TransitionIn, session: SessionDep,
+                     principal: MunicipalityKey) -> dict[str, Any]:
+    return await matches.match_view(session, await matches.transition(session, principal, match_id, data.to))

@@ -7,8 +7,9 @@ written under fixed ids (co_demo_…, adv_demo_…, need_demo_…), so loading a
 
 import random
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.models import Adviser, Company, FieldOfWork, Municipality, Need
@@ -19,9 +20,12 @@ LOADED_AT = datetime(2023, 4, 1, tzinfo=UTC)
 COMPANIES_PER_AREA = {"tokyo": 60, "osaka": 25, "nagoya": 15}
 ADVISERS = 60
 HOST_MUNICIPALITIES = 80
+HEAD_OFFICE_TYPES = ("special_ward", "designated_city", "city")
 AREA_PREFIX = {"tokyo": "", "osaka": "関西", "nagoya": "中部"}  # names are unique within the market
-NAME_HEADS = ["みらい", "あおぞら", "さくら", "ひかり", "つばさ", "やまびこ", "なないろ", "こだま", "いろは", "ことぶき"]
-NAME_TAILS = ["テック", "ソリューションズ", "デザイン", "コンサルティング", "ラボ", "エナジー", "ネットワークス", "商事"]
+NAME_HEADS = ["みらい", "あおぞら", "さくら", "ひかり", "つばさ", "やまびこ", "なないろ", "こだま", "いろは",
+              "ことぶき"]
+NAME_TAILS = ["テック", "ソリューションズ", "デザイン", "コンサルティング", "ラボ", "エナジー", "ネットワークス",
+              "商事"]
 ADVISER_FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田"]
 ADVISER_GIVEN = ["健一", "美咲", "大輔", "陽子", "翔太", "由美", "誠", "彩", "拓也", "恵"]
 NEED_TITLES = {
@@ -38,19 +42,22 @@ NEED_TITLES = {
 }
 
 
-def _fixed(row):
+Profile = TypeVar("Profile", Company, Adviser, Need)
+
+
+def _fixed(row: Profile) -> Profile:
     row.created_at = row.updated_at = LOADED_AT
     return row
 
 
-async def _municipalities(session: AsyncSession, *conditions) -> list[Municipality]:
+async def _municipalities(session: AsyncSession, *conditions: Any) -> list[Municipality]:
     query = select(Municipality).where(Municipality.type != "prefecture", *conditions).order_by(Municipality.code)
     return list((await session.exec(query)).all())
 
 
 def _companies(rng: random.Random, heads_by_area: dict[str, list[Municipality]], fields: list[str],
                prefectures: list[str]) -> list[Company]:
-    companies = []
+    companies: list[Company] = []
     for area, count in COMPANIES_PER_AREA.items():
         names = rng.sample([f"{AREA_PREFIX[area]}{head}{tail}株式会社" for head in NAME_HEADS for tail in NAME_TAILS],
                            count)
@@ -78,7 +85,7 @@ def _advisers(rng: random.Random, homes: list[Municipality], fields: list[str]) 
 
 
 def _needs(rng: random.Random, hosts: list[Municipality]) -> list[Need]:
-    needs = []
+    needs: list[Need] = []
     for host in hosts:
         for market in rng.sample(list(Market), rng.randint(1, 2)):
             field = rng.choice(sorted(NEED_TITLES))
@@ -91,18 +98,18 @@ def _needs(rng: random.Random, hosts: list[Municipality]) -> list[Need]:
     return needs
 
 
-async def load_demo_data(session: AsyncSession) -> dict[str, int]:
-    """Upsert the demo market; returns how many rows of each kind it holds."""
+async def load_demo_data(session: AsyncSession) -> dict[str, Any]:
+    """Upsert the demo market; returns how many rows of each kind it holds, and a host to try."""
     rng = random.Random(SEED)
     fields = sorted((await session.exec(select(FieldOfWork.code))).all())
     if not fields:
         raise RuntimeError("the fields-of-work vocabulary is empty: run `chiiki data load` first")
-    heads_by_area = {area: await _municipalities(session, Municipality.metro_area == area,
-                                                 Municipality.type.in_(["special_ward", "designated_city", "city"]))
+    cities = col(Municipality.type).in_(HEAD_OFFICE_TYPES)
+    heads_by_area = {area: await _municipalities(session, Municipality.metro_area == area, cities)
                      for area in COMPANIES_PER_AREA}
     everyone = await _municipalities(session)
     prefectures = sorted({m.pref_code for m in everyone})
-    kaso = await _municipalities(session, Municipality.kaso_type.is_not(None))
+    kaso = await _municipalities(session, col(Municipality.kaso_type).is_not(None))
 
     companies = _companies(rng, heads_by_area, fields, prefectures)
     advisers = _advisers(rng, everyone, fields)

@@ -3,9 +3,11 @@
 from fastapi import FastAPI
 
 from common.app import create_service_app
+from common.db import Database
+from common.settings import Settings
 from services.matching.api import router
 
 
-def create_app(**kwargs) -> FastAPI:
-    return create_service_app("matching", "chiiki matching", [router], **kwargs)
+def create_app(*, settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    return create_service_app("matching", "chiiki matching", [router], settings=settings, db=db)
 

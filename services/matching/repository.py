@@ -1,21 +1,73 @@
-from collections.abc import Sequence
+"""The matching service's queries. Scoring reads light rows (named columns, not table objects); the shapes
+those rows have are the protocols below."""
 
-from sqlalchemy import String, cast, func, update
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import ColumnElement, String, cast, func, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import select
+from sqlalchemy.orm import Mapped
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
+from common.eligibility import MunicipalityFacts
 from common.models import (
-    Adviser, Company, FieldOfWork, Match, MatchTransition, Municipality, Need, Round, RoundPreference,
+    Adviser,
+    Company,
+    FieldOfWork,
+    Match,
+    MatchTransition,
+    Municipality,
+    Need,
+    Round,
+    RoundPreference,
 )
 from common.models.matching import MatchStatus
-from common.pagination import PageParams
+from common.pagination import PageParams, keyset
 
 # Matches that hold a place: they count against both sides' capacity.
 UNDER_WAY = (MatchStatus.accepted, MatchStatus.agreement_signed, MatchStatus.active)
+Profile = TypeVar("Profile", Company, Adviser, Need)
 
 
-def _json_list_contains(column, value: str):
+class PartnerRow(Protocol):
+    """What scoring reads of a company or an adviser."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def municipality_code(self) -> str: ...
+    @property
+    def fields(self) -> list[str]: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def preferred_prefectures(self) -> list[str]: ...
+    @property
+    def wished_municipalities(self) -> list[str]: ...
+
+
+class CompanyRow(PartnerRow, Protocol):
+    @property
+    def markets(self) -> list[str]: ...
+    @property
+    def head_office_function_in_three_metro_area(self) -> bool: ...
+    @property
+    def dispatch_months(self) -> int | None: ...
+    @property
+    def track_record(self) -> int: ...
+
+
+class AdviserRow(PartnerRow, Protocol):
+    @property
+    def experience_years(self) -> int: ...
+
+
+def _json_list_contains(column: Mapped[Any], value: str) -> ColumnElement[bool]:
     # JSON lists are stored as text like ["tourism", "ict_digital"], so the quoted value matches one element
     # exactly; the routes admit only [a-z_] values, and _ (a LIKE wildcard) is escaped.
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -23,7 +75,7 @@ def _json_list_contains(column, value: str):
 
 
 async def list_fields(session: AsyncSession) -> list[FieldOfWork]:
-    query = select(FieldOfWork).order_by(FieldOfWork.sort_order, FieldOfWork.code)
+    query = select(FieldOfWork).order_by(col(FieldOfWork.sort_order), col(FieldOfWork.code))
     return list((await session.exec(query)).all())
 
 
@@ -35,98 +87,109 @@ async def get_municipality(session: AsyncSession, code: str) -> Municipality | N
     return await session.get(Municipality, code)
 
 
-FACT_COLUMNS = (Municipality.code, Municipality.name, Municipality.pref_code, Municipality.metro_area,
-                Municipality.kaso_type)
+FACT_COLUMNS: tuple[Any, ...] = (Municipality.code, Municipality.name, Municipality.pref_code,
+                                 Municipality.metro_area, Municipality.kaso_type)
 
 
-async def municipality_facts(session: AsyncSession, codes: Sequence[str]) -> dict:
+async def municipality_facts(session: AsyncSession, codes: Collection[str]) -> dict[str, MunicipalityFacts]:
     """What eligibility and scoring read of each municipality, as light rows (not whole table objects)."""
-    rows = (await session.exec(select(*FACT_COLUMNS).where(Municipality.code.in_(list(codes))))).all()
+    rows = (await session.exec(select(*FACT_COLUMNS).where(col(Municipality.code).in_(list(codes))))).all()
     return {row.code: row for row in rows}
 
 
 # --- profiles --------------------------------------------------------------------------------------
 
-def _profile_page(model, page: PageParams, *, market: str | None, field: str | None, prefecture: str | None):
-    query = select(model).order_by(model.id).limit(page.limit + 1)
-    if page.after:
-        query = query.where(model.id > page.after)
-    if market and hasattr(model, "markets"):
-        query = query.where(_json_list_contains(model.markets, market))
+def _profile_page(model: type[Profile], page: PageParams, *, market: str | None, field: str | None,
+                  prefecture: str | None) -> SelectOfScalar[Profile]:
+    query = keyset(select(model), col(model.id), page)
+    if market and model is Company:
+        query = query.where(_json_list_contains(col(Company.markets), market))
     if market and model is Need:
         query = query.where(Need.market == market)
     if field:
-        query = query.where(_json_list_contains(model.fields, field))
+        query = query.where(_json_list_contains(col(model.fields), field))
     if prefecture:
-        query = query.join(Municipality, Municipality.code == model.municipality_code).where(
+        query = query.join(Municipality, col(Municipality.code) == col(model.municipality_code)).where(
             Municipality.pref_code == prefecture)
     return query
 
 
-async def list_companies(session: AsyncSession, page: PageParams, **filters) -> list[Company]:
-    return list((await session.exec(_profile_page(Company, page, **filters))).all())
+async def list_companies(session: AsyncSession, page: PageParams, *, market: str | None, field: str | None,
+                         prefecture: str | None) -> list[Company]:
+    query = _profile_page(Company, page, market=market, field=field, prefecture=prefecture)
+    return list((await session.exec(query)).all())
 
 
-async def list_advisers(session: AsyncSession, page: PageParams, **filters) -> list[Adviser]:
-    return list((await session.exec(_profile_page(Adviser, page, **filters))).all())
+async def list_advisers(session: AsyncSession, page: PageParams, *, field: str | None,
+                        prefecture: str | None) -> list[Adviser]:
+    query = _profile_page(Adviser, page, market=None, field=field, prefecture=prefecture)
+    return list((await session.exec(query)).all())
 
 
 async def list_needs(session: AsyncSession, page: PageParams, *, municipality_code: str | None = None,
-                     **filters) -> list[Need]:
-    query = _profile_page(Need, page, **filters)
+                     market: str | None, field: str | None, prefecture: str | None) -> list[Need]:
+    query = _profile_page(Need, page, market=market, field=field, prefecture=prefecture)
     if municipality_code:
         query = query.where(Need.municipality_code == municipality_code)
     return list((await session.exec(query)).all())
 
 
-async def open_needs(session: AsyncSession, market: str, municipality_code: str | None = None) -> list[Need]:
-    query = select(Need).where(Need.market == market, Need.open.is_(True)).order_by(Need.id)
-    if municipality_code:
-        query = query.where(Need.municipality_code == municipality_code)
+async def open_needs(session: AsyncSession, market: str) -> list[Need]:
+    query = select(Need).where(Need.market == market, col(Need.open).is_(True)).order_by(col(Need.id))
     return list((await session.exec(query)).all())
 
 
 # What the scoring reads of a company or an adviser: light rows, without descriptions.
-COMPANY_COLUMNS = (Company.id, Company.name, Company.municipality_code, Company.markets,
-                   Company.head_office_function_in_three_metro_area, Company.fields, Company.capacity,
-                   Company.dispatch_months, Company.track_record, Company.preferred_prefectures,
-                   Company.wished_municipalities)
-ADVISER_COLUMNS = (Adviser.id, Adviser.name, Adviser.municipality_code, Adviser.fields, Adviser.capacity,
-                   Adviser.experience_years, Adviser.preferred_prefectures, Adviser.wished_municipalities)
+COMPANY_COLUMNS: tuple[Any, ...] = (
+    Company.id, Company.name, Company.municipality_code, Company.markets,
+    Company.head_office_function_in_three_metro_area, Company.fields, Company.capacity, Company.dispatch_months,
+    Company.track_record, Company.preferred_prefectures, Company.wished_municipalities)
+ADVISER_COLUMNS: tuple[Any, ...] = (
+    Adviser.id, Adviser.name, Adviser.municipality_code, Adviser.fields, Adviser.capacity, Adviser.experience_years,
+    Adviser.preferred_prefectures, Adviser.wished_municipalities)
 
 
-async def partner_rows(session: AsyncSession, model, *, market: str | None = None,
-                       ids: Sequence[str] | None = None) -> list:
-    """Companies (in `market`, if given) or advisers, or exactly those with `ids`."""
-    query = select(*(COMPANY_COLUMNS if model is Company else ADVISER_COLUMNS)).order_by(model.id)
+async def company_rows(session: AsyncSession, *, market: str | None = None,
+                       ids: Collection[str] | None = None) -> list[CompanyRow]:
+    """Companies in `market`, or exactly those with `ids`."""
+    query = select(*COMPANY_COLUMNS).order_by(col(Company.id))
     if ids is not None:
-        query = query.where(model.id.in_(list(ids)))
-    if market is not None and model is Company:
-        query = query.where(_json_list_contains(Company.markets, market))
+        query = query.where(col(Company.id).in_(list(ids)))
+    if market is not None:
+        query = query.where(_json_list_contains(col(Company.markets), market))
     return list((await session.exec(query)).all())
 
 
-async def existing_ids(session: AsyncSession, model, ids: Sequence[str]) -> set[str]:
-    key = model.code if model is Municipality else model.id
+async def adviser_rows(session: AsyncSession, *, ids: Collection[str] | None = None) -> list[AdviserRow]:
+    """All advisers, or exactly those with `ids`."""
+    query = select(*ADVISER_COLUMNS).order_by(col(Adviser.id))
+    if ids is not None:
+        query = query.where(col(Adviser.id).in_(list(ids)))
+    return list((await session.exec(query)).all())
+
+
+async def existing_ids(session: AsyncSession, key: Mapped[str], ids: Collection[str]) -> set[str]:
+    """Which of `ids` the primary-key column `key` holds."""
     return set((await session.exec(select(key).where(key.in_(list(ids))))).all())
 
 
 # --- capacity in use -------------------------------------------------------------------------------
 
-async def matches_under_way(session: AsyncSession, column, market: str | None = None) -> dict[str, int]:
+async def matches_under_way(session: AsyncSession, column: Mapped[str | None],
+                            market: str | None = None) -> dict[str, int]:
     """How many matches under way each municipality, company or adviser has (by `column`)."""
-    query = (select(column, func.count()).where(Match.status.in_(UNDER_WAY), column.is_not(None))
+    query = (select(column, func.count()).where(col(Match.status).in_(UNDER_WAY), column.is_not(None))
              .group_by(column))
     if market:
         query = query.where(Match.market == market)
-    return dict((await session.exec(query)).all())
+    return {key: count for key, count in (await session.exec(query)).all() if key is not None}
 
 
 # --- rounds ----------------------------------------------------------------------------------------
 
 async def upsert_preference(session: AsyncSession, round_id: str, participant: str, capacity: int,
                             ranking: list[str]) -> None:
-    insert = (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = insert(RoundPreference).values(round_id=round_id, participant=participant, capacity=capacity,
                                                ranking=ranking)
     statement = statement.on_conflict_do_update(
@@ -135,26 +198,27 @@ async def upsert_preference(session: AsyncSession, round_id: str, participant: s
     await session.exec(statement)
 
 
-async def preferences(session: AsyncSession, round_id: str) -> list:
-    query = (select(RoundPreference.participant, RoundPreference.capacity, RoundPreference.ranking)
-             .where(RoundPreference.round_id == round_id).order_by(RoundPreference.participant))
+async def preferences(session: AsyncSession, round_id: str) -> list[RoundPreference]:
+    query = (select(RoundPreference).where(RoundPreference.round_id == round_id)
+             .order_by(col(RoundPreference.participant)))
     return list((await session.exec(query)).all())
 
 
-async def mark_solved(session: AsyncSession, round_id: str, result: dict, now) -> bool:
+async def mark_solved(session: AsyncSession, round_id: str, result: dict[str, Any], now: datetime) -> bool:
     """Store the result once: False when another request solved the round first."""
     outcome = await session.exec(
-        update(Round).where(Round.id == round_id, Round.solved_at.is_(None)).values(solved_at=now, result=result)
-        .execution_options(synchronize_session=False))
+        update(Round).where(col(Round.id) == round_id, col(Round.solved_at).is_(None))
+        .values(solved_at=now, result=result).execution_options(synchronize_session=False))
     return outcome.rowcount == 1
 
 
 # --- matches ---------------------------------------------------------------------------------------
 
-async def move_match(session: AsyncSession, match_id: str, from_status: str, to_status: str, now) -> bool:
+async def move_match(session: AsyncSession, match_id: str, from_status: str, to_status: str,
+                     now: datetime) -> bool:
     """Change the status only if it is still `from_status`, so two concurrent moves cannot both succeed."""
     outcome = await session.exec(
-        update(Match).where(Match.id == match_id, Match.status == from_status)
+        update(Match).where(col(Match.id) == match_id, col(Match.status) == from_status)
         .values(status=to_status, updated_at=now).execution_options(synchronize_session=False))
     return outcome.rowcount == 1
 
@@ -164,15 +228,13 @@ async def matches_of_round(session: AsyncSession, round_id: str) -> list[Match]:
 
 
 async def transitions(session: AsyncSession, match_id: str) -> list[MatchTransition]:
-    query = select(MatchTransition).where(MatchTransition.match_id == match_id).order_by(MatchTransition.id)
+    query = select(MatchTransition).where(MatchTransition.match_id == match_id).order_by(col(MatchTransition.id))
     return list((await session.exec(query)).all())
 
 
 async def list_matches(session: AsyncSession, page: PageParams, *, municipality_code: str | None,
                        status: str | None) -> list[Match]:
-    query = select(Match).order_by(Match.id).limit(page.limit + 1)
-    if page.after:
-        query = query.where(Match.id > page.after)
+    query = keyset(select(Match), col(Match.id), page)
     if municipality_code:
         query = query.where(Match.municipality_code == municipality_code)
     if status:

@@ -13,8 +13,13 @@ Ties are broken by the candidate's id, so equal scores always come out in the sa
 from dataclasses import dataclass
 
 from common.eligibility import (
-    HostFacts, Reason, adviser_residence_reasons, company_reasons, dispatch_period_reasons,
-    host_municipality_reasons, satellite_office_company_reasons,
+    HostFacts,
+    Reason,
+    adviser_residence_reasons,
+    company_reasons,
+    dispatch_period_reasons,
+    host_municipality_reasons,
+    satellite_office_company_reasons,
 )
 from common.models.matching import Market, PartyKind
 

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 import common.models
 from common.db import sync_url
 from common.migrations import alembic_config, head_revision, upgrade
-from tests.conftest import BACKENDS, _create_postgres_database, _drop_postgres_database
+from tests.harness import BACKENDS, create_postgres_database, drop_postgres_database
 
 
 def _diff(database_url: str, metadata: sa.MetaData) -> list:
@@ -36,7 +36,7 @@ def test_the_agreement_check_notices_a_model_change(database_url):
         table.to_metadata(changed)
     changed.tables["municipality"].append_column(sa.Column("mayor", sa.String(40)))
     diff = _diff(database_url, changed)
-    assert [(op[0], op[3].name) for op in diff] == [("add_column", "mayor")]
+    assert [(kind, column.name) for kind, _schema, _table, column in diff] == [("add_column", "mayor")]
 
 
 def test_database_is_at_head(database_url):
@@ -62,8 +62,8 @@ def test_upgrade_and_downgrade_from_scratch(tmp_path):
 def empty_database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'empty.db'}"
-    url = _create_postgres_database()
-    request.addfinalizer(lambda: _drop_postgres_database(url))
+    url = create_postgres_database()
+    request.addfinalizer(lambda: drop_postgres_database(url))
     return url
 
 

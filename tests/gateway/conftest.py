@@ -7,16 +7,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-
-class FakeClock:
-    def __init__(self, start: float = 1_000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.gateway.fakes import FakeClock
 
 
 @pytest.fixture

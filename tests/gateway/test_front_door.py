@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common.metrics import Gauge, on_scrape
 from gateway.proxy import route_setting
-from tests.conftest import bearer
+from tests.harness import bearer
 
 YUBARI = "/subsidy/municipalities/012092"
 ORIGIN = "https://app.example.jp"

@@ -29,7 +29,7 @@ from common.db import Database, is_sqlite
 from common.migrations import upgrade
 from common.reference_data import load_reference_data
 from common.settings import Settings
-from tests.conftest import TEST_SECRET, _create_postgres_database, _drop_postgres_database
+from tests.harness import TEST_SECRET, create_postgres_database, drop_postgres_database
 
 EXAMPLES = int(os.environ.get("CHIIKI_FUZZ_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -92,14 +92,14 @@ def live_suite(database_url, tmp_path_factory):
     if is_sqlite(database_url):
         url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
     else:
-        url = _create_postgres_database()
+        url = create_postgres_database()
     upgrade(url)
     try:
         with LiveSuite(url, tmp_path_factory.mktemp("fuzz-var")) as suite:
             yield suite
     finally:
         if not is_sqlite(url):
-            _drop_postgres_database(url)
+            drop_postgres_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from asgi_lifespan import LifespanManager
 
 from common.auth import verify_principal
 from common.codes import check_digit
-from tests.conftest import TEST_SECRET, bearer, make_key
+from tests.harness import TEST_SECRET, bearer, make_key
 
 YUBARI = "/subsidy/municipalities/012092"
 

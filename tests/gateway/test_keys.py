@@ -11,7 +11,7 @@ from common.errors import NotFound, Unprocessable
 from common.models import ApiKey
 from common.settings import get_settings
 from common.timeutil import utcnow
-from tests.conftest import bearer, make_key
+from tests.harness import bearer, make_key
 
 YUBARI = "/subsidy/municipalities/012092"
 

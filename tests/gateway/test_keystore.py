@@ -13,7 +13,7 @@ from common.db import run_in_session
 from common.errors import Unauthorized
 from common.models import ApiKey
 from gateway.keystore import KeyStoreUnavailable, PostgresKeyStore, SqliteKeyStore, open_key_store
-from tests.conftest import bearer
+from tests.harness import bearer
 
 LABEL = "keystore-test"
 

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.ratelimit import MemoryBuckets, RedisBuckets, Rule
-from tests.conftest import bearer, make_key
-from tests.gateway.conftest import FakeClock
+from tests.gateway.fakes import FakeClock
+from tests.harness import bearer, make_key
 
 YUBARI = "/subsidy/municipalities/012092"
 

@@ -8,7 +8,7 @@ import pytest
 
 from common.auth import revoke_api_key
 from common.models import Provider
-from tests.conftest import bearer, make_key
+from tests.harness import bearer, make_key
 
 FORGED_IDENTITY = {"X-Chiiki-Principal": "role=ops&key=&municipality=&provider=&ts=9999999999",
                    "X-Chiiki-Signature": "0" * 64}

@@ -10,7 +10,7 @@ import uvicorn
 
 from common.serve import STOP_GRACE_SECONDS
 from common.settings import Settings
-from tests.conftest import TEST_SECRET
+from tests.harness import TEST_SECRET
 
 
 def test_in_flight_request_finishes_when_the_gateway_stops(tmp_path):

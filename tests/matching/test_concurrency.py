@@ -4,10 +4,12 @@ import asyncio
 
 from common.auth import Principal
 from common.errors import Conflict
+from common.ids import new_id
 from common.models import Company, Match
-from common.models.matching import MatchCreate, MatchStatus
-from services.matching import service
-from tests.matching.conftest import CHIYODA, YUBARI
+from common.models.matching import MatchStatus
+from services.matching import matches
+from services.matching.schemas import MatchCreate
+from tests.matching.builders import CHIYODA, YUBARI
 
 
 async def test_concurrent_moves_from_the_same_state_cannot_both_succeed(committed_db):
@@ -15,21 +17,21 @@ async def test_concurrent_moves_from_the_same_state_cannot_both_succeed(committe
     db, created = committed_db
     ops = Principal(role="ops", key_id="k")
     async with db.sessionmaker() as session:
-        company = Company(id=service.new_id("co"), name="Race Co", municipality_code=CHIYODA, markets=["kigyojin"])
+        company = Company(id=new_id("co"), name="Race Co", municipality_code=CHIYODA, markets=["kigyojin"])
         session.add(company)
         created.append((Company, company.id))
         await session.flush()
-        match = await service.create_match(session, ops, MatchCreate(
+        match = await matches.create_match(session, ops, MatchCreate(
             market="kigyojin", municipality_code=YUBARI, company_id=company.id))
         created.append((Match, match.id))
         await session.commit()
 
     async def move(to: MatchStatus):
         async with db.sessionmaker() as session:
-            await service.get_match(session, ops, match.id)
+            await matches.get_match(session, ops, match.id)
             await asyncio.sleep(0.05)  # both have read "proposed" before either writes
             try:
-                await service.transition(session, ops, match.id, to)
+                await matches.transition(session, ops, match.id, to)
                 await session.commit()
                 return to
             except Conflict:
@@ -40,7 +42,7 @@ async def test_concurrent_moves_from_the_same_state_cannot_both_succeed(committe
     winners = [o for o in outcomes if o is not None]
     assert len(winners) == 1
     async with db.sessionmaker() as session:
-        final = await service.get_match(session, ops, match.id)
-        view = await service.match_view(session, final)
+        final = await matches.get_match(session, ops, match.id)
+        view = await matches.match_view(session, final)
     assert final.status == winners[0]
     assert [h["to"] for h in view["history"]] == ["proposed", winners[0]]

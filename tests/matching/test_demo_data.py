@@ -8,7 +8,7 @@ from common.cli import app
 from common.models import Adviser, Company, Municipality, Need
 from common.settings import get_settings
 from services.matching.demo import load_demo_data
-from tests.conftest import bearer
+from tests.harness import bearer
 
 
 def test_the_command_loads_the_market_once_however_often_it_runs(tmp_path, monkeypatch):
@@ -22,13 +22,15 @@ def test_the_command_loads_the_market_once_however_often_it_runs(tmp_path, monke
         outputs = [runner.invoke(app, ["matching", "demo-data"]) for _ in range(2)]
     finally:
         get_settings.cache_clear()
-    assert all(result.exit_code == 0 for result in outputs), outputs[0].output
-    assert outputs[0].output == outputs[1].output
+    first, second = outputs
+    assert first.exit_code == second.exit_code == 0, first.output
+    assert first.output == second.output
     engine = create_engine(url)
     with Session(engine) as session:
-        counts = [session.exec(select(func.count()).select_from(model)).scalar() for model in (Company, Adviser, Need)]
+        counts = {model.__name__: session.exec(select(func.count()).select_from(model)).scalar()
+                  for model in (Company, Adviser, Need)}
     engine.dispose()
-    assert counts[0] == 100 and counts[1] == 60 and counts[2] >= 80
+    assert counts["Company"] == 100 and counts["Adviser"] == 60 and counts["Need"] >= 80
 
 
 async def test_demo_companies_sit_in_the_metro_areas_and_hosts_see_recommendations(db, client, app_key):

@@ -2,26 +2,13 @@
 
 import pytest
 
-from tests.conftest import bearer
-from tests.matching.conftest import CHIYODA, SAPPORO, YUBARI, add_company
+from tests.harness import bearer
+from tests.matching.builders import CHIYODA, SAPPORO, YUBARI, add_company, move, propose
 
 
 @pytest.fixture
 async def company(client, ops) -> dict:
     return await add_company(client, ops, "Tokyo Digital", CHIYODA)
-
-
-async def propose(client, headers, company, code=YUBARI) -> dict:
-    response = await client.post("/matching/matches", headers=headers, json={
-        "market": "kigyojin", "municipality_code": code, "company_id": company["id"]})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def move(client, headers, match, to, request_id=None):
-    extra = {"X-Request-ID": request_id} if request_id else {}
-    return await client.post(f"/matching/matches/{match['id']}/transitions", json={"to": to},
-                             headers={**headers, **extra})
 
 
 async def test_the_full_path_is_recorded_with_who_when_and_request_id(client, ops, ops_key, yubari, company):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.conftest import bearer
-from tests.matching.conftest import CHIYODA, HIMI, OSAKA, SAPPORO, YUBARI, add_adviser, add_company, add_need
+from tests.harness import bearer
+from tests.matching.builders import CHIYODA, HIMI, OSAKA, SAPPORO, YUBARI, add_adviser, add_company, add_need
 
 
 async def test_a_municipality_posts_and_edits_its_own_need(client, yubari):

@@ -5,8 +5,8 @@ import itertools
 import pytest
 
 from common.models import Municipality
-from tests.conftest import bearer
-from tests.matching.conftest import (
+from tests.harness import bearer
+from tests.matching.builders import (
     CHIYODA,
     HIMI,
     NAGOYA,

@@ -5,43 +5,38 @@ import random
 import pytest
 
 from services.matching.solver import Side, blocking_pairs
-from tests.conftest import bearer
-from tests.matching.conftest import CHIYODA, HIMI, OSAKA, SAPPORO, YUBARI, add_adviser, add_company
-
-
-async def new_round(client, ops, market="kigyojin", proposing_side="municipality") -> str:
-    response = await client.post("/matching/rounds", headers=ops, json={
-        "name": "サテライトオフィス・マッチングセミナー", "market": market, "proposing_side": proposing_side})
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-async def prefer(client, headers, round_id, participant, ranking, capacity=1, status=200):
-    response = await client.post(f"/matching/rounds/{round_id}/preferences", headers=headers, json={
-        "participant": participant, "capacity": capacity, "ranking": ranking})
-    assert response.status_code == status, response.text
-    return response
-
-
-async def solve(client, ops, round_id) -> dict:
-    response = await client.post(f"/matching/rounds/{round_id}/solve", headers=ops)
-    assert response.status_code == 200, response.text
-    return response.json()
+from tests.harness import bearer
+from tests.matching.builders import (
+    CHIYODA,
+    HIMI,
+    OSAKA,
+    SAPPORO,
+    YUBARI,
+    add_adviser,
+    add_company,
+    adviser_party,
+    company_party,
+    ident,
+    municipality,
+    new_round,
+    prefer,
+    solve,
+)
 
 
 @pytest.fixture
 async def two_companies(client, ops):
     a = await add_company(client, ops, "A", CHIYODA)
     b = await add_company(client, ops, "B", OSAKA)
-    return f"company:{a['id']}", f"company:{b['id']}"
+    return company_party(a), company_party(b)
 
 
 async def crossed_preferences(client, ops, round_id, a, b):
     """Two stable matchings: each side's first choices, or the other side's."""
-    await prefer(client, ops, round_id, f"municipality:{YUBARI}", [a, b])
-    await prefer(client, ops, round_id, f"municipality:{HIMI}", [b, a])
-    await prefer(client, ops, round_id, a, [f"municipality:{HIMI}", f"municipality:{YUBARI}"])
-    await prefer(client, ops, round_id, b, [f"municipality:{YUBARI}", f"municipality:{HIMI}"])
+    await prefer(client, ops, round_id, municipality(YUBARI), [a, b])
+    await prefer(client, ops, round_id, municipality(HIMI), [b, a])
+    await prefer(client, ops, round_id, a, [municipality(HIMI), municipality(YUBARI)])
+    await prefer(client, ops, round_id, b, [municipality(YUBARI), municipality(HIMI)])
 
 
 @pytest.mark.parametrize("side,expected", [
@@ -51,7 +46,7 @@ async def crossed_preferences(client, ops, round_id, a, b):
 async def test_the_proposing_side_is_stated_and_gets_its_best_stable_matching(client, ops, two_companies, side,
                                                                               expected):
     a, b = two_companies
-    names = {a.split(":")[1]: "A", b.split(":")[1]: "B"}
+    names = {ident(a): "A", ident(b): "B"}
     round_id = await new_round(client, ops, proposing_side=side)
     await crossed_preferences(client, ops, round_id, a, b)
     result = await solve(client, ops, round_id)
@@ -65,26 +60,26 @@ async def test_the_proposing_side_is_stated_and_gets_its_best_stable_matching(cl
 
 async def test_ineligible_participants_are_left_out_and_say_why(client, ops, two_companies):
     a, _ = two_companies
-    sapporo = f"company:{(await add_company(client, ops, 'S', SAPPORO))['id']}"
+    sapporo = company_party(await add_company(client, ops, "S", SAPPORO))
     round_id = await new_round(client, ops)
-    await prefer(client, ops, round_id, f"municipality:{CHIYODA}", [a, sapporo])
-    await prefer(client, ops, round_id, f"municipality:{YUBARI}", [sapporo, a])
-    await prefer(client, ops, round_id, a, [f"municipality:{CHIYODA}", f"municipality:{YUBARI}"])
-    await prefer(client, ops, round_id, sapporo, [f"municipality:{YUBARI}", f"municipality:{CHIYODA}"])
+    await prefer(client, ops, round_id, municipality(CHIYODA), [a, sapporo])
+    await prefer(client, ops, round_id, municipality(YUBARI), [sapporo, a])
+    await prefer(client, ops, round_id, a, [municipality(CHIYODA), municipality(YUBARI)])
+    await prefer(client, ops, round_id, sapporo, [municipality(YUBARI), municipality(CHIYODA)])
     result = await solve(client, ops, round_id)
-    assert [(x["municipality"], x["company"]) for x in result["assignment"]] == [(YUBARI, a.split(":")[1])]
+    assert [(x["municipality"], x["company"]) for x in result["assignment"]] == [(YUBARI, ident(a))]
     assert result["assignment"][0]["municipality_rank"] == 2  # its rank in what it sent, not after filtering
     assert {e["participant"]: e["reasons"][0]["code"] for e in result["excluded"]} == {
-        f"municipality:{CHIYODA}": "host_in_three_metro_area", sapporo: "company_outside_three_metro_area"}
-    assert result["unmatched"] == sorted([f"municipality:{CHIYODA}", sapporo])
+        municipality(CHIYODA): "host_in_three_metro_area", sapporo: "company_outside_three_metro_area"}
+    assert result["unmatched"] == sorted([municipality(CHIYODA), sapporo])
 
 
 async def test_an_adviser_round_never_pairs_an_adviser_with_their_home(client, ops):
-    local = f"adviser:{(await add_adviser(client, ops, 'Local', home=YUBARI))['id']}"
+    local = adviser_party(await add_adviser(client, ops, "Local", home=YUBARI))
     round_id = await new_round(client, ops, market="advisor", proposing_side="adviser")
-    await prefer(client, ops, round_id, f"municipality:{YUBARI}", [local])
-    await prefer(client, ops, round_id, f"municipality:{HIMI}", [local])
-    await prefer(client, ops, round_id, local, [f"municipality:{YUBARI}", f"municipality:{HIMI}"])
+    await prefer(client, ops, round_id, municipality(YUBARI), [local])
+    await prefer(client, ops, round_id, municipality(HIMI), [local])
+    await prefer(client, ops, round_id, local, [municipality(YUBARI), municipality(HIMI)])
     result = await solve(client, ops, round_id)
     assert [(x["municipality"], x["adviser_rank"]) for x in result["assignment"]] == [(HIMI, 2)]
     assert [(e["municipality"], e["reasons"][0]["code"]) for e in result["excluded_pairs"]] == [
@@ -94,10 +89,10 @@ async def test_an_adviser_round_never_pairs_an_adviser_with_their_home(client, o
 async def test_random_rounds_are_stable_and_never_pair_the_ineligible(client, ops):
     """Random rankings over hosts and companies, some ineligible; the result is checked independently."""
     homes = {"A": CHIYODA, "B": OSAKA, "C": "231002", "S": SAPPORO}
-    companies = {name: f"company:{(await add_company(client, ops, name, home))['id']}"
+    companies = {name: company_party(await add_company(client, ops, name, home))
                  for name, home in homes.items()}
-    hosts = [f"municipality:{code}" for code in (YUBARI, HIMI, CHIYODA, "422011")]
-    ineligible = {companies["S"], f"municipality:{CHIYODA}"}
+    hosts = [municipality(code) for code in (YUBARI, HIMI, CHIYODA, "422011")]
+    ineligible = {companies["S"], municipality(CHIYODA)}
     rng = random.Random(5)
     for _ in range(6):
         round_id = await new_round(client, ops, proposing_side=rng.choice(["municipality", "company"]))
@@ -121,10 +116,10 @@ async def test_random_rounds_are_stable_and_never_pair_the_ineligible(client, op
 async def test_who_may_send_which_preferences(client, ops, yubari, app_key, two_companies):
     a, _ = two_companies
     round_id = await new_round(client, ops)
-    await prefer(client, yubari, round_id, f"municipality:{YUBARI}", [a])
-    await prefer(client, yubari, round_id, f"municipality:{HIMI}", [a], status=403)
-    await prefer(client, yubari, round_id, a, [f"municipality:{YUBARI}"], status=403)
-    await prefer(client, bearer(app_key), round_id, f"municipality:{YUBARI}", [a], status=403)
+    await prefer(client, yubari, round_id, municipality(YUBARI), [a])
+    await prefer(client, yubari, round_id, municipality(HIMI), [a], status=403)
+    await prefer(client, yubari, round_id, a, [municipality(YUBARI)], status=403)
+    await prefer(client, bearer(app_key), round_id, municipality(YUBARI), [a], status=403)
     assert (await client.post(f"/matching/rounds/{round_id}/solve", headers=yubari)).status_code == 403
     assert (await client.post("/matching/rounds", headers=yubari, json={
         "name": "x", "market": "kigyojin", "proposing_side": "company"})).status_code == 403
@@ -133,14 +128,14 @@ async def test_who_may_send_which_preferences(client, ops, yubari, app_key, two_
 async def test_sending_again_replaces_and_a_solved_round_is_closed(client, ops, two_companies):
     a, b = two_companies
     round_id = await new_round(client, ops)
-    await prefer(client, ops, round_id, f"municipality:{YUBARI}", [a])
-    await prefer(client, ops, round_id, f"municipality:{YUBARI}", [b])
-    await prefer(client, ops, round_id, b, [f"municipality:{YUBARI}"])
-    await prefer(client, ops, round_id, a, [f"municipality:{YUBARI}"])
-    assert [x["company"] for x in (await solve(client, ops, round_id))["assignment"]] == [b.split(":")[1]]
+    await prefer(client, ops, round_id, municipality(YUBARI), [a])
+    await prefer(client, ops, round_id, municipality(YUBARI), [b])
+    await prefer(client, ops, round_id, b, [municipality(YUBARI)])
+    await prefer(client, ops, round_id, a, [municipality(YUBARI)])
+    assert [x["company"] for x in (await solve(client, ops, round_id))["assignment"]] == [ident(b)]
     again = await client.post(f"/matching/rounds/{round_id}/solve", headers=ops)
     assert (again.status_code, again.json()["error"]["code"]) == (409, "round_solved")
-    late = await prefer(client, ops, round_id, f"municipality:{HIMI}", [a], status=409)
+    late = await prefer(client, ops, round_id, municipality(HIMI), [a], status=409)
     assert late.json()["error"]["code"] == "round_solved"
 
 

@@ -9,11 +9,14 @@ from common.auth import Principal, sign_principal
 from common.db import Database
 from common.migrations import upgrade
 from services.mynapoint.main import create_app
-from tests.conftest import POSTGRES_URL, TEST_SECRET, _create_postgres_database, _drop_postgres_database
+from tests.harness import POSTGRES_URL, TEST_SECRET, create_postgres_database, drop_postgres_database
 
-OPS = sign_principal(Principal(role="ops", key_id="k"), TEST_SECRET.encode())
-APP = sign_principal(Principal(role="app", key_id="k"), TEST_SECRET.encode())
 APPLICATION = {"myki_id": "resident-0001", "provider_id": "prov_x", "provider_account_id": "acct-1"}
+
+
+def signed_as(role: str) -> dict[str, str]:
+    """The gateway's headers for `role`, signed now: a signature older than five minutes is refused."""
+    return sign_principal(Principal(role=role, key_id="k"), TEST_SECRET.encode())
 
 
 def _client(app) -> httpx.AsyncClient:
@@ -22,8 +25,9 @@ def _client(app) -> httpx.AsyncClient:
 
 async def _requests(client: httpx.AsyncClient) -> list[httpx.Response]:
     """One request on the ORM path and one on the driver-level path (a resident's application)."""
-    listing = await client.get("/mynapoint/providers", headers=OPS)
-    application = await client.post("/mynapoint/programs/prog_none/applications", headers=APP, json=APPLICATION)
+    listing = await client.get("/mynapoint/providers", headers=signed_as("ops"))
+    application = await client.post("/mynapoint/programs/prog_none/applications", headers=signed_as("app"),
+                                    json=APPLICATION)
     return [listing, application]
 
 
@@ -42,7 +46,7 @@ async def test_a_database_that_cannot_be_reached_is_a_503_with_retry_after(setti
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="set CHIIKI_TEST_DATABASE_URL to test a PostgreSQL restart")
 async def test_after_the_server_drops_every_connection_no_request_is_a_500_and_the_pool_recovers(settings):
-    url = _create_postgres_database()
+    url = create_postgres_database()
     db = Database.from_url(url)
     try:
         upgrade(url)
@@ -55,7 +59,7 @@ async def test_after_the_server_drops_every_connection_no_request_is_a_500_and_t
             assert [answer.status_code for answer in await _requests(client)] == [200, 404]
     finally:
         await db.dispose()
-        _drop_postgres_database(url)
+        drop_postgres_database(url)
 
 
 def _terminate_every_other_connection(url: str) -> None:
@@ -68,7 +72,7 @@ async def test_a_request_that_waits_too_long_for_a_pooled_connection_is_a_503(se
     db = Database.from_url(settings.database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
     try:
         async with db.engine.connect(), _client(create_app(settings=settings, db=db)) as client:
-            answer = await client.get("/mynapoint/providers", headers=OPS)  # the only connection is taken
+            answer = await client.get("/mynapoint/providers", headers=signed_as("ops"))  # the only connection is taken
         assert answer.status_code == 503, answer.text
         assert answer.headers["retry-after"] == "1"
     finally:

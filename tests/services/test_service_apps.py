@@ -6,7 +6,7 @@ import pytest
 from common.auth import Principal, sign_principal
 from common.db import Database
 from common.models import Provider
-from tests.conftest import SERVICE_NAMES, TEST_SECRET
+from tests.harness import SERVICE_NAMES, TEST_SECRET
 
 FIRST_ENDPOINTS = {"subsidy": "/subsidy/municipalities/012092", "matching": "/matching/fields",
                    "mynapoint": "/mynapoint/providers"}

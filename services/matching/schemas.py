@@ -1,0 +1,119 @@
+"""Request and response bodies of the matching API. The profile bodies share their fields (and limits) with the
+tables through the `…Base` classes of common/models/matching.py; views with computed parts are built by the
+service modules."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from common.models.matching import AdviserBase, CompanyBase, FieldOfWorkBase, Market, MatchStatus, NeedBase, PartyKind
+
+PARTY_PATTERN = r"^(municipality|company|adviser):[A-Za-z0-9_-]{1,40}$"
+
+
+# --- vocabulary ------------------------------------------------------------------------------------
+
+class FieldOfWorkPublic(FieldOfWorkBase):
+    pass
+
+
+# --- municipality needs ----------------------------------------------------------------------------
+
+class NeedCreate(NeedBase):
+    pass
+
+
+class NeedUpdate(BaseModel):
+    title: str | None = Field(default=None, min_length=1, max_length=120)
+    fields: list[str] | None = None
+    capacity: int | None = Field(default=None, ge=1, le=50)
+    dispatch_months: int | None = Field(default=None, ge=1, le=120)
+    description: str | None = Field(default=None, max_length=4000)
+    wished_partners: list[str] | None = None
+    in_teiju_jiritsuken: bool | None = None
+    high_population_decline: bool | None = None
+    open: bool | None = None
+
+
+class NeedPublic(NeedBase):
+    id: str
+    municipality_code: str
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- companies -------------------------------------------------------------------------------------
+
+class CompanyCreate(CompanyBase):
+    pass
+
+
+class CompanyUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    head_office_function_in_three_metro_area: bool | None = None
+    markets: list[Market] | None = None
+    fields: list[str] | None = None
+    capacity: int | None = Field(default=None, ge=1, le=100)
+    dispatch_months: int | None = Field(default=None, ge=1, le=120)
+    track_record: int | None = Field(default=None, ge=0, le=10_000)
+    preferred_prefectures: list[str] | None = None
+    wished_municipalities: list[str] | None = None
+    description: str | None = Field(default=None, max_length=4000)
+
+
+class CompanyPublic(CompanyBase):
+    id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- advisers --------------------------------------------------------------------------------------
+
+class AdviserCreate(AdviserBase):
+    pass
+
+
+class AdviserUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    municipality_code: str | None = Field(default=None, max_length=6)
+    fields: list[str] | None = None
+    capacity: int | None = Field(default=None, ge=1, le=50)
+    experience_years: int | None = Field(default=None, ge=0, le=80)
+    preferred_prefectures: list[str] | None = None
+    wished_municipalities: list[str] | None = None
+    description: str | None = Field(default=None, max_length=4000)
+
+
+class AdviserPublic(AdviserBase):
+    id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- rounds ----------------------------------------------------------------------------------------
+
+class RoundCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+    market: Market
+    proposing_side: PartyKind = Field(description="municipality, or company (adviser in the advisor market)")
+
+
+class PreferencesIn(BaseModel):
+    participant: str = Field(pattern=PARTY_PATTERN, description="municipality:CODE, company:ID or adviser:ID")
+    capacity: int = Field(ge=1, le=100)
+    ranking: list[str] = Field(max_length=5000, description="the other side's participants, best first")
+
+
+# --- matches ---------------------------------------------------------------------------------------
+
+class MatchCreate(BaseModel):
+    market: Market
+    municipality_code: str = Field(min_length=6, max_length=6)
+    company_id: str | None = Field(default=None, max_length=40)
+    adviser_id: str | None = Field(default=None, max_length=40)
+    need_id: str | None = Field(default=None, max_length=40)
+    round_id: str | None = Field(default=None, max_length=40)
+
+
+class TransitionIn(BaseModel):
+    to: MatchStatus
