@@ -8,12 +8,15 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, DateTime, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from common.timeutil import utcnow
+
+# Request bodies refuse fields they do not know, as every chiiki body does (common.schemas.RequestBody).
+FORBID_UNKNOWN_FIELDS = ConfigDict(extra="forbid")
 
 
 class Market(StrEnum):
@@ -91,10 +94,12 @@ class Need(NeedBase, table=True):
 
 
 class NeedCreate(NeedBase):
-    pass
+    model_config = FORBID_UNKNOWN_FIELDS
 
 
 class NeedUpdate(SQLModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     title: str | None = Field(default=None, min_length=1, max_length=120)
     fields: list[str] | None = None
     capacity: int | None = Field(default=None, ge=1, le=50)
@@ -139,10 +144,12 @@ class Company(CompanyBase, table=True):
 
 
 class CompanyCreate(CompanyBase):
-    pass
+    model_config = FORBID_UNKNOWN_FIELDS
 
 
 class CompanyUpdate(SQLModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     name: str | None = Field(default=None, min_length=1, max_length=120)
     head_office_function_in_three_metro_area: bool | None = None
     markets: list[Market] | None = None
@@ -184,10 +191,12 @@ class Adviser(AdviserBase, table=True):
 
 
 class AdviserCreate(AdviserBase):
-    pass
+    model_config = FORBID_UNKNOWN_FIELDS
 
 
 class AdviserUpdate(SQLModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     name: str | None = Field(default=None, min_length=1, max_length=120)
     municipality_code: str | None = Field(default=None, max_length=6)
     fields: list[str] | None = None
@@ -268,18 +277,24 @@ PARTY_PATTERN = r"^(municipality|company|adviser):[A-Za-z0-9_-]{1,40}$"
 
 
 class RoundCreate(BaseModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     name: str = PydanticField(min_length=1, max_length=120)
     market: Market
     proposing_side: PartyKind = PydanticField(description="municipality, or company (adviser in the advisor market)")
 
 
 class PreferencesIn(BaseModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     participant: str = PydanticField(pattern=PARTY_PATTERN, description="municipality:CODE, company:ID or adviser:ID")
     capacity: int = PydanticField(ge=1, le=100)
     ranking: list[str] = PydanticField(max_length=5000, description="the other side's participants, best first")
 
 
 class MatchCreate(BaseModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     market: Market
     municipality_code: str = PydanticField(min_length=6, max_length=6)
     company_id: str | None = PydanticField(default=None, max_length=40)
@@ -289,4 +304,6 @@ class MatchCreate(BaseModel):
 
 
 class TransitionIn(BaseModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     to: MatchStatus

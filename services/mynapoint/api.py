@@ -33,7 +33,8 @@ webhooks = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 MunicipalityOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality))]
 AppOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.app))]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
+                                              max_length=idempotency.MAX_KEY_LENGTH)]
 ROSTER_CSV_COLUMNS = ("myki_id", "birth_date", "household_with_children", "income_band", "activity_participation")
 MAX_ROSTER_ROWS = 100_000
 

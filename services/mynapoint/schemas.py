@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.codes import MUNICIPALITY_CODE_DESCRIPTION, MUNICIPALITY_CODE_PATTERN
 from common.schemas import AwareDatetime, BoundedDate, RequestBody
 
 
@@ -19,13 +20,15 @@ class Eligibility(RequestBody):
 
 
 class ProgramCreate(RequestBody):
-    municipality_code: str = Field(min_length=6, max_length=6)
+    municipality_code: str = Field(min_length=6, max_length=6, pattern=MUNICIPALITY_CODE_PATTERN,
+                                   description=MUNICIPALITY_CODE_DESCRIPTION)
     name: str = Field(min_length=1, max_length=200)
     purpose: str = Field(default="", max_length=200)
     template: str | None = Field(default=None, description="a built-in template id; its values fill what is omitted")
     kind: Literal["fixed", "premium"] | None = None
     points_per_person: int | None = Field(default=None, gt=0)
-    premium_rate: str | None = Field(default=None, max_length=20, description='exact, e.g. "1/4"')
+    premium_rate: str | None = Field(default=None, max_length=20, pattern=r"^[0-9]+(\.[0-9]+|/[0-9]*[1-9][0-9]*)?$",
+                                     description='exact, above 0 and at most 1: "1/4" or "0.25"')
     per_person_cap: int | None = Field(default=None, gt=0)
     budget_yen: int = Field(ge=0, strict=True)
     opens_at: AwareDatetime | None = None
