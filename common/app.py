@@ -16,6 +16,7 @@ from common.logging import stamp_request_ids
 from common.metrics import metrics_router
 from common.migrations import current_revision, head_revision
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
+from common.schemas import JsonDepthLimitMiddleware
 from common.settings import Settings, get_settings
 
 # Reachable without the gateway's signature: probes, metrics and the API description.
@@ -98,6 +99,7 @@ def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
         app.state.db = db
     stamp_request_ids()
     install_error_handlers(app)
+    app.add_middleware(JsonDepthLimitMiddleware)  # inside the identity check: only the gateway's bodies are read
     app.add_middleware(GatewayIdentityMiddleware, secret=settings.internal_secret_bytes(),
                        require_gateway=settings.require_gateway)
     app.add_middleware(ObservabilityMiddleware, service=name)  # added last, so it runs first

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DataError as SqlAlchemyDataError
 from sqlalchemy.exc import OperationalError as SqlAlchemyOperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.error_codes import ErrorCode, for_status
@@ -132,8 +133,27 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(ErrorCode.INVALID_INPUT, first["message"], first["field"], errors=problems)
 
 
+ROUTABLE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request, *, skip: BaseRoute | None = None) -> list[str]:
+    """Every method some route (other than `skip`) answers on this path. Starlette's own Allow names only the
+    first route of the path, and a path often has several (GET and POST on a collection). Each method is tried
+    as the router would, so routes inside included routers count too."""
+    routes = [route for route in request.app.router.routes if route is not skip]
+    return [method for method in ROUTABLE_METHODS
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)]
+
+
+def method_not_allowed(request: Request, methods: list[str]) -> JSONResponse:
+    return error_response(ErrorCode.METHOD_NOT_ALLOWED, f"{request.method} is not allowed on {request.url.path}; "
+                          f"use {', '.join(methods)}", headers={"Allow": ", ".join(methods)})
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405 and (methods := allowed_methods(request)):
+        return method_not_allowed(request, methods)
     code = for_status(exc.status_code)
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -25,8 +26,26 @@ def stamp_request_ids() -> None:
     logging.setLogRecordFactory(_record_with_request_id)
 
 
+# Twelve digits, together or in groups of four: what a 個人番号 (My Number) looks like, wherever it appears in a
+# line (a URL path, a request id, a message). No log line may carry one.
+TWELVE_DIGITS = re.compile(r"(?<!\d)\d{4}([- ]?)\d{4}\1\d{4}(?!\d)")
+MASK = "[12 digits]"
+
+
+def mask_twelve_digits(line: str) -> str:
+    return TWELVE_DIGITS.sub(MASK, line)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_twelve_digits(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        return mask_twelve_digits(self._json(record))
+
+    def _json(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -48,7 +67,7 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     if as_json:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

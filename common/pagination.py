@@ -21,6 +21,8 @@ T = TypeVar("T")
 Row = TypeVar("Row")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# What encode_cursor writes: unpadded URL-safe base64.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 
 class Page(BaseModel, Generic[T]):
@@ -46,7 +48,8 @@ def decode_cursor(cursor: str) -> str:
 
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN,
+                                        description="next_cursor of the previous page")] = None,
 ) -> PageParams:
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
 

@@ -10,6 +10,8 @@ from contextvars import ContextVar, Token
 
 HEADER = "x-request-id"
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Twelve digits in a row may be a 個人番号, which must never be logged or stored (request ids are in both).
+_TWELVE_DIGITS = re.compile(r"(?<!\d)\d{12}(?!\d)")
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
@@ -22,8 +24,9 @@ def new_request_id() -> str:
 
 
 def accept_request_id(value: str | None) -> str:
-    """The caller's id if it is a short token, else a fresh one (never echo arbitrary bytes into logs)."""
-    if value and _VALID.match(value):
+    """The caller's id if it is a short token without twelve digits in a row, else a fresh one (never echo
+    arbitrary bytes into logs)."""
+    if value and _VALID.match(value) and not _TWELVE_DIGITS.search(value):
         return value
     return new_request_id()
 

@@ -21,7 +21,14 @@ from common.app import readiness
 from common.auth import Principal, check_key, principal_for, record_key_use, use_is_stale
 from common.db import Database
 from common.error_codes import ErrorCode
-from common.errors import ChiikiError, Unauthorized, error_response, install_error_handlers
+from common.errors import (
+    ChiikiError,
+    Unauthorized,
+    allowed_methods,
+    error_response,
+    install_error_handlers,
+    method_not_allowed,
+)
 from common.logging import stamp_request_ids
 from common.metrics import RATE_LIMITED, metrics_router
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
@@ -149,6 +156,9 @@ class ProxyEndpoint:
         path, state = request.url.path, request.app.state
         upstream, segment = upstream_for(path), path.lstrip("/").split("/", 1)[0]
         if upstream is None:
+            # A gateway path of its own (/healthz) asked with another method: this catch-all took it.
+            if methods := allowed_methods(request, skip=request.scope.get("route")):
+                return method_not_allowed(request, methods)
             raise ChiikiError(f"no route for {path}", code=ErrorCode.NOT_FOUND)
         address = request.client.host if request.client else None
         try:

@@ -11,6 +11,7 @@ have reached a service (a grant, a payment, a settlement) must never be sent twi
 
 from collections.abc import AsyncIterator, Mapping
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from starlette.requests import Request
@@ -32,7 +33,9 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 # Never forwarded from the caller: its API key stays at the gateway, and identity comes only from us.
 # The gateway's own server writes these.
 DROPPED_RESPONSE_HEADERS = frozenset(name.encode() for name in HOP_BY_HOP | {"date", "server"})
-DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {"authorization", "x-request-id", *IDENTITY_HEADERS}
+DROPPED_REQUEST_HEADERS = frozenset(name.encode() for name in
+                                    HOP_BY_HOP | {"authorization", "x-request-id", "x-forwarded-for",
+                                                  *IDENTITY_HEADERS})
 RETRIED_METHODS = frozenset({"GET", "HEAD"})
 
 
@@ -61,15 +64,16 @@ def upstream_for(path: str) -> str | None:
     return ROUTES.get(path.lstrip("/").split("/", 1)[0])
 
 
-def _forward_headers(request: Request, principal: Principal, secret: bytes) -> list[tuple[str, str]]:
-    headers = [(k, v) for k, v in request.headers.items() if k not in DROPPED_REQUEST_HEADERS]
+def _forward_headers(request: Request, principal: Principal, secret: bytes) -> list[tuple[bytes, bytes]]:
+    """The caller's headers as the bytes it sent (a value may hold any byte but CR, LF and NUL, which the
+    server already refused), less the dropped ones, plus the forwarding chain, the request id and our signature."""
+    headers = [(name, value) for name, value in request.headers.raw if name not in DROPPED_REQUEST_HEADERS]
     client = request.client.host if request.client else None
-    if client:
-        previous = request.headers.get("x-forwarded-for")
-        headers = [(k, v) for k, v in headers if k != "x-forwarded-for"]
-        headers.append(("x-forwarded-for", f"{previous}, {client}" if previous else client))
-    headers.append(("x-request-id", current_request_id() or ""))
-    headers.extend(sign_principal(principal, secret).items())
+    chain = ", ".join(hop for hop in (request.headers.get("x-forwarded-for"), client) if hop)
+    if chain:
+        headers.append((b"x-forwarded-for", chain.encode("latin-1")))
+    headers.append((b"x-request-id", (current_request_id() or "").encode()))
+    headers.extend((name.encode(), value.encode()) for name, value in sign_principal(principal, secret).items())
     return headers
 
 
@@ -97,15 +101,34 @@ async def _body(request: Request) -> bytes | AsyncIterator[bytes] | None:
     return await request.body() if int(length) <= BUFFERED_BODY_BYTES else request.stream()
 
 
+def _as_connect_error(exc: httpx.TimeoutException, request: httpx.Request) -> httpx.HTTPError:
+    """The error the transport meant. httpx-aiohttp maps every aiohttp connection error, a refused connection
+    included, to ConnectTimeout (its most general mapping wins over ConnectError); the aiohttp error it chains
+    tells which it was. Only aiohttp's own timeouts are timeouts."""
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ServerTimeoutError) or not isinstance(cause, aiohttp.ClientConnectionError):
+        return exc
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(str(exc), request=request)
+    return httpx.RemoteProtocolError(str(exc), request=request)  # the service closed the connection
+
+
+async def _call(transport: httpx.AsyncBaseTransport, upstream_request: httpx.Request) -> httpx.Response:
+    try:
+        return await transport.handle_async_request(upstream_request)
+    except httpx.TimeoutException as exc:
+        raise _as_connect_error(exc, upstream_request) from exc.__cause__
+
+
 async def _send(transport: httpx.AsyncBaseTransport, upstream_request: httpx.Request,
                 upstream: str) -> httpx.Response:
     try:
-        return await transport.handle_async_request(upstream_request)
+        return await _call(transport, upstream_request)
     except httpx.ConnectError:
         if upstream_request.method not in RETRIED_METHODS:
             raise
         UPSTREAM_ERRORS.labels(upstream, "connect_retried").inc()
-        return await transport.handle_async_request(upstream_request)
+        return await _call(transport, upstream_request)
 
 
 class UpstreamResponse(Response):
@@ -156,6 +179,9 @@ async def forward(request: Request, transport: httpx.AsyncBaseTransport, base_ur
         UPSTREAM_ERRORS.labels(upstream, "timeout").inc()
         return error_response(ErrorCode.UPSTREAM_TIMEOUT,
                               f"the {upstream} service did not answer within {timeout.read:g} s")
+    except httpx.ConnectError:
+        UPSTREAM_ERRORS.labels(upstream, "connect_error").inc()
+        return error_response(ErrorCode.UPSTREAM_UNAVAILABLE, f"the {upstream} service is unreachable")
     except httpx.HTTPError:
         UPSTREAM_ERRORS.labels(upstream, "unreachable").inc()
         return error_response(ErrorCode.UPSTREAM_UNAVAILABLE, f"the {upstream} service is unreachable")

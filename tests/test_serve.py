@@ -1,4 +1,5 @@
-"""`chiiki serve` as `make run` starts it: real processes on 127.0.0.1, stopped together by Ctrl-C."""
+"""`chiiki serve` as `make run` starts it: real processes on 127.0.0.1, kept running when one dies, stopped
+together by Ctrl-C."""
 
 import json
 import os
@@ -10,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -114,3 +116,36 @@ def test_the_suite_serves_through_the_gateway_and_stops_on_ctrl_c(suite):
     assert any(line["logger"] == "chiiki.mynapoint.worker" for line in lines), "the delivery worker did not run"
     traced = [line for line in lines if line.get("request_id") == "e2e-1"]
     assert {line["service"] for line in traced if line["logger"] == "chiiki.access"} == {"gateway", "subsidy"}
+
+
+def _child_pid(supervisor: subprocess.Popen, name: str) -> int:
+    """The pid of the supervisor's child that runs `name` (Linux /proc: the supervisor's own children only)."""
+    children = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read_text().split()
+    for pid in map(int, children):
+        if name.encode() in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+            return pid
+    raise AssertionError(f"no child runs {name}: {children}")
+
+
+def test_a_killed_child_is_started_again_and_answers_within_5_seconds(suite):
+    base, auth = suite["base"], {"Authorization": f"Bearer {suite['key']}"}
+    killed = _child_pid(suite["process"], "subsidy")
+    os.kill(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            if _get(f"{base}/subsidy/municipalities/012092", auth)[0] == 200:
+                break
+        except (urllib.error.URLError, ConnectionError, json.JSONDecodeError):
+            pass
+        assert time.monotonic() < deadline, "the killed subsidy service did not answer again within 5 s"
+        time.sleep(0.1)
+    assert suite["process"].poll() is None, "the supervisor stopped"
+    assert _child_pid(suite["process"], "subsidy") != killed
+    assert _get(f"{base}/readyz")[0] == 200  # the other processes kept running
+
+    suite["process"].send_signal(signal.SIGTERM)
+    assert suite["process"].wait(timeout=30) == 0
+    suite["log"].seek(0)
+    lines = [json.loads(line) for line in suite["log"] if line.startswith("{")]
+    assert any(line["logger"] == "chiiki.serve" and "subsidy exited" in line["message"] for line in lines)

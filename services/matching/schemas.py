@@ -4,11 +4,18 @@ service modules."""
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel._compat import SQLModelConfig  # SQLModel exports no public name for its config type
 
 from common.models.matching import AdviserBase, CompanyBase, FieldOfWorkBase, Market, MatchStatus, NeedBase, PartyKind
 
 PARTY_PATTERN = r"^(municipality|company|adviser):[A-Za-z0-9_-]{1,40}$"
+
+
+# Request bodies refuse fields they do not know, as every chiiki body does (common.schemas.RequestBody).
+FORBID_UNKNOWN_FIELDS = ConfigDict(extra="forbid")
+# The same for bodies built on the tables' SQLModel bases, whose config type is SQLModel's own.
+FORBID_UNKNOWN_PROFILE_FIELDS = SQLModelConfig(extra="forbid")
 
 
 # --- vocabulary ------------------------------------------------------------------------------------
@@ -20,10 +27,12 @@ class FieldOfWorkPublic(FieldOfWorkBase):
 # --- municipality needs ----------------------------------------------------------------------------
 
 class NeedCreate(NeedBase):
-    pass
+    model_config = FORBID_UNKNOWN_PROFILE_FIELDS
 
 
 class NeedUpdate(BaseModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     title: str | None = Field(default=None, min_length=1, max_length=120)
     fields: list[str] | None = None
     capacity: int | None = Field(default=None, ge=1, le=50)
@@ -45,10 +54,12 @@ class NeedPublic(NeedBase):
 # --- companies -------------------------------------------------------------------------------------
 
 class CompanyCreate(CompanyBase):
-    pass
+    model_config = FORBID_UNKNOWN_PROFILE_FIELDS
 
 
 class CompanyUpdate(BaseModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     name: str | None = Field(default=None, min_length=1, max_length=120)
     head_office_function_in_three_metro_area: bool | None = None
     markets: list[Market] | None = None
@@ -70,10 +81,12 @@ class CompanyPublic(CompanyBase):
 # --- advisers --------------------------------------------------------------------------------------
 
 class AdviserCreate(AdviserBase):
-    pass
+    model_config = FORBID_UNKNOWN_PROFILE_FIELDS
 
 
 class AdviserUpdate(BaseModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     name: str | None = Field(default=None, min_length=1, max_length=120)
     municipality_code: str | None = Field(default=None, max_length=6)
     fields: list[str] | None = None
@@ -93,12 +106,16 @@ class AdviserPublic(AdviserBase):
 # --- rounds ----------------------------------------------------------------------------------------
 
 class RoundCreate(BaseModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     name: str = Field(min_length=1, max_length=120)
     market: Market
     proposing_side: PartyKind = Field(description="municipality, or company (adviser in the advisor market)")
 
 
 class PreferencesIn(BaseModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     participant: str = Field(pattern=PARTY_PATTERN, description="municipality:CODE, company:ID or adviser:ID")
     capacity: int = Field(ge=1, le=100)
     ranking: list[str] = Field(max_length=5000, description="the other side's participants, best first")
@@ -107,6 +124,8 @@ class PreferencesIn(BaseModel):
 # --- matches ---------------------------------------------------------------------------------------
 
 class MatchCreate(BaseModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     market: Market
     municipality_code: str = Field(min_length=6, max_length=6)
     company_id: str | None = Field(default=None, max_length=40)
@@ -116,4 +135,6 @@ class MatchCreate(BaseModel):
 
 
 class TransitionIn(BaseModel):
+    model_config = FORBID_UNKNOWN_FIELDS
+
     to: MatchStatus

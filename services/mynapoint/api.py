@@ -2,7 +2,6 @@
 
 import csv
 import io
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -15,6 +14,7 @@ from common.errors import Forbidden, Unprocessable
 from common.models import ApiKeyRole
 from common.models.mynapoint import DeliveryPublic, DeliveryStatus, GrantPublic, GrantStatus, ProviderPublic
 from common.pagination import Page, PageParams, make_page, page_params
+from common.schemas import parse_json
 from common.error_codes import ErrorCode
 from services.mynapoint import idempotency, inbound, repository, service
 from services.mynapoint.schemas import (
@@ -33,7 +33,8 @@ webhooks = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 MunicipalityOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality))]
 AppOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.app))]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
+                                              max_length=idempotency.MAX_KEY_LENGTH)]
 ROSTER_CSV_COLUMNS = ("myki_id", "birth_date", "household_with_children", "income_band", "activity_participation")
 MAX_ROSTER_ROWS = 100_000
 
@@ -156,7 +157,7 @@ async def _roster_rows(request: Request) -> list[dict]:
             raise Unprocessable("the CSV must be UTF-8 with a header row", field="body") from None
     elif content_type == "application/json":
         try:
-            rows = json.loads(raw)["residents"]
+            rows = parse_json(raw)["residents"]
         except (ValueError, KeyError, TypeError):
             raise Unprocessable('send {"residents": [...]}', field="residents") from None
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):

@@ -1,8 +1,6 @@
 """Inbound Standard Webhooks from providers: verified on the raw bytes, deduplicated by webhook-id in the
 same transaction as their effect, unknown types recorded and acknowledged."""
 
-import json
-
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -10,6 +8,7 @@ from common.driver_sql import DriverConnection
 from common.errors import Unauthorized
 from common.models import InboundWebhook
 from common.requestid import current_request_id
+from common.schemas import parse_json
 from common.settings import Settings
 from common.timeutil import utcnow
 from common.error_codes import ErrorCode
@@ -27,7 +26,7 @@ async def receive(session: AsyncSession, provider_id: str, body: bytes, headers:
         raise Unauthorized(BAD_SIGNATURE, code=ErrorCode.BAD_SIGNATURE, headers={})
     webhook_id = headers["webhook-id"][:120]
     try:
-        event = json.loads(body)
+        event = parse_json(body)
         event_type, data = str(event["type"])[:60], event.get("data") or {}
     except (ValueError, KeyError, TypeError, AttributeError):
         event, event_type, data = None, "(malformed)", {}

@@ -1,35 +1,38 @@
 """Request and response bodies of the point-issuance API (tables are in common.models.mynapoint)."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from common.schemas import RequestBody
+from common.codes import MUNICIPALITY_CODE_DESCRIPTION, MUNICIPALITY_CODE_PATTERN
+from common.schemas import AwareDatetime, BoundedDate, RequestBody
 
 
 class Eligibility(RequestBody):
     min_age: int | None = Field(default=None, ge=0, le=150)
     max_age: int | None = Field(default=None, ge=0, le=150)
-    age_reference_date: date | None = None
+    age_reference_date: BoundedDate | None = None
     household_with_children: bool | None = None
     max_income_band: int | None = Field(default=None, ge=0)
     requires_activity: bool | None = None
 
 
 class ProgramCreate(RequestBody):
-    municipality_code: str = Field(min_length=6, max_length=6)
+    municipality_code: str = Field(min_length=6, max_length=6, pattern=MUNICIPALITY_CODE_PATTERN,
+                                   description=MUNICIPALITY_CODE_DESCRIPTION)
     name: str = Field(min_length=1, max_length=200)
     purpose: str = Field(default="", max_length=200)
     template: str | None = Field(default=None, description="a built-in template id; its values fill what is omitted")
     kind: Literal["fixed", "premium"] | None = None
     points_per_person: int | None = Field(default=None, gt=0)
-    premium_rate: str | None = Field(default=None, max_length=20, description='exact, e.g. "1/4"')
+    premium_rate: str | None = Field(default=None, max_length=20, pattern=r"^[0-9]+(\.[0-9]+|/[0-9]*[1-9][0-9]*)?$",
+                                     description='exact, above 0 and at most 1: "1/4" or "0.25"')
     per_person_cap: int | None = Field(default=None, gt=0)
     budget_yen: int = Field(ge=0, strict=True)
-    opens_at: datetime | None = None
-    closes_at: datetime | None = None
+    opens_at: AwareDatetime | None = None
+    closes_at: AwareDatetime | None = None
     provider_ids: list[str] = Field(min_length=1)
     eligibility: Eligibility = Field(default_factory=Eligibility)
 
@@ -45,13 +48,6 @@ class ProgramCreate(RequestBody):
         if not 0 < rate <= 1:
             raise ValueError("premium_rate must be above 0 and at most 1")
         return str(rate)
-
-    @field_validator("opens_at", "closes_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2023-06-30T00:00:00+09:00")
-        return value
 
 
 class ProgramPublic(BaseModel):
@@ -72,7 +68,7 @@ class ProgramPublic(BaseModel):
     opens_at: datetime
     closes_at: datetime
     provider_ids: list[str]
-    eligibility: dict
+    eligibility: dict[str, Any]
 
     @field_validator("opens_at", "closes_at")
     @classmethod
@@ -82,7 +78,7 @@ class ProgramPublic(BaseModel):
 
 class RosterRow(RequestBody):
     myki_id: str = Field(min_length=1, max_length=64)
-    birth_date: date | None = None
+    birth_date: BoundedDate | None = None
     household_with_children: bool = False
     income_band: int | None = Field(default=None, ge=0)
     activity_participation: bool = False

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 
 class CalculationRequest(BaseModel):
@@ -23,7 +23,7 @@ class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[Any] = Field(max_length=10_000, description="each like the body of a calculation, plus `program`")
-    include_trace: bool = Field(default=True, description="false leaves the trace out of each result")
+    include_trace: StrictBool = Field(default=True, description="false leaves the trace out of each result")
 
 
 class TraceParameter(BaseModel):

@@ -77,3 +77,22 @@ def test_an_empty_internal_secret_counts_as_unset(tmp_path):
     settings = Settings(_env_file=None, internal_secret="", var_dir=tmp_path)
     assert settings.internal_secret is None
     assert len(settings.internal_secret_bytes()) >= 32
+
+
+@pytest.mark.parametrize("variable,value", [
+    ("CHIIKI_MYKI_SECRET", "myki-secret-part-1234"),
+    ("CHIIKI_INTERNAL_SECRET", "internal-secret-part-5678"),
+])
+def test_a_refused_production_setting_never_echoes_a_secret(monkeypatch, variable, value):
+    monkeypatch.setenv("CHIIKI_ENV", "production")
+    monkeypatch.setenv("CHIIKI_DATABASE_URL", "postgresql://chiiki:db-password-9@127.0.0.1/chiiki")
+    monkeypatch.setenv("CHIIKI_INTERNAL_SECRET", "i" * 40)
+    monkeypatch.setenv("CHIIKI_MYKI_SECRET", "m" * 40)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None)
+    # What a failed start prints (a traceback shows str); errors() hands out the input only when asked.
+    shown = f"{refused.value}\n{refused.value!r}\n{refused.value.errors(include_input=False)}"
+    assert variable in shown
+    for secret in (value, value[:12], "db-password-9", "i" * 40, "m" * 40):
+        assert secret not in shown

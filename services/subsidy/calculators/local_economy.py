@@ -5,6 +5,7 @@ from fractions import Fraction
 from typing import Literal
 
 from common.errors import Unprocessable
+from common.schemas import BoundedDate
 from services.subsidy.rulebook import decimal_text
 from services.subsidy.calculators.base import Context, Flag, Inputs, Yen, cap_note, floor_note, floor_times
 
@@ -21,7 +22,7 @@ class Local10000Inputs(Inputs):
     digital: Flag = False
     decarbonization: Flag = False
     disadvantaged_area: Flag | None = None
-    application_date: date | None = None
+    application_date: BoundedDate | None = None
 
 
 def _local10000_structure(ctx: Context, i: Local10000Inputs) -> None:
