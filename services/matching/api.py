@@ -4,12 +4,14 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from common.auth import Authenticated, OpsOnly, Principal, require_roles
 from common.db import SessionDep
+from common.error_codes import ErrorCode
 from common.errors import Unprocessable
 from common.models import ApiKeyRole
 from common.models.matching import (
     AdviserCreate, AdviserPublic, AdviserUpdate, CompanyCreate, CompanyPublic, CompanyUpdate, FieldOfWorkPublic,
     MatchCreate, MatchStatus, Market, NeedCreate, NeedPublic, NeedUpdate, PreferencesIn, RoundCreate, TransitionIn,
 )
+from common.openapi import error_responses
 from common.pagination import MAX_LIMIT, Page, PageParams, decode_cursor, make_page, page_params
 from common.timeutil import current_fiscal_year
 from services.matching import repository, service
@@ -50,18 +52,21 @@ async def list_municipality_needs(code: Code, session: SessionDep, _principal: A
 
 
 @router.post("/municipalities/{code}/needs", response_model=NeedPublic, status_code=201,
-             summary="Post a need (the municipality itself or ops)")
+             summary="Post a need (the municipality itself or ops)",
+             responses=error_responses(ErrorCode.NOT_A_PARTY))
 async def create_need(code: Code, data: NeedCreate, session: SessionDep, principal: MunicipalityKey):
     return await service.create_need(session, principal, code, data)
 
 
-@router.get("/municipalities/{code}/needs/{need_id}", response_model=NeedPublic)
+@router.get("/municipalities/{code}/needs/{need_id}", response_model=NeedPublic,
+            responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_need(code: Code, need_id: str, session: SessionDep, _principal: Authenticated):
     return await service.get_need(session, code, need_id)
 
 
 @router.patch("/municipalities/{code}/needs/{need_id}", response_model=NeedPublic,
-              summary="Change a need (the municipality itself or ops)")
+              summary="Change a need (the municipality itself or ops)",
+              responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY))
 async def update_need(code: Code, need_id: str, data: NeedUpdate, session: SessionDep, principal: MunicipalityKey):
     return await service.update_need(session, principal, code, need_id, data)
 
@@ -80,12 +85,13 @@ async def list_companies(session: SessionDep, _principal: Authenticated, page: P
     return make_page(rows, page, "id")
 
 
-@router.get("/companies/{company_id}", response_model=CompanyPublic)
+@router.get("/companies/{company_id}", response_model=CompanyPublic, responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_company(company_id: str, session: SessionDep, _principal: Authenticated):
     return await service.get_company(session, company_id)
 
 
-@router.patch("/companies/{company_id}", response_model=CompanyPublic, summary="Change a company (ops)")
+@router.patch("/companies/{company_id}", response_model=CompanyPublic, summary="Change a company (ops)",
+              responses=error_responses(ErrorCode.NOT_FOUND))
 async def update_company(company_id: str, data: CompanyUpdate, session: SessionDep, _principal: OpsOnly):
     return await service.update_company(session, company_id, data)
 
@@ -102,12 +108,13 @@ async def list_advisers(session: SessionDep, _principal: Authenticated, page: Pa
     return make_page(rows, page, "id")
 
 
-@router.get("/advisers/{adviser_id}", response_model=AdviserPublic)
+@router.get("/advisers/{adviser_id}", response_model=AdviserPublic, responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_adviser(adviser_id: str, session: SessionDep, _principal: Authenticated):
     return await service.get_adviser(session, adviser_id)
 
 
-@router.patch("/advisers/{adviser_id}", response_model=AdviserPublic, summary="Change an adviser (ops)")
+@router.patch("/advisers/{adviser_id}", response_model=AdviserPublic, summary="Change an adviser (ops)",
+              responses=error_responses(ErrorCode.NOT_FOUND))
 async def update_adviser(adviser_id: str, data: AdviserUpdate, session: SessionDep, _principal: OpsOnly):
     return await service.update_adviser(session, adviser_id, data)
 
@@ -123,7 +130,8 @@ def _offset(cursor: str | None) -> int:
     return int(offset)
 
 
-@router.get("/recommendations", summary="Ranked eligible candidates with score and score_parts")
+@router.get("/recommendations", summary="Ranked eligible candidates with score and score_parts",
+            responses=error_responses(ErrorCode.NOT_FOUND))
 async def recommendations(
     session: SessionDep, _principal: Authenticated, market: Market,
     subject: Annotated[str, Query(alias="for", max_length=60,
@@ -137,7 +145,8 @@ async def recommendations(
                                    limit=limit, offset=_offset(cursor), explain=explain)
 
 
-@router.get("/eligibility", summary="Whether a municipality and a company or adviser may be paired, and why not")
+@router.get("/eligibility", summary="Whether a municipality and a company or adviser may be paired, and why not",
+            responses=error_responses(ErrorCode.NOT_FOUND))
 async def eligibility(
     session: SessionDep, _principal: Authenticated, market: Market,
     municipality: Annotated[str, Query(max_length=6)],
@@ -155,25 +164,29 @@ async def create_round(data: RoundCreate, session: SessionDep, _principal: OpsOn
     return service.round_view(await service.create_round(session, data))
 
 
-@router.get("/rounds/{round_id}", summary="A round and, once solved, its result")
+@router.get("/rounds/{round_id}", summary="A round and, once solved, its result",
+            responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_round(round_id: str, session: SessionDep, _principal: Authenticated) -> dict:
     return service.round_view(await service.get_round(session, round_id))
 
 
 @router.post("/rounds/{round_id}/preferences",
-             summary="A participant's capacity and ranking (a municipality for itself; companies and advisers by ops)")
+             summary="A participant's capacity and ranking (a municipality for itself; companies and advisers by ops)",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY, ErrorCode.ROUND_SOLVED))
 async def submit_preferences(round_id: str, data: PreferencesIn, session: SessionDep,
                              principal: MunicipalityKey) -> dict:
     return await service.submit_preferences(session, principal, round_id, data)
 
 
-@router.post("/rounds/{round_id}/solve", summary="Deferred acceptance with capacities (ops)")
+@router.post("/rounds/{round_id}/solve", summary="Deferred acceptance with capacities (ops)",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.ROUND_SOLVED))
 async def solve_round(round_id: str, session: SessionDep, _principal: OpsOnly) -> dict:
     return await service.solve_round(session, round_id)
 
 
 @router.post("/rounds/{round_id}/matches", status_code=201,
-             summary="Propose a match for each assigned pair of a solved round (ops); idempotent")
+             summary="Propose a match for each assigned pair of a solved round (ops); idempotent",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.ROUND_NOT_SOLVED))
 async def propose_round_matches(round_id: str, session: SessionDep, principal: OpsOnly) -> dict:
     created = await service.propose_round_matches(session, principal, round_id)
     return {"items": [service.match_summary(match) for match in created], "next_cursor": None}
@@ -181,7 +194,8 @@ async def propose_round_matches(round_id: str, session: SessionDep, principal: O
 
 # --- matches ---------------------------------------------------------------------------------------
 
-@router.post("/matches", status_code=201, summary="Propose a match (the municipality itself or ops)")
+@router.post("/matches", status_code=201, summary="Propose a match (the municipality itself or ops)",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY, ErrorCode.INELIGIBLE_PAIR))
 async def create_match(data: MatchCreate, session: SessionDep, principal: MunicipalityKey) -> dict:
     return await service.match_view(session, await service.create_match(session, principal, data))
 
@@ -197,11 +211,14 @@ async def list_matches(session: SessionDep, principal: MunicipalityKey, page: Pa
     return {**result, "items": [service.match_summary(match) for match in result["items"]]}
 
 
-@router.get("/matches/{match_id}", summary="A match with its allowed transitions and full history")
+@router.get("/matches/{match_id}", summary="A match with its allowed transitions and full history",
+            responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY))
 async def get_match(match_id: str, session: SessionDep, principal: MunicipalityKey) -> dict:
     return await service.match_view(session, await service.get_match(session, principal, match_id))
 
 
-@router.post("/matches/{match_id}/transitions", summary="Move a match (its parties or ops)")
+@router.post("/matches/{match_id}/transitions", summary="Move a match (its parties or ops)",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY, ErrorCode.ILLEGAL_TRANSITION,
+                                       ErrorCode.CONCURRENT_TRANSITION))
 async def move_match(match_id: str, data: TransitionIn, session: SessionDep, principal: MunicipalityKey) -> dict:
     return await service.match_view(session, await service.transition(session, principal, match_id, data.to))
