@@ -95,23 +95,25 @@ MARKDOWN_HEAD = """\
 <!-- Generated from common/error_codes.py by `python -m common.error_codes --markdown > docs/errors.md`;
      a test fails when this file and the registry differ. -->
 
-Every 4xx and 5xx answer of the gateway and of the services has one body:
+Every 4xx and 5xx answer of the gateway and of the services has one body; here, a calculation of
+`local10000` whose `initial_investment` is not a number and whose `loan_amount` is negative:
 
 ```json
-{"error": {"code": "invalid_input", "message": "inputs.loan_amount: Input should be a valid integer",
-           "field": "inputs.loan_amount",
-           "errors": [{"field": "inputs.loan_amount", "code": "invalid_input",
-                       "message": "inputs.loan_amount: Input should be a valid integer"},
-                      {"field": "inputs.own_funds", "code": "invalid_input",
-                       "message": "inputs.own_funds: Input should be greater than or equal to 0"}],
-           "request_id": "3f2a9c0e5b7d4e61a8c2f0b9d1e4a7c3"}}
+{"error": {"code": "invalid_input", "message": "inputs.initial_investment: Input should be a valid integer",
+           "field": "inputs.initial_investment",
+           "errors": [{"field": "inputs.initial_investment", "code": "invalid_input",
+                       "message": "inputs.initial_investment: Input should be a valid integer"},
+                      {"field": "inputs.loan_amount", "code": "invalid_input",
+                       "message": "inputs.loan_amount: Input should be greater than or equal to 0"}],
+           "request_id": "2467faac8fbc4ce2902ad90a08a1deab"}}
 ```
 
 - `code` is one of the codes below, and fixes the HTTP status. Match on it; `message` is for people and may
   change.
-- `field` names the field the error is about, dotted (`inputs.loan_amount`, `provider_ids.0`), when there is one.
-- `errors` lists every invalid field when a request has several: each with its `field`, `code` and `message`.
-  The first one is also the top-level `field` and `message`, so clients that read only those keep working.
+- `field` names the field the error is about, dotted (`inputs.loan_amount`, `provider_ids.0`), if any.
+- `errors`, when the request failed validation, lists every invalid field (one or several), each with its
+  `field`, `code` and `message`. The first one is also the top-level `field` and `message`, so clients that
+  read only those keep working.
 - `request_id` is the request's `X-Request-ID` (the one the client sent, or one the gateway made), which is
   also on the response's headers and on every log line written for the request: quote it when reporting a
   problem.
