@@ -16,6 +16,7 @@ from common.logging import stamp_request_ids
 from common.metrics import metrics_router
 from common.migrations import current_revision, head_revision
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
+from common.openapi import Operation, error_responses, has_inputs, install_error_documents
 from common.schemas import JsonDepthLimitMiddleware
 from common.settings import Settings, get_settings
 
@@ -57,7 +58,7 @@ def health_router() -> APIRouter:
         return {"status": "ok"}
 
     @router.get("/readyz", summary="The database answers and its schema is at the latest migration",
-                responses={503: {"description": "not ready"}})
+                responses=error_responses(ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.MIGRATIONS_PENDING))
     async def readyz(request: Request) -> JSONResponse:
         return await readiness(request.app.state.db)
 
@@ -76,6 +77,20 @@ async def readiness(db: Database) -> JSONResponse:
         return error_response(ErrorCode.MIGRATIONS_PENDING,
                               f"database schema is at {current or 'nothing'}, expected {head}: run chiiki db upgrade")
     return JSONResponse({"status": "ready", "database": "ok", "migration": current})
+
+
+def service_error_codes(path: str, _method: str, operation: Operation) -> set[ErrorCode]:
+    """The codes any operation of a service can answer, beyond those its route declares."""
+    codes = {ErrorCode.INTERNAL_ERROR}
+    if path not in OPEN_PATHS:
+        codes |= {ErrorCode.GATEWAY_REQUIRED, ErrorCode.DATABASE_UNAVAILABLE}
+    if has_inputs(operation):
+        codes.add(ErrorCode.INVALID_INPUT)
+    if operation.get("security"):
+        codes |= {ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN}
+    if "{" in path:  # a path parameter holding a slash can lead to another route, or to none
+        codes |= {ErrorCode.NOT_FOUND, ErrorCode.METHOD_NOT_ALLOWED}
+    return codes
 
 
 def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
@@ -107,4 +122,5 @@ def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
     app.include_router(metrics_router())
     for router in routers:
         app.include_router(router)
+    install_error_documents(app, service_error_codes)
     return app

@@ -1,14 +1,17 @@
 """Every error code the suite answers with: its HTTP status and what it means.
 
 The `code` of an error body is always one of these. The merged OpenAPI document declares the error schema's
-`code` as an enum of them, and `docs/errors.md` lists them; a test keeps the two in step with this module.
+`code` as an enum of them, and `docs/errors.md` lists them: `python -m common.error_codes --markdown >
+docs/errors.md` writes it, and a test keeps it in step with this module.
 """
 
+import argparse
 from enum import StrEnum
 
 
 class ErrorCode(StrEnum):
-    """A stable machine code; `status` is the HTTP status it is answered with, `meaning` one line for people."""
+    """A stable machine code of an error, with the HTTP `status` it is answered with and a one-line `meaning`
+    (docs/errors.md lists them all)."""
 
     status: int
     meaning: str
@@ -79,9 +82,67 @@ def for_status(status: int) -> ErrorCode:
     return _GENERIC.get(status, ErrorCode.BAD_REQUEST if status < 500 else ErrorCode.INTERNAL_ERROR)
 
 
-_GENERIC = {code.status: code for code in reversed(list(ErrorCode))
-            if code in {ErrorCode.BAD_REQUEST, ErrorCode.INVALID_INPUT, ErrorCode.UNAUTHORIZED,
-                        ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND, ErrorCode.METHOD_NOT_ALLOWED,
-                        ErrorCode.NOT_ACCEPTABLE, ErrorCode.CONFLICT, ErrorCode.PAYLOAD_TOO_LARGE,
-                        ErrorCode.UNSUPPORTED_MEDIA_TYPE, ErrorCode.RATE_LIMITED, ErrorCode.INTERNAL_ERROR,
-                        ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.UPSTREAM_TIMEOUT}}
+# The codes of plain HTTP statuses, which the framework or a proxied answer may bring to any route.
+GENERIC = frozenset({ErrorCode.BAD_REQUEST, ErrorCode.INVALID_INPUT, ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN,
+                     ErrorCode.NOT_FOUND, ErrorCode.METHOD_NOT_ALLOWED, ErrorCode.NOT_ACCEPTABLE, ErrorCode.CONFLICT,
+                     ErrorCode.PAYLOAD_TOO_LARGE, ErrorCode.UNSUPPORTED_MEDIA_TYPE, ErrorCode.RATE_LIMITED,
+                     ErrorCode.INTERNAL_ERROR, ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.UPSTREAM_TIMEOUT})
+_GENERIC = {code.status: code for code in reversed(list(ErrorCode)) if code in GENERIC}
+
+MARKDOWN_HEAD = """\
+# Error codes
+
+<!-- Generated from common/error_codes.py by `python -m common.error_codes --markdown > docs/errors.md`;
+     a test fails when this file and the registry differ. -->
+
+Every 4xx and 5xx answer of the gateway and of the services has one body; here, a calculation of
+`local10000` whose `initial_investment` is not a number and whose `loan_amount` is negative:
+
+```json
+{"error": {"code": "invalid_input", "message": "inputs.initial_investment: Input should be a valid integer",
+           "field": "inputs.initial_investment",
+           "errors": [{"field": "inputs.initial_investment", "code": "invalid_input",
+                       "message": "inputs.initial_investment: Input should be a valid integer"},
+                      {"field": "inputs.loan_amount", "code": "invalid_input",
+                       "message": "inputs.loan_amount: Input should be greater than or equal to 0"}],
+           "request_id": "2467faac8fbc4ce2902ad90a08a1deab"}}
+```
+
+- `code` is one of the codes below, and fixes the HTTP status. Match on it; `message` is for people and may
+  change.
+- `field` names the field the error is about, dotted (`inputs.loan_amount`, `provider_ids.0`), if any.
+- `errors`, when the request failed validation, lists every invalid field (one or several), each with its
+  `field`, `code` and `message`. The first one is also the top-level `field` and `message`, so clients that
+  read only those keep working.
+- `request_id` is the request's `X-Request-ID` (the one the client sent, or one the gateway made), which is
+  also on the response's headers and on every log line written for the request: quote it when reporting a
+  problem.
+
+The OpenAPI document (`GET /openapi.json` on the gateway) declares `code` as an enum of these codes, and each
+operation's error responses list, in their description and in `x-error-codes`, the codes it can answer.
+A 429 and a 503 carry `Retry-After` (seconds) when a retry may succeed.
+
+| code | status | meaning |
+|---|---|---|
+"""
+
+
+def markdown() -> str:
+    """docs/errors.md: how an error looks, then every registered code with its status and meaning."""
+    rows = [f"| `{code}` | {code.status} | {code.meaning} |" for code in ErrorCode]
+    return MARKDOWN_HEAD + "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m common.error_codes", description="The error-code registry.")
+    parser.add_argument("--markdown", action="store_true", help="print docs/errors.md")
+    args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(), end="")
+    else:
+        for code in ErrorCode:
+            print(f"{code}\t{code.status}\t{code.meaning}")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,13 +7,14 @@
 
 import logging
 import sqlite3
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import DataError as SqlAlchemyDataError
 from sqlalchemy.exc import OperationalError as SqlAlchemyOperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -25,20 +26,24 @@ from common.error_codes import ErrorCode, for_status
 from common.requestid import current_request_id
 
 log = logging.getLogger("chiiki.errors")
+LOCATIONS = ("body", "query", "path", "header", "cookie")
+
 
 class ChiikiError(Exception):
     """A domain or request error: a registered code (which sets the HTTP status), a message for people, and
-    the field it is about. Raise a named subclass; pass `code` for a more specific registered code."""
+    the field it is about. Raise a named subclass; pass `code` for a more specific registered code, and
+    `errors` (see `field_errors`) when several fields are wrong."""
 
     code = ErrorCode.BAD_REQUEST
 
     def __init__(self, message: str, *, code: ErrorCode | None = None, field: str | None = None,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, errors: list[dict[str, Any]] | None = None):
         super().__init__(message)
         self.message = message
         self.code = code or self.code
         self.field = field
         self.headers = headers
+        self.errors = errors
 
     @property
     def status_code(self) -> int:
@@ -70,17 +75,18 @@ class Unprocessable(ChiikiError):
 
 
 class FieldError(BaseModel):
-    field: str | None = None
+    field: str | None = Field(None, description="the invalid field, dotted (`inputs.loan_amount`)")
     code: ErrorCode
     message: str
 
 
 class ErrorDetail(BaseModel):
-    code: ErrorCode
-    message: str
-    field: str | None = None
-    errors: list[FieldError] | None = Field(None, description="every invalid field, when there are several")
-    request_id: str | None = None
+    code: ErrorCode = Field(description="a registered error code: docs/errors.md lists them with their statuses")
+    message: str = Field(description="for people; may change, so match on `code`")
+    field: str | None = Field(None, description="the field the error is about (the first one, when several are)")
+    errors: list[FieldError] | None = Field(None, description="every invalid field of an invalid_input request, "
+                                                              "the first one being `field`")
+    request_id: str | None = Field(None, description="the X-Request-ID of the request, as in the logs")
 
 
 class ErrorEnvelope(BaseModel):
@@ -108,27 +114,37 @@ def error_response(code: ErrorCode, message: str, field: str | None = None,
                         headers=headers)
 
 
-def _field_of(location: tuple) -> str | None:
-    parts = [str(part) for part in location if part not in ("body", "query", "path", "header", "cookie")]
+def _field_of(location: Sequence[Any], prefix: str | None) -> str | None:
+    parts = [*([prefix] if prefix else []), *(str(part) for part in location if part not in LOCATIONS)]
     return ".".join(parts) or (str(location[-1]) if location else None)
+
+
+def field_errors(problems: Sequence[Mapping[str, Any]], prefix: str | None = None) -> list[dict[str, Any]]:
+    """pydantic's errors (`loc`, `msg`) as the error body's `errors`, each field dotted under `prefix`."""
+    found = []
+    for problem in problems:
+        field = _field_of(tuple(problem.get("loc", ())), prefix)
+        text = str(problem["msg"]).removeprefix("Value error, ")
+        found.append({"field": field, "code": str(ErrorCode.INVALID_INPUT),
+                      "message": f"{field}: {text}" if field else text})
+    return found or [{"field": prefix, "code": str(ErrorCode.INVALID_INPUT), "message": "invalid request"}]
+
+
+def invalid_input(exc: ValidationError, prefix: str | None = None) -> Unprocessable:
+    """A model's validation failure as one error naming every invalid field, the first one at the top."""
+    problems = field_errors(exc.errors(), prefix)
+    return Unprocessable(problems[0]["message"], field=problems[0]["field"] or prefix or "body", errors=problems)
 
 
 async def _chiiki_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ChiikiError)
-    return error_response(exc.code, exc.message, exc.field, exc.headers)
-
-
-def _field_error(problem: Any) -> dict[str, Any]:
-    field = _field_of(tuple(problem.get("loc", ())))
-    message = f"{field}: {problem['msg']}" if field else str(problem["msg"])
-    return {"field": field, "code": str(ErrorCode.INVALID_INPUT), "message": message}
+    return error_response(exc.code, exc.message, exc.field, exc.headers, errors=exc.errors)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     """All invalid fields in `errors`; the first one's `field` and message at the top, as clients expect."""
     assert isinstance(exc, RequestValidationError)
-    problems = [_field_error(problem) for problem in exc.errors()] or [
-        {"field": None, "code": str(ErrorCode.INVALID_INPUT), "message": "invalid request"}]
+    problems = field_errors(exc.errors())
     first = problems[0]
     return error_response(ErrorCode.INVALID_INPUT, first["message"], first["field"], errors=problems)
 
@@ -222,7 +238,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ChiikiError, _chiiki_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for error in DATABASE_UNAVAILABLE:
-        app.add_exception_handler(error, _database_unavailable)
-    for error in UNSTORABLE_VALUE:
-        app.add_exception_handler(error, _unstorable_value)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)
+    for unstorable in UNSTORABLE_VALUE:
+        app.add_exception_handler(unstorable, _unstorable_value)

@@ -32,6 +32,7 @@ from common.errors import (
 from common.logging import stamp_request_ids
 from common.metrics import RATE_LIMITED, metrics_router
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
+from common.openapi import error_responses
 from common.settings import Settings, get_settings
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
 from gateway.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
@@ -109,7 +110,8 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], summary="The key store and every service are ready",
-             responses={503: {"description": "not ready"}})
+             responses=error_responses(ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.MIGRATIONS_PENDING,
+                                       ErrorCode.SERVICES_NOT_READY))
     async def readyz(request: Request) -> JSONResponse:
         own = await readiness(request.app.state.db)
         if own.status_code != 200:

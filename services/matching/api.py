@@ -6,8 +6,10 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from common.auth import Authenticated, OpsOnly, Principal, require_roles
 from common.db import SessionDep
+from common.error_codes import ErrorCode
 from common.models import Adviser, ApiKeyRole, Company, Need
 from common.models.matching import Market, MatchStatus
+from common.openapi import error_responses
 from common.pagination import MAX_LIMIT, Page, PageParams, make_page, page_params
 from common.timeutil import current_fiscal_year
 from services.matching import matches, profiles, repository, rounds
@@ -65,18 +67,21 @@ async def list_municipality_needs(code: Code, session: SessionDep, _principal: A
 
 
 @router.post("/municipalities/{code}/needs", response_model=NeedPublic, status_code=201,
-             summary="Post a need (the municipality itself or ops)")
+             summary="Post a need (the municipality itself or ops)",
+             responses=error_responses(ErrorCode.NOT_A_PARTY))
 async def create_need(code: Code, data: NeedCreate, session: SessionDep, principal: MunicipalityKey) -> Need:
     return await profiles.create_need(session, principal, code, data)
 
 
-@router.get("/municipalities/{code}/needs/{need_id}", response_model=NeedPublic)
+@router.get("/municipalities/{code}/needs/{need_id}", response_model=NeedPublic,
+            responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_need(code: Code, need_id: str, session: SessionDep, _principal: Authenticated) -> Need:
     return await profiles.get_need(session, code, need_id)
 
 
 @router.patch("/municipalities/{code}/needs/{need_id}", response_model=NeedPublic,
-              summary="Change a need (the municipality itself or ops)")
+              summary="Change a need (the municipality itself or ops)",
+              responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY))
 async def update_need(code: Code, need_id: str, data: NeedUpdate, session: SessionDep,
                       principal: MunicipalityKey) -> Need:
     return await profiles.update_need(session, principal, code, need_id, data)
@@ -96,12 +101,13 @@ async def list_companies(session: SessionDep, _principal: Authenticated, page: P
     return make_page(rows, page, "id")
 
 
-@router.get("/companies/{company_id}", response_model=CompanyPublic)
+@router.get("/companies/{company_id}", response_model=CompanyPublic, responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_company(company_id: str, session: SessionDep, _principal: Authenticated) -> Company:
     return await profiles.get_company(session, company_id)
 
 
-@router.patch("/companies/{company_id}", response_model=CompanyPublic, summary="Change a company (ops)")
+@router.patch("/companies/{company_id}", response_model=CompanyPublic, summary="Change a company (ops)",
+              responses=error_responses(ErrorCode.NOT_FOUND))
 async def update_company(company_id: str, data: CompanyUpdate, session: SessionDep, _principal: OpsOnly) -> Company:
     return await profiles.update_company(session, company_id, data)
 
@@ -118,19 +124,21 @@ async def list_advisers(session: SessionDep, _principal: Authenticated, page: Pa
     return make_page(rows, page, "id")
 
 
-@router.get("/advisers/{adviser_id}", response_model=AdviserPublic)
+@router.get("/advisers/{adviser_id}", response_model=AdviserPublic, responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_adviser(adviser_id: str, session: SessionDep, _principal: Authenticated) -> Adviser:
     return await profiles.get_adviser(session, adviser_id)
 
 
-@router.patch("/advisers/{adviser_id}", response_model=AdviserPublic, summary="Change an adviser (ops)")
+@router.patch("/advisers/{adviser_id}", response_model=AdviserPublic, summary="Change an adviser (ops)",
+              responses=error_responses(ErrorCode.NOT_FOUND))
 async def update_adviser(adviser_id: str, data: AdviserUpdate, session: SessionDep, _principal: OpsOnly) -> Adviser:
     return await profiles.update_adviser(session, adviser_id, data)
 
 
 # --- recommendations and eligibility ---------------------------------------------------------------
 
-@router.get("/recommendations", summary="Ranked eligible candidates with score and score_parts")
+@router.get("/recommendations", summary="Ranked eligible candidates with score and score_parts",
+            responses=error_responses(ErrorCode.NOT_FOUND))
 async def recommendations(
     session: SessionDep, _principal: Authenticated, market: Market,
     subject: Annotated[str, Query(alias="for", max_length=60,
@@ -144,7 +152,8 @@ async def recommendations(
                                    limit=limit, offset=offset_of(cursor), explain=explain)
 
 
-@router.get("/eligibility", summary="Whether a municipality and a company or adviser may be paired, and why not")
+@router.get("/eligibility", summary="Whether a municipality and a company or adviser may be paired, and why not",
+            responses=error_responses(ErrorCode.NOT_FOUND))
 async def eligibility(
     session: SessionDep, _principal: Authenticated, market: Market,
     municipality: Annotated[str, Query(max_length=6)],
@@ -162,25 +171,29 @@ async def create_round(data: RoundCreate, session: SessionDep, _principal: OpsOn
     return rounds.round_view(await rounds.create_round(session, data))
 
 
-@router.get("/rounds/{round_id}", summary="A round and, once solved, its result")
+@router.get("/rounds/{round_id}", summary="A round and, once solved, its result",
+            responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_round(round_id: str, session: SessionDep, _principal: Authenticated) -> dict[str, Any]:
     return rounds.round_view(await rounds.get_round(session, round_id))
 
 
 @router.post("/rounds/{round_id}/preferences",
-             summary="A participant's capacity and ranking (a municipality for itself; companies and advisers by ops)")
+             summary="A participant's capacity and ranking (a municipality for itself; companies and advisers by ops)",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY, ErrorCode.ROUND_SOLVED))
 async def submit_preferences(round_id: str, data: PreferencesIn, session: SessionDep,
                              principal: MunicipalityKey) -> dict[str, Any]:
     return await rounds.submit_preferences(session, principal, round_id, data)
 
 
-@router.post("/rounds/{round_id}/solve", summary="Deferred acceptance with capacities (ops)")
+@router.post("/rounds/{round_id}/solve", summary="Deferred acceptance with capacities (ops)",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.ROUND_SOLVED))
 async def solve_round(round_id: str, session: SessionDep, _principal: OpsOnly) -> dict[str, Any]:
     return await rounds.solve_round(session, round_id)
 
 
 @router.post("/rounds/{round_id}/matches", status_code=201,
-             summary="Propose a match for each assigned pair of a solved round (ops); idempotent")
+             summary="Propose a match for each assigned pair of a solved round (ops); idempotent",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.ROUND_NOT_SOLVED))
 async def propose_round_matches(round_id: str, session: SessionDep, principal: OpsOnly) -> dict[str, Any]:
     created = await rounds.propose_round_matches(session, principal, round_id)
     return {"items": [matches.match_summary(match) for match in created], "next_cursor": None}
@@ -188,7 +201,8 @@ async def propose_round_matches(round_id: str, session: SessionDep, principal: O
 
 # --- matches ---------------------------------------------------------------------------------------
 
-@router.post("/matches", status_code=201, summary="Propose a match (the municipality itself or ops)")
+@router.post("/matches", status_code=201, summary="Propose a match (the municipality itself or ops)",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY, ErrorCode.INELIGIBLE_PAIR))
 async def create_match(data: MatchCreate, session: SessionDep, principal: MunicipalityKey) -> dict[str, Any]:
     return await matches.match_view(session, await matches.create_match(session, principal, data))
 
@@ -204,12 +218,15 @@ async def list_matches(session: SessionDep, principal: MunicipalityKey, page: Pa
     return {**result, "items": [matches.match_summary(match) for match in result["items"]]}
 
 
-@router.get("/matches/{match_id}", summary="A match with its allowed transitions and full history")
+@router.get("/matches/{match_id}", summary="A match with its allowed transitions and full history",
+            responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY))
 async def get_match(match_id: str, session: SessionDep, principal: MunicipalityKey) -> dict[str, Any]:
     return await matches.match_view(session, await matches.get_match(session, principal, match_id))
 
 
-@router.post("/matches/{match_id}/transitions", summary="Move a match (its parties or ops)")
+@router.post("/matches/{match_id}/transitions", summary="Move a match (its parties or ops)",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY, ErrorCode.ILLEGAL_TRANSITION,
+                                       ErrorCode.CONCURRENT_TRANSITION))
 async def move_match(match_id: str, data: TransitionIn, session: SessionDep,
                      principal: MunicipalityKey) -> dict[str, Any]:
     return await matches.match_view(session, await matches.transition(session, principal, match_id, data.to))

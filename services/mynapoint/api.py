@@ -13,6 +13,7 @@ from common.driver_sql import Outcome
 from common.errors import Forbidden, Unprocessable
 from common.models import ApiKeyRole
 from common.models.mynapoint import DeliveryPublic, DeliveryStatus, GrantPublic, GrantStatus, ProviderPublic
+from common.openapi import error_responses
 from common.pagination import Page, PageParams, make_page, page_params
 from common.schemas import parse_json
 from common.error_codes import ErrorCode
@@ -53,7 +54,8 @@ async def list_providers(session: SessionDep, _ops: OpsOnly,
 
 
 @router.post("/providers", status_code=201,
-             summary="Onboard a provider (Idempotency-Key recommended); its whsec_ secret is shown only here")
+             summary="Onboard a provider (Idempotency-Key recommended); its whsec_ secret is shown only here",
+             responses=error_responses(ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED))
 async def create_provider(body: ProviderCreate, request: Request, session: SessionDep, ops: OpsOnly,
                           idempotency_key: IdempotencyKey = None):
     """A replay (same ops key, same Idempotency-Key, same body) returns the first response, secret included.
@@ -71,20 +73,24 @@ async def create_provider(body: ProviderCreate, request: Request, session: Sessi
 
 
 @router.patch("/providers/{provider_id}", response_model=ProviderPublic,
-              summary="Change a provider's name or webhook endpoint URL (ops)")
+              summary="Change a provider's name or webhook endpoint URL (ops)",
+              responses=error_responses(ErrorCode.NOT_FOUND))
 async def update_provider(provider_id: str, body: ProviderUpdate, request: Request, session: SessionDep,
                           _ops: OpsOnly):
     return await service.update_provider(session, provider_id, body, _settings(request))
 
 
 @router.post("/providers/{provider_id}/enable-webhooks", response_model=ProviderPublic,
-             summary="Deliver to an endpoint again after a 410 disabled it (ops); failed events stay to be redelivered")
+             summary="Deliver to an endpoint again after a 410 disabled it (ops); failed events stay to be redelivered",
+             responses=error_responses(ErrorCode.NOT_FOUND))
 async def enable_webhooks(provider_id: str, session: SessionDep, _ops: OpsOnly):
     return await service.enable_webhooks(session, provider_id)
 
 
 @router.post("/providers/{provider_id}/rotate-secret",
-             summary="New signing secret (Idempotency-Key recommended); the old one keeps signing for the overlap")
+             summary="New signing secret (Idempotency-Key recommended); the old one keeps signing for the overlap",
+             responses=error_responses(ErrorCode.NOT_FOUND,
+                                       ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED))
 async def rotate_secret(provider_id: str, body: SecretRotation, request: Request, session: SessionDep,
                         ops: OpsOnly, idempotency_key: IdempotencyKey = None):
     """A replay returns the secret of the one rotation the key made, as for provider creation; a retry
@@ -110,7 +116,9 @@ def _program_json(program) -> dict:
 
 
 @router.post("/programs", status_code=201, response_model=ProgramPublic,
-             summary="Create a point program (Idempotency-Key recommended)")
+             summary="Create a point program (Idempotency-Key recommended)",
+             responses=error_responses(ErrorCode.NOT_FOUND,
+                                       ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED))
 async def create_program(body: ProgramCreate, request: Request, session: SessionDep, principal: MunicipalityOrOps,
                          idempotency_key: IdempotencyKey = None):
     async def work(_remember) -> dict:
@@ -120,7 +128,7 @@ async def create_program(body: ProgramCreate, request: Request, session: Session
                                  status_code=201)
 
 
-@router.get("/programs/{program_id}", response_model=ProgramPublic)
+@router.get("/programs/{program_id}", response_model=ProgramPublic, responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_program(program_id: str, session: SessionDep,
                       principal: Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality,
                                                                             ApiKeyRole.app))]):
@@ -128,7 +136,9 @@ async def get_program(program_id: str, session: SessionDep,
 
 
 @router.post("/programs/{program_id}/funding", response_model=ProgramPublic,
-             summary="Top up the budget (a ledger entry; Idempotency-Key recommended)")
+             summary="Top up the budget (a ledger entry; Idempotency-Key recommended)",
+             responses=error_responses(ErrorCode.NOT_FOUND,
+                                       ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED))
 async def fund_program(program_id: str, body: Funding, request: Request, session: SessionDep,
                        principal: MunicipalityOrOps, idempotency_key: IdempotencyKey = None):
     async def work(_remember) -> dict:
@@ -139,7 +149,7 @@ async def fund_program(program_id: str, body: Funding, request: Request, session
 
 @router.post("/programs/{program_id}/roster",
              summary="Upsert the roster (JSON {residents: [...]} or text/csv); all rows or none",
-             responses={415: {"description": "the body is neither application/json nor text/csv"}})
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.UNSUPPORTED_MEDIA_TYPE))
 async def upload_roster(program_id: str, request: Request, session: SessionDep, principal: MunicipalityOrOps) -> dict:
     rows = await _roster_rows(request)
     # The contract's 200 either way: with errors, "upserted" is 0 and nothing was written.
@@ -178,7 +188,9 @@ def _csv_row(row: dict) -> dict:
 # --- applications and grants -----------------------------------------------------------------------------
 
 @router.post("/programs/{program_id}/applications",
-             summary="A resident applies (Idempotency-Key recommended); eligibility, then a grant if budget remains")
+             summary="A resident applies (Idempotency-Key recommended); eligibility, then a grant if budget remains",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.INVALID_IDENTITY,
+                                       ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED))
 async def apply(program_id: str, body: ApplicationCreate, request: Request, session: SessionDep,
                 principal: AppOrOps, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     settings = _settings(request)
@@ -208,7 +220,9 @@ async def list_grants(session: SessionDep, principal: Annotated[Principal, Depen
 
 @router.post("/grants/{grant_id}/revoke", response_model=GrantPublic,
              summary="Take a grant back: voids a reservation, or a compensating entry for a credited grant "
-                     "(Idempotency-Key recommended: a replay answers 200 again instead of 422 grant_resolved)")
+                     "(Idempotency-Key recommended: a replay answers 200 again instead of 422 grant_resolved)",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.GRANT_RESOLVED,
+                                       ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED))
 async def revoke_grant(grant_id: str, request: Request, session: SessionDep, principal: MunicipalityOrOps,
                        idempotency_key: IdempotencyKey = None):
     async def work(_remember) -> dict:
@@ -229,7 +243,13 @@ async def list_deliveries(session: SessionDep, _ops: OpsOnly, page: Annotated[Pa
 @router.post("/deliveries/{event_id}/redeliver", response_model=DeliveryPublic,
              summary="Send a failed or delivered event again, from the first attempt (never a cancelled one); a "
                      "grant.created whose grant its failure voided reserves the grant again as a new grant and "
-                     "sends that one's (ops; Idempotency-Key recommended: a replay does not queue it a second time)")
+                     "sends that one's (ops; Idempotency-Key recommended: a replay does not queue it a second time)",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.DELIVERY_CANCELLED, ErrorCode.ENDPOINT_DISABLED,
+                                       ErrorCode.GRANT_RESOLVED, ErrorCode.GRANT_SUPERSEDED,
+                                       ErrorCode.ALREADY_REDELIVERED, ErrorCode.PER_PERSON_CAP_REACHED,
+                                       ErrorCode.BUDGET_EXHAUSTED, ErrorCode.ACCOUNT_UNLINKED, ErrorCode.OUTSIDE_WINDOW,
+                                       ErrorCode.BUSY, ErrorCode.IDEMPOTENCY_IN_PROGRESS,
+                                       ErrorCode.IDEMPOTENCY_KEY_REUSED))
 async def redeliver(event_id: str, request: Request, session: SessionDep, ops: OpsOnly,
                     idempotency_key: IdempotencyKey = None):
     async def work(_remember) -> dict:
@@ -263,7 +283,8 @@ async def settlements(request: Request, session: SessionDep,
 
 # --- inbound webhooks ------------------------------------------------------------------------------------
 
-@webhooks.post("/providers/{provider_id}", summary="Inbound Standard Webhooks from a provider (signed, no API key)")
+@webhooks.post("/providers/{provider_id}", summary="Inbound Standard Webhooks from a provider (signed, no API key)",
+               responses=error_responses(ErrorCode.BAD_SIGNATURE, ErrorCode.BUSY))
 async def receive_webhook(provider_id: str, request: Request, session: SessionDep,
                           _principal: CurrentPrincipal) -> dict:
     body = await request.body()

@@ -6,9 +6,11 @@ from fastapi.responses import JSONResponse
 from common.auth import Authenticated
 from common.codes import local_government_code_problem
 from common.db import ReadSessionDep, SessionDep
+from common.error_codes import ErrorCode
 from common.errors import NotFound, Unprocessable
 from common.models.municipality import MunicipalityPublic
 from common.models.subsidy import SubsidyCalculationPublic
+from common.openapi import error_responses
 from common.pagination import Page, PageParams, encode_cursor, make_page, page_params
 from services.subsidy import repository, service
 from services.subsidy.rulebook import Rulebook
@@ -28,7 +30,8 @@ MunicipalityType = Literal["prefecture", "designated_city", "city", "special_war
 
 
 @router.get("/municipalities/{code}", response_model=MunicipalityPublic,
-            summary="Reference attributes of a municipality (財政力指数, 過疎, 三大都市圏, population)")
+            summary="Reference attributes of a municipality (財政力指数, 過疎, 三大都市圏, population)",
+            responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_municipality(
     code: Annotated[str, Path(description="全国地方公共団体コード, 6 digits")],
     session: SessionDep, _principal: Authenticated,
@@ -67,7 +70,8 @@ async def list_programs(rulebook: RulebookDep, page: Annotated[PageParams, Depen
             "rules_version": rulebook.version}
 
 
-@router.get("/programs/{program}", summary="A program's dated parameters, with citations and interpretation notes")
+@router.get("/programs/{program}", summary="A program's dated parameters, with citations and interpretation notes",
+            responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.UNKNOWN_FISCAL_YEAR))
 async def get_program(program: ProgramId, rulebook: RulebookDep,
                       fiscal_year: Annotated[int | None, Query(ge=1900, le=2200)] = None) -> dict:
     found = rulebook.programs.get(program)
@@ -77,7 +81,9 @@ async def get_program(program: ProgramId, rulebook: RulebookDep,
 
 
 @router.post("/programs/{program}/calculate", summary="Calculate one program: amount, breakdown, reasons, trace",
-             responses={200: {"model": CalculationResult}})
+             responses={200: {"model": CalculationResult},
+                        **error_responses(ErrorCode.NOT_FOUND, ErrorCode.UNKNOWN_PROGRAM, ErrorCode.UNKNOWN_FISCAL_YEAR,
+                                          ErrorCode.INVALID_OVERRIDE, ErrorCode.ATTRIBUTE_MISSING)})
 async def calculate(program: ProgramId, body: CalculationRequest, session: ReadSessionDep,
                     rulebook: RulebookDep) -> JSONResponse:
     return JSONResponse(await service.calculate(session, rulebook, program, body))
@@ -91,7 +97,10 @@ async def calculate_batch(body: BatchRequest, session: ReadSessionDep, rulebook:
 
 
 @router.post("/calculations", status_code=201, response_model=SubsidyCalculationPublic,
-             summary="Save a calculation with its result, rules version and parameter hash")
+             summary="Save a calculation with its result, rules version and parameter hash",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.UNKNOWN_PROGRAM,
+                                       ErrorCode.UNKNOWN_FISCAL_YEAR, ErrorCode.INVALID_OVERRIDE,
+                                       ErrorCode.ATTRIBUTE_MISSING))
 async def save_calculation(body: ProgramCalculationRequest, session: SessionDep, rulebook: RulebookDep,
                            principal: Authenticated) -> SubsidyCalculationPublic:
     row = await service.save_calculation(session, rulebook, principal, body)
@@ -99,7 +108,8 @@ async def save_calculation(body: ProgramCalculationRequest, session: SessionDep,
 
 
 @router.get("/calculations/{calculation_id}", response_model=SubsidyCalculationPublic,
-            summary="A saved calculation, unchanged even after the rules move on")
+            summary="A saved calculation, unchanged even after the rules move on",
+            responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_calculation(calculation_id: Annotated[str, Path(max_length=40)], session: SessionDep,
                           principal: Authenticated) -> SubsidyCalculationPublic:
     row = await service.get_calculation(session, principal, calculation_id)

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import Principal
 from common.codes import local_government_code_problem
-from common.errors import ChiikiError, Forbidden, NotFound, Unprocessable
+from common.errors import ChiikiError, Forbidden, NotFound, Unprocessable, invalid_input
 from common.models import Municipality, SubsidyCalculation
 from common.error_codes import ErrorCode
 from common.ids import new_id
@@ -38,10 +38,7 @@ ATTRIBUTE_NAMES = tuple(AttributeInputs.model_fields)
 
 
 def _validation_error(exc: ValidationError, prefix: str | None = None) -> Unprocessable:
-    first = exc.errors()[0]
-    field = ".".join([*([prefix] if prefix else []), *(str(part) for part in first["loc"])]) or "body"
-    message = first["msg"].removeprefix("Value error, ")
-    return Unprocessable(f"{field}: {message}", field=field)
+    return invalid_input(exc, prefix)  # every invalid field, not only the first
 
 
 def reference_attributes(municipality: Municipality) -> dict[str, Attribute]:
