@@ -61,7 +61,8 @@ async def test_calculate_uses_the_reference_data(client, code, rate, amount):
 
 async def test_explicit_attribute_overrides_the_reference_data(client):
     body = (await client.post("/subsidy/programs/local10000/calculate", json={
-        "fiscal_year": 2023, "municipality_code": YUBARI, "inputs": {**LOCAL10K, "fiscal_strength_index": "0.6"}})).json()
+        "fiscal_year": 2023, "municipality_code": YUBARI,
+        "inputs": {**LOCAL10K, "fiscal_strength_index": "0.6"}})).json()
     # 0.6 is not weak → default 1/2
     assert body["breakdown"]["rate"] == "1/2"
     step = next(s for s in body["trace"] if s["rule"] == "local10000.municipality.fiscal_strength_index")
