@@ -6,6 +6,7 @@ calculation stops at an input it needs (a 422 naming `inputs.<name>`); otherwise
 single calculation is, and is `eligible` with its amount or `ineligible` with its reasons, each cited.
 """
 
+from functools import cache
 from typing import Any
 
 from common.errors import ChiikiError
@@ -35,13 +36,20 @@ def _schema_type(prop: dict[str, Any]) -> str:
     return " or ".join(dict.fromkeys(options)) or "any"
 
 
+@cache
+def input_schema(program_id: str) -> dict[str, Any]:
+    """The program's input schema, built once: pydantic takes milliseconds to build one."""
+    schema: dict[str, Any] = CALCULATORS[program_id].inputs.model_json_schema()
+    return schema
+
+
 def describe_input(program: Program, name: str, problem: str | None = None) -> dict[str, Any]:
     """Name, type and meaning of an input, from the program's input schema (or of a municipality attribute)."""
     if name in ATTRIBUTE_DESCRIPTIONS:
         kind, meaning = ATTRIBUTE_DESCRIPTIONS[name]
         described: dict[str, Any] = {"name": name, "type": kind, "description": meaning}
     else:
-        schema = CALCULATORS[program.id].inputs.model_json_schema()
+        schema = input_schema(program.id)
         prop = schema.get("properties", {}).get(name, {})
         described = {"name": name, "type": _schema_type(prop),
                      "description": prop.get("description") or prop.get("title") or name,
