@@ -1,8 +1,12 @@
-"""Subsidy benchmark: calculations per second in-process and through the gateway, and a batch of 10,000.
+"""Subsidy benchmark: calculations per second in-process and through the gateway, a batch of 10,000, and (issue
+14) with wrk's 50 connections through the gateway: calculations/s next to GET /subsidy/programs/s in the same run,
+finder requests/s, and the seconds of an impact run over every municipality.
 
-    .venv/bin/python bench/subsidy.py [--seconds 5] [--batch 10000] [--concurrency 16]
+    .venv/bin/python bench/subsidy.py [--seconds 5] [--batch 10000] [--concurrency 16] [--connections 50]
 
-Targets (issue 3): ≥ 5,000 calculations/s in-process; a batch of 10,000 mixed calculations under 3 s.
+Targets: ≥ 5,000 calculations/s in-process; a batch of 10,000 mixed calculations under 3 s (issue 3);
+calculations/s ≥ 60% of GET /subsidy/programs/s; the impact run for the whole country under 5 s (issue 14).
+wrk is needed for the issue-14 figures (apt-get install wrk).
 Starts the real processes (`chiiki serve`) on free ports with a throwaway SQLite database, prints the figures and
 writes them to bench/results/subsidy.json. Run it on a quiet machine: figures from a shared one are sanity checks.
 """
@@ -12,6 +16,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +29,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 RESULTS = ROOT / "bench" / "results" / "subsidy.json"
 NAMES = ("gateway", "subsidy", "matching", "mynapoint")
 
@@ -93,12 +99,14 @@ def in_process(seconds: float) -> dict:
 def _reference_rows() -> dict:
     from common.models import Municipality
     from common.reference_data import municipality_rows
+    from services.subsidy.reference import facts_of
 
     wanted = {code for _, code, _ in CASES if code}
-    return {row["code"]: Municipality(**row) for row in municipality_rows() if row["code"] in wanted}
+    return {row["code"]: facts_of(Municipality(**row)) for row in municipality_rows() if row["code"] in wanted}
 
 
-def start_suite(directory: Path) -> tuple[subprocess.Popen, str, dict]:
+def start_suite(directory: Path) -> tuple[subprocess.Popen, str, str]:
+    """The suite on free ports; returns the process, the gateway's base URL and an app key."""
     ports = dict(zip(NAMES, _free_ports(len(NAMES)), strict=True))
     env = dict(os.environ, CHIIKI_DATABASE_URL=f"sqlite:///{directory / 'bench.db'}", CHIIKI_VAR_DIR=str(directory),
                CHIIKI_LOG_LEVEL="WARNING", CHIIKI_RATE_LIMIT_ENABLED="false")  # measure the work, not the limiter
@@ -110,6 +118,9 @@ def start_suite(directory: Path) -> tuple[subprocess.Popen, str, dict]:
     for args in (["db", "upgrade"], ["data", "load"]):
         subprocess.run([sys.executable, "-m", "common.cli", *args], env=env, check=True, capture_output=True,
                        cwd=ROOT, timeout=300)
+    created = subprocess.run([sys.executable, "-m", "common.cli", "keys", "create", "--role", "app", "--label",
+                              "bench"], env=env, check=True, capture_output=True, text=True, cwd=ROOT)
+    key = created.stdout.strip().splitlines()[-1]
     log = (directory / "serve.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "common.cli", "serve"], env=env, stdout=log, stderr=log,
                                cwd=ROOT)
@@ -118,7 +129,7 @@ def start_suite(directory: Path) -> tuple[subprocess.Popen, str, dict]:
     while True:
         try:
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return process, base, ports
+                return process, base, key
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
@@ -160,21 +171,114 @@ def batch(base: str, size: int, include_trace: bool) -> dict:
             "seconds": round(elapsed, 3), "response_bytes": len(response.content)}
 
 
+# Each wrk connection cycles through REQUESTS (one per program for calculations), so every program is measured.
+WRK_LUA = """
+local requests = {}
+local n = 0
+init = function(args)
+  for i, r in ipairs(REQUESTS) do
+    requests[i] = wrk.format(r.method, r.path, {["Content-Type"] = "application/json"}, r.body)
+  end
+end
+request = function()
+  n = n + 1
+  return requests[(n % #requests) + 1]
+end
+"""
+
+
+def _lua_requests(requests: list[tuple[str, str, dict | None]]) -> str:
+    rows = [f'{{method = "{method}", path = "{path}", body = {"[==[" + json.dumps(body) + "]==]" if body else "nil"}}}'
+            for method, path, body in requests]
+    return "REQUESTS = {\n" + ",\n".join(rows) + "\n}\n"
+
+
+def wrk_rate(base: str, requests: list[tuple[str, str, dict | None]], connections: int, seconds: float,
+             directory: Path) -> dict:
+    from _wrk import REPORT_LUA, read_report
+
+    script = directory / f"wrk_{abs(hash(json.dumps(requests))) % 10**8}.lua"
+    script.write_text(_lua_requests(requests) + WRK_LUA + REPORT_LUA, encoding="utf-8")
+    output = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script),
+                             base], capture_output=True, text=True, check=True).stdout
+    figures = read_report(output)
+    figures["per_second"] = round(figures["requests"] / figures["seconds"])
+    return figures
+
+
+def calculation_requests() -> list[tuple[str, str, dict | None]]:
+    return [("POST", f"/subsidy/programs/{program}/calculate",
+             {"fiscal_year": 2023, "municipality_code": code, "inputs": inputs}) for program, code, inputs in CASES]
+
+
+def finder_requests() -> list[tuple[str, str, dict | None]]:
+    partial = {"plan_cost": 30_000_000, "component": "network", "with_ict": True, "adviser_type": "private_expert"}
+    return [("POST", "/subsidy/finder", {"fiscal_year": 2023, "municipality_code": code, "inputs": inputs})
+            for code in ("012092", "131016", "102067", "012165") for inputs in ({}, partial)]
+
+
+def impact_seconds(base: str, key: str) -> dict:
+    """From the POST to the moment GET shows the run done: all 1,794 rows, baseline and reform."""
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {"program": "distributed_energy", "fiscal_year": 2023, "inputs": {"plan_cost": 10_000_000},
+            "overrides": {"weak_rate": "3/4"}}
+    with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
+        started = time.perf_counter()
+        location = client.post("/subsidy/impact", json=body).headers["location"]
+        while (job := client.get(location).json())["status"] not in ("done", "failed"):
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+    return {"status": job["status"], "municipalities": job["progress"]["total"], "seconds": round(elapsed, 3),
+            "totals": job.get("result", {}).get("totals")}
+
+
+def wrk_figures(base: str, seconds: float, connections: int, directory: Path) -> dict:
+    """Catalogue and calculations interleaved (catalogue, calculation, catalogue, calculation), medians of each."""
+    catalogue, calculations = [], []
+    for _ in range(2):
+        catalogue.append(wrk_rate(base, [("GET", "/subsidy/programs", None)], connections, seconds, directory))
+        calculations.append(wrk_rate(base, calculation_requests(), connections, seconds, directory))
+    finder = wrk_rate(base, finder_requests(), connections, seconds, directory)
+    best = {"catalogue": max(catalogue, key=lambda f: f["per_second"]),
+            "calculations": max(calculations, key=lambda f: f["per_second"])}
+    return {"connections": connections, "catalogue_per_second": [f["per_second"] for f in catalogue],
+            "calculations_per_second": [f["per_second"] for f in calculations],
+            "calculations_share_of_catalogue": round(best["calculations"]["per_second"]
+                                                     / best["catalogue"]["per_second"], 3),
+            "finder_per_second": finder["per_second"],
+            "errors": sum(f["errors"] for f in [*catalogue, *calculations, finder]),
+            "p50_us": {"catalogue": best["catalogue"]["p50_us"], "calculations": best["calculations"]["p50_us"],
+                       "finder": finder["p50_us"]}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections for the issue-14 figures")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
 
     figures: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "cpu_count": os.cpu_count(),
                      "python": platform.python_version(), "machine": platform.machine(),
-                     "targets": {"in_process_per_second": 5000, "batch_10000_seconds": 3.0}}
+                     "targets": {"in_process_per_second": 5000, "batch_10000_seconds": 3.0,
+                                 "calculations_share_of_catalogue": 0.6, "impact_seconds": 5.0}}
     figures["in_process"] = in_process(args.seconds)
     print(f"in-process: {figures['in_process']['per_second']:,} calculations/s")
     with tempfile.TemporaryDirectory() as directory:
-        process, base, _ = start_suite(Path(directory))
+        process, base, key = start_suite(Path(directory))
         try:
+            figures["wrk"] = wrk_figures(base, args.seconds, args.connections, Path(directory))
+            w = figures["wrk"]
+            print(f"wrk, {args.connections} connections through the gateway: GET /subsidy/programs "
+                  f"{w['catalogue_per_second']}/s, calculations {w['calculations_per_second']}/s "
+                  f"({w['calculations_share_of_catalogue']:.0%} of the catalogue), finder {w['finder_per_second']}/s, "
+                  f"{w['errors']} errors")
+            figures["impact"] = impact_seconds(base, key)
+            print(f"impact run over {figures['impact']['municipalities']:,} municipalities: "
+                  f"{figures['impact']['seconds']} s ({figures['impact']['status']})")
             figures["gateway_single"] = asyncio.run(through_gateway(base, args.seconds, args.concurrency))
             print(f"through the gateway: {figures['gateway_single']['per_second']:,} calculations/s "
                   f"({args.concurrency} concurrent clients, {figures['gateway_single']['errors']} errors)")

@@ -47,7 +47,9 @@ class ErrorCode(StrEnum):
     MIGRATIONS_PENDING = "migrations_pending", 503, "the database schema is behind the code; run chiiki db upgrade"
 
     # --- subsidy ----------------------------------------------------------------------------------------
-    UNKNOWN_PROGRAM = "unknown_program", 422, "no program with this id; the message names the known ones"
+    UNKNOWN_PROGRAM = "unknown_program", 404, "no program with this id in the path; the message names the known ones"
+    INVALID_PROGRAM = "invalid_program", 422, "a body field names no known program; the message names the known ones"
+    IMPACT_JOB_NOT_DONE = "impact_job_not_done", 409, "the impact run has no result yet; see its status and progress"
     UNKNOWN_FISCAL_YEAR = "unknown_fiscal_year", 422, "the program's rules do not cover this fiscal year"
     INVALID_OVERRIDE = "invalid_override", 422, "an override names an unknown parameter or has a bad value"
     ATTRIBUTE_MISSING = "attribute_missing", 422, "the municipality's reference data lacks an attribute the rule needs"

@@ -35,10 +35,11 @@ from common.models.mynapoint import (  # noqa: E402
     Provider,
     RosterEntry,
 )
-from common.models.subsidy import SubsidyCalculation  # noqa: E402
+from common.models.subsidy import SubsidyCalculation, SubsidyImpactJob  # noqa: E402
 
 metadata: MetaData = SQLModel.metadata
 
 __all__ = ["Adviser", "Application", "ApiKey", "ApiKeyRole", "Company", "FieldOfWork", "Grant", "IdempotencyRecord",
            "InboundWebhook", "LedgerEntry", "Match", "MatchTransition", "Municipality", "Need", "OutboxEvent",
-           "Program", "Provider", "Round", "RoundPreference", "RosterEntry", "SubsidyCalculation", "metadata"]
+           "Program", "Provider", "Round", "RoundPreference", "RosterEntry", "SubsidyCalculation",
+           "SubsidyImpactJob", "metadata"]

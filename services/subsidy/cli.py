@@ -4,11 +4,14 @@ import asyncio
 import csv
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from services.subsidy.reference import MunicipalityFacts
 
 app = typer.Typer(help="Subsidy calculations and rules.", no_args_is_help=True)
 
@@ -26,19 +29,20 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key, raw if isinstance(value, float) else value
 
 
-async def _municipality(code: str):
+async def _municipality(code: str) -> "MunicipalityFacts | None":
     from common.db import run_in_session
     from common.settings import get_settings
-    from services.subsidy import service
+    from services.subsidy.reference import ReferenceData, read_reference
 
-    return await run_in_session(get_settings().database_url, lambda session: service.find_municipality(session, code))
+    reference: ReferenceData = await run_in_session(get_settings().database_url, read_reference)
+    return reference.find(code)
 
 
 def _text(value: Any) -> str:
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def _print_result(result: dict, console: Console) -> None:
+def _print_result(result: dict[str, Any], console: Console) -> None:
     status = "[green]eligible[/]" if result["eligible"] else "[red]not eligible[/]"
     console.print(f"[bold]{result['program']}[/] FY{result['fiscal_year']}: {status}, "
                   f"amount [bold]{result['amount']:,}[/] yen")
@@ -61,7 +65,7 @@ def _print_result(result: dict, console: Console) -> None:
     console.print(f"rules {result['rules_version']}, parameters {result['parameters_hash']}")
 
 
-def _write_csv(result: dict) -> None:
+def _write_csv(result: dict[str, Any]) -> None:
     writer = csv.writer(sys.stdout)
     writer.writerow(["section", "name", "value", "formula", "parameters", "citation"])
     writer.writerow(["result", "amount", result["amount"], "", "", ""])

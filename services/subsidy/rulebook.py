@@ -8,12 +8,13 @@ A value of `null` means the rule is not in force that year (e.g. "new in FY2023"
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -149,7 +150,7 @@ class Parameter:
     note: str | None = None
     overridden: bool = False
 
-    def trace_entry(self) -> dict:
+    def trace_entry(self) -> dict[str, Any]:
         entry = {"name": self.name, "value": to_json(self.value, self.kind), "period": self.period,
                  "citation": self.citation}
         if self.interpretation:
@@ -169,7 +170,7 @@ class ParameterSet:
     fiscal_year: int
     parameters: Mapping[str, Parameter]
     hash: str
-    trace_entries: Mapping[str, dict] = field(repr=False)
+    trace_entries: Mapping[str, dict[str, Any]] = field(repr=False)
 
     def __getitem__(self, name: str) -> Any:
         return self.parameters[name].value

@@ -26,6 +26,42 @@ class BatchRequest(BaseModel):
     include_trace: StrictBool = Field(default=True, description="false leaves the trace out of each result")
 
 
+class FinderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fiscal_year: StrictInt | None = Field(default=None, description="default: per program, today's fiscal year "
+                                          "when its rules cover it, else the latest they cover (with a notice)")
+    municipality_code: str = Field(max_length=6, description="全国地方公共団体コード")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="any inputs known so far; may be empty")
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fiscal_year: StrictInt | None = Field(default=None, description="default as for a calculation")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="parameter values to use instead")
+
+
+class CompareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    municipality_code: str | None = Field(default=None, max_length=6)
+    inputs: dict[str, Any] = Field(default_factory=dict, description="the same inputs for both sides")
+    baseline: Scenario
+    reform: Scenario
+
+
+class ImpactRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    program: str = Field(max_length=60)
+    fiscal_year: StrictInt | None = Field(default=None, description="default as for a calculation")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="applied to every municipality, whose own "
+                                   "attributes come from the reference data")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="the reform: parameter values to use "
+                                      "instead; none compares the baseline with itself")
+
+
 class TraceParameter(BaseModel):
     name: str
     value: Any

@@ -85,6 +85,21 @@ CASES = [
      {"startup": 1_000_000}),
     # FY2022 window includes the first year after the term: 800,000
     ("chiiki_okoshi", 2022, {"startups": [{"cost": 800_000, "years_after_term": 1}]}, 800_000, {"startup": 800_000}),
+    # FY2022 "最終年次及び任期終了後１年": the final year of a 2-year term counts: min(1,200,000, 1,000,000)
+    ("chiiki_okoshi", 2022, {"startups": [{"cost": 1_200_000, "service_year": 2, "term_years": 2}]}, 1_000_000,
+     {"startup": 1_000_000}),
+    # ... and the only year of a 1-year term: 700,000 (under the cap)
+    ("chiiki_okoshi", 2022, {"startups": [{"cost": 700_000, "service_year": 1, "term_years": 1}]}, 700_000,
+     {"startup": 700_000}),
+    # FY2023 "任期２年目から": the 2nd year of a 2-year term counts: 1,000,000
+    ("chiiki_okoshi", 2023, {"startups": [{"cost": 1_000_000, "service_year": 2, "term_years": 2}]}, 1_000_000,
+     {"startup": 1_000_000}),
+    # --- okoshi_obog_network (国費, R元～, 1団体当たり100万円上限) ---------------------------------------------------
+    # FY2019 (令和元年度), a prefecture: min(1,200,000, 1,000,000)
+    ("okoshi_obog_network", 2019, {"startup_cost": 1_200_000, "is_prefecture": True}, 1_000_000,
+     {"allowance": 1_000_000}),
+    # FY2023: 800,000 under the cap
+    ("okoshi_obog_network", 2023, {"startup_cost": 800_000, "is_prefecture": True}, 800_000, {"allowance": 800_000}),
     # intern: min(1,200,000, 1,000,000) + min(500,000, 12,000 × 30 = 360,000) = 1,360,000; trial 900,000;
     # vacant house floor(1,000,001 / 2) = 500,000; total 2,760,000
     ("chiiki_okoshi", 2023, {"intern_program_cost": 1_200_000, "intern_activity_cost": 500_000,
@@ -179,6 +194,21 @@ CASES = [
     ("kaso_bond", 2023, {"project_cost": 10_000_000, "category": "ict", "annual_interest_rate": "0.01",
                          "term_years": 5, "grace_years": 1, "method": "level_principal", "kaso": True}, 7_245_000,
      {"bond_amount": 10_000_000, "total_debt_service": 10_350_000, "total_municipal_net": 3_105_000}),
+    # --- teiju_kasseika_bond (地域活性化事業債: 充当率90%, 交付税算入率30%) ----------------------------------------
+    # bond floor(10,000,001 × 9/10) = 9,000,000; 5 years with 1 grace year, level principal 9,000,000 // 4 =
+    # 2,250,000 at 1%: interest 90,000 / 90,000 / 67,500 / 45,000 / 22,500; debt service 90,000 + 2,340,000 +
+    # 2,317,500 + 2,295,000 + 2,272,500 = 9,315,000; inclusion 3/10 of each: 27,000 + 702,000 + 695,250 +
+    # 688,500 + 681,750 = 2,794,500; municipal net 9,315,000 − 2,794,500 = 6,520,500
+    ("teiju_kasseika_bond", 2023, {"project_cost": 10_000_001, "category": "medical_welfare",
+                                   "annual_interest_rate": "0.01", "term_years": 5, "grace_years": 1,
+                                   "method": "level_principal", "in_teiju_jiritsuken": True}, 2_794_500,
+     {"bond_amount": 9_000_000, "total_debt_service": 9_315_000, "total_municipal_net": 6_520_500}),
+    # no interest, level payment over 3 years: bond 9/10 × 3,000,000 = 2,700,000, 900,000 a year,
+    # inclusion floor(900,000 × 3/10) = 270,000 a year → 810,000
+    ("teiju_kasseika_bond", 2022, {"project_cost": 3_000_000, "category": "public_transport",
+                                   "annual_interest_rate": "0", "term_years": 3, "method": "level_payment",
+                                   "in_teiju_jiritsuken": True}, 810_000,
+     {"bond_amount": 2_700_000, "total_debt_service": 2_700_000, "total_municipal_net": 1_890_000}),
     # --- kaso_grants -------------------------------------------------------------------------------------------
     # network: min(20,000,000, 15,000,000)
     ("kaso_grants", 2023, {"component": "network", "cost": 20_000_000}, 15_000_000, {"cap": 15_000_000}),
@@ -192,7 +222,7 @@ CASES = [
     ("kaso_grants", 2023, {"component": "network", "cost": 25_000_000, "with_ict": True}, 25_000_000,
      {"cap": 25_000_000}),
     # municipality, fixed amount: min(25,000,000, 20,000,000)
-    ("kaso_grants", 2023, {"component": "sustainable_development", "cost": 25_000_000}, 20_000_000,
+    ("kaso_grants", 2023, {"component": "sustainable_development", "cost": 25_000_000, "kaso": True}, 20_000_000,
      {"grant": 20_000_000}),
     # prefecture 6/10 of the capped 20,000,000 = 12,000,000
     ("kaso_grants", 2023, {"component": "sustainable_development", "cost": 25_000_000, "applicant": "prefecture",
@@ -201,9 +231,16 @@ CASES = [
     ("kaso_grants", 2023, {"component": "sustainable_development", "cost": 20_000_000, "applicant": "prefecture",
                            "prefecture_rate": "1/2"}, 10_000_000, {}),
     # floor(1,000,001 / 2) = 500,000
-    ("kaso_grants", 2023, {"component": "settlement_reorganization", "cost": 1_000_001}, 500_000, {"cap": None}),
+    ("kaso_grants", 2023, {"component": "settlement_reorganization", "cost": 1_000_001, "kaso": True}, 500_000,
+     {"cap": None}),
     # floor(1,000,000 / 3) = 333,333
-    ("kaso_grants", 2023, {"component": "idle_facility", "cost": 1_000_000}, 333_333, {"grant": 333_333}),
+    ("kaso_grants", 2023, {"component": "idle_facility", "cost": 1_000_000, "kaso": True}, 333_333,
+     {"grant": 333_333}),
+    # a prefecture keeps its rate whatever its own 過疎 status: floor(1,000,001 / 2) = 500,000
+    ("kaso_grants", 2023, {"component": "settlement_reorganization", "cost": 1_000_001, "applicant": "prefecture",
+                           "kaso": False}, 500_000, {"grant": 500_000}),
+    # the network component is not limited to 過疎市町村 (過疎地域等): min(20,000,000, 15,000,000)
+    ("kaso_grants", 2023, {"component": "network", "cost": 20_000_000, "kaso": False}, 15_000_000, {}),
     # --- tokutei_kumiai ----------------------------------------------------------------------------------------
     # 8,000,000: 4,000,000 / 2,000,000 / 1,000,000 / 1,000,000; amount 3,000,000
     ("tokutei_kumiai", 2023, {"operating_cost": 8_000_000}, 3_000_000,
@@ -256,6 +293,16 @@ INELIGIBLE = [
     ("chiiki_okoshi", 2022, {"startups": [{"cost": 1_200_000, "service_year": 2}]}, "startup_outside_window"),
     ("chiiki_okoshi", 2023, {"startups": [{"cost": 1_200_000, "years_after_term": 2}]}, "startup_outside_window"),
     ("chiiki_okoshi", 2023, {"startups": [{"cost": 1_200_000, "service_year": 1}]}, "startup_outside_window"),
+    # FY2023 excludes 任期１年目 even when it is the final year of a 1-year term
+    ("chiiki_okoshi", 2023, {"startups": [{"cost": 700_000, "service_year": 1, "term_years": 1}]},
+     "startup_outside_window"),
+    ("okoshi_obog_network", 2023, {"startup_cost": 800_000, "is_prefecture": False}, "not_a_prefecture"),
+    ("teiju_kasseika_bond", 2023, {"project_cost": 1_000_000, "category": "industry", "annual_interest_rate": "0",
+                                   "term_years": 2, "method": "level_payment"}, "not_in_teiju_jiritsuken"),
+    # 集落再編, 遊休施設再活用 and 持続的発展支援 go to 過疎市町村 only
+    ("kaso_grants", 2023, {"component": "settlement_reorganization", "cost": 1_000_000, "kaso": False}, "not_kaso"),
+    ("kaso_grants", 2023, {"component": "idle_facility", "cost": 1_000_000, "kaso": False}, "not_kaso"),
+    ("kaso_grants", 2023, {"component": "sustainable_development", "cost": 1_000_000, "kaso": False}, "not_kaso"),
     ("kigyojin", 2023, {**AREA_OK, "company_in_three_metro_areas": False,
                         "persons": [{"acceptance_cost": 1, "dispatch_months": 12}]},
      "company_outside_three_metro_area"),
@@ -358,8 +405,7 @@ ERRORS = [
     ("distributed_energy", 2023, {"plan_cost": 1, "fiscal_strength_index": 0.3}, "inputs.fiscal_strength_index"),
     ("distributed_energy", 2021, {"plan_cost": 1, "highly_novel": True}, "fiscal_year"),
     ("digital_talent", 2027, {"cost": 1, "kind": "cio_adviser"}, "fiscal_year"),
-    ("no_such_program", 2023, {}, "program"),
-    ("trial_satellite_office", 2023, {"cost": 5, "hardware_cost": 6}, "inputs"),
+    ("trial_satellite_office", 2023, {"cost": 5, "hardware_cost": 6}, "inputs.hardware_cost"),
     ("iju_teiju", 2023, {"measures_cost": 1, "fiscal_correction": "abc"}, "inputs.fiscal_correction"),
     # an exponent would make an enormous exact number: refused, not computed
     ("iju_teiju", 2023, {"measures_cost": 1, "fiscal_correction": "1e999999999"}, "inputs.fiscal_correction"),
@@ -371,8 +417,22 @@ ERRORS = [
                          "grace_years": 3, "method": "level_payment", "kaso": True}, "inputs.grace_years"),
     ("kaso_grants", 2023, {"component": "sustainable_development", "cost": 1, "applicant": "prefecture"},
      "inputs.prefecture_rate"),
-    ("chiiki_okoshi", 2023, {"startups": [{"cost": 1}]}, "inputs.startups.0"),
+    ("chiiki_okoshi", 2023, {"startups": [{"cost": 1}]}, "inputs.startups.0.service_year"),
+    ("chiiki_okoshi", 2022, {"startups": [{"cost": 1, "service_year": 2, "term_years": 1}]},
+     "inputs.startups.0.service_year"),
+    ("kaso_bond", 2023, {"project_cost": 1, "category": "soft", "annual_interest_rate": "1", "term_years": 3,
+                         "method": "level_payment", "kaso": True}, "inputs.annual_interest_rate"),
+    # dates: only ISO text, within 1900–2200, inside the requested fiscal year
+    ("local10000", 2023, {**L10K, "application_date": 20230611}, "inputs.application_date"),
+    ("local10000", 2023, {**L10K, "application_date": "9999-12-31"}, "inputs.application_date"),
+    ("local10000", 2023, {**L10K, "application_date": "0001-01-01"}, "inputs.application_date"),
+    ("local10000", 2023, {**L10K, "application_date": "2023-02-30"}, "inputs.application_date"),
+    ("local10000", 2023, {**L10K, "application_date": "2024-04-01"}, "inputs.application_date"),
+    ("local10000", 2023, {**L10K, "application_date": "2023-03-31"}, "inputs.application_date"),
     ("advisor", 2023, {"adviser_type": "wizard", "cost": 1}, "inputs.adviser_type"),
+    ("teiju_kasseika_bond", 2023, {"project_cost": 1, "category": "education", "annual_interest_rate": "0",
+                                   "term_years": 3, "method": "level_payment", "in_teiju_jiritsuken": True},
+     "inputs.category"),
 ]
 
 
@@ -383,6 +443,13 @@ def test_bad_input_is_422_naming_the_field(program, fiscal_year, inputs, field):
         calc(program, inputs, fiscal_year)
     assert raised.value.status_code == 422
     assert raised.value.field == field
+
+
+def test_an_unknown_program_is_404_naming_the_known_ones():
+    with pytest.raises(ChiikiError) as raised:
+        calc("no_such_program", {}, 2023)
+    assert (raised.value.status_code, raised.value.code, raised.value.field) == (404, "unknown_program", "program")
+    assert "local10000" in raised.value.message and "teiju_kasseika_bond" in raised.value.message
 
 
 def test_trace_names_rule_citation_parameters_and_caps():

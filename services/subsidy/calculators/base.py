@@ -3,14 +3,16 @@
 Calculators are pure functions `(ctx, inputs) -> (amount, breakdown)`; they never touch the database.
 """
 
+import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from fractions import Fraction
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 
-from common.errors import Unprocessable
 from common.error_codes import ErrorCode
+from common.errors import Unprocessable
 from services.subsidy.rulebook import ParameterSet, decimal_text, parse_exact
 
 Yen = Annotated[StrictInt, Field(ge=0, le=10**15)]
@@ -20,6 +22,33 @@ Flag = StrictBool
 
 class Inputs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputRelationError(ValueError):
+    """A relation between inputs that does not hold, raised in a model validator: `field` is the one it is about,
+    so that the error names `inputs.<field>` rather than just `inputs`."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _iso_date(value: object) -> date:
+    """A date only as ISO text (YYYY-MM-DD), in years 1900–2200: an integer is not a date."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        day = value
+    elif isinstance(value, str) and ISO_DATE.match(value):
+        day = date.fromisoformat(value)
+    else:
+        raise ValueError("must be a date as text, YYYY-MM-DD")
+    if not DATE_YEARS[0] <= day.year <= DATE_YEARS[1]:
+        raise ValueError(f"must be a date in the years {DATE_YEARS[0]}–{DATE_YEARS[1]}")
+    return day
+
+
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_YEARS = (1900, 2200)
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 def _fraction_text(value: object) -> Fraction:
@@ -48,8 +77,8 @@ class Attribute:
 class Context:
     params: ParameterSet
     attributes: dict[str, Attribute]
-    trace: list[dict] = field(default_factory=list)
-    reasons: list[dict] = field(default_factory=list)
+    trace: list[dict[str, Any]] = field(default_factory=list)
+    reasons: list[dict[str, Any]] = field(default_factory=list)
     eligible: bool = True
     _attributes_traced: set[str] = field(default_factory=set)
 
@@ -70,7 +99,7 @@ class Context:
                       source=found.source)
         return found.value
 
-    def step(self, rule: str, formula: str, *, inputs: dict, result: Any, params: tuple[str, ...] = (),
+    def step(self, rule: str, formula: str, *, inputs: dict[str, Any], result: Any, params: tuple[str, ...] = (),
              notes: list[str] | None = None, citation: str | None = None, source: str | None = None) -> None:
         entries = [self.params.trace_entries[name] for name in params]
         citations = citation or " ".join(dict.fromkeys(entry["citation"] for entry in entries))

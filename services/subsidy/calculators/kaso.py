@@ -1,15 +1,23 @@
-"""定住自立圏, 過疎対策事業債, 過疎地域持続的発展支援交付金, 特定地域づくり事業協同組合."""
+"""定住自立圏, 過疎地域持続的発展支援交付金, 特定地域づくり事業協同組合."""
 
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from common.errors import Unprocessable
 from common.money import split
+from services.subsidy.calculators.base import (
+    Context,
+    Flag,
+    FractionText,
+    Inputs,
+    Yen,
+    cap_note,
+    floor_note,
+    floor_times,
+)
 from services.subsidy.rulebook import decimal_text
-from services.subsidy.calculators.base import Context, Flag, FractionText, Inputs, Yen, cap_note, floor_note, \
-    floor_times
 
 
 class TeijuJiritsukenInputs(Inputs):
@@ -17,7 +25,7 @@ class TeijuJiritsukenInputs(Inputs):
     day_night_ratio: FractionText | None = None
 
 
-def teiju_jiritsuken(ctx: Context, i: TeijuJiritsukenInputs) -> tuple[int, dict]:
+def teiju_jiritsuken(ctx: Context, i: TeijuJiritsukenInputs) -> tuple[int, dict[str, Any]]:
     if i.role == "neighbour":
         allowance = ctx.p("neighbour_allowance")
         ctx.step("allowance", "package measure for a neighbouring municipality", params=("neighbour_allowance",),
@@ -53,86 +61,6 @@ def teiju_jiritsuken(ctx: Context, i: TeijuJiritsukenInputs) -> tuple[int, dict]
     return allowance, {"checks": checks, "allowance": allowance}
 
 
-class KasoBondInputs(Inputs):
-    project_cost: Yen
-    category: str = Field(min_length=1, max_length=60)
-    annual_interest_rate: FractionText
-    term_years: int = Field(ge=1, le=40, strict=True)
-    grace_years: int = Field(default=0, ge=0, le=39, strict=True)
-    method: Literal["level_payment", "level_principal"]
-
-    @model_validator(mode="after")
-    def _reasonable_rate(self) -> "KasoBondInputs":
-        if self.annual_interest_rate >= 1:
-            raise ValueError("annual_interest_rate is a yearly rate such as \"0.004\" (0.4%), below 1")
-        return self
-
-
-def _annuity_payment(balance: int, rate: Fraction, years: int) -> int:
-    """Level yearly payment (元利均等), rounded down to the yen; exact arithmetic."""
-    if rate == 0:
-        return balance // years
-    growth = (1 + rate) ** years
-    payment = balance * rate * growth / (growth - 1)
-    return payment.numerator // payment.denominator
-
-
-def _schedule(bond: int, rate: Fraction, years: int, grace: int, method: str, inclusion: Fraction) -> list[dict]:
-    rows, balance = [], bond
-    repaying = years - grace
-    payment = _annuity_payment(bond, rate, repaying)
-    for year in range(1, years + 1):
-        interest = (balance * rate).numerator // (balance * rate).denominator
-        if year <= grace:
-            principal = 0
-        elif year == years:
-            principal = balance
-        elif method == "level_principal":
-            principal = bond // repaying
-        else:
-            principal = min(max(payment - interest, 0), balance)
-        balance -= principal
-        service = principal + interest
-        grant = (service * inclusion).numerator // (service * inclusion).denominator
-        rows.append({"year": year, "principal": principal, "interest": interest, "debt_service": service,
-                     "grant_inclusion": grant, "municipal_net": service - grant})
-    return rows
-
-
-def kaso_bond(ctx: Context, i: KasoBondInputs) -> tuple[int, dict]:
-    if i.category not in ctx.p("categories"):
-        raise Unprocessable(f"category {i.category!r} is not a 過疎対策事業債 category; use one of "
-                            f"{', '.join(ctx.p('categories'))}", field="inputs.category")
-    repaying = i.term_years - i.grace_years if ctx.p("term_includes_grace") else i.term_years
-    if repaying < 1:
-        raise Unprocessable("grace_years must be shorter than term_years (the term includes the grace years)",
-                            field="inputs.grace_years")
-    kaso = bool(ctx.attribute("kaso"))
-    ctx.step("kaso", "the municipality must be 過疎", inputs={"kaso": kaso}, result=kaso, citation="「過疎対策事業債」")
-    if not kaso:
-        ctx.ineligible("not_kaso", "過疎対策事業債 is for 過疎 municipalities; this one is not")
-        return 0, {"bond_amount": 0, "schedule": [], "total_debt_service": 0, "total_grant_inclusion": 0,
-                   "total_municipal_net": 0}
-    bond, exact = floor_times(i.project_cost, ctx.p("allocation_rate"))
-    ctx.step("bond_amount", "floor(project_cost × 充当率)", params=("allocation_rate", "categories"),
-             inputs={"project_cost": i.project_cost, "category": i.category}, result=bond, notes=floor_note(exact))
-    years = repaying + i.grace_years
-    inclusion = ctx.p("grant_inclusion_rate")
-    schedule = _schedule(bond, i.annual_interest_rate, years, i.grace_years, i.method, inclusion)
-    totals = {key: sum(row[key] for row in schedule) for key in ("debt_service", "grant_inclusion", "municipal_net")}
-    ctx.step("schedule", "interest = floor(balance at the start of the year × rate); grace years pay interest only; "
-             + ("level_principal: equal yearly principal (floor), the last year takes the remainder"
-                if i.method == "level_principal" else
-                "level_payment: annuity payment floored to the yen, the last year clears the balance")
-             + "; grant_inclusion = floor(debt_service × 7/10); municipal_net = debt_service − grant_inclusion",
-             params=("grant_inclusion_rate", "term_includes_grace"),
-             inputs={"bond_amount": bond, "annual_interest_rate": decimal_text(i.annual_interest_rate),
-                     "term_years": i.term_years, "grace_years": i.grace_years, "method": i.method},
-             result={f"total_{k}": v for k, v in totals.items()})
-    return totals["grant_inclusion"], {"bond_amount": bond, "schedule": schedule,
-                                       **{f"total_{k}": v for k, v in totals.items()}}
-
-
 class KasoGrantsInputs(Inputs):
     component: Literal["network", "sustainable_development", "settlement_reorganization", "idle_facility"]
     cost: Yen
@@ -146,7 +74,7 @@ def _network_cap(ctx: Context, i: KasoGrantsInputs) -> int:
     addition = ("network_both_addition" if i.with_specialists and i.with_ict else
                 "network_specialists_addition" if i.with_specialists else
                 "network_ict_addition" if i.with_ict else None)
-    cap = ctx.p("network_cap") + (ctx.p(addition) if addition else 0)
+    cap: int = ctx.p("network_cap") + (ctx.p(addition) if addition else 0)
     ctx.step("cap", "base cap + the addition for specialists, ICT or both",
              params=("network_cap",) + ((addition,) if addition else ()),
              inputs={"with_specialists": i.with_specialists, "with_ict": i.with_ict}, result=cap)
@@ -161,7 +89,7 @@ def _sustainable_development(ctx: Context, i: KasoGrantsInputs) -> tuple[int, in
         ctx.step("grant", "fixed amount (定額) = min(cost, limit)", params=("sustainable_development_cap",),
                  inputs={"cost": i.cost, "applicant": i.applicant}, result=eligible, notes=notes)
         return cap, eligible
-    if i.prefecture_rate not in ctx.p("prefecture_rates"):
+    if i.prefecture_rate is None or i.prefecture_rate not in ctx.p("prefecture_rates"):
         raise Unprocessable(f"a prefecture needs prefecture_rate, one of {', '.join(ctx.p('prefecture_rates'))}",
                             field="inputs.prefecture_rate")
     grant, exact = floor_times(eligible, Fraction(i.prefecture_rate))
@@ -172,7 +100,26 @@ def _sustainable_development(ctx: Context, i: KasoGrantsInputs) -> tuple[int, in
     return cap, grant
 
 
-def kaso_grants(ctx: Context, i: KasoGrantsInputs) -> tuple[int, dict]:
+KASO_ONLY_COMPONENTS = ("sustainable_development", "settlement_reorganization", "idle_facility")
+
+
+def _kaso_applicant(ctx: Context, i: KasoGrantsInputs) -> bool:
+    """集落再編, 遊休施設再活用 and 持続的発展支援 go to 過疎市町村; a prefecture applies at its own rates."""
+    if i.component not in KASO_ONLY_COMPONENTS or i.applicant == "prefecture":
+        return True
+    kaso = bool(ctx.attribute("kaso"))
+    ctx.step("kaso", "a municipality receives this component only when it is 過疎", inputs={"kaso": kaso,
+             "component": i.component}, result=kaso, citation="「過疎地域持続的発展支援交付金」")
+    if not kaso:
+        ctx.ineligible("not_kaso", f"the {i.component} component is granted to 過疎市町村; "
+                       "this municipality is not 過疎")
+    return kaso
+
+
+def kaso_grants(ctx: Context, i: KasoGrantsInputs) -> tuple[int, dict[str, Any]]:
+    if not _kaso_applicant(ctx, i):
+        return 0, {"cap": None, "grant": 0}
+    cap: int | None
     if i.component == "network":
         cap = _network_cap(ctx, i)
         grant = min(i.cost, cap)
@@ -193,7 +140,7 @@ class TokuteiKumiaiInputs(Inputs):
     operating_cost: Yen
 
 
-def tokutei_kumiai(ctx: Context, i: TokuteiKumiaiInputs) -> tuple[int, dict]:
+def tokutei_kumiai(ctx: Context, i: TokuteiKumiaiInputs) -> tuple[int, dict[str, Any]]:
     shares = [ctx.p("user_fee_share"), ctx.p("national_grant_share"), ctx.p("special_allocation_tax_share")]
     municipal_share = 1 - sum(shares)
     if municipal_share < 0:

@@ -2,12 +2,11 @@
 
 from datetime import date, timedelta
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 from common.errors import Unprocessable
-from common.schemas import BoundedDate
+from services.subsidy.calculators.base import Context, Flag, Inputs, IsoDate, Yen, cap_note, floor_note, floor_times
 from services.subsidy.rulebook import decimal_text
-from services.subsidy.calculators.base import Context, Flag, Inputs, Yen, cap_note, floor_note, floor_times
 
 LenderType = Literal["regional_bank", "second_regional_bank", "shinkin_bank", "credit_cooperative", "jfc",
                      "okinawa_dfc", "municipality_furusato_loan"]
@@ -22,7 +21,7 @@ class Local10000Inputs(Inputs):
     digital: Flag = False
     decarbonization: Flag = False
     disadvantaged_area: Flag | None = None
-    application_date: BoundedDate | None = None
+    application_date: IsoDate | None = None
 
 
 def _local10000_structure(ctx: Context, i: Local10000Inputs) -> None:
@@ -53,7 +52,7 @@ def _local10000_rate(ctx: Context, i: Local10000Inputs) -> Fraction:
         candidates["decarbonization"] = ctx.p("decarbonization_rate")
         used.append("decarbonization_rate")
     disadvantaged = i.disadvantaged_area
-    inputs: dict = {"digital": i.digital, "decarbonization": i.decarbonization}
+    inputs: dict[str, Any] = {"digital": i.digital, "decarbonization": i.decarbonization}
     if disadvantaged is None:
         disadvantaged = bool(ctx.attribute("kaso"))
         inputs["disadvantaged_area"] = f"{disadvantaged} (default: the municipality's 過疎 status)"
@@ -69,14 +68,25 @@ def _local10000_rate(ctx: Context, i: Local10000Inputs) -> Fraction:
         elif fsi < ctx.p("weak_fsi_threshold"):
             candidates["weak_fiscal_disadvantaged_area"] = ctx.p("weak_area_rate")
             used.append("weak_area_rate")
-    best = max(candidates.values())
+    best: Fraction = max(candidates.values())
     ctx.step("national_rate", "the highest of the rates that apply (default; digital; decarbonization; "
              "財政力の弱い条件不利地域 by 財政力指数)", params=tuple(used), inputs=inputs,
-             result=str(best), notes=[f"rates that apply: " + ", ".join(f"{k} {v}" for k, v in candidates.items())])
+             result=str(best), notes=["rates that apply: " + ", ".join(f"{k} {v}" for k, v in candidates.items())])
     return best
 
 
-def _application_schedule(ctx: Context, applied: date) -> dict:
+def _check_in_fiscal_year(ctx: Context, applied: date) -> None:
+    """An application date outside the requested fiscal year is refused: its rules would not apply to it."""
+    fiscal_year = ctx.params.fiscal_year
+    first, last = date(fiscal_year, 4, 1), date(fiscal_year + 1, 3, 31)
+    if not first <= applied <= last:
+        raise Unprocessable(f"application_date {applied.isoformat()} is outside FY{fiscal_year} "
+                            f"({first.isoformat()} to {last.isoformat()}); ask for the fiscal year it falls in",
+                            field="inputs.application_date")
+
+
+def _application_schedule(ctx: Context, applied: date) -> dict[str, Any]:
+    _check_in_fiscal_year(ctx, applied)
     day = ctx.p("application_deadline_day")
     deadline = applied.replace(day=day) if applied.day <= day else \
         (applied.replace(day=1) + timedelta(days=32)).replace(day=day)
@@ -89,7 +99,7 @@ def _application_schedule(ctx: Context, applied: date) -> dict:
     return result
 
 
-def local10000(ctx: Context, i: Local10000Inputs) -> tuple[int, dict]:
+def local10000(ctx: Context, i: Local10000Inputs) -> tuple[int, dict[str, Any]]:
     accepted = ctx.p("accepted_lenders")
     if i.lender_type not in accepted:
         raise Unprocessable(f"lender_type {i.lender_type!r} is not accepted in FY{ctx.params.fiscal_year}; "
@@ -124,7 +134,9 @@ class DistributedEnergyInputs(Inputs):
     highly_novel: Flag = False
 
 
-def distributed_energy(ctx: Context, i: DistributedEnergyInputs) -> tuple[int, dict]:
+def distributed_energy(ctx: Context, i: DistributedEnergyInputs) -> tuple[int, dict[str, Any]]:
+    used: tuple[str, ...]
+    inputs: dict[str, Any]
     if i.highly_novel:
         rate, used, inputs = ctx.p("highly_novel_rate"), ("highly_novel_rate",), {"highly_novel": True}
     else:
@@ -154,7 +166,7 @@ class DecarbonizationExpertsInputs(Inputs):
     other: Yen = 0
 
 
-def decarbonization_experts(ctx: Context, i: DecarbonizationExpertsInputs) -> tuple[int, dict]:
+def decarbonization_experts(ctx: Context, i: DecarbonizationExpertsInputs) -> tuple[int, dict[str, Any]]:
     total = i.honoraria + i.travel + i.other
     cap = ctx.p("cost_cap")
     eligible_cost = min(total, cap)
@@ -172,7 +184,7 @@ class JichitaiMynapointSystemInputs(Inputs):
     applicant: Literal["municipality", "provider"] = "municipality"
 
 
-def jichitai_mynapoint_system(ctx: Context, i: JichitaiMynapointSystemInputs) -> tuple[int, dict]:
+def jichitai_mynapoint_system(ctx: Context, i: JichitaiMynapointSystemInputs) -> tuple[int, dict[str, Any]]:
     if i.applicant not in ctx.p("applicants"):
         ctx.ineligible("applicant_not_accepted", f"a {i.applicant} cannot apply in FY{ctx.params.fiscal_year}")
         return 0, {"subsidy": 0}

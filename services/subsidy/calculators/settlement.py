@@ -1,12 +1,23 @@
 """地域おこし協力隊, 移住・定住対策, ふるさとワーキングホリデー, お試しサテライトオフィス."""
 
 from fractions import Fraction
+from typing import Any
 
 from pydantic import Field, model_validator
 
+from services.subsidy.calculators.base import (
+    Context,
+    Count,
+    Flag,
+    FractionText,
+    InputRelationError,
+    Inputs,
+    Yen,
+    cap_note,
+    floor_note,
+    floor_times,
+)
 from services.subsidy.rulebook import decimal_text
-from services.subsidy.calculators.base import (Context, Count, Flag, FractionText, Inputs, Yen, cap_note,
-                                               floor_note, floor_times)
 
 
 class Member(Inputs):
@@ -19,11 +30,17 @@ class Startup(Inputs):
     cost: Yen
     service_year: int | None = Field(default=None, ge=1, le=3, strict=True)
     years_after_term: int | None = Field(default=None, ge=0, le=10, strict=True)
+    term_years: int = Field(default=3, ge=1, le=3, strict=True, description="length of the member's term (1–3 "
+                            "years); FY2022 counts start-up costs from its final year")
 
     @model_validator(mode="after")
     def _when(self) -> "Startup":
         if self.service_year is None and not self.years_after_term:
-            raise ValueError("give service_year (1–3) while serving, or years_after_term (1 = first year after)")
+            raise InputRelationError("service_year", "give service_year (1–3) while serving, or years_after_term "
+                                     "(1 = first year after)")
+        if self.service_year is not None and self.service_year > self.term_years:
+            raise InputRelationError("service_year", f"service_year {self.service_year} is after the end of a "
+                                     f"{self.term_years}-year term")
         return self
 
 
@@ -40,7 +57,7 @@ class ChiikiOkoshiInputs(Inputs):
 
 
 def _capped_line(ctx: Context, rule: str, cost: int, param: str, what: str) -> int:
-    cap = ctx.p(param)
+    cap: int = ctx.p(param)
     allowance = min(cost, cap)
     ctx.step(rule, f"min({what}, cap)", params=(param,), inputs={what: cost}, result=allowance,
              notes=cap_note(cost, cap, what))
@@ -49,9 +66,10 @@ def _capped_line(ctx: Context, rule: str, cost: int, param: str, what: str) -> i
 
 def _member_activity(ctx: Context, index: int, member: Member) -> int:
     reward_param = "reward_flex_cap" if member.reward_flex else "reward_cap"
-    reward = min(member.reward_cost, ctx.p(reward_param))
-    other = min(member.other_cost, ctx.p("other_cost_cap"))
-    total_cap = ctx.p("member_total_cap")
+    reward_cap: int = ctx.p(reward_param)
+    other_cap: int = ctx.p("other_cost_cap")
+    reward, other = min(member.reward_cost, reward_cap), min(member.other_cost, other_cap)
+    total_cap: int = ctx.p("member_total_cap")
     allowance = min(reward + other, total_cap)
     notes = (cap_note(member.reward_cost, ctx.p(reward_param), "reward_cost")
              + cap_note(member.other_cost, ctx.p("other_cost_cap"), "other_cost")
@@ -62,26 +80,31 @@ def _member_activity(ctx: Context, index: int, member: Member) -> int:
     return allowance
 
 
+def _startup_first_year(ctx: Context, startup: Startup) -> int:
+    """The first service year that counts: a fixed year, or (null) the final year of the member's own term."""
+    first_year = ctx.p("startup_first_service_year")
+    return startup.term_years if first_year is None else int(first_year)
+
+
 def _startup_in_window(ctx: Context, startup: Startup) -> bool:
-    first_year, after = ctx.p("startup_first_service_year"), ctx.p("startup_years_after_term")
     if startup.years_after_term:
-        return startup.years_after_term <= after
-    return startup.service_year >= first_year
+        return bool(startup.years_after_term <= ctx.p("startup_years_after_term"))
+    return startup.service_year is not None and startup.service_year >= _startup_first_year(ctx, startup)
 
 
 def _startup(ctx: Context, index: int, startup: Startup) -> int:
     in_window = _startup_in_window(ctx, startup)
     cap = ctx.p("startup_cap")
     allowance = min(startup.cost, cap) if in_window else 0
-    ctx.step(f"startup[{index}]", "min(cost, cap) when within the window (from the first service year counted "
-             "until the years after the term), else 0",
+    ctx.step(f"startup[{index}]", "min(cost, cap) when within the window (from the first service year counted, "
+             "or the final year of the term where the rule says so, until the years after the term), else 0",
              params=("startup_first_service_year", "startup_years_after_term", "startup_cap"),
              inputs=startup.model_dump(exclude_none=True), result=allowance,
              notes=cap_note(startup.cost, cap, "cost") if in_window else ["outside the start-up window"])
     if not in_window:
         ctx.note("startup_outside_window", f"startups[{index}]: outside the start-up window of "
-                 f"FY{ctx.params.fiscal_year} (from service year {ctx.p('startup_first_service_year')} until "
-                 f"{ctx.p('startup_years_after_term')} year(s) after the term)")
+                 f"FY{ctx.params.fiscal_year} (from service year {_startup_first_year(ctx, startup)} of a "
+                 f"{startup.term_years}-year term until {ctx.p('startup_years_after_term')} year(s) after the term)")
     return allowance
 
 
@@ -96,7 +119,7 @@ def _support(ctx: Context, cost: int) -> int:
     return _capped_line(ctx, "support", cost, "support_cap", "support_cost")
 
 
-def chiiki_okoshi(ctx: Context, i: ChiikiOkoshiInputs) -> tuple[int, dict]:
+def chiiki_okoshi(ctx: Context, i: ChiikiOkoshiInputs) -> tuple[int, dict[str, Any]]:
     recruitment = _capped_line(ctx, "recruitment", i.recruitment_cost, "recruitment_cap", "recruitment_cost")
     trial = _capped_line(ctx, "trial", i.trial_cost, "trial_cap", "trial_cost")
     intern_program = min(i.intern_program_cost, ctx.p("intern_program_cap"))
@@ -135,7 +158,7 @@ class IjuTeijuInputs(Inputs):
 
 
 
-def iju_teiju(ctx: Context, i: IjuTeijuInputs) -> tuple[int, dict]:
+def iju_teiju(ctx: Context, i: IjuTeijuInputs) -> tuple[int, dict[str, Any]]:
     measures, exact = floor_times(i.measures_cost, ctx.p("measures_rate") * i.fiscal_correction)
     ctx.step("measures", "floor(measures_cost × 措置率 × fiscal_correction)", params=("measures_rate",),
              inputs={"measures_cost": i.measures_cost, "fiscal_correction": decimal_text(i.fiscal_correction)},
@@ -159,7 +182,7 @@ class FurusatoWorkholiInputs(Inputs):
     total_stay_days: Count = 0
 
 
-def furusato_workholi(ctx: Context, i: FurusatoWorkholiInputs) -> tuple[int, dict]:
+def furusato_workholi(ctx: Context, i: FurusatoWorkholiInputs) -> tuple[int, dict[str, Any]]:
     cap = ctx.p("base_cap") + ctx.p("per_stay_day") * i.total_stay_days
     ctx.step("cap", "base cap + per-day amount × total_stay_days", params=("base_cap", "per_stay_day"),
              inputs={"total_stay_days": i.total_stay_days}, result=cap)
@@ -177,11 +200,11 @@ class TrialSatelliteOfficeInputs(Inputs):
     @model_validator(mode="after")
     def _hardware_within_cost(self) -> "TrialSatelliteOfficeInputs":
         if self.hardware_cost > self.cost:
-            raise ValueError("hardware_cost is part of cost and cannot exceed it")
+            raise InputRelationError("hardware_cost", "hardware_cost is part of cost and cannot exceed it")
         return self
 
 
-def trial_satellite_office(ctx: Context, i: TrialSatelliteOfficeInputs) -> tuple[int, dict]:
+def trial_satellite_office(ctx: Context, i: TrialSatelliteOfficeInputs) -> tuple[int, dict[str, Any]]:
     base = i.cost - i.hardware_cost
     cap = ctx.p("cost_cap")
     eligible_cost = min(base, cap)
@@ -193,3 +216,20 @@ def trial_satellite_office(ctx: Context, i: TrialSatelliteOfficeInputs) -> tuple
              inputs={"eligible_cost": eligible_cost, "fiscal_correction": decimal_text(i.fiscal_correction)},
              result=allowance, notes=floor_note(exact))
     return allowance, {"eligible_cost": eligible_cost, "allowance": allowance}
+
+
+class ObogNetworkInputs(Inputs):
+    startup_cost: Yen
+
+
+def okoshi_obog_network(ctx: Context, i: ObogNetworkInputs) -> tuple[int, dict[str, Any]]:
+    if ctx.p("prefectures_only"):
+        prefecture = bool(ctx.attribute("is_prefecture"))
+        ctx.step("applicant", "the applicant is a prefecture (都道府県ＯＢ・ＯＧネットワーク)",
+                 params=("prefectures_only",), inputs={"is_prefecture": prefecture}, result=prefecture)
+        if not prefecture:
+            ctx.ineligible("not_a_prefecture", "the OB・OG network start-up support goes to a prefecture; give the "
+                           "municipality_code of a prefecture (e.g. 010006)")
+            return 0, {"allowance": 0}
+    allowance = _capped_line(ctx, "allowance", i.startup_cost, "startup_cap", "startup_cost")
+    return allowance, {"allowance": allowance}

@@ -1,6 +1,6 @@
 """地域活性化起業人, 地域力創造アドバイザー, 地域プロジェクトマネージャー, デジタル人材."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -17,7 +17,7 @@ class MunicipalityConditions(Inputs):
 def _municipality_eligible(ctx: Context, i: MunicipalityConditions, citation: str) -> bool:
     in_metro = bool(ctx.attribute("in_three_metro_areas"))
     disadvantaged = i.has_disadvantaged_area
-    shown = disadvantaged
+    shown: bool | str | None = disadvantaged
     if disadvantaged is None:  # the 過疎 status matters only when nothing else qualifies the municipality
         other_ground = not in_metro or i.in_teiju_jiritsuken or i.high_population_decline
         disadvantaged = False if other_ground else bool(ctx.attribute("kaso"))
@@ -70,7 +70,7 @@ def _kigyojin_person(ctx: Context, n: int, person: KigyojinPerson) -> tuple[int,
     return acceptance, proposal
 
 
-def kigyojin(ctx: Context, i: KigyojinInputs) -> tuple[int, dict]:
+def kigyojin(ctx: Context, i: KigyojinInputs) -> tuple[int, dict[str, Any]]:
     zero = {"acceptance": 0, "proposal": 0, "preparation": 0, "total": 0}
     company_failures = eligibility.company_reasons(i.company_in_three_metro_areas)
     ctx.step("company_eligible", "the employee's company is in the 三大都市圏 (or has its head-office function there)",
@@ -86,7 +86,8 @@ def kigyojin(ctx: Context, i: KigyojinInputs) -> tuple[int, dict]:
         return 0, zero
     acceptance, proposal = sum(a for a, _ in shares), sum(p for _, p in shares)
     preparation, exact = floor_times(min(i.preparation_cost, ctx.p("preparation_cap")), ctx.p("preparation_rate"))
-    ctx.step("preparation", "floor(min(preparation_cost, cap) × 措置率)", params=("preparation_cap", "preparation_rate"),
+    ctx.step("preparation", "floor(min(preparation_cost, cap) × 措置率)",
+             params=("preparation_cap", "preparation_rate"),
              inputs={"preparation_cost": i.preparation_cost}, result=preparation,
              notes=cap_note(i.preparation_cost, ctx.p("preparation_cap"), "preparation_cost") + floor_note(exact))
     total = acceptance + proposal + preparation
@@ -105,7 +106,7 @@ class AdvisorInputs(MunicipalityConditions):
     year_of_use: int = Field(default=1, ge=1, le=100, strict=True)
 
 
-def advisor(ctx: Context, i: AdvisorInputs) -> tuple[int, dict]:
+def advisor(ctx: Context, i: AdvisorInputs) -> tuple[int, dict[str, Any]]:
     cap_param = "private_expert_cap" if i.adviser_type == "private_expert" else "municipal_staff_cap"
     cap = ctx.p(cap_param)
     failures = (eligibility.advisor_invitation_reasons(i.invitation_days, i.invitation_times,
@@ -139,7 +140,7 @@ class ProjectManagerInputs(Inputs):
     persons: list[ProjectManager] = Field(min_length=1, max_length=1000)
 
 
-def project_manager(ctx: Context, i: ProjectManagerInputs) -> tuple[int, dict]:
+def project_manager(ctx: Context, i: ProjectManagerInputs) -> tuple[int, dict[str, Any]]:
     cap, max_persons = ctx.p("per_person_cap"), ctx.p("max_persons")
     per_person, counted = [], 0
     for n, person in enumerate(i.persons):
@@ -169,7 +170,7 @@ class DigitalTalentInputs(Inputs):
     kind: Literal["prefecture_support_staff", "dx_leader_training", "cio_adviser"]
 
 
-def digital_talent(ctx: Context, i: DigitalTalentInputs) -> tuple[int, dict]:
+def digital_talent(ctx: Context, i: DigitalTalentInputs) -> tuple[int, dict[str, Any]]:
     param = f"{i.kind}_rate"
     rate = ctx.p(param)
     if rate is None:
