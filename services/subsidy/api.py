@@ -90,7 +90,7 @@ async def list_programs(rulebook: RulebookDep, page: Annotated[PageParams, Depen
 
 
 @router.get("/programs/{program}", summary="A program's dated parameters, with citations and interpretation notes",
-            responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.UNKNOWN_FISCAL_YEAR))
+            responses=error_responses(ErrorCode.UNKNOWN_PROGRAM, ErrorCode.UNKNOWN_FISCAL_YEAR))
 async def get_program(program: ProgramId, rulebook: RulebookDep,
                       fiscal_year: Annotated[int | None, Query(ge=1900, le=2200)] = None) -> dict[str, Any]:
     return catalogue.program_detail(rulebook, service.program_of(rulebook, program), fiscal_year)
@@ -115,7 +115,7 @@ async def calculate_batch(body: BatchRequest, rulebook: RulebookDep, reference: 
 
 @router.post("/calculations", status_code=201, response_model=SubsidyCalculationPublic,
              summary="Save a calculation with its result, rules version and parameter hash",
-             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.UNKNOWN_PROGRAM,
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN, ErrorCode.INVALID_PROGRAM,
                                        ErrorCode.UNKNOWN_FISCAL_YEAR, ErrorCode.INVALID_OVERRIDE,
                                        ErrorCode.ATTRIBUTE_MISSING))
 async def save_calculation(body: ProgramCalculationRequest, session: SessionDep, rulebook: RulebookDep,
@@ -133,7 +133,8 @@ async def get_calculation(calculation_id: Annotated[str, Path(max_length=40)], s
     return SubsidyCalculationPublic.model_validate(row, from_attributes=True)
 
 
-@router.post("/finder", summary="Which programs a municipality can use, for how much, and what is still needed")
+@router.post("/finder", summary="Which programs a municipality can use, for how much, and what is still needed",
+             responses=error_responses(ErrorCode.UNKNOWN_FISCAL_YEAR))
 async def find_programs(body: FinderRequest, rulebook: RulebookDep, reference: ReferenceDep) -> JSONResponse:
     municipality = reference.find(body.municipality_code)
     assert municipality is not None  # the request model requires a code
@@ -141,19 +142,24 @@ async def find_programs(body: FinderRequest, rulebook: RulebookDep, reference: R
 
 
 @router.get("/programs/{program}/timeline",
-            summary="Every parameter's value in each fiscal year the rules cover, where it changed, with citations")
+            summary="Every parameter's value in each fiscal year the rules cover, where it changed, with citations",
+            responses=error_responses(ErrorCode.UNKNOWN_PROGRAM))
 async def program_timeline(program: ProgramId, rulebook: RulebookDep) -> dict[str, Any]:
     return catalogue.program_timeline(rulebook, service.program_of(rulebook, program))
 
 
 @router.post("/programs/{program}/compare",
-             summary="One set of inputs under a baseline and a reform: both results, the difference, changed steps")
+             summary="One set of inputs under a baseline and a reform: both results, the difference, changed steps",
+             responses=error_responses(ErrorCode.UNKNOWN_PROGRAM, ErrorCode.UNKNOWN_FISCAL_YEAR,
+                                       ErrorCode.INVALID_OVERRIDE, ErrorCode.ATTRIBUTE_MISSING))
 async def compare_program(program: ProgramId, body: CompareRequest, rulebook: RulebookDep,
                           reference: ReferenceDep) -> JSONResponse:
     return JSONResponse(compare.compare(rulebook, reference, program, body))
 
 
-@router.post("/impact", status_code=202, summary="Start an impact run of a program over every municipality")
+@router.post("/impact", status_code=202, summary="Start an impact run of a program over every municipality",
+             responses=error_responses(ErrorCode.INVALID_PROGRAM, ErrorCode.UNKNOWN_FISCAL_YEAR,
+                                       ErrorCode.INVALID_OVERRIDE))
 async def start_impact(body: ImpactRequest, request: Request, background: BackgroundTasks, session: SessionDep,
                        rulebook: RulebookDep, reference: ReferenceDep, principal: Authenticated) -> JSONResponse:
     job = await impact.create_job(session, rulebook, reference, principal, body)
@@ -163,7 +169,8 @@ async def start_impact(body: ImpactRequest, request: Request, background: Backgr
 
 
 @router.get("/impact/{job_id}", summary="An impact run: progress, then per-municipality results and totals "
-            "(CSV with Accept: text/csv)")
+            "(CSV with Accept: text/csv)",
+            responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.IMPACT_JOB_NOT_DONE))
 async def get_impact(job_id: Annotated[str, Path(max_length=40)], request: Request, session: SessionDep,
                      principal: Authenticated) -> Response:
     job = await impact.get_job(session, principal, job_id)
