@@ -14,7 +14,8 @@ once per connection and the batch EXECUTEs them, so the server does not parse an
 import contextlib
 import hashlib
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,12 +135,24 @@ async def _prepare_missing(driver: psycopg.AsyncConnection, preparations: list[_
             await driver.set_autocommit(False)
 
 
+@asynccontextmanager
+async def undone_on_failure(session: AsyncSession) -> AsyncIterator[None]:
+    """A part of the request's transaction that is undone alone when it raises (a savepoint), for the few
+    writes that may be refused by a constraint (the budget's CHECK) while the request still answers, and
+    commits, what happened instead: a charge webhook's recorded outcome, a re-link refused for budget."""
+    async with session.begin_nested():
+        yield
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one statement did: rows it touched, and its first row (RETURNING or SELECT), if any."""
 
     rowcount: int
     row: tuple | None
+
+
+Batch = Sequence[tuple["DriverStatement", dict[str, Any]]]
 
 
 class DriverConnection:
@@ -150,21 +163,45 @@ class DriverConnection:
         self.dialect = session.bind.dialect
         self.integrity_error = self.dialect.loaded_dbapi.IntegrityError
 
-    async def run(self, statement: DriverStatement, *, commit: bool = False, **values: Any) -> Outcome:
-        return (await self.run_all([(statement, values)], commit=commit))[0]
+    async def run(self, statement: DriverStatement, **values: Any) -> Outcome:
+        return (await self.run_all([(statement, values)]))[0]
 
-    async def run_all(self, batch: Sequence[tuple[DriverStatement, dict[str, Any]]], *,
-                      commit: bool = False) -> list[Outcome]:
-        """Statements in order; on PostgreSQL in one round trip. The first failure raises, as the driver's
-        own error (`self.integrity_error` for a constraint), and the session must then be rolled back.
+    async def run_all(self, batch: Batch) -> list[Outcome]:
+        """Statements in order, in the session's transaction (which the request's session dependency commits);
+        on PostgreSQL in one round trip. ORM changes pending in the session are flushed first, so the
+        statements see them. The first failure raises, as the driver's own error (`self.integrity_error` for a
+        constraint), and leaves the transaction to be rolled back (by the dependency, or `undone_on_failure`)."""
+        if self.session.new or self.session.dirty or self.session.deleted:
+            await self.session.flush()
+        return await self._run(batch, commit=False)
 
-        commit: the batch ends the session's transaction. The COMMIT goes in the batch's own round trip, so
-        row locks its statements took are held only while the server runs them. On SQLite the session is then
-        told, and begins afresh at its next statement. On PostgreSQL the session keeps its connection (psycopg
-        begins the next transaction by itself), rather than hand it back to the pool and take it out again for
-        the next batch: that cost a tenth of the point issuance service's CPU. Inside a savepoint (a session
-        joined to an outer transaction, as the tests' are) the session ends its part as usual: a COMMIT on the
-        driver would end the outer transaction.
+    async def commit_with(self, batch: Batch, *, discard_pending: bool = False) -> list[Outcome]:
+        """The one early commit: the batch ends the session's transaction, in its own round trip.
+
+        Everywhere else the request's session dependency commits (common/db.py). A request commits early here
+        only where it must: the Idempotency-Key claim (a concurrent request with the key must find it before
+        this one's work begins, and a failed request's claim must be released whatever becomes of its work),
+        and the point-issuance hot paths (an application, a provider's grant.credited), whose COMMIT goes in
+        the batch's round trip so that the program row they lock is held only while the server runs them.
+        A failure rolls the session's transaction back before it is raised, so callers never roll back.
+
+        discard_pending: roll back what the transaction holds first (the work of a request that failed).
+        """
+        if discard_pending:
+            await self.session.rollback()
+        try:
+            return await self._run(batch, commit=True)
+        except Exception:
+            await self.session.rollback()
+            raise
+
+    async def _run(self, batch: Batch, *, commit: bool) -> list[Outcome]:
+        """commit: the COMMIT goes in the batch's own round trip. On SQLite the session is then told, and
+        begins afresh at its next statement. On PostgreSQL the session keeps its connection (psycopg begins
+        the next transaction by itself), rather than hand it back to the pool and take it out again for the
+        next batch: that cost a tenth of the point issuance service's CPU. Inside a savepoint (a session joined
+        to an outer transaction, as the tests' `db` fixture's are) the session ends its part as usual: a COMMIT
+        on the driver would end the outer transaction.
         """
         connection = await self.session.connection()
         driver = (await connection.get_raw_connection()).driver_connection

@@ -1,249 +1,34 @@
-"""Queries of the point-issuance service. Balance changes are single conditional UPDATEs, never read-then-write."""
+"""ORM queries of the point-issuance service; its money writes are driver-level SQL (statements.py, ledger.py).
+Every change here is one conditional UPDATE, never read-then-write."""
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import (
-    BigInteger,
-    DateTime,
-    String,
-    Table,
-    and_,
-    bindparam,
-    case,
-    delete,
-    func,
-    insert,
-    literal,
-    or_,
-    update,
-)
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, func, or_, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.driver_sql import DriverStatement, Outcome
-from common.models import (
-    Application,
-    Grant,
-    IdempotencyRecord,
-    InboundWebhook,
-    LedgerEntry,
-    OutboxEvent,
-    Program,
-    Provider,
-    RosterEntry,
-)
+from common.models import Application, Grant, IdempotencyRecord, LedgerEntry, OutboxEvent, Program, Provider, RosterEntry
 from common.models.mynapoint import DeliveryStatus, GrantStatus, LedgerKind
-from common.pagination import PageParams
-
-# --- the application path, in driver-level SQL (see common/driver_sql.py) ----------------------------------
+from common.pagination import PageParams, keyset
 
 
-def _values(table: Table, *names: str) -> dict:
-    return {name: bindparam(name, type_=table.c[name].type) for name in names}
+class Balances(NamedTuple):
+    budget_yen: int
+    reserved_yen: int
+    posted_yen: int
 
 
-def _insert_or_nothing(dialect: str, table: Table):
-    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
-
-
-APPLICANT = DriverStatement(lambda _dialect: (
-    select(Program.kind, Program.points_per_person, Program.provider_ids, Program.eligibility, Program.opens_at,
-           Program.closes_at, Application.id, RosterEntry.myki_hash, RosterEntry.birth_date,
-           RosterEntry.household_with_children, RosterEntry.income_band, RosterEntry.activity_participation)
-    .select_from(Program)
-    .outerjoin(Application, and_(Application.program_id == Program.id,
-                                 Application.myki_hash == bindparam("myki_hash")))
-    .outerjoin(RosterEntry, and_(RosterEntry.program_id == Program.id,
-                                 RosterEntry.myki_hash == bindparam("myki_hash")))
-    .where(Program.id == bindparam("program_id"))))
-
-# No ON CONFLICT: a resident who already applied fails the batch (UNIQUE program, resident), so nothing of it
-# is written, the remembered response included; on PostgreSQL a concurrent insert for the same resident waits
-# for the first transaction and then fails.
-INSERT_APPLICATION = DriverStatement(lambda _dialect: insert(Application.__table__).values(_values(
-    Application.__table__, "id", "program_id", "myki_hash", "provider_id", "provider_account_id", "granted_yen",
-    "request_id", "created_at")))
-
-INSERT_GRANT = DriverStatement(lambda _dialect: insert(Grant.__table__).values(_values(
-    Grant.__table__, "id", "program_id", "application_id", "provider_id", "myki_hash", "source", "points", "status",
-    "expires_at", "created_at")))
-
-INSERT_LEDGER_ENTRY = DriverStatement(lambda _dialect: insert(LedgerEntry.__table__).values(_values(
-    LedgerEntry.__table__, "program_id", "grant_id", "provider_id", "kind", "budget_delta", "reserved_delta",
-    "posted_delta", "request_id", "created_at")))
-
-INSERT_OUTBOX_EVENT = DriverStatement(lambda _dialect: insert(OutboxEvent.__table__).values(_values(
-    OutboxEvent.__table__, "id", "provider_id", "event_type", "grant_id", "body", "status", "attempts",
-    "next_attempt_at", "created_at")))
-
-# A reservation for a batch that commits with it: the CHECK constraint below refuses it when the budget does not
-# cover it, which fails the batch, so the commit queued behind it never happens (adjust_balances, for the ORM
-# path, tests the budget in its WHERE clause instead and reports a miss by its row count).
-BUDGET_CONSTRAINT = "ck_program_within_budget"
-RESERVE = DriverStatement(lambda _dialect: (
-    update(Program.__table__)
-    .where(Program.id == bindparam("program_id"))
-    .values(reserved_yen=Program.reserved_yen + bindparam("points", type_=BigInteger))))
-
-CLAIM_IDEMPOTENCY_KEY = DriverStatement(lambda dialect: (
-    _insert_or_nothing(dialect, IdempotencyRecord.__table__)
-    .values(_values(IdempotencyRecord.__table__, "id", "request_hash", "created_at"))
-    .on_conflict_do_nothing(index_elements=["id"])
-    .returning(IdempotencyRecord.__table__.c.id)))
-
-REMEMBER_RESPONSE = DriverStatement(lambda _dialect: (
-    update(IdempotencyRecord.__table__)
-    .where(IdempotencyRecord.id == bindparam("id"))
-    .values(response_status=bindparam("response_status"), response_body=bindparam("response_body"))))
-
-
-# --- the provider's grant.credited, in driver-level SQL -----------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class ProviderSecrets:
-    """What verifying a provider's webhook needs of it, as PROVIDER_SECRETS reads it."""
-
-    webhook_secret: str | None
-    previous_webhook_secret: str | None
-    previous_secret_expires_at: datetime | None
-
-
-PROVIDER_SECRETS = DriverStatement(lambda _dialect: (
-    select(Provider.webhook_secret, Provider.previous_webhook_secret, Provider.previous_secret_expires_at)
-    .where(Provider.id == bindparam("provider_id"))))
-
-
-def _grant_column(name: str):
-    return Grant.__table__.c[name]
-
-
-def _posted_by_this_batch():
-    """The grant, if POST_GRANT of this very batch moved it: its resolved_at is this batch's own moment."""
-    return and_(_grant_column("id") == bindparam("grant_id", type_=String),
-                _grant_column("status") == GrantStatus.posted.value,
-                _grant_column("resolved_at") == bindparam("now", type_=DateTime(timezone=True)))
-
-
-# Conditional all through, so that one batch does what credit_grant does: the grant moves from reserved to
-# posted only once, and the ledger row and the balances follow only when this batch moved it.
-POST_GRANT = DriverStatement(lambda _dialect: (
-    update(Grant.__table__)
-    .where(_grant_column("id") == bindparam("grant_id", type_=String),
-           _grant_column("provider_id") == bindparam("provider_id", type_=String),
-           _grant_column("status") == GrantStatus.reserved.value)
-    .values(status=GrantStatus.posted.value, resolved_at=bindparam("now", type_=DateTime(timezone=True)))))
-
-LEDGER_POST = DriverStatement(lambda _dialect: insert(LedgerEntry.__table__).from_select(
-    ["program_id", "grant_id", "provider_id", "kind", "budget_delta", "reserved_delta", "posted_delta", "request_id",
-     "created_at"],
-    select(_grant_column("program_id"), _grant_column("id"), _grant_column("provider_id"),
-           literal(LedgerKind.post.value, String), literal(0, BigInteger), -_grant_column("points"),
-           _grant_column("points"), bindparam("request_id", type_=String),
-           bindparam("created_at", type_=DateTime(timezone=True)))
-    .where(_posted_by_this_batch())))
-
-BALANCES_POST = DriverStatement(lambda _dialect: (
-    update(Program.__table__)
-    .where(Program.id == select(_grant_column("program_id")).where(_posted_by_this_batch()).scalar_subquery())
-    .values(reserved_yen=Program.reserved_yen - select(_grant_column("points")).where(_posted_by_this_batch())
-            .scalar_subquery(),
-            posted_yen=Program.posted_yen + select(_grant_column("points")).where(_posted_by_this_batch())
-            .scalar_subquery())))
-
-# The inbound record, with the outcome credit_grant would give; a repeated webhook-id fails the batch (primary key).
-RECORD_CREDIT = DriverStatement(lambda _dialect: insert(InboundWebhook.__table__).from_select(
-    ["provider_id", "webhook_id", "event_type", "outcome", "received_at"],
-    select(bindparam("provider_id", type_=String), bindparam("webhook_id", type_=String),
-           literal("grant.credited", String),
-           case((select(_grant_column("id")).where(_posted_by_this_batch()).exists(), literal("posted", String)),
-                else_=func.coalesce(
-                    literal("ignored: grant already ", String)
-                    + select(_grant_column("status"))
-                    .where(_grant_column("id") == bindparam("grant_id", type_=String),
-                           _grant_column("provider_id") == bindparam("provider_id", type_=String))
-                    .scalar_subquery(),
-                    literal("rejected: no such grant for this provider", String))),
-           bindparam("received_at", type_=DateTime(timezone=True))))
-    .returning(InboundWebhook.__table__.c.outcome))
-
-
-@dataclass(frozen=True, slots=True)
-class ProgramTerms:
-    """What an application needs of its program, as APPLICANT reads it (plain values, no ORM object)."""
-
-    id: str
+class SettlementRow(NamedTuple):
+    municipality_code: str
+    provider_id: str
     kind: str
-    points_per_person: int | None
-    provider_ids: list[str]
-    eligibility: dict
-    opens_at: datetime
-    closes_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ResidentAttributes:
-    """A roster entry's attributes that eligibility looks at, as APPLICANT reads them."""
-
-    birth_date: date | None
-    household_with_children: bool
-    income_band: int | None
-    activity_participation: bool
-
-
-def applicant_from(outcome: Outcome, program_id: str) -> tuple | None:
-    """What APPLICANT read: (ProgramTerms, ResidentAttributes or None when not on the roster, the earlier
-    application's id or None); None when there is no such program."""
-    row = outcome.row
-    if row is None:
-        return None
-    (kind, points, provider_ids, eligibility, opens_at, closes_at, application_id, roster_hash, birth_date,
-     children, income_band, activity) = row
-    program = ProgramTerms(program_id, kind, points, provider_ids, eligibility, opens_at, closes_at)
-    entry = None if roster_hash is None else ResidentAttributes(birth_date, children, income_band, activity)
-    return program, entry, application_id
+    posted_yen: int
+    count: int
 
 
 async def list_providers(session: AsyncSession, page: PageParams) -> list[Provider]:
-    query = select(Provider).order_by(Provider.id).limit(page.limit + 1)
-    if page.after:
-        query = query.where(Provider.id > page.after)
-    return list((await session.exec(query)).all())
-
-
-async def adjust_balances(session: AsyncSession, program_id: str, *, budget: int = 0, reserved: int = 0,
-                          posted: int = 0) -> bool:
-    """Move a program's balances in one statement; an increase of commitments only if the budget still covers it.
-
-    UPDATE program SET … WHERE id = :id [AND reserved + posted + :more <= budget + :budget] — the database
-    decides under its own row lock, so concurrent reservations can never overspend.
-    """
-    statement = (
-        update(Program)
-        .where(Program.id == program_id)
-        .values(budget_yen=Program.budget_yen + budget, reserved_yen=Program.reserved_yen + reserved,
-                posted_yen=Program.posted_yen + posted)
-        .execution_options(synchronize_session=False)
-    )
-    more = reserved + posted
-    if more > 0:
-        statement = statement.where(Program.reserved_yen + Program.posted_yen + more <= Program.budget_yen + budget)
-    result = await session.exec(statement)
-    return result.rowcount == 1
-
-
-async def set_grant_status(session: AsyncSession, grant_id: str, from_status: GrantStatus,
-                           to_status: GrantStatus, now: datetime) -> bool:
-    """Resolve a grant once: only the one transaction that finds it in `from_status` moves it."""
-    result = await session.exec(
-        update(Grant)
-        .where(Grant.id == grant_id, Grant.status == from_status)
-        .values(status=to_status, resolved_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
+    return list((await session.exec(keyset(select(Provider), Provider.id, page))).all())
 
 
 async def add_to_person_total(session: AsyncSession, application_id: str, points: int, cap: int | None,
@@ -335,9 +120,7 @@ async def latest_grant(session: AsyncSession, program_id: str, myki_hash: str, s
 
 async def list_grants(session: AsyncSession, page: PageParams, *, program_id: str | None, provider_id: str | None,
                       status: str | None, municipality_code: str | None) -> list[Grant]:
-    query = select(Grant).order_by(Grant.id).limit(page.limit + 1)
-    if page.after:
-        query = query.where(Grant.id > page.after)
+    query = keyset(select(Grant), Grant.id, page)
     if program_id:
         query = query.where(Grant.program_id == program_id)
     if provider_id:
@@ -357,9 +140,7 @@ async def expired_reservations(session: AsyncSession, now: datetime, limit: int 
 
 
 async def list_deliveries(session: AsyncSession, page: PageParams, status: str | None) -> list[OutboxEvent]:
-    query = select(OutboxEvent).order_by(OutboxEvent.id).limit(page.limit + 1)
-    if page.after:
-        query = query.where(OutboxEvent.id > page.after)
+    query = keyset(select(OutboxEvent), OutboxEvent.id, page)
     if status:
         query = query.where(OutboxEvent.status == status)
     return list((await session.exec(query)).all())
@@ -430,19 +211,26 @@ async def grant_created_lease(session: AsyncSession, grant_id: str, now: datetim
     return (await session.exec(query)).first()
 
 
-async def ledger_sums(session: AsyncSession) -> dict[str, tuple[int, int, int]]:
+async def ledger_sums(session: AsyncSession) -> dict[str, Balances]:
     query = select(LedgerEntry.program_id, func.sum(LedgerEntry.budget_delta), func.sum(LedgerEntry.reserved_delta),
                    func.sum(LedgerEntry.posted_delta)).group_by(LedgerEntry.program_id)
-    return {row[0]: (int(row[1] or 0), int(row[2] or 0), int(row[3] or 0)) for row in (await session.exec(query))}
+    return {program_id: Balances(int(budget or 0), int(reserved or 0), int(posted or 0))
+            for program_id, budget, reserved, posted in (await session.exec(query))}
 
 
 async def grant_sums(session: AsyncSession) -> dict[tuple[str, str], int]:
     query = select(Grant.program_id, Grant.status, func.sum(Grant.points)).group_by(Grant.program_id, Grant.status)
-    return {(row[0], row[1]): int(row[2] or 0) for row in (await session.exec(query))}
+    return {(program_id, status): int(points or 0) for program_id, status, points in (await session.exec(query))}
+
+
+async def grant_status(session: AsyncSession, grant_id: str, provider_id: str) -> str | None:
+    """The grant's status as this provider may see it; None when it is no grant of the provider's."""
+    query = select(Grant.status).where(Grant.id == grant_id, Grant.provider_id == provider_id)
+    return (await session.exec(query)).first()
 
 
 async def settlement_rows(session: AsyncSession, start: datetime, end: datetime, municipality_code: str | None,
-                          provider_id: str | None) -> list[tuple]:
+                          provider_id: str | None) -> list[SettlementRow]:
     query = (
         select(Program.municipality_code, LedgerEntry.provider_id, LedgerEntry.kind,
                func.sum(LedgerEntry.posted_delta), func.count())
@@ -455,4 +243,5 @@ async def settlement_rows(session: AsyncSession, start: datetime, end: datetime,
         query = query.where(Program.municipality_code == municipality_code)
     if provider_id:
         query = query.where(LedgerEntry.provider_id == provider_id)
-    return list((await session.exec(query)).all())
+    return [SettlementRow(code, provider, kind, int(posted or 0), int(count))
+            for code, provider, kind, posted, count in (await session.exec(query)).all()]

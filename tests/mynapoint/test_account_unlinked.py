@@ -6,7 +6,7 @@ import asyncio
 from sqlmodel import func, select
 
 from common.models import Application, Grant, InboundWebhook, LedgerEntry, OutboxEvent, Program
-from services.mynapoint.service import reconcile
+from services.mynapoint.settlement import reconcile
 from tests.conftest import bearer
 from tests.mynapoint.conftest import MUNICIPALITY, create_provider, fixed_program, resident
 from tests.mynapoint.test_webhooks import _grant, _post_event, signed

@@ -5,7 +5,7 @@ from sqlmodel import select
 from common.models import Grant, LedgerEntry
 from services.mynapoint import idempotency
 from services.mynapoint.identity import my_number_check_digit
-from services.mynapoint.service import reconcile
+from services.mynapoint.settlement import reconcile
 from tests.conftest import bearer, make_key
 from tests.mynapoint.conftest import (
     OTHER_MUNICIPALITY,

@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from common.models import Grant, Program
-from services.mynapoint.service import reconcile
+from services.mynapoint.settlement import reconcile
 from tests.conftest import bearer
 from tests.mynapoint.conftest import MUNICIPALITY, application, create_provider, fixed_program, resident
 

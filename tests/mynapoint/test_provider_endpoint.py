@@ -6,7 +6,7 @@ import httpx
 from sqlmodel import select
 
 from common.models import Grant, Provider
-from services.mynapoint.service import reconcile
+from services.mynapoint.settlement import reconcile
 from tests.conftest import bearer
 from tests.mynapoint.test_redeliver import _error, _failed_event_of, _redeliver, _written
 from tests.mynapoint.test_webhooks import _grant, worker

@@ -10,7 +10,7 @@ from sqlmodel import func, select
 from standardwebhooks.webhooks import Webhook
 
 from common.models import Application, Grant, LedgerEntry, OutboxEvent, Program
-from services.mynapoint.service import reconcile
+from services.mynapoint.settlement import reconcile
 from services.mynapoint.templates import JST
 from services.mynapoint.worker import DeliveryWorker
 from tests.conftest import bearer

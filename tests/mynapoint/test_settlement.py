@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from common.cli import app as cli
 from common.models import LedgerEntry, Program
-from services.mynapoint.service import reconcile
+from services.mynapoint.settlement import reconcile
 from tests.conftest import bearer, make_key
 from tests.mynapoint.conftest import MUNICIPALITY, OTHER_MUNICIPALITY, application
 from tests.mynapoint.test_webhooks import _grant, _post_event

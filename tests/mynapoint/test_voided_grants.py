@@ -10,7 +10,8 @@ from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
 from common.models import Grant, OutboxEvent
-from services.mynapoint.service import reconcile, void_grant
+from services.mynapoint.grants import void_grant
+from services.mynapoint.settlement import reconcile
 from services.mynapoint.worker import DeliveryWorker
 from tests.conftest import bearer
 from tests.mynapoint.conftest import Receiver, application

@@ -12,7 +12,7 @@ from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
 from common.models import Grant, InboundWebhook, LedgerEntry, OutboxEvent, Program, Provider
-from services.mynapoint.service import reconcile
+from services.mynapoint.settlement import reconcile
 from services.mynapoint.worker import DeliveryWorker
 from tests.conftest import bearer, make_key
 from tests.mynapoint.conftest import application, create_provider, fixed_program, resident
