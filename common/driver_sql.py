@@ -17,12 +17,13 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -36,7 +37,7 @@ class _Compiled:
     positional: bool
     preparation: "_Preparation | None"  # PostgreSQL's: `sql` executes the prepared statement
 
-    def parameters(self, values: dict[str, Any]) -> dict | tuple:
+    def parameters(self, values: dict[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
         values = {**self.literals, **values}
         processed = {name: self._bind(name, values[name]) for name in self.names}
         return tuple(processed[name] for name in self.names) if self.positional else processed
@@ -45,7 +46,7 @@ class _Compiled:
         processor = self.bind_processors.get(name)
         return value if processor is None or value is None else processor(value)
 
-    async def first_row(self, cursor: Any) -> tuple | None:
+    async def first_row(self, cursor: Any) -> tuple[Any, ...] | None:
         # Only the columns the statement names: PostgreSQL's compiler adds RETURNING of a serial key by itself.
         raw = await cursor.fetchone() if self.result_processors else None
         if raw is None:
@@ -57,7 +58,7 @@ class _Compiled:
 class DriverStatement:
     """`build(dialect_name)` gives the Core statement; its bind parameter names are the keyword values."""
 
-    def __init__(self, build: Callable[[str], Executable]):
+    def __init__(self, build: Callable[[str], ClauseElement]):
         self.build = build
         self._compiled: dict[str, _Compiled] = {}
 
@@ -69,10 +70,10 @@ class DriverStatement:
     def _compile(self, dialect: Dialect) -> _Compiled:
         statement = self.build(dialect.name)
         if dialect.name == "postgresql":  # $n parameters, for PREPARE
-            dialect = type(dialect)(paramstyle="numeric_dollar")
-        compiled = statement.compile(dialect=dialect)
-        names = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
-        bind_processors = {}
+            dialect = type(dialect)(paramstyle="numeric_dollar")  # type: ignore[call-arg]  # psycopg's dialect takes it
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+        bind_processors: dict[str, Callable[[Any], Any]] = {}
         for name in names:
             processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
@@ -149,10 +150,11 @@ class Outcome:
     """What one statement did: rows it touched, and its first row (RETURNING or SELECT), if any."""
 
     rowcount: int
-    row: tuple | None
+    row: tuple[Any, ...] | None
 
 
 Batch = Sequence[tuple["DriverStatement", dict[str, Any]]]
+_Prepared = list[tuple[_Compiled, dict[str, Any]]]
 
 
 class DriverConnection:
@@ -160,7 +162,7 @@ class DriverConnection:
 
     def __init__(self, session: AsyncSession):
         self.session = session
-        self.dialect = session.bind.dialect
+        self.dialect = session.get_bind().dialect
         self.integrity_error = self.dialect.loaded_dbapi.IntegrityError
 
     async def run(self, statement: DriverStatement, **values: Any) -> Outcome:
@@ -204,7 +206,7 @@ class DriverConnection:
         on the driver would end the outer transaction.
         """
         connection = await self.session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
+        driver: Any = (await connection.get_raw_connection()).driver_connection  # psycopg's or aiosqlite's
         prepared = [(statement.compiled(self.dialect), values) for statement, values in batch]
         commit_on_driver = commit and not connection.in_nested_transaction()
         if self.dialect.name == "postgresql":
@@ -224,7 +226,7 @@ class DriverConnection:
         session = self.session
         return self.dialect.name != "postgresql" or bool(session.new or session.dirty or session.deleted)
 
-    async def _run_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: list[tuple[_Compiled, dict]],
+    async def _run_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: _Prepared,
                                  commit: bool) -> list[Outcome]:
         try:
             return await self._send_on_postgresql(driver, prepared, commit)
@@ -234,9 +236,9 @@ class DriverConnection:
                 raise  # the batch joined a transaction: only its owner can roll it back and start again
             return await self._send_on_postgresql(driver, prepared, commit)  # it began its own, now rolled back
 
-    async def _send_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: list[tuple[_Compiled, dict]],
+    async def _send_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: _Prepared,
                                   commit: bool) -> list[Outcome]:
-        await _prepare_missing(driver, [compiled.preparation for compiled, _ in prepared])
+        await _prepare_missing(driver, [compiled.preparation for compiled, _ in prepared if compiled.preparation])
         # With no transaction open yet, the query begins its own: psycopg would send BEGIN in a round trip
         # of its own, so the connection is in autocommit mode for the length of this one query.
         begin = commit and driver.info.transaction_status == TransactionStatus.IDLE
@@ -274,7 +276,7 @@ class DriverConnection:
         """The name of the CHECK or other named constraint an integrity error reports, if it names one."""
         diagnostics = getattr(error, "diag", None)
         if diagnostics is not None:  # psycopg
-            return diagnostics.constraint_name
+            return cast(str | None, diagnostics.constraint_name)
         _, found, name = str(error).partition("CHECK constraint failed: ")  # SQLite names only CHECKs
         return name.strip() if found else None
 

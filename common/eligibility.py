@@ -69,9 +69,10 @@ class Parameter:
 
 
 @cache
-def _program_parameters(program: str) -> dict:
+def _program_parameters(program: str) -> dict[str, Any]:
     document = yaml.safe_load((RULES_DIR / f"{program}.yaml").read_text(encoding="utf-8"))
-    return document["parameters"]
+    parameters: dict[str, Any] = document["parameters"]
+    return parameters
 
 
 def parameter(program: str, name: str, fiscal_year: int) -> Parameter:

@@ -11,11 +11,11 @@ from fastapi.responses import JSONResponse, Response
 from common.auth import CurrentPrincipal, OpsOnly, Principal, require_roles
 from common.db import SessionDep
 from common.driver_sql import Outcome
+from common.error_codes import ErrorCode
 from common.errors import Unprocessable
 from common.models import ApiKeyRole
 from common.models.mynapoint import DeliveryPublic, DeliveryStatus, GrantPublic, GrantStatus, ProviderPublic
 from common.pagination import Page, PageParams, make_page, page_params
-from common.error_codes import ErrorCode
 from services.mynapoint import (
     applications,
     grants,
@@ -27,7 +27,6 @@ from services.mynapoint import (
     repository,
     settlement,
 )
-from services.mynapoint.tenancy import program_for
 from services.mynapoint.schemas import (
     ApplicationCreate,
     Funding,
@@ -38,6 +37,7 @@ from services.mynapoint.schemas import (
     SecretRotation,
 )
 from services.mynapoint.templates import TEMPLATES
+from services.mynapoint.tenancy import program_for
 
 router = APIRouter(prefix="/mynapoint", tags=["mynapoint"])
 webhooks = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -172,7 +172,8 @@ async def _roster_rows(request: Request) -> list[dict]:
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise Unprocessable("residents must be a list of objects", field="residents")
     else:
-        raise Unprocessable("send application/json or text/csv", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE, field="content-type")
+        raise Unprocessable("send application/json or text/csv", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                            field="content-type")
     if len(rows) > MAX_ROSTER_ROWS:
         raise Unprocessable(f"at most {MAX_ROSTER_ROWS} rows per upload", field="residents")
     return rows

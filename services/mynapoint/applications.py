@@ -23,13 +23,14 @@ from common.requestid import current_request_id
 from common.settings import Settings
 from common.timeutil import utcnow
 from services.mynapoint import grants, ledger, repository
+from services.mynapoint.idempotency import FORGET, Remember
 from services.mynapoint.identity import is_my_number, myki_hash
-from services.mynapoint.idempotency import Forget, Remember
 from services.mynapoint.schemas import ApplicationCreate
 from services.mynapoint.statements import APPLICANT, INSERT_APPLICATION, ProgramTerms, applicant_from
 
 
-def applicant_read(program_id: str, body: ApplicationCreate, settings: Settings) -> tuple[DriverStatement, dict[str, Any]]:
+def applicant_read(program_id: str, body: ApplicationCreate,
+                   settings: Settings) -> tuple[DriverStatement, dict[str, Any]]:
     """The read an application starts with, for the Idempotency-Key claim to carry in its round trip."""
     return APPLICANT, {"program_id": program_id, "myki_hash": myki_hash(body.myki_id, settings.myki_secret_bytes())}
 
@@ -40,7 +41,7 @@ def refused(reasons: list[Reason], *, eligible: bool = False) -> dict[str, Any]:
 
 
 async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate, settings: Settings,
-                remember: Remember = Forget(), applicant: Outcome | None = None) -> dict[str, Any]:
+                remember: Remember = FORGET, applicant: Outcome | None = None) -> dict[str, Any]:
     """A resident's application; `remember` stores the response (Idempotency-Key) in this same transaction.
     `applicant`: APPLICANT's outcome, when the claim of the Idempotency-Key already ran it."""
     read, values = applicant_read(program_id, body, settings)
@@ -91,7 +92,8 @@ async def _admit(session: AsyncSession, sql: DriverConnection, program: ProgramT
     if program.kind == ProgramKind.fixed and program.points_per_person:
         grant = grants.new_grant(program.id, application, grants.FIXED_SOURCE, program.points_per_person, settings)
         result["grant"] = {"id": grant["id"], "points": grant["points"], "status": grant["status"]}
-        rows, reservation = list(grants.grant_rows(grant, body.provider_account_id)), [ledger.reservation_balance(grant)]
+        rows = list(grants.grant_rows(grant, body.provider_account_id))
+        reservation = [ledger.reservation_balance(grant)]
     try:
         await sql.commit_with([(INSERT_APPLICATION, application), *rows, *remember.statements(result), *reservation])
     except sql.integrity_error as error:

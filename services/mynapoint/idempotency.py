@@ -37,25 +37,26 @@ def _digest(*parts: str) -> str:
 class Remember(Protocol):
     """Stores the response of the request (its Idempotency-Key) in the request's own transaction."""
 
-    def statements(self, result: dict) -> list[tuple[DriverStatement, dict]]: ...
+    def statements(self, result: dict[str, Any], /) -> list[tuple[DriverStatement, dict[str, Any]]]: ...
 
-    async def __call__(self, result: dict) -> None: ...
+    async def __call__(self, result: dict[str, Any], /) -> None: ...
 
 
 class Forget:
     """No Idempotency-Key: nothing to store."""
 
-    def statements(self, _result: dict) -> list[tuple[DriverStatement, dict]]:
+    def statements(self, _result: dict[str, Any]) -> list[tuple[DriverStatement, dict[str, Any]]]:
         return []
 
-    async def __call__(self, _result: dict) -> None:
+    async def __call__(self, _result: dict[str, Any]) -> None:
         return None
 
 
+FORGET = Forget()
 Work = Callable[..., Awaitable[dict[str, Any]]]
 
 
-async def run(request: Request, session: AsyncSession, principal: Principal, key: str | None, body: dict,
+async def run(request: Request, session: AsyncSession, principal: Principal, key: str | None, body: dict[str, Any],
               work: Work, status_code: int = 200, reads: Batch = ()) -> JSONResponse:
     """Run `work(remember)` once per key. `remember(result)` stores the response in the work's transaction;
     work may store it early (before its last statement, or in its batch with `remember.statements(result)`),
@@ -64,7 +65,7 @@ async def run(request: Request, session: AsyncSession, principal: Principal, key
     reads: statements the work starts with, sent with the claim in its round trip (and committed with it);
     their outcomes are passed on, `work(remember, *outcomes)`. Without a key the work reads for itself."""
     if key is None:
-        return JSONResponse(await work(Forget()), status_code=status_code)
+        return JSONResponse(await work(FORGET), status_code=status_code)
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters", field="Idempotency-Key")
     record_id = _digest(principal.key_id or principal.role, request.method, request.url.path, key)
@@ -90,14 +91,14 @@ class _Remember:
 
     def __init__(self, session: AsyncSession, record_id: str, status_code: int):
         self.session, self.record_id, self.status_code = session, record_id, status_code
-        self.stored: dict | None = None
+        self.stored: dict[str, Any] | None = None
 
-    def statements(self, result: dict) -> list[tuple[DriverStatement, dict]]:
+    def statements(self, result: dict[str, Any]) -> list[tuple[DriverStatement, dict[str, Any]]]:
         self.stored = result
         return [(REMEMBER_RESPONSE, {"id": self.record_id, "response_status": self.status_code,
                                      "response_body": json.dumps(result, ensure_ascii=False)})]
 
-    async def __call__(self, result: dict) -> None:
+    async def __call__(self, result: dict[str, Any]) -> None:
         await DriverConnection(self.session).run_all(self.statements(result))
 
 
@@ -122,7 +123,7 @@ async def _replay_or_refuse(claim: AsyncSession, record_id: str, request_hash: s
         raise Unprocessable("this Idempotency-Key was used with a different request body",
                             code=ErrorCode.IDEMPOTENCY_KEY_REUSED, field="Idempotency-Key")
     if record.response_status is not None:
-        return JSONResponse(json.loads(record.response_body), status_code=record.response_status,
+        return JSONResponse(json.loads(record.response_body or "null"), status_code=record.response_status,
                             headers={"Idempotent-Replayed": "true"})
     if await _take_over_abandoned(claim, record_id):
         return None

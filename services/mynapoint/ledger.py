@@ -40,8 +40,8 @@ class BudgetExhausted(Exception):
     """The program's budget does not cover a reservation; its transaction (or savepoint) must be undone."""
 
 
-def _entry(program_id: str, kind: LedgerKind, *, budget: int = 0, reserved: int = 0, grant: dict[str, Any] | None = None,
-           now: datetime) -> tuple[Any, dict[str, Any]]:
+def _entry(program_id: str, kind: LedgerKind, *, budget: int = 0, reserved: int = 0,
+           grant: dict[str, Any] | None = None, now: datetime) -> tuple[Any, dict[str, Any]]:
     return (INSERT_LEDGER_ENTRY, {
         "program_id": program_id, "grant_id": grant["id"] if grant else None,
         "provider_id": grant["provider_id"] if grant else None, "kind": kind.value, "budget_delta": budget,

@@ -42,9 +42,9 @@ async def settlements(session: AsyncSession, principal: Principal, month: str, m
             "municipality_code": row.municipality_code, "provider_id": row.provider_id, "month": month,
             "credited_count": 0, "credited_yen": 0, "revoked_count": 0, "revoked_yen": 0})
         if row.kind == LedgerKind.post:
-            line["credited_count"], line["credited_yen"] = row.count, row.posted_yen
+            line["credited_count"], line["credited_yen"] = row.entries, row.posted_yen
         else:
-            line["revoked_count"], line["revoked_yen"] = row.count, -row.posted_yen
+            line["revoked_count"], line["revoked_yen"] = row.entries, -row.posted_yen
     for line in totals.values():
         line["net_yen"] = line["credited_yen"] - line["revoked_yen"]
     return [totals[key] for key in sorted(totals)]

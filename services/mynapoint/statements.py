@@ -6,17 +6,38 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, ColumnElement, DateTime, String, Table, and_, bindparam, case, insert, literal, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel
 
 from common.driver_sql import DriverStatement, Outcome
-from common.models import Application, Grant, IdempotencyRecord, InboundWebhook, LedgerEntry, OutboxEvent, Program
-from common.models import Provider, RosterEntry
+from common.models import (
+    Application,
+    Grant,
+    IdempotencyRecord,
+    InboundWebhook,
+    LedgerEntry,
+    OutboxEvent,
+    Program,
+    Provider,
+    RosterEntry,
+)
 from common.models.mynapoint import GrantStatus, LedgerKind
 from services.mynapoint.outcomes import NOT_POSTED, WebhookOutcome
-
 
 
 def _table(model: type[SQLModel]) -> Table:
@@ -25,6 +46,7 @@ def _table(model: type[SQLModel]) -> Table:
 
 PROGRAM, GRANT, LEDGER, INBOUND = _table(Program), _table(Grant), _table(LedgerEntry), _table(InboundWebhook)
 APPLICATION, OUTBOX, IDEMPOTENCY = _table(Application), _table(OutboxEvent), _table(IdempotencyRecord)
+PROVIDER, ROSTER = _table(Provider), _table(RosterEntry)
 
 
 def _values(table: Table, *names: str) -> dict[str, Any]:
@@ -151,8 +173,8 @@ class ProviderSecrets:
 
 
 PROVIDER_SECRETS = DriverStatement(lambda _dialect: (
-    select(Provider.webhook_secret, Provider.previous_webhook_secret, Provider.previous_secret_expires_at)
-    .where(Provider.id == bindparam("provider_id"))))
+    select(PROVIDER.c.webhook_secret, PROVIDER.c.previous_webhook_secret, PROVIDER.c.previous_secret_expires_at)
+    .where(PROVIDER.c.id == bindparam("provider_id"))))
 
 # The inbound record, first with its outcome unknown (RECEIVED): a repeated webhook-id inserts nothing.
 RECORD_INBOUND = DriverStatement(lambda dialect: (
@@ -187,15 +209,14 @@ def record_credit(post: GrantMovement) -> DriverStatement:
 # --- the application's read -------------------------------------------------------------------------------
 
 APPLICANT = DriverStatement(lambda _dialect: (
-    select(Program.kind, Program.points_per_person, Program.provider_ids, Program.eligibility, Program.opens_at,
-           Program.closes_at, Application.id, RosterEntry.myki_hash, RosterEntry.birth_date,
-           RosterEntry.household_with_children, RosterEntry.income_band, RosterEntry.activity_participation)
-    .select_from(Program)
-    .outerjoin(Application, and_(Application.program_id == Program.id,  # type: ignore[arg-type]  # SQLModel columns
-                                 Application.myki_hash == bindparam("myki_hash")))
-    .outerjoin(RosterEntry, and_(RosterEntry.program_id == Program.id,  # type: ignore[arg-type]  # SQLModel columns
-                                 RosterEntry.myki_hash == bindparam("myki_hash")))
-    .where(Program.id == bindparam("program_id"))))
+    select(PROGRAM.c.kind, PROGRAM.c.points_per_person, PROGRAM.c.provider_ids, PROGRAM.c.eligibility,
+           PROGRAM.c.opens_at, PROGRAM.c.closes_at, APPLICATION.c.id, ROSTER.c.myki_hash, ROSTER.c.birth_date,
+           ROSTER.c.household_with_children, ROSTER.c.income_band, ROSTER.c.activity_participation)
+    .select_from(PROGRAM)
+    .outerjoin(APPLICATION, and_(APPLICATION.c.program_id == PROGRAM.c.id,
+                                 APPLICATION.c.myki_hash == bindparam("myki_hash")))
+    .outerjoin(ROSTER, and_(ROSTER.c.program_id == PROGRAM.c.id, ROSTER.c.myki_hash == bindparam("myki_hash")))
+    .where(PROGRAM.c.id == bindparam("program_id"))))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ providers dedupe by webhook-id.
 """
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -84,10 +85,8 @@ class DeliveryWorker:
                 log.exception("delivery batch failed")
                 attempted = 0
             if not attempted:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.worker_poll_seconds)
-                except TimeoutError:
-                    pass
 
     async def sweep_expired_reservations(self) -> int:
         """Void reservations no provider credited in time, and forget idempotency keys past their retention."""
@@ -160,9 +159,9 @@ class DeliveryWorker:
         if gone:
             await session.exec(update(Provider).where(Provider.id == outbox.provider_id)
                                .values(webhook_disabled_at=now).execution_options(synchronize_session=False))
-        if outbox.event_type == "grant.created" and outbox.grant_id:
-            if await grants.void_undelivered_grant(session, outbox.grant_id):
-                log.info("voided grant %s after its grant.created could not be delivered", outbox.grant_id)
+        if outbox.event_type == "grant.created" and outbox.grant_id and \
+                await grants.void_undelivered_grant(session, outbox.grant_id):
+            log.info("voided grant %s after its grant.created could not be delivered", outbox.grant_id)
 
 
 async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bool:

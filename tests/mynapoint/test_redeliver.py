@@ -16,7 +16,6 @@ from services.mynapoint.worker import DeliveryWorker
 from tests.conftest import bearer
 from tests.mynapoint.conftest import Receiver, application, fixed_program, resident
 from tests.mynapoint.test_account_unlinked import _apply, _live_grants, unlinked
-from tests.mynapoint.test_idempotent_operations import keyed
 from tests.mynapoint.test_webhooks import FAST, _grant, _post_event, premium_buyer, worker
 
 

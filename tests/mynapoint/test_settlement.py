@@ -3,7 +3,9 @@
 import asyncio
 from datetime import UTC, datetime
 
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlmodel import func, select
 from typer.testing import CliRunner

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
@@ -135,8 +137,8 @@ async def test_rotation_sends_both_signatures_during_the_overlap(client, ops_key
 
 
 async def test_a_private_webhook_url_is_refused_in_production_mode(client, ops_key, settings):
-    from services.mynapoint import signing
     from common.errors import Unprocessable
+    from services.mynapoint import signing
 
     for url in ("http://example.com/hook", "https://127.0.0.1/hook", "https://10.0.0.8/hook", "ftp://x/y"):
         try:
