@@ -95,9 +95,10 @@ async def void_undelivered_grant(session: AsyncSession, grant_id: str) -> bool:
 
 
 async def _void(session: AsyncSession, grant_id: str) -> Grant | None:
-    if not await ledger.move_grant(DriverConnection(session), ledger.VOID, grant_id):
+    """The voided grant (its status as loaded: what follows needs only the fields a grant never changes)."""
+    grant = await session.get(Grant, grant_id)
+    if grant is None or not await ledger.move_grant(DriverConnection(session), ledger.VOID, grant_id):
         return None
-    grant = await _fresh(session, grant_id)
     await _give_back_to_cap(session, grant)
     return grant
 
