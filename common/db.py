@@ -1,4 +1,5 @@
-"""Engine, sessions and the one place where a request's transaction commits or rolls back."""
+"""Engine, sessions and the one place where a request's transaction commits or rolls back (the early commits of
+common/driver_sql.py's DriverConnection.commit_with aside: docs/ledger.md)."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager

@@ -14,14 +14,16 @@ once per connection and the batch EXECUTEs them, so the server does not parse an
 import contextlib
 import hashlib
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -35,7 +37,7 @@ class _Compiled:
     positional: bool
     preparation: "_Preparation | None"  # PostgreSQL's: `sql` executes the prepared statement
 
-    def parameters(self, values: dict[str, Any]) -> dict | tuple:
+    def parameters(self, values: dict[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
         values = {**self.literals, **values}
         processed = {name: self._bind(name, values[name]) for name in self.names}
         return tuple(processed[name] for name in self.names) if self.positional else processed
@@ -44,7 +46,7 @@ class _Compiled:
         processor = self.bind_processors.get(name)
         return value if processor is None or value is None else processor(value)
 
-    async def first_row(self, cursor: Any) -> tuple | None:
+    async def first_row(self, cursor: Any) -> tuple[Any, ...] | None:
         # Only the columns the statement names: PostgreSQL's compiler adds RETURNING of a serial key by itself.
         raw = await cursor.fetchone() if self.result_processors else None
         if raw is None:
@@ -56,7 +58,7 @@ class _Compiled:
 class DriverStatement:
     """`build(dialect_name)` gives the Core statement; its bind parameter names are the keyword values."""
 
-    def __init__(self, build: Callable[[str], Executable]):
+    def __init__(self, build: Callable[[str], ClauseElement]):
         self.build = build
         self._compiled: dict[str, _Compiled] = {}
 
@@ -68,10 +70,10 @@ class DriverStatement:
     def _compile(self, dialect: Dialect) -> _Compiled:
         statement = self.build(dialect.name)
         if dialect.name == "postgresql":  # $n parameters, for PREPARE
-            dialect = type(dialect)(paramstyle="numeric_dollar")
-        compiled = statement.compile(dialect=dialect)
-        names = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
-        bind_processors = {}
+            dialect = type(dialect)(paramstyle="numeric_dollar")  # type: ignore[call-arg]  # psycopg's dialect takes it
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+        bind_processors: dict[str, Callable[[Any], Any]] = {}
         for name in names:
             processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
@@ -134,12 +136,25 @@ async def _prepare_missing(driver: psycopg.AsyncConnection, preparations: list[_
             await driver.set_autocommit(False)
 
 
+@asynccontextmanager
+async def undone_on_failure(session: AsyncSession) -> AsyncIterator[None]:
+    """A part of the request's transaction that is undone alone when it raises (a savepoint), for the few
+    writes that may be refused by a constraint (the budget's CHECK) while the request still answers, and
+    commits, what happened instead: a charge webhook's recorded outcome, a re-link refused for budget."""
+    async with session.begin_nested():
+        yield
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one statement did: rows it touched, and its first row (RETURNING or SELECT), if any."""
 
     rowcount: int
-    row: tuple | None
+    row: tuple[Any, ...] | None
+
+
+Batch = Sequence[tuple["DriverStatement", dict[str, Any]]]
+_Prepared = list[tuple[_Compiled, dict[str, Any]]]
 
 
 class DriverConnection:
@@ -147,27 +162,51 @@ class DriverConnection:
 
     def __init__(self, session: AsyncSession):
         self.session = session
-        self.dialect = session.bind.dialect
+        self.dialect = session.get_bind().dialect
         self.integrity_error = self.dialect.loaded_dbapi.IntegrityError
 
-    async def run(self, statement: DriverStatement, *, commit: bool = False, **values: Any) -> Outcome:
-        return (await self.run_all([(statement, values)], commit=commit))[0]
+    async def run(self, statement: DriverStatement, **values: Any) -> Outcome:
+        return (await self.run_all([(statement, values)]))[0]
 
-    async def run_all(self, batch: Sequence[tuple[DriverStatement, dict[str, Any]]], *,
-                      commit: bool = False) -> list[Outcome]:
-        """Statements in order; on PostgreSQL in one round trip. The first failure raises, as the driver's
-        own error (`self.integrity_error` for a constraint), and the session must then be rolled back.
+    async def run_all(self, batch: Batch) -> list[Outcome]:
+        """Statements in order, in the session's transaction (which the request's session dependency commits);
+        on PostgreSQL in one round trip. ORM changes pending in the session are flushed first, so the
+        statements see them. The first failure raises, as the driver's own error (`self.integrity_error` for a
+        constraint), and leaves the transaction to be rolled back (by the dependency, or `undone_on_failure`)."""
+        if self.session.new or self.session.dirty or self.session.deleted:
+            await self.session.flush()
+        return await self._run(batch, commit=False)
 
-        commit: the batch ends the session's transaction. The COMMIT goes in the batch's own round trip, so
-        row locks its statements took are held only while the server runs them. On SQLite the session is then
-        told, and begins afresh at its next statement. On PostgreSQL the session keeps its connection (psycopg
-        begins the next transaction by itself), rather than hand it back to the pool and take it out again for
-        the next batch: that cost a tenth of the point issuance service's CPU. Inside a savepoint (a session
-        joined to an outer transaction, as the tests' are) the session ends its part as usual: a COMMIT on the
-        driver would end the outer transaction.
+    async def commit_with(self, batch: Batch, *, discard_pending: bool = False) -> list[Outcome]:
+        """The one early commit: the batch ends the session's transaction, in its own round trip.
+
+        Everywhere else the request's session dependency commits (common/db.py). A request commits early here
+        only where it must: the Idempotency-Key claim (a concurrent request with the key must find it before
+        this one's work begins, and a failed request's claim must be released whatever becomes of its work),
+        and the point-issuance hot paths (an application, a provider's grant.credited), whose COMMIT goes in
+        the batch's round trip so that the program row they lock is held only while the server runs them.
+        A failure rolls the session's transaction back before it is raised, so callers never roll back.
+
+        discard_pending: roll back what the transaction holds first (the work of a request that failed).
+        """
+        if discard_pending:
+            await self.session.rollback()
+        try:
+            return await self._run(batch, commit=True)
+        except Exception:
+            await self.session.rollback()
+            raise
+
+    async def _run(self, batch: Batch, *, commit: bool) -> list[Outcome]:
+        """commit: the COMMIT goes in the batch's own round trip. On SQLite the session is then told, and
+        begins afresh at its next statement. On PostgreSQL the session keeps its connection (psycopg begins
+        the next transaction by itself), rather than hand it back to the pool and take it out again for the
+        next batch: that cost a tenth of the point issuance service's CPU. Inside a savepoint (a session joined
+        to an outer transaction, as the tests' `db` fixture's are) the session ends its part as usual: a COMMIT
+        on the driver would end the outer transaction.
         """
         connection = await self.session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
+        driver: Any = (await connection.get_raw_connection()).driver_connection  # psycopg's or aiosqlite's
         prepared = [(statement.compiled(self.dialect), values) for statement, values in batch]
         commit_on_driver = commit and not connection.in_nested_transaction()
         if self.dialect.name == "postgresql":
@@ -187,7 +226,7 @@ class DriverConnection:
         session = self.session
         return self.dialect.name != "postgresql" or bool(session.new or session.dirty or session.deleted)
 
-    async def _run_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: list[tuple[_Compiled, dict]],
+    async def _run_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: _Prepared,
                                  commit: bool) -> list[Outcome]:
         try:
             return await self._send_on_postgresql(driver, prepared, commit)
@@ -197,9 +236,9 @@ class DriverConnection:
                 raise  # the batch joined a transaction: only its owner can roll it back and start again
             return await self._send_on_postgresql(driver, prepared, commit)  # it began its own, now rolled back
 
-    async def _send_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: list[tuple[_Compiled, dict]],
+    async def _send_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: _Prepared,
                                   commit: bool) -> list[Outcome]:
-        await _prepare_missing(driver, [compiled.preparation for compiled, _ in prepared])
+        await _prepare_missing(driver, [compiled.preparation for compiled, _ in prepared if compiled.preparation])
         # With no transaction open yet, the query begins its own: psycopg would send BEGIN in a round trip
         # of its own, so the connection is in autocommit mode for the length of this one query.
         begin = commit and driver.info.transaction_status == TransactionStatus.IDLE
@@ -237,7 +276,7 @@ class DriverConnection:
         """The name of the CHECK or other named constraint an integrity error reports, if it names one."""
         diagnostics = getattr(error, "diag", None)
         if diagnostics is not None:  # psycopg
-            return diagnostics.constraint_name
+            return cast(str | None, diagnostics.constraint_name)
         _, found, name = str(error).partition("CHECK constraint failed: ")  # SQLite names only CHECKs
         return name.strip() if found else None
 

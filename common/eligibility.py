@@ -1,19 +1,23 @@
-"""Eligibility for 地域活性化起業人 (kigyojin) and 地域力創造アドバイザー (advisor): one source of truth.
+"""Eligibility: one source of truth for 地域活性化起業人 (kigyojin), 地域力創造アドバイザー (advisor) and the
+residents of a municipal point program (自治体マイナポイント).
 
 The subsidy calculators and the matching filters both call these functions, so a pair that matching
-recommends is a pair the subsidy rules accept, and the reasons people read are the same words.
+recommends is a pair the subsidy rules accept, and the reasons people read are the same words; the point
+issuance service checks its residents here too.
 Each check returns the reasons a party is NOT eligible; an empty list means eligible.
 The primitive checks take their limits as arguments (the subsidy calculators pass the values of their dated,
 possibly what-if parameters); the fiscal-year forms read the same values from the subsidy rules files.
 """
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cache
-from typing import Protocol
+from typing import Any, Protocol
 
 import yaml
 
 from common.settings import PROJECT_ROOT
+from common.timeutil import JST, aware
 
 RULES_DIR = PROJECT_ROOT / "services" / "subsidy" / "rules"
 
@@ -79,9 +83,10 @@ class Parameter:
 
 
 @cache
-def _program_parameters(program: str) -> dict:
+def _program_parameters(program: str) -> dict[str, Any]:
     document = yaml.safe_load((RULES_DIR / f"{program}.yaml").read_text(encoding="utf-8"))
-    return document["parameters"]
+    parameters: dict[str, Any] = document["parameters"]
+    return parameters
 
 
 def parameter(program: str, name: str, fiscal_year: int) -> Parameter:
@@ -127,7 +132,8 @@ def satellite_office_company_reasons(company_in_three_metro_area: bool) -> list[
         return []
     return [Reason("company_outside_three_metro_area",
                    "the company is not in the 三大都市圏; the satellite-office matching brings companies of the "
-                   "three big metropolitan areas to municipalities (「サテライトオフィス・マッチング支援事業」 三大都市圏企業)")]
+                   "three big metropolitan areas to municipalities "
+                   "(「サテライトオフィス・マッチング支援事業」 三大都市圏企業)")]
 
 
 def dispatch_months_reasons(months: int, min_months: int, max_months: int) -> list[Reason]:
@@ -197,3 +203,77 @@ def project_manager_residence_reasons(moved_in: bool, local_exception: bool) -> 
 def advisor_pair_reasons(adviser_municipality_code: str | None, host: HostFacts) -> list[Reason]:
     """Whether an adviser may be invited by a host at all (before counting days or years)."""
     return host_municipality_reasons(host) + adviser_residence_reasons(adviser_municipality_code, host)
+
+
+# --- residents of a municipal point program (自治体マイナポイント) ---------------------------------------
+
+class PointTerms(Protocol):
+    """What resident eligibility reads of a point program: its window and its rules (Program.eligibility)."""
+
+    @property
+    def opens_at(self) -> datetime: ...
+    @property
+    def closes_at(self) -> datetime: ...
+    @property
+    def eligibility(self) -> dict[str, Any]: ...
+
+
+class ResidentFacts(Protocol):
+    """What the municipality's roster attests of a resident."""
+
+    @property
+    def birth_date(self) -> date | None: ...
+    @property
+    def household_with_children(self) -> bool: ...
+    @property
+    def income_band(self) -> int | None: ...
+    @property
+    def activity_participation(self) -> bool: ...
+
+
+def window_reasons(program: PointTerms, now: datetime) -> list[Reason]:
+    opens, closes = aware(program.opens_at), aware(program.closes_at)
+    if opens <= now < closes:
+        return []
+    return [Reason("outside_window", "Applications for this program are not open now "
+                   f"(open {opens.astimezone(JST):%Y-%m-%d} to {closes.astimezone(JST):%Y-%m-%d} JST).")]
+
+
+def resident_reasons(program: PointTerms, entry: ResidentFacts | None, now: datetime) -> list[Reason]:
+    """Why a resident may not receive this program's points, in plain words; empty when eligible."""
+    if closed := window_reasons(program, now):
+        return closed
+    if entry is None:
+        return [Reason("not_on_roster", "You are not on the municipality's list of residents for this program; "
+                       "please ask the municipality.")]
+    rules, reasons = program.eligibility, []
+    if rules.get("min_age") is not None or rules.get("max_age") is not None:
+        reasons += _age_reasons(program, entry, rules)
+    if rules.get("household_with_children") and not entry.household_with_children:
+        reasons.append(Reason("no_children_in_household", "This program is for households with children."))
+    band = rules.get("max_income_band")
+    if band is not None and (entry.income_band is None or entry.income_band > band):
+        reasons.append(Reason("income_too_high", f"This program is for income band {band} or below."))
+    if rules.get("requires_activity") and not entry.activity_participation:
+        reasons.append(Reason("no_activity", "This program is for residents who took part in the local activity."))
+    return reasons
+
+
+def _age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def _age_reasons(program: PointTerms, entry: ResidentFacts, rules: dict[str, Any]) -> list[Reason]:
+    if entry.birth_date is None:
+        return [Reason("birth_date_unknown", "The municipality has no birth date for you; please ask it.")]
+    reference = rules.get("age_reference_date")
+    day = date.fromisoformat(reference) if reference else aware(program.opens_at).astimezone(JST).date()
+    age = _age_on(entry.birth_date, day)
+    if rules.get("min_age") is not None and age < rules["min_age"]:
+        return [Reason("too_young", f"You must be at least {rules['min_age']} on {day:%Y-%m-%d}.")]
+    if rules.get("max_age") is not None and age > rules["max_age"]:
+        return [Reason("too_old", f"This program is for people aged {rules['max_age']} or under on {day:%Y-%m-%d}.")]
+    return []
+
+
+BUDGET_EXHAUSTED = Reason("budget_exhausted", "You are eligible, but this program's budget is used up.")

@@ -56,7 +56,8 @@ async def test_a_failing_statement_fails_the_batch_and_names_the_check_it_broke(
 
 async def test_inside_a_savepoint_a_committing_batch_ends_the_savepoint_not_the_outer_transaction(session):
     record = _key()
-    await DriverConnection(session).run(INSERT_RECORD, commit=True, id=record, request_hash="h", created_at=MOMENT)
+    await DriverConnection(session).commit_with([(INSERT_RECORD, {"id": record, "request_hash": "h",
+                                                                   "created_at": MOMENT})])
     assert _driver_in_transaction(session.bind.sync_connection.connection.driver_connection)  # the test's own
     assert await session.get(IdempotencyRecord, record) is not None
 
@@ -66,9 +67,9 @@ async def test_committing_batches_commit_on_the_driver_and_with_them_what_the_or
     try:
         async with db.sessionmaker() as writer:
             sql = DriverConnection(writer)
-            await sql.run(INSERT_RECORD, commit=True, id=first, request_hash="h", created_at=MOMENT)
+            await sql.commit_with([(INSERT_RECORD, {"id": first, "request_hash": "h", "created_at": MOMENT})])
             writer.add(IdempotencyRecord(id=by_orm, request_hash="h", created_at=MOMENT))
-            await sql.run(INSERT_RECORD, commit=True, id=second, request_hash="h", created_at=MOMENT)
+            await sql.commit_with([(INSERT_RECORD, {"id": second, "request_hash": "h", "created_at": MOMENT})])
             assert not writer.new
             async with db.reader() as other:
                 assert [await other.get(IdempotencyRecord, record) is not None for record in (first, by_orm, second)] \
@@ -119,13 +120,13 @@ async def test_a_committing_batch_whose_statements_were_dropped_prepares_them_ag
     try:
         async with db.sessionmaker() as writer:
             sql = DriverConnection(writer)
-            await sql.run(INSERT_RECORD, commit=True, id=_key(), request_hash="h", created_at=MOMENT)
+            await sql.commit_with([(INSERT_RECORD, {"id": _key(), "request_hash": "h", "created_at": MOMENT})])
             if engine.dialect.name == "postgresql":
                 driver = (await (await writer.connection()).get_raw_connection()).driver_connection
                 await driver.set_autocommit(True)
                 await driver.execute("DEALLOCATE ALL")  # what a connection pooler's reset would do
                 await driver.set_autocommit(False)
-            await sql.run(INSERT_RECORD, commit=True, id=record, request_hash="h", created_at=MOMENT)
+            await sql.commit_with([(INSERT_RECORD, {"id": record, "request_hash": "h", "created_at": MOMENT})])
         async with db.reader() as other:
             assert await other.get(IdempotencyRecord, record) is not None
     finally:
@@ -133,6 +134,17 @@ async def test_a_committing_batch_whose_statements_were_dropped_prepares_them_ag
             await cleanup.exec(delete(IdempotencyRecord).where(IdempotencyRecord.request_hash == "h",
                                                                IdempotencyRecord.created_at == MOMENT))
             await cleanup.commit()
+
+
+async def test_a_committing_batch_that_fails_is_rolled_back_whole_and_the_session_goes_on(session):
+    program = await _program(session)
+    sql, record = DriverConnection(session), _key()
+    with pytest.raises(sql.integrity_error):
+        await sql.commit_with([(INSERT_RECORD, {"id": record, "request_hash": "h", "created_at": MOMENT}),
+                               (OVERSPEND, {"id": program})])
+    # No rollback here: commit_with has done it, so the session answers at once, and nothing of the batch stayed.
+    assert await session.get(IdempotencyRecord, record) is None
+    assert await session.get(Program, program) is None  # the program was flushed in the same transaction
 
 
 async def _prepared_runs(session: AsyncSession, name: str) -> int:

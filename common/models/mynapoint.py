@@ -1,8 +1,8 @@
 """Point-issuance tables. Providers are the payment services (決済事業者) points are issued through.
 
-Money invariants live in the database: a program's reserved + posted never exceeds its budget (CHECK, and
-the conditional UPDATE that reserves), one grant per (program, resident, source) (UNIQUE), one application
-per (program, resident) (UNIQUE), and every movement of a program's balances is a ledger row.
+Money invariants live in the database: a program's reserved + posted never exceeds its budget (CHECK, which
+refuses a reservation the budget does not cover), one grant per (program, resident, source) (UNIQUE), one
+application per (program, resident) (UNIQUE), and every movement of a program's balances is a ledger row.
 """
 
 from datetime import date, datetime

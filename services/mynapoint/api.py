@@ -10,14 +10,24 @@ from fastapi.responses import JSONResponse, Response
 from common.auth import CurrentPrincipal, OpsOnly, Principal, require_roles
 from common.db import SessionDep
 from common.driver_sql import Outcome
-from common.errors import Forbidden, Unprocessable
+from common.error_codes import ErrorCode
+from common.errors import Unprocessable
 from common.models import ApiKeyRole
 from common.models.mynapoint import DeliveryPublic, DeliveryStatus, GrantPublic, GrantStatus, ProviderPublic
 from common.openapi import error_responses
 from common.pagination import Page, PageParams, make_page, page_params
 from common.schemas import parse_json
-from common.error_codes import ErrorCode
-from services.mynapoint import idempotency, inbound, repository, service
+from services.mynapoint import (
+    applications,
+    grants,
+    idempotency,
+    inbound,
+    programs,
+    providers,
+    redelivery,
+    repository,
+    settlement,
+)
 from services.mynapoint.schemas import (
     ApplicationCreate,
     Funding,
@@ -28,6 +38,7 @@ from services.mynapoint.schemas import (
     SecretRotation,
 )
 from services.mynapoint.templates import TEMPLATES
+from services.mynapoint.tenancy import program_for
 
 router = APIRouter(prefix="/mynapoint", tags=["mynapoint"])
 webhooks = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -36,7 +47,6 @@ MunicipalityOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.munici
 AppOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.app))]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
                                               max_length=idempotency.MAX_KEY_LENGTH)]
-ROSTER_CSV_COLUMNS = ("myki_id", "birth_date", "household_with_children", "income_band", "activity_participation")
 MAX_ROSTER_ROWS = 100_000
 
 
@@ -65,7 +75,7 @@ async def create_provider(body: ProviderCreate, request: Request, session: Sessi
     all. A replay after a rotation still shows the secret issued at creation: it answers the original request.
     """
     async def work(_remember) -> dict:
-        provider, secret = await service.create_provider(session, body.name, body.webhook_url, _settings(request))
+        provider, secret = await providers.create_provider(session, body.name, body.webhook_url, _settings(request))
         return {**ProviderPublic.model_validate(provider).model_dump(mode="json"), "webhook_secret": secret}
 
     return await idempotency.run(request, session, ops, idempotency_key, body.model_dump(mode="json"), work,
@@ -77,14 +87,14 @@ async def create_provider(body: ProviderCreate, request: Request, session: Sessi
               responses=error_responses(ErrorCode.NOT_FOUND))
 async def update_provider(provider_id: str, body: ProviderUpdate, request: Request, session: SessionDep,
                           _ops: OpsOnly):
-    return await service.update_provider(session, provider_id, body, _settings(request))
+    return await providers.update_provider(session, provider_id, body, _settings(request))
 
 
 @router.post("/providers/{provider_id}/enable-webhooks", response_model=ProviderPublic,
              summary="Deliver to an endpoint again after a 410 disabled it (ops); failed events stay to be redelivered",
              responses=error_responses(ErrorCode.NOT_FOUND))
 async def enable_webhooks(provider_id: str, session: SessionDep, _ops: OpsOnly):
-    return await service.enable_webhooks(session, provider_id)
+    return await providers.enable_webhooks(session, provider_id)
 
 
 @router.post("/providers/{provider_id}/rotate-secret",
@@ -96,7 +106,7 @@ async def rotate_secret(provider_id: str, body: SecretRotation, request: Request
     """A replay returns the secret of the one rotation the key made, as for provider creation; a retry
     without a key rotates again, and the secret of the first try stops signing."""
     async def work(_remember) -> dict:
-        provider, secret = await service.rotate_secret(session, provider_id, body.overlap_hours)
+        provider, secret = await providers.rotate_secret(session, provider_id, body.overlap_hours)
         return {"id": provider.id, "webhook_secret": secret,
                 "previous_secret_expires_at": provider.previous_secret_expires_at.isoformat()}
 
@@ -122,7 +132,7 @@ def _program_json(program) -> dict:
 async def create_program(body: ProgramCreate, request: Request, session: SessionDep, principal: MunicipalityOrOps,
                          idempotency_key: IdempotencyKey = None):
     async def work(_remember) -> dict:
-        return _program_json(await service.create_program(session, principal, body))
+        return _program_json(await programs.create_program(session, principal, body))
 
     return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work,
                                  status_code=201)
@@ -132,7 +142,7 @@ async def create_program(body: ProgramCreate, request: Request, session: Session
 async def get_program(program_id: str, session: SessionDep,
                       principal: Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality,
                                                                             ApiKeyRole.app))]):
-    return await service.program_for(session, principal, program_id, manage=False)
+    return await program_for(session, principal, program_id, manage=False)
 
 
 @router.post("/programs/{program_id}/funding", response_model=ProgramPublic,
@@ -142,7 +152,7 @@ async def get_program(program_id: str, session: SessionDep,
 async def fund_program(program_id: str, body: Funding, request: Request, session: SessionDep,
                        principal: MunicipalityOrOps, idempotency_key: IdempotencyKey = None):
     async def work(_remember) -> dict:
-        return _program_json(await service.fund_program(session, principal, program_id, body.amount_yen))
+        return _program_json(await programs.fund_program(session, principal, program_id, body.amount_yen))
 
     return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work)
 
@@ -153,7 +163,7 @@ async def fund_program(program_id: str, body: Funding, request: Request, session
 async def upload_roster(program_id: str, request: Request, session: SessionDep, principal: MunicipalityOrOps) -> dict:
     rows = await _roster_rows(request)
     # The contract's 200 either way: with errors, "upserted" is 0 and nothing was written.
-    return await service.upsert_roster(session, principal, program_id, rows, _settings(request).myki_secret_bytes())
+    return await programs.upsert_roster(session, principal, program_id, rows, _settings(request).myki_secret_bytes())
 
 
 async def _roster_rows(request: Request) -> list[dict]:
@@ -173,7 +183,8 @@ async def _roster_rows(request: Request) -> list[dict]:
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise Unprocessable("residents must be a list of objects", field="residents")
     else:
-        raise Unprocessable("send application/json or text/csv", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE, field="content-type")
+        raise Unprocessable("send application/json or text/csv", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                            field="content-type")
     if len(rows) > MAX_ROSTER_ROWS:
         raise Unprocessable(f"at most {MAX_ROSTER_ROWS} rows per upload", field="residents")
     return rows
@@ -196,10 +207,10 @@ async def apply(program_id: str, body: ApplicationCreate, request: Request, sess
     settings = _settings(request)
 
     async def work(remember: idempotency.Remember, applicant: Outcome | None = None) -> dict:
-        return await service.apply(session, program_id, body, settings, remember, applicant)
+        return await applications.apply(session, program_id, body, settings, remember, applicant)
 
     return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work,
-                                 reads=[service.applicant_read(program_id, body, settings)])
+                                 reads=[applications.applicant_read(program_id, body, settings)])
 
 
 @router.get("/grants", response_model=Page[GrantPublic])
@@ -208,13 +219,7 @@ async def list_grants(session: SessionDep, principal: Annotated[Principal, Depen
                       page: Annotated[PageParams, Depends(page_params)],
                       program: str | None = None, provider: str | None = None,
                       status: Annotated[GrantStatus | None, Query()] = None) -> dict:
-    municipality = principal.municipality_code if principal.role == "municipality" else None
-    if principal.role == "provider":
-        if provider not in (None, principal.provider_id):
-            raise Forbidden("a provider key sees only its own grants", field="provider")
-        provider = principal.provider_id
-    rows = await repository.list_grants(session, page, program_id=program, provider_id=provider,
-                                        status=status, municipality_code=municipality)
+    rows = await grants.list_grants(session, principal, page, program_id=program, provider_id=provider, status=status)
     return make_page(rows, page, "id")
 
 
@@ -226,7 +231,7 @@ async def list_grants(session: SessionDep, principal: Annotated[Principal, Depen
 async def revoke_grant(grant_id: str, request: Request, session: SessionDep, principal: MunicipalityOrOps,
                        idempotency_key: IdempotencyKey = None):
     async def work(_remember) -> dict:
-        grant = await service.revoke_grant(session, principal, grant_id)
+        grant = await grants.revoke_grant(session, principal, grant_id)
         return GrantPublic.model_validate(grant).model_dump(mode="json")
 
     return await idempotency.run(request, session, principal, idempotency_key, {}, work)
@@ -253,7 +258,7 @@ async def list_deliveries(session: SessionDep, _ops: OpsOnly, page: Annotated[Pa
 async def redeliver(event_id: str, request: Request, session: SessionDep, ops: OpsOnly,
                     idempotency_key: IdempotencyKey = None):
     async def work(_remember) -> dict:
-        event = await service.redeliver(session, event_id, _settings(request))
+        event = await redelivery.redeliver(session, event_id, _settings(request))
         return DeliveryPublic.model_validate(event).model_dump(mode="json")
 
     return await idempotency.run(request, session, ops, idempotency_key, {}, work)
@@ -271,7 +276,7 @@ async def settlements(request: Request, session: SessionDep,
                                                                             ApiKeyRole.provider))],
                       month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
                       municipality: str | None = None, provider: str | None = None) -> Response:
-    rows = await service.settlements(session, principal, month, municipality, provider)
+    rows = await settlement.settlements(session, principal, month, municipality, provider)
     if "text/csv" in request.headers.get("accept", ""):
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=SETTLEMENT_COLUMNS, lineterminator="\n")

@@ -40,7 +40,7 @@ def worker() -> None:
 def reconcile() -> None:
     """Check that every program's committed totals equal its ledger and its grants; exit 1 on any difference."""
     from common.db import Database
-    from services.mynapoint.service import reconcile as find_differences
+    from services.mynapoint.settlement import reconcile as find_differences
 
     async def main() -> list[str]:
         db = Database.from_settings(get_settings())

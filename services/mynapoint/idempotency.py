@@ -1,30 +1,29 @@
 """Idempotency-Key: same key and body → the first response replayed; other body → 422; in flight → 409.
 
-The key is claimed in its own short committed transaction before any work, so a concurrent request with
-the same key finds the claim and gets 409. The response is stored in the work's own transaction, so
-it exists exactly when the work committed. Claims are checked before the budget, so a retried success is
+The key is claimed in its own short committed transaction before any work (DriverConnection.commit_with, the
+one early commit), so a concurrent request with the same key finds the claim and gets 409; a failed request's
+claim is released the same way. The response is stored in the work's own transaction, so it exists exactly
+when the work committed. Claims are checked before the budget, so a retried success is
 replayed, never answered "budget exhausted". Records are kept (at least the 72 hours the spec asks).
 """
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import Principal
-from common.db import Database
-from common.driver_sql import DriverConnection, DriverStatement, Outcome
+from common.driver_sql import Batch, DriverConnection, DriverStatement, Outcome
+from common.error_codes import ErrorCode
 from common.errors import Conflict, Unprocessable
 from common.models import IdempotencyRecord
 from common.timeutil import utcnow
-from common.error_codes import ErrorCode
-from services.mynapoint.repository import CLAIM_IDEMPOTENCY_KEY, REMEMBER_RESPONSE
+from services.mynapoint.statements import CLAIM_IDEMPOTENCY_KEY, RELEASE_CLAIM, REMEMBER_RESPONSE, TAKE_OVER_CLAIM
 
 # A claim whose request never finished (the process died) may be taken over after this long.
 ABANDONED_AFTER = timedelta(seconds=60)
@@ -38,26 +37,26 @@ def _digest(*parts: str) -> str:
 class Remember(Protocol):
     """Stores the response of the request (its Idempotency-Key) in the request's own transaction."""
 
-    def statements(self, result: dict) -> list[tuple[DriverStatement, dict]]: ...
+    def statements(self, result: dict[str, Any], /) -> list[tuple[DriverStatement, dict[str, Any]]]: ...
 
-    async def __call__(self, result: dict) -> None: ...
+    async def __call__(self, result: dict[str, Any], /) -> None: ...
 
 
 class Forget:
     """No Idempotency-Key: nothing to store."""
 
-    def statements(self, _result: dict) -> list[tuple[DriverStatement, dict]]:
+    def statements(self, _result: dict[str, Any]) -> list[tuple[DriverStatement, dict[str, Any]]]:
         return []
 
-    async def __call__(self, _result: dict) -> None:
+    async def __call__(self, _result: dict[str, Any]) -> None:
         return None
 
 
-Work = Callable[..., Awaitable[dict]]
-Batch = Sequence[tuple[DriverStatement, dict]]
+FORGET = Forget()
+Work = Callable[..., Awaitable[dict[str, Any]]]
 
 
-async def run(request: Request, session: AsyncSession, principal: Principal, key: str | None, body: dict,
+async def run(request: Request, session: AsyncSession, principal: Principal, key: str | None, body: dict[str, Any],
               work: Work, status_code: int = 200, reads: Batch = ()) -> JSONResponse:
     """Run `work(remember)` once per key. `remember(result)` stores the response in the work's transaction;
     work may store it early (before its last statement, or in its batch with `remember.statements(result)`),
@@ -66,10 +65,9 @@ async def run(request: Request, session: AsyncSession, principal: Principal, key
     reads: statements the work starts with, sent with the claim in its round trip (and committed with it);
     their outcomes are passed on, `work(remember, *outcomes)`. Without a key the work reads for itself."""
     if key is None:
-        return JSONResponse(await work(Forget()), status_code=status_code)
+        return JSONResponse(await work(FORGET), status_code=status_code)
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unprocessable(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters", field="Idempotency-Key")
-    db: Database = request.app.state.db
     record_id = _digest(principal.key_id or principal.role, request.method, request.url.path, key)
     request_hash = _digest(json.dumps(body, sort_keys=True, ensure_ascii=False))
     replay, outcomes = await _claim(session, record_id, request_hash, reads)
@@ -79,8 +77,8 @@ async def run(request: Request, session: AsyncSession, principal: Principal, key
     try:
         result = await work(remember, *outcomes)
     except BaseException:
-        await session.rollback()  # first: on SQLite the release below needs the write lock this session holds
-        await _release(db, record_id)
+        # The work's transaction is rolled back first: on SQLite the release needs the write lock it holds.
+        await DriverConnection(session).commit_with([(RELEASE_CLAIM, {"id": record_id})], discard_pending=True)
         raise
     if remember.stored is not result:
         await remember(result)
@@ -93,25 +91,23 @@ class _Remember:
 
     def __init__(self, session: AsyncSession, record_id: str, status_code: int):
         self.session, self.record_id, self.status_code = session, record_id, status_code
-        self.stored: dict | None = None
+        self.stored: dict[str, Any] | None = None
 
-    def statements(self, result: dict) -> list[tuple[DriverStatement, dict]]:
+    def statements(self, result: dict[str, Any]) -> list[tuple[DriverStatement, dict[str, Any]]]:
         self.stored = result
         return [(REMEMBER_RESPONSE, {"id": self.record_id, "response_status": self.status_code,
                                      "response_body": json.dumps(result, ensure_ascii=False)})]
 
-    async def __call__(self, result: dict) -> None:
-        [(statement, values)] = self.statements(result)
-        await DriverConnection(self.session).run(statement, **values)
+    async def __call__(self, result: dict[str, Any]) -> None:
+        await DriverConnection(self.session).run_all(self.statements(result))
 
 
 async def _claim(session: AsyncSession, record_id: str, request_hash: str,
                  reads: Batch) -> tuple[JSONResponse | None, list[Outcome]]:
     """(None, the reads' outcomes) when this request owns the key now; else the stored response to replay,
     or 409/422. The claim is committed at once, so a concurrent request with the key finds it."""
-    claimed, *outcomes = await DriverConnection(session).run_all(
-        [(CLAIM_IDEMPOTENCY_KEY, {"id": record_id, "request_hash": request_hash, "created_at": utcnow()}), *reads],
-        commit=True)
+    claimed, *outcomes = await DriverConnection(session).commit_with(
+        [(CLAIM_IDEMPOTENCY_KEY, {"id": record_id, "request_hash": request_hash, "created_at": utcnow()}), *reads])
     if claimed.row is not None:
         return None, outcomes
     return await _replay_or_refuse(session, record_id, request_hash), outcomes
@@ -127,7 +123,7 @@ async def _replay_or_refuse(claim: AsyncSession, record_id: str, request_hash: s
         raise Unprocessable("this Idempotency-Key was used with a different request body",
                             code=ErrorCode.IDEMPOTENCY_KEY_REUSED, field="Idempotency-Key")
     if record.response_status is not None:
-        return JSONResponse(json.loads(record.response_body), status_code=record.response_status,
+        return JSONResponse(json.loads(record.response_body or "null"), status_code=record.response_status,
                             headers={"Idempotent-Replayed": "true"})
     if await _take_over_abandoned(claim, record_id):
         return None
@@ -137,17 +133,6 @@ async def _replay_or_refuse(claim: AsyncSession, record_id: str, request_hash: s
 
 async def _take_over_abandoned(claim: AsyncSession, record_id: str) -> bool:
     now = utcnow()
-    result = await claim.exec(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.id == record_id, IdempotencyRecord.response_status.is_(None),
-               IdempotencyRecord.created_at < now - ABANDONED_AFTER)
-        .values(created_at=now).execution_options(synchronize_session=False))
-    await claim.commit()
-    return result.rowcount == 1
-
-
-async def _release(db: Database, record_id: str) -> None:
-    async with db.sessionmaker() as release:
-        await release.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id,
-                                                           IdempotencyRecord.response_status.is_(None)))
-        await release.commit()
+    (taken,) = await DriverConnection(claim).commit_with([(TAKE_OVER_CLAIM, {
+        "id": record_id, "now": now, "abandoned_before": now - ABANDONED_AFTER})])
+    return taken.rowcount == 1

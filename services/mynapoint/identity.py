@@ -4,8 +4,8 @@ import hashlib
 import hmac
 import re
 
-from common.errors import Unprocessable
 from common.error_codes import ErrorCode
+from common.errors import Unprocessable
 
 MYKI_ID = re.compile(r"^[A-Za-z0-9._-]{4,64}$")
 TWELVE_DIGITS = re.compile(r"^\d{12}$")

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from common.timeutil import JST
 
+
 def _jst(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=JST)
 

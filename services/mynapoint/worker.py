@@ -8,6 +8,7 @@ providers dedupe by webhook-id.
 """
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -25,7 +26,8 @@ from common.models import Grant, OutboxEvent, Provider
 from common.models.mynapoint import DeliveryStatus, GrantStatus
 from common.settings import Settings
 from common.timeutil import utcnow
-from services.mynapoint import repository, service, signing
+from services.mynapoint import deliveries, grants, repository, signing
+from services.mynapoint.providers import live_secrets
 
 log = logging.getLogger("chiiki.mynapoint.worker")
 
@@ -83,15 +85,13 @@ class DeliveryWorker:
                 log.exception("delivery batch failed")
                 attempted = 0
             if not attempted:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.worker_poll_seconds)
-                except TimeoutError:
-                    pass
 
     async def sweep_expired_reservations(self) -> int:
         """Void reservations no provider credited in time, and forget idempotency keys past their retention."""
         async with self.db.sessionmaker() as session:
-            voided = await service.void_expired_reservations(session)
+            voided = await grants.void_expired_reservations(session)
             await repository.delete_idempotency_records_before(session, utcnow() - IDEMPOTENCY_RETENTION)
             await session.commit()
         return voided
@@ -105,7 +105,7 @@ class DeliveryWorker:
                 event.lease_token, event.lease_until = secrets.token_hex(8), now + self.lease
                 session.add(event)
                 claimed.append(Claimed(event.id, event.lease_token, event.body, provider.webhook_url,
-                                       service.live_secrets(provider, now), event.attempts,
+                                       live_secrets(provider, now), event.attempts,
                                        provider.webhook_disabled_at is not None, event.event_type, event.grant_id))
             await session.commit()
         return claimed
@@ -159,9 +159,9 @@ class DeliveryWorker:
         if gone:
             await session.exec(update(Provider).where(Provider.id == outbox.provider_id)
                                .values(webhook_disabled_at=now).execution_options(synchronize_session=False))
-        if outbox.event_type == "grant.created" and outbox.grant_id:
-            if await service.void_undelivered_grant(session, outbox.grant_id):
-                log.info("voided grant %s after its grant.created could not be delivered", outbox.grant_id)
+        if outbox.event_type == "grant.created" and outbox.grant_id and \
+                await grants.void_undelivered_grant(session, outbox.grant_id):
+            log.info("voided grant %s after its grant.created could not be delivered", outbox.grant_id)
 
 
 async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bool:
@@ -182,7 +182,7 @@ async def _revoke_if_cancelled_meanwhile(session: AsyncSession, event: Claimed) 
     if outbox.status != DeliveryStatus.cancelled or outbox.attempts > 0 or event.grant_id is None:
         return
     grant = await session.get(Grant, event.grant_id)
-    service.tell_revoked(session, grant)
+    await deliveries.tell_revoked(session, grant)
     log.warning("grant.created %s arrived after it was cancelled; sent grant.revoked for %s", event.id, grant.id)
 
 

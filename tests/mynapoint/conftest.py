@@ -2,7 +2,7 @@
 rosters, and `live`, the suite on committed transactions for tests that need real concurrent connections."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -12,26 +12,8 @@ from standardwebhooks.webhooks import Webhook
 
 from common.db import Database
 from common.models import ApiKey, Provider
-from tests.conftest import bearer, make_key
-
-MUNICIPALITY = "012092"  # 夕張市
-OTHER_MUNICIPALITY = "131016"  # 千代田区
-RECEIVER_URL = "http://provider.test/webhooks"
-
-
-def window() -> dict:
-    now = datetime.now(UTC)
-    return {"opens_at": (now - timedelta(days=1)).isoformat(), "closes_at": (now + timedelta(days=30)).isoformat()}
-
-
-def fixed_program(provider_id: str, *, budget: int = 50_000, points: int = 5_000, **extra) -> dict:
-    return {"municipality_code": MUNICIPALITY, "name": "子育て応援ポイント", "purpose": "子育て支援", "kind": "fixed",
-            "points_per_person": points, "budget_yen": budget, "provider_ids": [provider_id], **window(), **extra}
-
-
-def resident(myki_id: str, **extra) -> dict:
-    return {"myki_id": myki_id, "birth_date": "1990-04-01", "household_with_children": True, "income_band": 2,
-            "activity_participation": True, **extra}
+from tests.conftest import make_key
+from tests.mynapoint.builders import MUNICIPALITY, create_program, create_provider, fixed_program
 
 
 @dataclass
@@ -64,16 +46,6 @@ def receiver_client(receiver) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.MockTransport(receiver.handle))
 
 
-async def create_provider(client, ops_key: str, receiver: Receiver | None = None) -> dict:
-    response = await client.post("/mynapoint/providers", headers=bearer(ops_key),
-                                 json={"name": "テストペイ", "webhook_url": RECEIVER_URL})
-    assert response.status_code == 201, response.text
-    provider = response.json()
-    if receiver is not None:
-        receiver.secret = provider["webhook_secret"]
-    return provider
-
-
 @pytest.fixture
 async def muni_key(db) -> str:
     return await make_key(db, "municipality", municipality_code=MUNICIPALITY)
@@ -86,17 +58,8 @@ async def provider(client, ops_key, receiver) -> dict:
 
 @pytest.fixture
 async def program(client, muni_key, provider) -> dict:
-    response = await client.post("/mynapoint/programs", headers=bearer(muni_key), json=fixed_program(provider["id"]))
-    assert response.status_code == 201, response.text
-    roster = [resident(f"myki-{n:04d}") for n in range(20)]
-    uploaded = await client.post(f"/mynapoint/programs/{response.json()['id']}/roster", headers=bearer(muni_key),
-                                 json={"residents": roster})
-    assert uploaded.json() == {"upserted": 20, "errors": []}
-    return response.json()
-
-
-def application(provider_id: str, myki_id: str) -> dict:
-    return {"myki_id": myki_id, "provider_id": provider_id, "provider_account_id": f"acct-{myki_id}"}
+    """A fixed program of 5,000 points each and a 50,000 yen budget, residents myki-0000 … myki-0019."""
+    return await create_program(client, muni_key, fixed_program(provider["id"]), [f"myki-{n:04d}" for n in range(20)])
 
 
 # --- the suite on committed transactions -----------------------------------------------------------------
@@ -114,24 +77,27 @@ class Live:
     async def key(self, role: str, **binding) -> str:
         return await make_key(self.db, role, **binding)
 
-    async def fixed_program(self, receiver: "Receiver", myki_ids: list[str], **terms) -> tuple[str, dict, dict]:
-        """(ops key, provider, program): a provider whose webhooks go to `receiver`, and a fixed program with
-        these residents on its roster."""
+    async def fixed_program(self, receiver: "Receiver", myki_ids: list[str], **terms) -> "LiveProgram":
+        """A provider whose webhooks go to `receiver`, and a fixed program with these residents on its roster."""
         ops, muni = await self.key("ops"), await self.key("municipality", municipality_code=MUNICIPALITY)
         provider = await create_provider(self.client, ops, receiver)
-        created = await self.client.post("/mynapoint/programs", headers=bearer(muni),
-                                         json=fixed_program(provider["id"], **terms))
-        assert created.status_code == 201, created.text
-        program = created.json()
-        uploaded = await self.client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni),
-                                          json={"residents": [resident(myki_id) for myki_id in myki_ids]})
-        assert uploaded.json()["errors"] == [], uploaded.text
-        return ops, provider, program
+        program = await create_program(self.client, muni, fixed_program(provider["id"], **terms), myki_ids)
+        return LiveProgram(ops, muni, provider, program)
+
+
+@dataclass
+class LiveProgram:
+    ops_key: str
+    muni_key: str
+    provider: dict
+    program: dict
 
 
 @pytest.fixture
 async def live(engine, settings):
-    """Gateway and services on the real engine: every request commits, so many run concurrently.
+    """Gateway and services on the real engine: the production commit path (each request's own COMMIT, the
+    committing batches' COMMIT on the driver), not the savepoints of the `db` fixture; and many requests run
+    concurrently.
 
     Rows are really committed; the fixture deletes what this test created afterwards (providers and keys made
     after it started, and every point-issuance row, which only these tests commit)."""
@@ -146,10 +112,9 @@ async def live(engine, settings):
             "mynapoint": mynapoint_app(settings=settings, db=db)}
     gateway = gateway_app(settings=settings, db=db,
                           transports={name: httpx.ASGITransport(app=app) for name, app in apps.items()})
-    async with LifespanManager(gateway):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway.test",
-                                     timeout=120) as client:
-            yield Live(client, db, settings)
+    async with LifespanManager(gateway), httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway),
+                                                           base_url="http://gateway.test", timeout=120) as client:
+        yield Live(client, db, settings)
     async with db.sessionmaker() as session:
         for table in MYNAPOINT_TABLES:
             await session.exec(text(f"DELETE FROM {table}"))

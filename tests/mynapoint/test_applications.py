@@ -5,14 +5,9 @@ from sqlmodel import select
 from common.models import Grant, LedgerEntry
 from services.mynapoint import idempotency
 from services.mynapoint.identity import my_number_check_digit
-from services.mynapoint.service import reconcile
+from services.mynapoint.settlement import reconcile
 from tests.conftest import bearer, make_key
-from tests.mynapoint.conftest import (
-    OTHER_MUNICIPALITY,
-    application,
-    fixed_program,
-    resident,
-)
+from tests.mynapoint.builders import OTHER_MUNICIPALITY, application, fixed_program, resident
 
 
 def valid_my_number(first_eleven: str = "12345678901") -> str:

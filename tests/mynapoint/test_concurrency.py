@@ -8,9 +8,9 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from common.models import Grant, Program
-from services.mynapoint.service import reconcile
+from services.mynapoint.settlement import reconcile
 from tests.conftest import bearer
-from tests.mynapoint.conftest import MUNICIPALITY, application, create_provider, fixed_program, resident
+from tests.mynapoint.builders import MUNICIPALITY, application, create_provider, fixed_program, resident, signed
 
 RESIDENTS = 400
 GRANTS_COVERED = 100
@@ -54,7 +54,7 @@ async def test_400_residents_at_once_get_exactly_the_100_grants_the_budget_cover
     final = {}
     for myki, key, response in answers:
         if response.status_code == 409:
-            response = (await send(myki, key))[2]
+            _, _, response = await send(myki, key)
         assert response.status_code == 200
         final.setdefault(myki, []).append(response.json())
 
@@ -98,8 +98,6 @@ async def test_concurrent_requests_with_one_key_make_one_grant_and_conflicts(liv
 
 
 async def test_one_webhook_delivered_concurrently_has_one_effect(live):
-    from tests.mynapoint.test_webhooks import signed
-
     provider, program, app = await _setup(live)
     answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
                                     json=application(provider["id"], "r-0002"))

@@ -11,7 +11,7 @@ from standardwebhooks.webhooks import Webhook
 from common.models import OutboxEvent
 from services.mynapoint.worker import DeliveryWorker
 from tests.conftest import bearer
-from tests.mynapoint.conftest import MUNICIPALITY, application, create_provider, fixed_program, resident
+from tests.mynapoint.builders import MUNICIPALITY, application, create_provider, fixed_program, resident
 
 EVENTS = 30
 SCHEDULE = (0,) + (0.02,) * 11  # twelve quick attempts: 0.3**12 makes a final failure practically impossible

@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from common.models import Grant, OutboxEvent, Provider
 from services.mynapoint import signing
-from tests.mynapoint.test_webhooks import _grant, worker
+from tests.mynapoint.builders import applied_grant, worker
 
 HOOK_URL = "https://hooks.pay.example:8443/webhooks"
 PUBLIC = "8.8.4.4"
@@ -39,7 +39,7 @@ def production(settings):
 
 async def _pending_delivery(client, app_key, provider, program, session) -> dict:
     """A grant.created waiting for a provider whose https hostname passed the onboarding check."""
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     await session.exec(update(Provider).where(Provider.id == provider["id"]).values(webhook_url=HOOK_URL))
     await session.commit()
     return grant
@@ -97,7 +97,7 @@ async def test_a_name_that_stops_resolving_is_retried(client, app_key, provider,
 async def test_development_mode_sends_to_the_name_as_configured(client, app_key, provider, program, receiver,
                                                                 receiver_client, db, settings, resolver):
     assert settings.insecure_webhooks_allowed()
-    await _grant(client, app_key, provider, program)
+    await applied_grant(client, app_key, provider, program)
     await worker(db, settings, receiver_client).run_once()
     (request,) = receiver.received
     assert str(request.url) == "http://provider.test/webhooks" and "sni_hostname" not in request.extensions

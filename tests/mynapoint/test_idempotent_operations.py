@@ -8,16 +8,11 @@ from standardwebhooks.webhooks import Webhook
 from common.models import OutboxEvent, Provider
 from services.mynapoint.main import create_app
 from tests.conftest import bearer
-from tests.mynapoint.conftest import RECEIVER_URL
-from tests.mynapoint.test_webhooks import _grant, _post_event, worker
+from tests.mynapoint.builders import RECEIVER_URL, applied_grant, keyed, post_event, worker
 
 KEYED_OPERATIONS = [("/mynapoint/providers", "post"), ("/mynapoint/providers/{provider_id}/rotate-secret", "post"),
                     ("/mynapoint/grants/{grant_id}/revoke", "post"),
                     ("/mynapoint/deliveries/{event_id}/redeliver", "post")]
-
-
-def keyed(api_key: str, idempotency_key: str) -> dict[str, str]:
-    return bearer(api_key) | {"Idempotency-Key": idempotency_key}
 
 
 def test_the_header_is_declared_in_openapi(settings, db):
@@ -55,8 +50,8 @@ async def test_a_replayed_rotation_rotates_once(client, ops_key, provider, sessi
 
 async def test_a_replayed_revoke_answers_the_same_and_revokes_once(client, app_key, muni_key, provider, program,
                                                                     session):
-    grant = await _grant(client, app_key, provider, program)
-    await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
+    grant = await applied_grant(client, app_key, provider, program)
+    await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
     url = f"/mynapoint/grants/{grant['id']}/revoke"
     first = await client.post(url, headers=keyed(muni_key, "revoke-1"))
     again = await client.post(url, headers=keyed(muni_key, "revoke-1"))
@@ -70,7 +65,7 @@ async def test_a_replayed_revoke_answers_the_same_and_revokes_once(client, app_k
 
 async def test_a_replayed_redeliver_does_not_queue_the_event_again(client, app_key, ops_key, provider, program,
                                                                    receiver, receiver_client, db, settings):
-    await _grant(client, app_key, provider, program)
+    await applied_grant(client, app_key, provider, program)
     await worker(db, settings, receiver_client).run_once()
     (event_id,) = list(receiver.applied)
     url = f"/mynapoint/deliveries/{event_id}/redeliver"

@@ -1,7 +1,8 @@
 """The 個人番号 check digit (official formula) and the keyed hash of マイキーIDs."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.errors import Unprocessable
 from services.mynapoint.identity import is_my_number, my_number_check_digit, myki_hash

@@ -3,7 +3,7 @@
 import httpx
 
 from tests.conftest import bearer
-from tests.mynapoint.conftest import application
+from tests.mynapoint.builders import application
 
 
 def _sample(text: str, name: str, **labels) -> float | None:

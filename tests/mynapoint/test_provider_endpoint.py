@@ -6,10 +6,9 @@ import httpx
 from sqlmodel import select
 
 from common.models import Grant, Provider
-from services.mynapoint.service import reconcile
+from services.mynapoint.settlement import reconcile
 from tests.conftest import bearer
-from tests.mynapoint.test_redeliver import _error, _failed_event_of, _redeliver, _written
-from tests.mynapoint.test_webhooks import _grant, worker
+from tests.mynapoint.builders import applied_grant, error_code, failed_event_of, redeliver, worker, written
 
 NEW_URL = "http://provider.test/webhooks/v2"
 
@@ -25,14 +24,14 @@ def _enable(client, ops_key: str, provider_id: str) -> httpx.Response:
 async def test_an_endpoint_a_410_disabled_takes_deliveries_again_once_enabled(client, ops_key, app_key, provider,
                                                                             program, receiver, receiver_client, db,
                                                                             settings, session):
-    voided = await _grant(client, app_key, provider, program)
+    voided = await applied_grant(client, app_key, provider, program)
     receiver.fail = lambda request: httpx.Response(410)
     await worker(db, settings, receiver_client).run_once()
-    failed = await _failed_event_of(session, voided["id"])
+    failed = await failed_event_of(session, voided["id"])
 
-    before = await _written(session, program["id"])
-    assert _error(await _redeliver(client, ops_key, failed.id), 422) == "endpoint_disabled"
-    assert await _written(session, program["id"]) == before
+    before = await written(session, program["id"])
+    assert error_code(await redeliver(client, ops_key, failed.id), 422) == "endpoint_disabled"
+    assert await written(session, program["id"]) == before
 
     receiver.fail = None
     changed = await _change(client, ops_key, provider["id"], {"webhook_url": NEW_URL})
@@ -43,7 +42,7 @@ async def test_an_endpoint_a_410_disabled_takes_deliveries_again_once_enabled(cl
     assert enabled.status_code == 200, enabled.text
     assert enabled.json()["webhook_disabled_at"] is None
 
-    replacement = (await _redeliver(client, ops_key, failed.id)).json()
+    replacement = (await redeliver(client, ops_key, failed.id)).json()
     sent = len(receiver.received)
     assert await worker(db, settings, receiver_client).run_once() == 1
     (request,) = receiver.received[sent:]

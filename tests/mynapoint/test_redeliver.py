@@ -6,18 +6,32 @@ import asyncio
 from datetime import datetime
 
 import httpx
-from sqlmodel import func, select
+from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
-from common.models import Application, Grant, LedgerEntry, OutboxEvent, Program
-from services.mynapoint.service import reconcile
+from common.models import Grant, LedgerEntry, OutboxEvent, Program
+from services.mynapoint.settlement import reconcile
 from services.mynapoint.templates import JST
 from services.mynapoint.worker import DeliveryWorker
 from tests.conftest import bearer
-from tests.mynapoint.conftest import Receiver, application, fixed_program, resident
-from tests.mynapoint.test_account_unlinked import _apply, _live_grants, unlinked
-from tests.mynapoint.test_idempotent_operations import keyed
-from tests.mynapoint.test_webhooks import FAST, _grant, _post_event, premium_buyer, worker
+from tests.mynapoint.builders import (
+    FAST,
+    application,
+    applied_grant,
+    apply,
+    error_code,
+    failed_event_of,
+    fixed_program,
+    live_grants,
+    post_event,
+    premium_buyer,
+    redeliver,
+    resident,
+    unlinked,
+    worker,
+    written,
+)
+from tests.mynapoint.conftest import Receiver
 
 
 async def _fail_delivery(receiver: Receiver, sender: DeliveryWorker) -> None:
@@ -28,51 +42,23 @@ async def _fail_delivery(receiver: Receiver, sender: DeliveryWorker) -> None:
     receiver.fail = None
 
 
-async def _failed_event_of(session, grant_id: str) -> OutboxEvent:
-    query = select(OutboxEvent).where(OutboxEvent.grant_id == grant_id, OutboxEvent.event_type == "grant.created")
-    event = (await session.exec(query.execution_options(populate_existing=True))).one()
-    assert event.status == "failed"
-    return event
-
-
 async def _grant_row(session, grant_id: str) -> Grant:
     return (await session.exec(select(Grant).where(Grant.id == grant_id)
                                .execution_options(populate_existing=True))).one()
-
-
-async def _written(session, program_id: str) -> tuple:
-    """Everything a redelivery could write for the program: grants, ledger rows, outbox events, balances."""
-    grants = (await session.exec(select(func.count()).select_from(Grant).where(Grant.program_id == program_id))).one()
-    ledger = (await session.exec(select(func.count()).select_from(LedgerEntry)
-                                 .where(LedgerEntry.program_id == program_id))).one()
-    events = (await session.exec(select(func.count()).select_from(OutboxEvent))).one()
-    balances = (await session.exec(select(Program.budget_yen, Program.reserved_yen, Program.posted_yen)
-                                   .where(Program.id == program_id))).one()
-    granted = (await session.exec(select(Application.granted_yen).where(Application.program_id == program_id))).all()
-    return grants, ledger, events, tuple(balances), sorted(granted)
-
-
-def _redeliver(client, ops_key: str, event_id: str, **headers):
-    return client.post(f"/mynapoint/deliveries/{event_id}/redeliver", headers=bearer(ops_key) | headers)
-
-
-def _error(response: httpx.Response, status: int) -> str:
-    assert response.status_code == status, response.text
-    return response.json()["error"]["code"]
 
 
 # --- re-reserved and delivered ---------------------------------------------------------------------------
 
 async def test_a_voided_grant_is_reserved_again_and_only_the_new_one_reaches_the_provider(
         client, app_key, ops_key, muni_key, provider, program, receiver, receiver_client, db, settings, session):
-    old = await _grant(client, app_key, provider, program)
+    old = await applied_grant(client, app_key, provider, program)
     sender = worker(db, settings, receiver_client)
     await _fail_delivery(receiver, sender)
-    failed = await _failed_event_of(session, old["id"])
+    failed = await failed_event_of(session, old["id"])
     assert (await _grant_row(session, old["id"])).status == "voided"
     tried = len(receiver.received)
 
-    answer = await _redeliver(client, ops_key, failed.id)
+    answer = await redeliver(client, ops_key, failed.id)
     assert answer.status_code == 200, answer.text
     sent = answer.json()
     assert set(sent) >= {"id", "provider_id", "event_type", "status", "attempts", "next_attempt_at",
@@ -81,7 +67,7 @@ async def test_a_voided_grant_is_reserved_again_and_only_the_new_one_reaches_the
     new, voided = await _grant_row(session, sent["grant_id"]), await _grant_row(session, old["id"])
     assert (new.source, new.status, new.points) == (f"redeliver:{old['id']}", "reserved", 5_000)
     assert (new.application_id, new.myki_hash) == (voided.application_id, voided.myki_hash)
-    assert (await _failed_event_of(session, old["id"])).id == failed.id  # the old event stays failed
+    assert (await failed_event_of(session, old["id"])).id == failed.id  # the old event stays failed
 
     assert await sender.run_once() == 1
     (request,) = receiver.received[tried:]
@@ -99,34 +85,34 @@ async def test_a_voided_grant_is_reserved_again_and_only_the_new_one_reaches_the
                                 .order_by(LedgerEntry.id))).all()
     assert [tuple(row) for row in kinds] == [("reserve", old["id"], 5_000), ("void", old["id"], -5_000),
                                              ("reserve", new.id, 5_000)]
-    assert (await _written(session, program["id"]))[3] == (50_000, 5_000, 0)
+    assert (await written(session, program["id"])).balances == (50_000, 5_000, 0)
     assert await reconcile(session) == []
 
     # The provider credits the grant it received; settlement pays for it, once.
-    credited = await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": new.id}})
+    credited = await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": new.id}})
     assert credited.json()["outcome"] == "posted"
-    late = await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": old["id"]}})
+    late = await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": old["id"]}})
     assert late.json()["outcome"] == "ignored: grant already voided"
     month = f"{datetime.now(JST):%Y-%m}"
     (row,) = (await client.get(f"/mynapoint/settlements?month={month}", headers=bearer(muni_key))).json()["items"]
     assert (row["credited_count"], row["credited_yen"], row["net_yen"]) == (1, 5_000, 5_000)
-    assert (await _written(session, program["id"]))[3] == (50_000, 0, 5_000)
+    assert (await written(session, program["id"])).balances == (50_000, 0, 5_000)
     assert await reconcile(session) == []
     # Applying again shows the resident's grant: the one that replaced the voided grant.
-    again = await _apply(client, app_key, provider, program, "myki-0001", "acct-myki-0001")
+    again = await apply(client, app_key, provider, program, "myki-0001", "acct-myki-0001")
     assert again["grant"] == {"id": new.id, "points": 5_000, "status": "posted"}
 
 
 async def test_a_replayed_idempotency_key_reserves_once(client, app_key, ops_key, provider, program, receiver,
                                                         receiver_client, db, settings, session):
-    old = await _grant(client, app_key, provider, program)
+    old = await applied_grant(client, app_key, provider, program)
     await _fail_delivery(receiver, worker(db, settings, receiver_client))
-    failed = await _failed_event_of(session, old["id"])
-    first = await _redeliver(client, ops_key, failed.id, **{"Idempotency-Key": "again-1"})
-    again = await _redeliver(client, ops_key, failed.id, **{"Idempotency-Key": "again-1"})
+    failed = await failed_event_of(session, old["id"])
+    first = await redeliver(client, ops_key, failed.id, **{"Idempotency-Key": "again-1"})
+    again = await redeliver(client, ops_key, failed.id, **{"Idempotency-Key": "again-1"})
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
-    assert len(await _live_grants(session, program["id"])) == 1
+    assert len(await live_grants(session, program["id"])) == 1
 
 
 # --- refused: nothing written -----------------------------------------------------------------------------
@@ -138,47 +124,47 @@ async def test_a_budget_that_no_longer_covers_it_is_422_and_writes_nothing(clien
                                  json=fixed_program(provider["id"], budget=5_000))).json()
     await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni_key),
                       json={"residents": [resident("myki-a"), resident("myki-b")]})
-    old = await _grant(client, app_key, provider, program, "myki-a")
+    old = await applied_grant(client, app_key, provider, program, "myki-a")
     await _fail_delivery(receiver, worker(db, settings, receiver_client))
-    failed = await _failed_event_of(session, old["id"])
-    taken = await _grant(client, app_key, provider, program, "myki-b")  # the freed budget goes to b
+    failed = await failed_event_of(session, old["id"])
+    taken = await applied_grant(client, app_key, provider, program, "myki-b")  # the freed budget goes to b
     assert taken["status"] == "reserved"
 
-    before = await _written(session, program["id"])
-    refused = await _redeliver(client, ops_key, failed.id)
-    assert _error(refused, 422) == "budget_exhausted"
-    assert await _written(session, program["id"]) == before
-    assert (await _failed_event_of(session, old["id"])).attempts == 3
+    before = await written(session, program["id"])
+    refused = await redeliver(client, ops_key, failed.id)
+    assert error_code(refused, 422) == "budget_exhausted"
+    assert await written(session, program["id"]) == before
+    assert (await failed_event_of(session, old["id"])).attempts == 3
     assert await reconcile(session) == []
 
     await client.post(f"/mynapoint/programs/{program['id']}/funding", headers=bearer(muni_key),
                       json={"amount_yen": 5_000})
-    assert (await _redeliver(client, ops_key, failed.id)).status_code == 200
-    assert (await _written(session, program["id"]))[3] == (10_000, 10_000, 0)
+    assert (await redeliver(client, ops_key, failed.id)).status_code == 200
+    assert (await written(session, program["id"])).balances == (10_000, 10_000, 0)
     assert await reconcile(session) == []
 
 
 async def test_a_posted_or_revoked_grant_has_nothing_to_redeliver(client, app_key, ops_key, muni_key, provider,
                                                                   program, receiver_client, db, settings, session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     await worker(db, settings, receiver_client).run_once()
     created = (await session.exec(select(OutboxEvent.id).where(OutboxEvent.grant_id == grant["id"]))).one()
     # Still reserved: the same event is sent again, as before.
-    resent = await _redeliver(client, ops_key, created)
+    resent = await redeliver(client, ops_key, created)
     assert (resent.json()["id"], resent.json()["status"]) == (created, "pending")
     await worker(db, settings, receiver_client).run_once()
 
-    await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
-    before = await _written(session, program["id"])
-    assert _error(await _redeliver(client, ops_key, created), 422) == "grant_resolved"
-    assert await _written(session, program["id"]) == before
+    await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
+    before = await written(session, program["id"])
+    assert error_code(await redeliver(client, ops_key, created), 422) == "grant_resolved"
+    assert await written(session, program["id"]) == before
     await client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(muni_key))
-    before = await _written(session, program["id"])
-    assert _error(await _redeliver(client, ops_key, created), 422) == "grant_resolved"
-    assert await _written(session, program["id"]) == before
+    before = await written(session, program["id"])
+    assert error_code(await redeliver(client, ops_key, created), 422) == "grant_resolved"
+    assert await written(session, program["id"]) == before
     # Other events are sent again as they are.
     revoked = (await session.exec(select(OutboxEvent.id).where(OutboxEvent.event_type == "grant.revoked"))).one()
-    again = await _redeliver(client, ops_key, revoked)
+    again = await redeliver(client, ops_key, revoked)
     assert (again.json()["id"], again.json()["status"]) == (revoked, "pending")
     assert await reconcile(session) == []
 
@@ -186,29 +172,29 @@ async def test_a_posted_or_revoked_grant_has_nothing_to_redeliver(client, app_ke
 async def test_a_grant_withdrawn_on_purpose_is_not_reserved_again(client, app_key, ops_key, muni_key, provider,
                                                                   program, receiver_client, db, settings, session):
     """Delivered, then revoked by the municipality before credit: voided, and the provider was told grant.revoked."""
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     await worker(db, settings, receiver_client).run_once()
     await client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(muni_key))
     created = (await session.exec(select(OutboxEvent.id).where(OutboxEvent.grant_id == grant["id"],
                                                                OutboxEvent.event_type == "grant.created"))).one()
-    before = await _written(session, program["id"])
-    assert _error(await _redeliver(client, ops_key, created), 422) == "grant_resolved"
-    assert await _written(session, program["id"]) == before
+    before = await written(session, program["id"])
+    assert error_code(await redeliver(client, ops_key, created), 422) == "grant_resolved"
+    assert await written(session, program["id"]) == before
 
 
 async def test_outside_the_window_no_grant_is_reserved_again(client, app_key, ops_key, provider, program, receiver,
                                                              receiver_client, db, settings, session):
-    old = await _grant(client, app_key, provider, program)
+    old = await applied_grant(client, app_key, provider, program)
     await _fail_delivery(receiver, worker(db, settings, receiver_client))
-    failed = await _failed_event_of(session, old["id"])
+    failed = await failed_event_of(session, old["id"])
     stored = await session.get(Program, program["id"])
     await session.refresh(stored)
     stored.closes_at = stored.opens_at
     session.add(stored)
     await session.commit()
-    before = await _written(session, program["id"])
-    assert _error(await _redeliver(client, ops_key, failed.id), 422) == "outside_window"
-    assert await _written(session, program["id"]) == before
+    before = await written(session, program["id"])
+    assert error_code(await redeliver(client, ops_key, failed.id), 422) == "outside_window"
+    assert await written(session, program["id"]) == before
 
 
 # --- once per voided grant, and never two live grants ------------------------------------------------------
@@ -216,51 +202,51 @@ async def test_outside_the_window_no_grant_is_reserved_again(client, app_key, op
 async def test_a_second_redelivery_is_409_and_reserves_nothing_more(client, app_key, ops_key, provider, program,
                                                                     receiver, receiver_client, db, settings,
                                                                     session):
-    old = await _grant(client, app_key, provider, program)
+    old = await applied_grant(client, app_key, provider, program)
     await _fail_delivery(receiver, worker(db, settings, receiver_client))
-    failed = await _failed_event_of(session, old["id"])
-    first = await _redeliver(client, ops_key, failed.id)
+    failed = await failed_event_of(session, old["id"])
+    first = await redeliver(client, ops_key, failed.id)
     assert first.status_code == 200
-    before = await _written(session, program["id"])
-    second = await _redeliver(client, ops_key, failed.id)
-    assert _error(second, 409) == "already_redelivered"
+    before = await written(session, program["id"])
+    second = await redeliver(client, ops_key, failed.id)
+    assert error_code(second, 409) == "already_redelivered"
     assert first.json()["grant_id"] in second.json()["error"]["message"]
-    assert await _written(session, program["id"]) == before
-    assert [g.id for g in await _live_grants(session, program["id"])] == [first.json()["grant_id"]]
+    assert await written(session, program["id"]) == before
+    assert [g.id for g in await live_grants(session, program["id"])] == [first.json()["grant_id"]]
 
 
 async def test_an_unlinked_or_already_replaced_grant_is_not_reserved_again(client, app_key, ops_key, provider,
                                                                            program, receiver, receiver_client, db,
                                                                            settings, session):
-    old = await _grant(client, app_key, provider, program)
+    old = await applied_grant(client, app_key, provider, program)
     await _fail_delivery(receiver, worker(db, settings, receiver_client))
-    failed = await _failed_event_of(session, old["id"])
-    outcome = (await _post_event(client, provider, unlinked("acct-myki-0001"))).json()["outcome"]
+    failed = await failed_event_of(session, old["id"])
+    outcome = (await post_event(client, provider, unlinked("acct-myki-0001"))).json()["outcome"]
     assert outcome == "unlinked 1 application, voided 0 grants"
-    assert _error(await _redeliver(client, ops_key, failed.id), 422) == "account_unlinked"
+    assert error_code(await redeliver(client, ops_key, failed.id), 422) == "account_unlinked"
 
-    relinked = (await _apply(client, app_key, provider, program, "myki-0001", "acct-new"))["grant"]
+    relinked = (await apply(client, app_key, provider, program, "myki-0001", "acct-new"))["grant"]
     assert relinked["status"] == "reserved"  # re-linking replaced the voided grant
-    before = await _written(session, program["id"])
-    assert _error(await _redeliver(client, ops_key, failed.id), 422) == "grant_superseded"
-    assert await _written(session, program["id"]) == before
-    assert [g.id for g in await _live_grants(session, program["id"])] == [relinked["id"]]
+    before = await written(session, program["id"])
+    assert error_code(await redeliver(client, ops_key, failed.id), 422) == "grant_superseded"
+    assert await written(session, program["id"]) == before
+    assert [g.id for g in await live_grants(session, program["id"])] == [relinked["id"]]
 
 
 async def test_relinking_never_replaces_a_grant_a_redelivery_replaced(client, app_key, ops_key, provider, program,
                                                                        receiver, receiver_client, db, settings,
                                                                        session):
     """The replacement is credited, then the account unlinked (posted grants stay): re-linking issues nothing."""
-    old = await _grant(client, app_key, provider, program)
+    old = await applied_grant(client, app_key, provider, program)
     sender = worker(db, settings, receiver_client)
     await _fail_delivery(receiver, sender)
-    new_id = (await _redeliver(client, ops_key, (await _failed_event_of(session, old["id"])).id)).json()["grant_id"]
+    new_id = (await redeliver(client, ops_key, (await failed_event_of(session, old["id"])).id)).json()["grant_id"]
     await sender.run_once()
-    await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": new_id}})
-    await _post_event(client, provider, unlinked("acct-myki-0001"))
-    relinked = await _apply(client, app_key, provider, program, "myki-0001", "acct-new")
+    await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": new_id}})
+    await post_event(client, provider, unlinked("acct-myki-0001"))
+    relinked = await apply(client, app_key, provider, program, "myki-0001", "acct-new")
     assert relinked["grant"] == {"id": new_id, "points": 5_000, "status": "posted"}
-    assert [g.id for g in await _live_grants(session, program["id"])] == [new_id]
+    assert [g.id for g in await live_grants(session, program["id"])] == [new_id]
     assert await reconcile(session) == []
 
 
@@ -270,16 +256,17 @@ CONCURRENT = 8
 async def test_concurrent_redeliveries_reserve_one_grant(live):
     """Committed transactions on real connections: one redelivery wins, every other one is 409."""
     receiver, app = Receiver(), await live.key("app")
-    ops, provider, program = await live.fixed_program(receiver, ["twice"])
+    made = await live.fixed_program(receiver, ["twice"])
+    ops, provider, program = made.ops_key, made.provider, made.program
     answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
                                     json=application(provider["id"], "twice"))
     old_id = answer.json()["grant"]["id"]
     client = httpx.AsyncClient(transport=httpx.MockTransport(receiver.handle))
     await _fail_delivery(receiver, DeliveryWorker(live.db, live.settings, client=client, schedule=FAST))
     async with live.db.sessionmaker() as session:
-        failed = await _failed_event_of(session, old_id)
+        failed = await failed_event_of(session, old_id)
 
-    answers = await asyncio.gather(*(_redeliver(live.client, ops, failed.id) for _ in range(CONCURRENT)))
+    answers = await asyncio.gather(*(redeliver(live.client, ops, failed.id) for _ in range(CONCURRENT)))
     statuses = sorted(response.status_code for response in answers)
     assert statuses == [200] + [409] * (CONCURRENT - 1), [r.text for r in answers]
     assert {r.json()["error"]["code"] for r in answers if r.status_code == 409} == {"already_redelivered"}
@@ -287,7 +274,7 @@ async def test_concurrent_redeliveries_reserve_one_grant(live):
         grants = (await session.exec(select(Grant.source, Grant.status).where(Grant.program_id == program["id"])
                                      .order_by(Grant.created_at))).all()
         assert [tuple(g) for g in grants] == [("application", "voided"), (f"redeliver:{old_id}", "reserved")]
-        assert (await _written(session, program["id"]))[3] == (50_000, 5_000, 0)
+        assert (await written(session, program["id"])).balances == (50_000, 5_000, 0)
         assert await reconcile(session) == []
     await client.aclose()
 
@@ -299,30 +286,30 @@ async def test_a_redelivered_premium_grant_stays_within_the_per_person_cap(clien
                                                                            settings, session):
     program, charge = await premium_buyer(client, app_key, muni_key, provider, "buyer-r", cap=1_000,
                                           charge_yen=4_000)
-    assert (await _post_event(client, provider, charge("c1"))).json()["outcome"].startswith("reserved 1000 points")
+    assert (await post_event(client, provider, charge("c1"))).json()["outcome"].startswith("reserved 1000 points")
     (old_id,) = (await session.exec(select(Grant.id).where(Grant.program_id == program["id"]))).all()
     await _fail_delivery(receiver, worker(db, settings, receiver_client))
-    failed = await _failed_event_of(session, old_id)
+    failed = await failed_event_of(session, old_id)
     # The void gave the 1,000 points back to the cap, and a later charge took half of them: all or none.
     smaller = charge("c2")
     smaller["data"]["amount_yen"] = 2_000
-    assert (await _post_event(client, provider, smaller)).json()["outcome"].startswith("reserved 500 points")
+    assert (await post_event(client, provider, smaller)).json()["outcome"].startswith("reserved 500 points")
 
-    before = await _written(session, program["id"])
-    refused = await _redeliver(client, ops_key, failed.id)
-    assert _error(refused, 422) == "per_person_cap_reached"
+    before = await written(session, program["id"])
+    refused = await redeliver(client, ops_key, failed.id)
+    assert error_code(refused, 422) == "per_person_cap_reached"
     assert "per-person cap of 1000" in refused.json()["error"]["message"]
-    assert await _written(session, program["id"]) == before
+    assert await written(session, program["id"]) == before
 
     c2 = (await session.exec(select(Grant.id).where(Grant.source == "charge:c2"))).one()
     await client.post(f"/mynapoint/grants/{c2}/revoke", headers=bearer(muni_key))  # before credit: a void
-    answer = await _redeliver(client, ops_key, failed.id)
+    answer = await redeliver(client, ops_key, failed.id)
     assert answer.status_code == 200, answer.text
     new = await _grant_row(session, answer.json()["grant_id"])
     assert (new.source, new.points, new.status) == (f"redeliver:{old_id}", 1_000, "reserved")
-    assert (await _written(session, program["id"]))[4] == [1_000]
-    assert (await _post_event(client, provider, charge("c3"))).json()["outcome"] == "ignored: per-person cap reached"
+    assert (await written(session, program["id"])).granted == [1_000]
+    assert (await post_event(client, provider, charge("c3"))).json()["outcome"] == "ignored: per-person cap reached"
     # Voided in turn, the replacement gives its points back to the cap too.
     await client.post(f"/mynapoint/grants/{new.id}/revoke", headers=bearer(muni_key))
-    assert (await _post_event(client, provider, charge("c4"))).json()["outcome"].startswith("reserved 1000 points")
+    assert (await post_event(client, provider, charge("c4"))).json()["outcome"].startswith("reserved 1000 points")
     assert await reconcile(session) == []

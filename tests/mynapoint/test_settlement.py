@@ -3,17 +3,18 @@
 import asyncio
 from datetime import UTC, datetime
 
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlmodel import func, select
 from typer.testing import CliRunner
 
 from common.cli import app as cli
 from common.models import LedgerEntry, Program
-from services.mynapoint.service import reconcile
+from services.mynapoint.settlement import reconcile
 from tests.conftest import bearer, make_key
-from tests.mynapoint.conftest import MUNICIPALITY, OTHER_MUNICIPALITY, application
-from tests.mynapoint.test_webhooks import _grant, _post_event
+from tests.mynapoint.builders import MUNICIPALITY, OTHER_MUNICIPALITY, application, applied_grant, post_event
 
 
 def this_month() -> str:
@@ -22,9 +23,9 @@ def this_month() -> str:
 
 async def test_settlement_matches_the_ledger_as_json_and_csv(client, app_key, muni_key, provider, program, db,
                                                               session):
-    grants = [await _grant(client, app_key, provider, program, f"myki-{n:04d}") for n in range(4)]
+    grants = [await applied_grant(client, app_key, provider, program, f"myki-{n:04d}") for n in range(4)]
     for grant in grants[:3]:
-        await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
+        await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
     await client.post(f"/mynapoint/grants/{grants[0]['id']}/revoke", headers=bearer(muni_key))
     month = this_month()
     answer = await client.get(f"/mynapoint/settlements?month={month}", headers=bearer(muni_key))
@@ -59,7 +60,7 @@ async def test_settlement_matches_the_ledger_as_json_and_csv(client, app_key, mu
 
 
 async def test_reconcile_notices_a_total_that_drifted_from_the_ledger(client, app_key, provider, program, session):
-    await _grant(client, app_key, provider, program)
+    await applied_grant(client, app_key, provider, program)
     assert await reconcile(session) == []
     await session.exec(update(Program).where(Program.id == program["id"]).values(reserved_yen=Program.reserved_yen + 1))
     problems = await reconcile(session)
@@ -125,7 +126,7 @@ async def test_any_sequence_of_operations_keeps_the_ledger_and_the_budget(client
         elif grants:
             grant_id = grants[n % len(grants)]
             if action == "credit":
-                await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant_id}})
+                await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant_id}})
             else:
                 await client.post(f"/mynapoint/grants/{grant_id}/revoke", headers=bearer(muni_key))
     assert await reconcile(session) == []

@@ -10,15 +10,12 @@ from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
 from common.models import Grant, OutboxEvent
-from services.mynapoint.service import reconcile, void_grant
+from services.mynapoint.grants import void_grant
+from services.mynapoint.settlement import reconcile
 from services.mynapoint.worker import DeliveryWorker
 from tests.conftest import bearer
-from tests.mynapoint.conftest import Receiver, application
-from tests.mynapoint.test_webhooks import _grant, _post_event, worker
-
-
-def unlinked(account: str) -> dict:
-    return {"type": "account.unlinked", "data": {"provider_account_id": account}}
+from tests.mynapoint.builders import application, applied_grant, post_event, unlinked, worker
+from tests.mynapoint.conftest import Receiver
 
 
 async def _events(session, grant_id: str) -> dict[str, OutboxEvent]:
@@ -53,7 +50,7 @@ def _during_send(receiver: Receiver, hook) -> httpx.AsyncClient:
 async def test_an_expired_reservation_cancels_its_unsent_grant_created(client, app_key, ops_key, provider, program,
                                                                        receiver, receiver_client, db, settings,
                                                                        session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     await _expire(session, grant["id"])
     assert await worker(db, settings, receiver_client).sweep_expired_reservations() == 1
 
@@ -78,7 +75,7 @@ async def test_revoking_a_reservation_before_delivery_cancels_it_and_sends_nothi
                                                                                    provider, program, receiver,
                                                                                    receiver_client, db, settings,
                                                                                    session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     revoked = await client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(muni_key))
     assert revoked.status_code == 200 and revoked.json()["status"] == "voided"
     events = await _events(session, grant["id"])
@@ -92,9 +89,9 @@ async def test_revoking_a_reservation_before_delivery_cancels_it_and_sends_nothi
 
 async def test_unlinking_after_delivery_sends_grant_revoked(client, app_key, provider, program, receiver,
                                                             receiver_client, db, settings, session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     assert await worker(db, settings, receiver_client).run_once() == 1
-    outcome = (await _post_event(client, provider, unlinked("acct-myki-0001"))).json()["outcome"]
+    outcome = (await post_event(client, provider, unlinked("acct-myki-0001"))).json()["outcome"]
     assert outcome == "unlinked 1 application, voided 1 grant"
     events = await _events(session, grant["id"])
     assert (events["grant.created"].status, events["grant.revoked"].status) == ("delivered", "pending")
@@ -111,7 +108,7 @@ async def test_unlinking_after_delivery_sends_grant_revoked(client, app_key, pro
 async def test_revoking_a_delivered_reservation_sends_grant_revoked(client, app_key, muni_key, provider, program,
                                                                     receiver, receiver_client, db, settings,
                                                                     session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     await worker(db, settings, receiver_client).run_once()
     revoked = await client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(muni_key))
     assert revoked.json()["status"] == "voided"
@@ -124,7 +121,7 @@ async def test_a_void_after_a_failed_attempt_stops_the_retries_and_sends_grant_r
         client, app_key, provider, program, receiver, receiver_client, db, settings, session):
     """The failed attempt may have reached the provider, so it hears the grant is void, and is never offered it
     again after that."""
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     receiver.fail = lambda request: httpx.Response(503)
     await worker(db, settings, receiver_client).run_once()
     receiver.fail = None
@@ -143,7 +140,7 @@ async def test_a_void_after_a_failed_attempt_stops_the_retries_and_sends_grant_r
 async def test_a_final_delivery_failure_voids_without_sending_anything(client, app_key, provider, program,
                                                                        receiver, receiver_client, db, settings,
                                                                        session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     receiver.fail = lambda request: httpx.Response(503)
     for _ in range(3):
         await worker(db, settings, receiver_client).run_once()
@@ -158,10 +155,10 @@ async def test_a_final_delivery_failure_voids_without_sending_anything(client, a
 
 async def test_a_void_during_delivery_sends_grant_revoked_after_the_lease(client, app_key, provider, program,
                                                                           receiver, db, settings, session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
 
     async def unlink_now():
-        outcome = (await _post_event(client, provider, unlinked("acct-myki-0001"))).json()["outcome"]
+        outcome = (await post_event(client, provider, unlinked("acct-myki-0001"))).json()["outcome"]
         assert outcome == "unlinked 1 application, voided 1 grant"
 
     during = _during_send(receiver, unlink_now)
@@ -184,12 +181,12 @@ async def test_a_void_during_delivery_sends_grant_revoked_after_the_lease(client
 
 async def test_a_void_during_a_failing_delivery_stops_its_retries(client, app_key, provider, program, receiver, db,
                                                                   settings, session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     receiver.fail = lambda request: httpx.Response(503) if json.loads(request.content)["type"] == "grant.created" \
         else None
 
     async def unlink_now():
-        await _post_event(client, provider, unlinked("acct-myki-0001"))
+        await post_event(client, provider, unlinked("acct-myki-0001"))
 
     sender = DeliveryWorker(db, settings, client=_during_send(receiver, unlink_now), schedule=(0, 0, 0, 0))
     await sender.run_once()
@@ -208,11 +205,11 @@ async def test_a_delivery_that_lands_after_its_lease_ran_out_and_a_cancel_is_rev
                                                                                      program, receiver, db,
                                                                                      settings, session):
     """A stalled worker: its lease expires mid-send, a void cancels the event as unsent, then the send lands."""
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
 
     async def stall_then_unlink():
         await asyncio.sleep(0.05)
-        await _post_event(client, provider, unlinked("acct-myki-0001"))
+        await post_event(client, provider, unlinked("acct-myki-0001"))
 
     sender = DeliveryWorker(db, settings, client=_during_send(receiver, stall_then_unlink), lease_seconds=0.01)
     await sender.run_once()
@@ -231,8 +228,8 @@ RACERS = 24
 async def test_voids_racing_the_worker_never_leave_a_sent_grant_unrevoked(live):
     """Each grant.created is either cancelled and never sent, or sent and then followed by grant.revoked."""
     receiver, app = Receiver(), await live.key("app")
-    _ops, provider, program = await live.fixed_program(receiver, [f"race-{n}" for n in range(RACERS)],
-                                                      budget=RACERS * 5_000)
+    made = await live.fixed_program(receiver, [f"race-{n}" for n in range(RACERS)], budget=RACERS * 5_000)
+    provider, program = made.provider, made.program
     grants = []
     for n in range(RACERS):
         answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
@@ -247,7 +244,7 @@ async def test_voids_racing_the_worker_never_leave_a_sent_grant_unrevoked(live):
         await work()
 
     def void(n: int):
-        return lambda: _post_event(live.client, provider, unlinked(f"acct-race-{n}"))
+        return lambda: post_event(live.client, provider, unlinked(f"acct-race-{n}"))
 
     # The worker claims the oldest events a few at a time while the newest grants are voided one by one: the two
     # meet somewhere in the middle, at a moment that differs from run to run.
@@ -280,11 +277,12 @@ async def test_a_failed_attempt_recorded_while_a_void_commits_is_not_retried(liv
     """The void finds grant.created leased and enqueues grant.revoked; the worker recording the attempt's failure
     at that moment must see the void, or a retried grant.created could reach the provider after its revocation."""
     receiver, app = Receiver(fail=lambda request: httpx.Response(503)), await live.key("app")
-    _ops, provider, program = await live.fixed_program(receiver, ["slow-void"])
+    made = await live.fixed_program(receiver, ["slow-void"])
+    provider, program = made.provider, made.program
     answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
                                     json=application(provider["id"], "slow-void"))
     grant_id = answer.json()["grant"]["id"]
-    committed = []
+    voids: list[asyncio.Task] = []
 
     async def void_committing_later():
         session = live.db.sessionmaker()
@@ -294,14 +292,14 @@ async def test_a_failed_attempt_recorded_while_a_void_commits_is_not_retried(liv
             await asyncio.sleep(0.3)
             await session.commit()
             await session.close()
-            committed.append(True)
 
-        committed.append(asyncio.create_task(commit()))
+        voids.append(asyncio.create_task(commit()))
 
     sender = DeliveryWorker(live.db, live.settings, client=_during_send(receiver, void_committing_later),
                             schedule=(0, 0, 0))
     await sender.run_once()
-    await committed[0]
+    (void,) = voids
+    await void
     async with live.db.sessionmaker() as session:
         events = await _events(session, grant_id)
     assert (events["grant.created"].status, events["grant.created"].attempts) == ("cancelled", 1)

@@ -1,54 +1,37 @@
 """Webhooks both ways, checked with the reference standardwebhooks package on the provider's side."""
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
 from common.models import Grant, InboundWebhook, LedgerEntry, OutboxEvent, Program, Provider
-from services.mynapoint.service import reconcile
-from services.mynapoint.worker import DeliveryWorker
+from services.mynapoint.settlement import reconcile
 from tests.conftest import bearer, make_key
-from tests.mynapoint.conftest import application, create_provider, fixed_program, resident
-
-FAST = (0, 0, 0)  # three attempts, no waiting
-
-
-def worker(db, settings, receiver_client, schedule=FAST) -> DeliveryWorker:
-    return DeliveryWorker(db, settings, client=receiver_client, schedule=schedule, rng=__import__("random").Random(1))
-
-
-async def _grant(client, app_key, provider, program, myki="myki-0001") -> dict:
-    answer = await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
-                               json=application(provider["id"], myki))
-    return answer.json()["grant"]
-
-
-def signed(secret: str, event: dict, *, msg_id: str | None = None, at: datetime | None = None) -> tuple[bytes, dict]:
-    body = json.dumps(event, ensure_ascii=False)
-    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    at = at or datetime.now(UTC)
-    headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp())),
-               "webhook-signature": Webhook(secret).sign(msg_id, at, body), "content-type": "application/json"}
-    return body.encode(), headers
-
-
-async def _post_event(client, provider, event, **kwargs) -> httpx.Response:
-    body, headers = signed(provider["webhook_secret"], event, **kwargs)
-    return await client.post(f"/webhooks/providers/{provider['id']}", content=body, headers=headers)
-
+from tests.mynapoint.builders import (
+    application,
+    applied_grant,
+    create_provider,
+    fixed_program,
+    post_event,
+    premium_buyer,
+    resident,
+    signed,
+    worker,
+)
 
 # --- outbound --------------------------------------------------------------------------------------------
 
 async def test_grant_created_is_delivered_signed_and_verifiable(client, app_key, provider, program, receiver,
                                                                  receiver_client, db, settings, session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     assert await worker(db, settings, receiver_client).run_once() == 1
     (request,) = receiver.received
     payload = Webhook(provider["webhook_secret"]).verify(request.content, dict(request.headers))
@@ -64,7 +47,7 @@ async def test_grant_created_is_delivered_signed_and_verifiable(client, app_key,
 
 async def test_failures_retry_then_fail_and_void_the_grant(client, app_key, provider, program, receiver,
                                                             receiver_client, db, settings, session, ops_key):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     receiver.fail = lambda request: httpx.Response(503)
     for _ in range(3):
         await worker(db, settings, receiver_client).run_once()
@@ -93,7 +76,7 @@ async def test_failures_retry_then_fail_and_void_the_grant(client, app_key, prov
 
 async def test_retry_after_is_honoured_and_410_disables_the_endpoint(client, app_key, provider, program, receiver,
                                                                        receiver_client, db, settings, session):
-    await _grant(client, app_key, provider, program)
+    await applied_grant(client, app_key, provider, program)
     receiver.fail = lambda request: httpx.Response(429, headers={"Retry-After": "120"})
     await worker(db, settings, receiver_client, schedule=(0, 5, 5)).run_once()
     (event,) = (await session.exec(select(OutboxEvent))).all()
@@ -113,7 +96,7 @@ async def test_retry_after_is_honoured_and_410_disables_the_endpoint(client, app
     await session.refresh(stored)
     assert stored.webhook_disabled_at is not None
     # Later events for a disabled endpoint are not sent.
-    await _grant(client, app_key, provider, program, "myki-0002")
+    await applied_grant(client, app_key, provider, program, "myki-0002")
     sent = len(receiver.received)
     await worker(db, settings, receiver_client).run_once()
     assert len(receiver.received) == sent
@@ -127,7 +110,7 @@ async def test_rotation_sends_both_signatures_during_the_overlap(client, ops_key
     new = rotated.json()["webhook_secret"]
     assert new != old
     receiver.secret = new
-    await _grant(client, app_key, provider, program)
+    await applied_grant(client, app_key, provider, program)
     await worker(db, settings, receiver_client).run_once()
     (request,) = receiver.received
     assert len(request.headers["webhook-signature"].split(" ")) == 2
@@ -135,8 +118,8 @@ async def test_rotation_sends_both_signatures_during_the_overlap(client, ops_key
 
 
 async def test_a_private_webhook_url_is_refused_in_production_mode(client, ops_key, settings):
-    from services.mynapoint import signing
     from common.errors import Unprocessable
+    from services.mynapoint import signing
 
     for url in ("http://example.com/hook", "https://127.0.0.1/hook", "https://10.0.0.8/hook", "ftp://x/y"):
         try:
@@ -151,7 +134,7 @@ async def test_a_private_webhook_url_is_refused_in_production_mode(client, ops_k
 # --- inbound ---------------------------------------------------------------------------------------------
 
 async def test_grant_credited_posts_the_reservation_once(client, app_key, provider, program, session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     event = {"type": "grant.credited", "timestamp": datetime.now(UTC).isoformat(), "data": {"grant_id": grant["id"]}}
     body, headers = signed(provider["webhook_secret"], event)
     first = await client.post(f"/webhooks/providers/{provider['id']}", content=body, headers=headers)
@@ -159,7 +142,7 @@ async def test_grant_credited_posts_the_reservation_once(client, app_key, provid
     again = await client.post(f"/webhooks/providers/{provider['id']}", content=body, headers=headers)
     assert again.status_code == 200 and again.json()["duplicate"] is True
     # The same fact under a new webhook-id has no second effect either.
-    retold = await _post_event(client, provider, event)
+    retold = await post_event(client, provider, event)
     assert retold.json()["outcome"].startswith("ignored")
     stored = await session.get(Program, program["id"])
     await session.refresh(stored)
@@ -169,17 +152,17 @@ async def test_grant_credited_posts_the_reservation_once(client, app_key, provid
 
 async def test_grant_credited_names_what_it_did_not_post_and_moves_nothing(client, ops_key, app_key, provider,
                                                                               program, session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     other = await create_provider(client, ops_key)
-    foreign = await _post_event(client, other, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
-    unknown = await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": "gr_unknown"}})
+    foreign = await post_event(client, other, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
+    unknown = await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": "gr_unknown"}})
     assert [foreign.json()["outcome"], unknown.json()["outcome"]] == ["rejected: no such grant for this provider"] * 2
     stored = await session.get(Program, program["id"])
     await session.refresh(stored)
     assert (stored.reserved_yen, stored.posted_yen) == (5_000, 0)
     recorded = (await session.exec(select(InboundWebhook.outcome).where(InboundWebhook.provider_id == other["id"])))
     assert recorded.all() == ["rejected: no such grant for this provider"]
-    credited = await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
+    credited = await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
     assert credited.json()["outcome"] == "posted"
     posts = await session.exec(select(LedgerEntry.kind, LedgerEntry.reserved_delta, LedgerEntry.posted_delta,
                                       LedgerEntry.provider_id).where(LedgerEntry.grant_id == grant["id"]))
@@ -189,7 +172,7 @@ async def test_grant_credited_names_what_it_did_not_post_and_moves_nothing(clien
 
 async def test_the_ledger_refuses_a_second_movement_of_one_kind_for_a_grant(client, app_key, provider, program,
                                                                             session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     session.add(LedgerEntry(program_id=program["id"], grant_id=grant["id"], provider_id=provider["id"],
                             kind="reserve", reserved_delta=5_000))
     with pytest.raises(IntegrityError):
@@ -197,7 +180,7 @@ async def test_the_ledger_refuses_a_second_movement_of_one_kind_for_a_grant(clie
 
 
 async def test_bad_signatures_are_refused_with_no_effect(client, app_key, provider, program, session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     event = {"type": "grant.credited", "data": {"grant_id": grant["id"]}}
     url = f"/webhooks/providers/{provider['id']}"
     body, headers = signed(provider["webhook_secret"], event)
@@ -220,7 +203,7 @@ async def test_bad_signatures_are_refused_with_no_effect(client, app_key, provid
 
 
 async def test_unknown_event_types_are_recorded_and_acknowledged(client, provider, session):
-    answer = await _post_event(client, provider, {"type": "account.renamed", "data": {}}, msg_id="msg_unknown_1")
+    answer = await post_event(client, provider, {"type": "account.renamed", "data": {}}, msg_id="msg_unknown_1")
     assert answer.status_code == 200 and answer.json()["outcome"] == "recorded: unknown event type"
     (record,) = (await session.exec(select(InboundWebhook))).all()
     assert (record.webhook_id, record.event_type) == ("msg_unknown_1", "account.renamed")
@@ -240,7 +223,7 @@ async def test_charges_make_premium_grants_up_to_the_cap(client, app_key, muni_k
         return {"type": "charge.completed", "data": {"charge_id": charge_id, "program_id": program["id"],
                                                      "provider_account_id": "acct-buyer-1", "amount_yen": amount}}
 
-    outcomes = [(await _post_event(client, provider, charge(cid, amount))).json()["outcome"]
+    outcomes = [(await post_event(client, provider, charge(cid, amount))).json()["outcome"]
                 for cid, amount in [("c1", 10_003), ("c1", 10_003), ("c2", 9_999), ("c3", 8_000), ("c4", 100)]]
     assert outcomes[0].startswith("reserved 2500 points")  # floor(10,003 × 1/4)
     assert outcomes[1] == "ignored: charge already granted"
@@ -254,8 +237,8 @@ async def test_charges_make_premium_grants_up_to_the_cap(client, app_key, muni_k
 
 async def test_revoking_a_credited_grant_is_a_compensating_entry(client, app_key, muni_key, provider, program,
                                                                   session, db):
-    grant = await _grant(client, app_key, provider, program)
-    await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
+    grant = await applied_grant(client, app_key, provider, program)
+    await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
     revoked = await client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(muni_key))
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
     again = await client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(muni_key))
@@ -273,7 +256,7 @@ async def test_revoking_a_credited_grant_is_a_compensating_entry(client, app_key
 
 async def test_an_expired_reservation_is_voided_and_frees_the_budget(client, app_key, provider, program, db, settings,
                                                                      receiver_client, session):
-    grant = await _grant(client, app_key, provider, program)
+    grant = await applied_grant(client, app_key, provider, program)
     stored = await session.get(Grant, grant["id"])
     stored.expires_at = datetime.now(UTC) - timedelta(minutes=1)
     session.add(stored)
@@ -284,37 +267,20 @@ async def test_an_expired_reservation_is_voided_and_frees_the_budget(client, app
     await session.refresh(budget)
     assert (stored.status, budget.reserved_yen) == ("voided", 0)
     # A late grant.credited cannot resurrect it.
-    late = await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
+    late = await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
     assert late.json()["outcome"] == "ignored: grant already voided"
     assert await reconcile(session) == []
-
-
-async def premium_buyer(client, app_key, muni_key, provider, buyer: str, cap: int, charge_yen: int):
-    """A premium program (1/4 of each charge, up to `cap`) with one admitted resident; and their charge events."""
-    body = fixed_program(provider["id"], kind="premium", premium_rate="1/4", per_person_cap=cap, budget=100_000)
-    body.pop("points_per_person")
-    program = (await client.post("/mynapoint/programs", headers=bearer(muni_key), json=body)).json()
-    await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni_key),
-                      json={"residents": [resident(buyer)]})
-    await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
-                      json=application(provider["id"], buyer))
-
-    def charge(charge_id: str) -> dict:
-        return {"type": "charge.completed", "data": {"charge_id": charge_id, "program_id": program["id"],
-                                                     "provider_account_id": f"acct-{buyer}", "amount_yen": charge_yen}}
-
-    return program, charge
 
 
 async def test_a_voided_premium_grant_gives_its_points_back_to_the_cap(client, app_key, muni_key, provider,
                                                                         ops_key, session):
     program, charge = await premium_buyer(client, app_key, muni_key, provider, "buyer-2", cap=1_000,
                                           charge_yen=4_000)
-    await _post_event(client, provider, charge("c1"))
-    assert (await _post_event(client, provider, charge("c2"))).json()["outcome"] == "ignored: per-person cap reached"
+    await post_event(client, provider, charge("c1"))
+    assert (await post_event(client, provider, charge("c2"))).json()["outcome"] == "ignored: per-person cap reached"
     (grant_id,) = (await session.exec(select(Grant.id).where(Grant.program_id == program["id"]))).all()
     await client.post(f"/mynapoint/grants/{grant_id}/revoke", headers=bearer(muni_key))  # before credit: a void
-    assert (await _post_event(client, provider, charge("c3"))).json()["outcome"].startswith("reserved 1000 points")
+    assert (await post_event(client, provider, charge("c3"))).json()["outcome"].startswith("reserved 1000 points")
     assert await reconcile(session) == []
 
 
@@ -322,15 +288,15 @@ async def test_revoking_a_credited_premium_grant_gives_its_points_back_to_the_ca
                                                                                   provider, session):
     program, charge = await premium_buyer(client, app_key, muni_key, provider, "buyer-3", cap=5_000,
                                           charge_yen=20_000)
-    assert (await _post_event(client, provider, charge("c1"))).json()["outcome"].startswith("reserved 5000 points")
+    assert (await post_event(client, provider, charge("c1"))).json()["outcome"].startswith("reserved 5000 points")
     (grant_id,) = (await session.exec(select(Grant.id).where(Grant.program_id == program["id"]))).all()
-    credited = await _post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant_id}})
+    credited = await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant_id}})
     assert credited.json()["outcome"] == "posted"
-    assert (await _post_event(client, provider, charge("c2"))).json()["outcome"] == "ignored: per-person cap reached"
+    assert (await post_event(client, provider, charge("c2"))).json()["outcome"] == "ignored: per-person cap reached"
     revoked = await client.post(f"/mynapoint/grants/{grant_id}/revoke", headers=bearer(muni_key))
     assert revoked.json()["status"] == "revoked"  # after credit: a compensating entry, and the cap is freed
-    assert (await _post_event(client, provider, charge("c3"))).json()["outcome"].startswith("reserved 5000 points")
-    assert (await _post_event(client, provider, charge("c4"))).json()["outcome"] == "ignored: per-person cap reached"
+    assert (await post_event(client, provider, charge("c3"))).json()["outcome"].startswith("reserved 5000 points")
+    assert (await post_event(client, provider, charge("c4"))).json()["outcome"] == "ignored: per-person cap reached"
     assert await reconcile(session) == []
 
 
@@ -346,7 +312,7 @@ async def test_premium_grants_never_exceed_the_cap(client, app_key, muni_key, pr
     await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
                       json=application(provider["id"], "buyer-h"))
     for n, amount in enumerate(amounts):
-        await _post_event(client, provider, {"type": "charge.completed", "data": {
+        await post_event(client, provider, {"type": "charge.completed", "data": {
             "charge_id": f"h{n}", "program_id": program["id"], "provider_account_id": "acct-buyer-h",
             "amount_yen": amount}})
     points = (await session.exec(select(Grant.points).where(Grant.program_id == program["id"]))).all()
