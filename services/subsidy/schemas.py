@@ -25,7 +25,7 @@ def examples(*bodies: dict[str, Any]) -> ConfigDict:
 
 
 class CalculationRequest(BaseModel):
-    model_config = examples(CALCULATION_EXAMPLE, CALCULATION_EXAMPLE | {"overrides": {"default_rate": "2/3"}})
+    model_config = examples(CALCULATION_EXAMPLE, CALCULATION_EXAMPLE | {"overrides": {"weakest_area_rate": "4/5"}})
 
     fiscal_year: StrictInt | None = Field(default=None, description="Western year the fiscal year starts in "
                                           "(令和5年度 = 2023); default: the fiscal year containing today")
@@ -69,7 +69,7 @@ class Scenario(BaseModel):
 class CompareRequest(BaseModel):
     model_config = examples({"municipality_code": "012092", "inputs": LOCAL10000_INPUTS,
                              "baseline": {"fiscal_year": 2023},
-                             "reform": {"fiscal_year": 2023, "overrides": {"default_rate": "2/3"}}})
+                             "reform": {"fiscal_year": 2023, "overrides": {"weakest_area_rate": "4/5"}}})
 
     municipality_code: str | None = Field(default=None, max_length=6)
     inputs: dict[str, Any] = Field(default_factory=dict, description="the same inputs for both sides")
@@ -79,7 +79,7 @@ class CompareRequest(BaseModel):
 
 class ImpactRequest(BaseModel):
     model_config = examples({"program": "local10000", "fiscal_year": 2023, "inputs": LOCAL10000_INPUTS,
-                             "overrides": {"default_rate": "2/3"}})
+                             "overrides": {"weakest_area_rate": "4/5"}})
 
     program: str = Field(max_length=60)
     fiscal_year: StrictInt | None = Field(default=None, description="default as for a calculation")
