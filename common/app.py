@@ -2,9 +2,11 @@
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -16,7 +18,7 @@ from common.logging import stamp_request_ids
 from common.metrics import metrics_router
 from common.migrations import current_revision, head_revision
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
-from common.openapi import Operation, error_responses, has_inputs, install_error_documents
+from common.openapi import Operation, error_responses, has_inputs, install_error_documents, operation_ids
 from common.schemas import JsonDepthLimitMiddleware
 from common.settings import Settings, get_settings
 
@@ -50,16 +52,29 @@ class GatewayIdentityMiddleware:
         await self.app(scope, receive, send)
 
 
+class Health(BaseModel):
+    status: Literal["ok"] = Field(description="always `ok`: the process answers")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    database: Literal["ok"] = Field(description="the database answered a query")
+    migration: str = Field(description="the alembic revision the database is at, which is the latest")
+
+
 def health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/healthz", summary="The process is up")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @router.get("/healthz", response_model=Health, summary="The process is up")
+    async def get_health() -> Health:
+        """Liveness: answers as long as the process serves requests; it reads nothing."""
+        return Health(status="ok")
 
-    @router.get("/readyz", summary="The database answers and its schema is at the latest migration",
+    @router.get("/readyz", response_model=Readiness,
+                summary="The database answers and its schema is at the latest migration",
                 responses=error_responses(ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.MIGRATIONS_PENDING))
-    async def readyz(request: Request) -> JSONResponse:
+    async def get_readiness(request: Request) -> JSONResponse:
+        """Readiness: a 503 while the database cannot be reached or its schema is behind the code."""
         return await readiness(request.app.state.db)
 
     return router
@@ -107,7 +122,8 @@ def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
         if owns_db:
             await app.state.db.dispose()
 
-    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan, telemetry=fastapi_telemetry(settings))
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan, telemetry=fastapi_telemetry(settings),
+                  generate_unique_id_function=operation_ids(name))
     app.state.service = name
     app.state.settings = settings
     if db is not None:

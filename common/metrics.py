@@ -54,7 +54,9 @@ def metrics_router() -> APIRouter:
 
     @router.get("/metrics", summary="Prometheus metrics of this process", response_class=Response,
                 responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
-    async def metrics(request: Request) -> Response:
+    async def get_metrics(request: Request) -> Response:
+        """Request counts and latencies by route template, and the figures the service adds, in the Prometheus
+        text format."""
         for hook in getattr(request.app.state, "scrape_hooks", []):
             await hook(request.app)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

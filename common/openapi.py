@@ -1,5 +1,9 @@
-"""The error side of every OpenAPI document: one `Error` schema whose `code` is an enum of the registry, and
-each operation's error responses grouped by status, listing the codes it can answer.
+"""Every OpenAPI document's operation ids, and its error side: one `Error` schema whose `code` is an enum of the
+registry, and each operation's error responses grouped by status, listing the codes it can answer.
+
+An operation id is `<service>_<route function name>`, route functions being named `verb_noun`
+(`subsidy_calculate`, `subsidy_list_calculations`): an app is built with `operation_ids(service)` as its
+`generate_unique_id_function`, so the id is set once, where the route is declared, and stays stable.
 
 A route declares the codes its own logic raises, `responses=error_responses(ErrorCode.NOT_FOUND, ...)`; the
 codes every route of its kind can answer (invalid input, a missing key, an internal error...) are added when
@@ -8,11 +12,13 @@ in its description and, for clients, in `x-error-codes`.
 """
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from common.error_codes import ErrorCode, for_status
 from common.errors import ErrorEnvelope
@@ -27,10 +33,32 @@ RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
 WITH_RETRY_AFTER = frozenset({429, 503})
 BY_VALUE = {code.value: code for code in ErrorCode}
 
+# What a client generator turns into a method name: snake case, the service first, short enough to type.
+OPERATION_ID = re.compile(r"^[a-z]+(_[a-z0-9]+)+$")
+OPERATION_ID_MAX_LENGTH = 40
+
 Document = dict[str, Any]
 Operation = dict[str, Any]
 # The codes an operation can answer whatever its own logic: (path, method, operation) → codes.
 GenericCodes = Callable[[str, str, Operation], set[ErrorCode]]
+
+
+def operation_ids(service: str) -> Callable[[APIRoute], str]:
+    """`generate_unique_id_function=` of a service's app: `<service>_<route function name>`."""
+
+    def operation_id(route: APIRoute) -> str:
+        return f"{service}_{route.name}"
+
+    return operation_id
+
+
+def operation_id_problem(operation_id: str) -> str | None:
+    """Why an operation id is not one a client should have to type, or None."""
+    if not OPERATION_ID.match(operation_id):
+        return f"{operation_id!r} is not snake case <service>_<verb>_<noun>"
+    if len(operation_id) > OPERATION_ID_MAX_LENGTH:
+        return f"{operation_id!r} is longer than {OPERATION_ID_MAX_LENGTH} characters"
+    return None
 
 
 def error_responses(*codes: ErrorCode) -> dict[int | str, dict[str, Any]]:

@@ -5,6 +5,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 import fastapi_offline
 import httpx
@@ -13,11 +14,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from common.app import readiness
+from common.app import Health, readiness
 from common.auth import Principal, check_key, principal_for, record_key_use, use_is_stale
 from common.db import Database
 from common.error_codes import ErrorCode
@@ -32,7 +34,7 @@ from common.errors import (
 from common.logging import stamp_request_ids
 from common.metrics import RATE_LIMITED, metrics_router
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
-from common.openapi import error_responses
+from common.openapi import error_responses, operation_ids
 from common.settings import Settings, get_settings
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
 from gateway.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
@@ -47,6 +49,14 @@ DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 DOCS_ASSETS_URL = "/static-offline-docs"
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"]
 CORS_EXPOSED = ["X-Request-ID", "Retry-After"]
+
+
+class GatewayReadiness(BaseModel):
+    status: Literal["ready"]
+    database: Literal["ok"] = Field(description="the key store's database answered a query at the latest migration")
+    services: dict[str, Literal["ready"]] = Field(description="each service by name, every one ready",
+                                                  examples=[{"subsidy": "ready", "matching": "ready",
+                                                             "mynapoint": "ready"}])
 
 
 def create_app(*, settings: Settings | None = None, db: Database | None = None,
@@ -73,7 +83,8 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
             await app.state.db.dispose()
 
     app = FastAPI(title="chiiki", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None,
-                  redoc_url=None, telemetry=fastapi_telemetry(settings))
+                  redoc_url=None, telemetry=fastapi_telemetry(settings),
+                  generate_unique_id_function=operation_ids("gateway"))
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter.from_settings(settings, rate_limit_clock)
     app.state.openapi = MergedDocument(app.openapi)
@@ -105,14 +116,18 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
                                    swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
                                    swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png")
 
-    @app.get("/healthz", tags=["health"], summary="The gateway process is up")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/healthz", tags=["health"], response_model=Health, summary="The gateway process is up")
+    async def get_health() -> Health:
+        """Liveness of the gateway alone: it asks neither its database nor the services."""
+        return Health(status="ok")
 
-    @app.get("/readyz", tags=["health"], summary="The key store and every service are ready",
+    @app.get("/readyz", tags=["health"], response_model=GatewayReadiness,
+             summary="The key store and every service are ready",
              responses=error_responses(ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.MIGRATIONS_PENDING,
                                        ErrorCode.SERVICES_NOT_READY))
-    async def readyz(request: Request) -> JSONResponse:
+    async def get_readiness(request: Request) -> JSONResponse:
+        """Ready when the key store's database answers at the latest migration and every service's own readiness
+        does; a 503 naming what is not ready otherwise."""
         own = await readiness(request.app.state.db)
         if own.status_code != 200:
             return own

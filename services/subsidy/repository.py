@@ -1,5 +1,6 @@
 """The subsidy service's queries. Never commits; the route's session (or the impact runner) does."""
 
+from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import ColumnElement
@@ -12,6 +13,22 @@ from common.pagination import PageParams, keyset
 UNFINISHED = ("queued", "running")
 # The model attribute is the table's column at run time; typed as Mapped by SQLModel.
 MUNICIPALITY_CODE = cast(ColumnElement[str], Municipality.code)
+CALCULATION_ID = cast(ColumnElement[str], SubsidyCalculation.id)
+
+
+@dataclass(frozen=True)
+class CalculationScope:
+    """The rows a key may read: those of one municipality, or those one key saved; neither set means all."""
+
+    municipality_code: str | None = None
+    created_by_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CalculationFilters:
+    municipality_code: str | None = None
+    program: str | None = None
+    fiscal_year: int | None = None
 
 
 async def list_municipalities(session: AsyncSession, page: PageParams, *, pref_code: str | None = None,
@@ -33,6 +50,18 @@ async def list_municipalities(session: AsyncSession, page: PageParams, *, pref_c
 async def add(session: AsyncSession, row: SQLModel) -> None:
     session.add(row)
     await session.flush()
+
+
+async def list_calculations(session: AsyncSession, page: PageParams, scope: CalculationScope,
+                            filters: CalculationFilters) -> list[SubsidyCalculation]:
+    query = select(SubsidyCalculation)
+    equal = {"municipality_code": scope.municipality_code, "created_by_key_id": scope.created_by_key_id}
+    for name, value in (equal | {"program": filters.program, "fiscal_year": filters.fiscal_year}).items():
+        if value is not None:
+            query = query.where(getattr(SubsidyCalculation, name) == value)
+    if filters.municipality_code is not None:  # within the scope's municipality, if it has one
+        query = query.where(SubsidyCalculation.municipality_code == filters.municipality_code)
+    return list((await session.exec(keyset(query, CALCULATION_ID, page))).all())
 
 
 async def get_calculation(session: AsyncSession, calculation_id: str) -> SubsidyCalculation | None:

@@ -6,6 +6,7 @@ from common.auth import Principal
 from common.errors import Forbidden, NotFound
 from common.ids import new_id
 from common.models import SubsidyCalculation
+from common.pagination import PageParams
 from services.subsidy import repository
 from services.subsidy.reference import ReferenceData
 from services.subsidy.rulebook import Rulebook
@@ -47,3 +48,17 @@ async def get_calculation(session: AsyncSession, principal: Principal, calculati
     if row is None or not can_read(principal, row.municipality_code, row.created_by_key_id):
         raise NotFound(f"no saved calculation {calculation_id}", field="id")
     return row
+
+
+async def list_calculations(session: AsyncSession, principal: Principal, page: PageParams,
+                            filters: repository.CalculationFilters) -> list[SubsidyCalculation]:
+    """One page of the calculations `principal` may read (as `can_read` says of one), with the filters."""
+    if principal.role == "ops":
+        return await repository.list_calculations(session, page, repository.CalculationScope(), filters)
+    if principal.role == "municipality":
+        scope = repository.CalculationScope(municipality_code=principal.municipality_code)
+    else:
+        scope = repository.CalculationScope(created_by_key_id=principal.key_id)
+    if scope.municipality_code is None and scope.created_by_key_id is None:
+        return []  # a key without its tenant reads nothing, never everything
+    return await repository.list_calculations(session, page, scope, filters)

@@ -72,6 +72,9 @@ MATRIX = {
     ("GET", "/mynapoint/providers"): OPS_ONLY,
     ("GET", "/subsidy/programs"): EVERYONE,  # the catalogue and calculations are open (rate-limited)
     ("GET", "/subsidy/programs/local10000?fiscal_year=2023"): EVERYONE,
+    # each key lists only what it may read (tests/subsidy/test_saved_calculations.py): never refused
+    ("GET", "/subsidy/calculations"): EVERYONE_WITH_A_KEY,
+    ("GET", "/subsidy/calculations?municipality_code=011002&program=local10000&fiscal_year=2023"): EVERYONE_WITH_A_KEY,
 }
 CALCULATION = {"program": "local10000", "fiscal_year": 2023, "municipality_code": "012092",
                "inputs": {"initial_investment": 40_000_000, "municipal_grant": 10_000_000, "loan_amount": 20_000_000,
@@ -125,6 +128,11 @@ async def test_a_saved_calculation_is_seen_only_by_its_tenant_and_ops(client, ke
     # 404 rather than 403 for other tenants: whether a calculation exists is itself not theirs to know.
     assert outcome == {"anonymous": 401, "ops": 200, "municipality": 200, "provider": 404, "app": 404,
                        "other municipality": 404}
+    roles = keys_by_role | {"other municipality": other_town}
+    listed = {role: [item["id"] for item in (await client.get("/subsidy/calculations", headers=headers)).json()
+                     .get("items", [])] for role, headers in roles.items()}
+    assert listed == {"anonymous": [], "ops": [saved.json()["id"]], "municipality": [saved.json()["id"]],
+                      "provider": [], "app": [], "other municipality": []}
 
 
 async def test_a_municipality_key_cannot_save_for_another_municipality(client, keys_by_role):
