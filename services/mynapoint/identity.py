@@ -40,20 +40,41 @@ def normal_form(value: str) -> str:
 
 def could_be_my_number(value: str) -> bool:
     """A 個人番号 however it is written: full-width, with hyphens, spaces or any other separators between digits."""
-    return is_my_number(SEPARATORS.sub("", normal_form(value)))
+    return _could_be_my_number(normal_form(value))
+
+
+def _could_be_my_number(normal: str) -> bool:
+    return is_my_number(SEPARATORS.sub("", normal))
 
 
 def identity_problem(value: str) -> str | None:
     """Why `value` cannot be a マイキーID, in words that never repeat the value itself."""
-    if could_be_my_number(value):
+    return _problem(normal_form(value))
+
+
+def _problem(normal: str) -> str | None:
+    if _could_be_my_number(normal):
         return "this looks like a 12-digit 個人番号 (My Number), which must never be sent; send the マイキーID"
-    if not MYKI_ID.fullmatch(normal_form(value)):
+    if not MYKI_ID.fullmatch(normal):
         return "a マイキーID is 4 to 64 letters, digits, '.', '_' or '-'"
     return None
 
 
+class MykiHasher:
+    """The keyed hash of マイキーIDs under one secret, its key schedule computed once (a roster hashes thousands)."""
+
+    def __init__(self, secret: bytes):
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
+
+    def __call__(self, myki_id: str, *, field: str = "myki_id") -> str:
+        normal = normal_form(myki_id)
+        problem = _problem(normal)
+        if problem:
+            raise Unprocessable(problem, code=ErrorCode.INVALID_IDENTITY, field=field)
+        mac = self._keyed.copy()
+        mac.update(normal.encode())
+        return mac.hexdigest()
+
+
 def myki_hash(myki_id: str, secret: bytes, *, field: str = "myki_id") -> str:
-    problem = identity_problem(myki_id)
-    if problem:
-        raise Unprocessable(problem, code=ErrorCode.INVALID_IDENTITY, field=field)
-    return hmac.new(secret, normal_form(myki_id).encode(), hashlib.sha256).hexdigest()
+    return MykiHasher(secret)(myki_id, field=field)
