@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # How long an approved grant may wait for the provider's grant.credited before it is voided.
     grant_reservation_hours: int = 168
     worker_poll_seconds: float = 1.0
+    # A delivery worker's hold on the events it is sending, renewed every third of it while it still sends:
+    # only a worker that stopped loses it, and its events go to another worker within this many seconds.
+    worker_lease_seconds: float = Field(10.0, ge=0.5)
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -24,7 +24,7 @@ from common.settings import Settings
 from common.timeutil import utcnow
 from services.mynapoint import grants, ledger, repository
 from services.mynapoint.idempotency import FORGET, Remember
-from services.mynapoint.identity import is_my_number, myki_hash
+from services.mynapoint.identity import could_be_my_number, myki_hash
 from services.mynapoint.schemas import ApplicationCreate
 from services.mynapoint.statements import APPLICANT, INSERT_APPLICATION, ProgramTerms, applicant_from
 
@@ -51,7 +51,7 @@ async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate,
         raise NotFound(f"no program {program_id}", field="program_id")
     if body.provider_id not in found.program.provider_ids:
         raise Unprocessable("this program does not run on that payment service", field="provider_id")
-    if is_my_number(body.provider_account_id):
+    if could_be_my_number(body.provider_account_id):
         raise Unprocessable("a 12-digit 個人番号 (My Number) must never be sent; send the payment account's own id",
                             code=ErrorCode.INVALID_IDENTITY, field="provider_account_id")
     if found.earlier_application_id is not None:

@@ -12,11 +12,12 @@ from common.db import get_or_404
 from common.driver_sql import DriverConnection
 from common.errors import Forbidden, Unprocessable
 from common.ids import new_id
-from common.models import Municipality, Program, Provider, RosterEntry
+from common.models import Municipality, Program, Provider
 from common.timeutil import utcnow
 from services.mynapoint import ledger
-from services.mynapoint.identity import myki_hash
+from services.mynapoint.identity import MykiHasher
 from services.mynapoint.schemas import ProgramCreate, RosterRow
+from services.mynapoint.statements import UPSERT_ROSTER
 from services.mynapoint.templates import TEMPLATES
 from services.mynapoint.tenancy import program_for
 
@@ -71,24 +72,24 @@ async def fund_program(session: AsyncSession, principal: Principal, program_id: 
 
 async def upsert_roster(session: AsyncSession, principal: Principal, program_id: str, rows: list[dict[str, Any]],
                         secret: bytes) -> dict[str, Any]:
-    """All rows or none: every row is validated first, and any error leaves the roster untouched."""
+    """All rows or none: every row is validated first, and any error leaves the roster untouched. The rows are
+    written by one driver-level executemany (a resident already on the roster gets the new attributes)."""
     program = await program_for(session, principal, program_id, manage=True)
-    entries: dict[str, RosterEntry] = {}
+    entries: dict[str, dict[str, Any]] = {}
     errors: list[dict[str, Any]] = []
+    updated_at, hasher = utcnow(), MykiHasher(secret)
     for number, raw in enumerate(rows, start=1):
-        entry = _roster_entry(program.id, raw, secret, number, errors)
+        entry = _roster_entry(raw, hasher, number, errors)
         if entry is not None:
-            entries[entry.myki_hash] = entry
+            entries[entry["myki_hash"]] = entry | {"program_id": program.id, "updated_at": updated_at}
     if errors:
         return {"upserted": 0, "errors": errors}
-    for entry in entries.values():
-        await session.merge(entry)
-    await session.flush()
+    await DriverConnection(session).upsert_many(UPSERT_ROSTER, list(entries.values()))
     return {"upserted": len(entries), "errors": []}
 
 
-def _roster_entry(program_id: str, raw: dict[str, Any], secret: bytes, number: int,
-                  errors: list[dict[str, Any]]) -> RosterEntry | None:
+def _roster_entry(raw: dict[str, Any], hasher: MykiHasher, number: int,
+                  errors: list[dict[str, Any]]) -> dict[str, Any] | None:
     try:
         row = RosterRow.model_validate(raw)
     except ValidationError as exc:
@@ -97,10 +98,9 @@ def _roster_entry(program_id: str, raw: dict[str, Any], secret: bytes, number: i
         errors.append({"row": number, "field": field, "message": first["msg"]})
         return None
     try:
-        digest = myki_hash(row.myki_id, secret)
+        digest = hasher(row.myki_id)
     except Unprocessable as exc:
         errors.append({"row": number, "field": "myki_id", "message": exc.message})
         return None
-    return RosterEntry(program_id=program_id, myki_hash=digest, birth_date=row.birth_date,
-                       household_with_children=row.household_with_children, income_band=row.income_band,
-                       activity_participation=row.activity_participation, updated_at=utcnow())
+    return {"myki_hash": digest, "birth_date": row.birth_date, "household_with_children": row.household_with_children,
+            "income_band": row.income_band, "activity_participation": row.activity_participation}

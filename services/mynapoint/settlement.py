@@ -1,6 +1,6 @@
 """Settlement files per municipality × provider × month, and the reconciliation of the ledger."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import select
@@ -13,15 +13,20 @@ from common.models.mynapoint import LedgerKind
 from common.timeutil import JST
 from services.mynapoint import repository
 
+# The months whose [start, end) both exist as datetimes, in JST and in UTC.
+FIRST_MONTH, LAST_MONTH = "0001-02", "9999-11"
+
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """A calendar month in Japan time, as [start, end) instants."""
     try:
         year, number = (int(part) for part in month.split("-"))
         start = datetime(year, number, 1, tzinfo=JST)
-    except ValueError:
-        raise Unprocessable("month must look like 2023-06", field="month") from None
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=JST)
+        end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=JST)
+        start.astimezone(UTC)  # 0001-01 begins in year 0 in UTC, which has no datetime
+    except (ValueError, OverflowError):
+        raise Unprocessable(f"month must look like 2023-06, from {FIRST_MONTH} to {LAST_MONTH}",
+                            field="month") from None
     return start, end
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import SQLModel
 
-from common.driver_sql import DriverStatement, Outcome
+from common.driver_sql import BulkUpsert, DriverStatement, Outcome
 from common.models import (
     Application,
     Grant,
@@ -81,6 +81,12 @@ INSERT_LEDGER_ENTRY = DriverStatement(lambda _dialect: insert(LEDGER).values(_va
 INSERT_OUTBOX_EVENT = DriverStatement(lambda _dialect: insert(OUTBOX).values(_values(
     OUTBOX, "id", "provider_id", "event_type", "grant_id", "body", "status", "attempts", "next_attempt_at",
     "created_at")))
+
+
+# The roster: a resident already on it gets the new attributes (all rows of one upload at once).
+UPSERT_ROSTER = BulkUpsert(ROSTER, ("program_id", "myki_hash"), (
+    "program_id", "myki_hash", "birth_date", "household_with_children", "income_band", "activity_participation",
+    "updated_at"))
 
 
 # --- balances --------------------------------------------------------------------------------------------

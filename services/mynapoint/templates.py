@@ -1,6 +1,7 @@
 """Built-in program templates: the national マイナポイント campaigns as the seed describes them (JST windows)."""
 
 from datetime import datetime
+from typing import Any
 
 from common.timeutil import JST
 
@@ -9,7 +10,7 @@ def _jst(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=JST)
 
 
-TEMPLATES: dict[str, dict] = {
+TEMPLATES: dict[str, dict[str, Any]] = {
     "mynapoint-1": {
         "description": "マイナポイント第1弾: 25% of charges or purchases, up to 5,000 points "
                        "(July 2020 – Dec 2021; card applied for by 30 April 2021)",

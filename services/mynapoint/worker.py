@@ -4,7 +4,9 @@ Each event is claimed with a lease (a token and an expiry) in a short transactio
 transaction, and its outcome recorded only if the lease is still this worker's. Several workers never send
 one event at the same time (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite), and an event
 whose worker died mid-delivery is sent again after its lease expires: delivery is at least once, and
-providers dedupe by webhook-id.
+providers dedupe by webhook-id. The lease follows the work: while a batch is being sent and recorded, the
+worker renews its leases every third of a lease (CHIIKI_WORKER_LEASE_SECONDS), so a slow provider never
+costs a worker its lease, and a short lease hands a dead worker's events to another within seconds.
 """
 
 import asyncio
@@ -12,12 +14,14 @@ import contextlib
 import logging
 import random
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import Database
@@ -54,26 +58,54 @@ class Claimed:
 
 class DeliveryWorker:
     def __init__(self, db: Database, settings: Settings, *, client: httpx.AsyncClient | None = None,
-                 schedule: tuple[float, ...] = RETRY_SCHEDULE, lease_seconds: float = 60.0, batch_size: int = 20,
-                 rng: random.Random | None = None):
+                 schedule: tuple[float, ...] = RETRY_SCHEDULE, lease_seconds: float | None = None,
+                 batch_size: int = 20, rng: random.Random | None = None):
         self.db = db
         self.settings = settings
         self.client = client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
         self.schedule = schedule
-        self.lease = timedelta(seconds=lease_seconds)
+        self.lease = timedelta(seconds=settings.worker_lease_seconds if lease_seconds is None else lease_seconds)
         self.batch_size = batch_size
         self.rng = rng or random.Random()
 
     async def run_once(self) -> int:
         """Deliver one batch of due events; the number attempted."""
         claimed = await self._claim()
-        outcomes = await asyncio.gather(*(self._send(event) for event in claimed))
-        # Recorded one by one: each is a short transaction, and sends are what take time.
-        for event, (status, error, retry_after) in zip(claimed, outcomes, strict=True):
-            async with self.db.sessionmaker() as session:
-                await self._record(session, event, status, error, retry_after)
-                await session.commit()
+        if not claimed:
+            return 0
+        async with self._leases_renewed(claimed):
+            outcomes = await asyncio.gather(*(self._send(event) for event in claimed))
+            # Recorded one by one: each is a short transaction, and sends are what take time.
+            for event, (status, error, retry_after) in zip(claimed, outcomes, strict=True):
+                async with self.db.sessionmaker() as session:
+                    await self._record(session, event, status, error, retry_after)
+                    await session.commit()
         return len(claimed)
+
+    @contextlib.asynccontextmanager
+    async def _leases_renewed(self, claimed: list[Claimed]) -> AsyncIterator[None]:
+        """The batch's leases renewed every third of a lease until the block ends. The renewing task is told
+        to stop rather than cancelled, so it is never interrupted inside a database call."""
+        done = asyncio.Event()
+        renewing = asyncio.create_task(self._renew_leases([event.token for event in claimed], done))
+        try:
+            yield
+        finally:
+            done.set()
+            await renewing
+
+    async def _renew_leases(self, tokens: list[str], done: asyncio.Event) -> None:
+        interval = self.lease.total_seconds() / 3
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=interval)
+                return
+            try:
+                async with self.db.sessionmaker() as session:
+                    await _extend_leases(session, tokens, utcnow() + self.lease)
+                    await session.commit()
+            except Exception:  # a database hiccup: the next renewal may still come in time
+                log.warning("could not renew the leases of %d events", len(tokens), exc_info=True)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         log.info("delivery worker started (batch %d, lease %ss)", self.batch_size, self.lease.total_seconds())
@@ -101,7 +133,7 @@ class DeliveryWorker:
         claimed = []
         async with self.db.sessionmaker() as session:
             for event in await repository.claim_due_events(session, now, self.batch_size):
-                provider = await session.get(Provider, event.provider_id)
+                provider = await session.get_one(Provider, event.provider_id)
                 event.lease_token, event.lease_until = secrets.token_hex(8), now + self.lease
                 session.add(event)
                 claimed.append(Claimed(event.id, event.lease_token, event.body, provider.webhook_url,
@@ -130,7 +162,7 @@ class DeliveryWorker:
                       retry_after: float | None) -> None:
         now = utcnow()
         attempts = event.attempts + 1
-        values = {"attempts": attempts, "last_status_code": status, "last_error": error,
+        values: dict[str, Any] = {"attempts": attempts, "last_status_code": status, "last_error": error,
                   "lease_token": None, "lease_until": None}
         if status is not None and 200 <= status < 300:
             values |= {"status": DeliveryStatus.delivered, "delivered_at": now, "last_error": None}
@@ -155,9 +187,9 @@ class DeliveryWorker:
         return max(delay, retry_after or 0)
 
     async def _after_final_failure(self, session: AsyncSession, event: Claimed, gone: bool, now: datetime) -> None:
-        outbox = await session.get(OutboxEvent, event.id)
+        outbox = await session.get_one(OutboxEvent, event.id)
         if gone:
-            await session.exec(update(Provider).where(Provider.id == outbox.provider_id)
+            await session.exec(update(Provider).where(col(Provider.id) == outbox.provider_id)
                                .values(webhook_disabled_at=now).execution_options(synchronize_session=False))
         if outbox.event_type == "grant.created" and outbox.grant_id and \
                 await grants.void_undelivered_grant(session, outbox.grant_id):
@@ -178,17 +210,23 @@ async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bo
 async def _revoke_if_cancelled_meanwhile(session: AsyncSession, event: Claimed) -> None:
     """This worker's lease ran out mid-send and a void cancelled the event as never sent, yet the provider took it.
     (Cancelled after a recorded attempt, the void has sent grant.revoked itself.)"""
-    outbox = await session.get(OutboxEvent, event.id)
+    outbox = await session.get_one(OutboxEvent, event.id)
     if outbox.status != DeliveryStatus.cancelled or outbox.attempts > 0 or event.grant_id is None:
         return
-    grant = await session.get(Grant, event.grant_id)
+    grant = await session.get_one(Grant, event.grant_id)
     await deliveries.tell_revoked(session, grant)
     log.warning("grant.created %s arrived after it was cancelled; sent grant.revoked for %s", event.id, grant.id)
 
 
-async def _update_if_still_leased(session: AsyncSession, event: Claimed, values: dict) -> bool:
+async def _extend_leases(session: AsyncSession, tokens: list[str], until: datetime) -> None:
+    """Leases still held by these tokens run until `until`; an event already recorded holds none."""
+    await session.exec(update(OutboxEvent).where(col(OutboxEvent.lease_token).in_(tokens))
+                       .values(lease_until=until).execution_options(synchronize_session=False))
+
+
+async def _update_if_still_leased(session: AsyncSession, event: Claimed, values: dict[str, Any]) -> bool:
     result = await session.exec(update(OutboxEvent)
-                                .where(OutboxEvent.id == event.id, OutboxEvent.lease_token == event.token)
+                                .where(col(OutboxEvent.id) == event.id, col(OutboxEvent.lease_token) == event.token)
                                 .values(**values).execution_options(synchronize_session=False))
     return result.rowcount == 1
 

@@ -108,6 +108,28 @@ async def test_a_my_number_is_refused_and_never_echoed_or_logged(client, app_key
     assert other.status_code == 200 and other.json()["reasons"][0]["code"] == "not_on_roster"
 
 
+async def test_a_hyphenated_my_number_is_refused_as_an_id_and_as_an_account(client, app_key, provider, program):
+    url = f"/mynapoint/programs/{program['id']}/applications"
+    for body in (application(provider["id"], "1234-5678-9018"),
+                 application(provider["id"], "myki-0001", account="１２３４ ５６７８ ９０１８")):
+        response = await client.post(url, headers=bearer(app_key), json=body)
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "invalid_identity" and error["field"] in ("myki_id", "provider_account_id")
+        assert "9018" not in response.text
+
+
+async def test_a_trailing_newline_or_full_width_form_is_the_same_resident(client, app_key, provider, program):
+    url = f"/mynapoint/programs/{program['id']}/applications"
+    first = (await client.post(url, headers=bearer(app_key), json=application(provider["id"], "myki-0003"))).json()
+    for variant in ("myki-0003\n", " myki-0003", "ｍｙｋｉ－０００３"):
+        again = await client.post(url, headers=bearer(app_key),
+                                  json=application(provider["id"], variant, account="acct-myki-0003"))
+        assert again.status_code == 200, again.text
+        assert again.json()["application_id"] == first["application_id"]
+        assert again.json()["grant"]["id"] == first["grant"]["id"]
+
+
 async def test_a_roster_with_one_bad_row_writes_nothing(client, muni_key, program):
     url = f"/mynapoint/programs/{program['id']}/roster"
     rows = [resident("new-1"), resident(valid_my_number("98765432109")), resident("new-2", income_band=-1)]

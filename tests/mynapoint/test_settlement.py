@@ -3,6 +3,7 @@
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -57,6 +58,20 @@ async def test_settlement_matches_the_ledger_as_json_and_csv(client, app_key, mu
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "month"
     last_month = await client.get("/mynapoint/settlements?month=2023-06", headers=bearer(muni_key))
     assert last_month.json()["items"] == []
+
+
+@pytest.mark.parametrize("month", ["9999-12", "0000-01", "0001-01"])
+async def test_a_month_at_the_edge_of_the_calendar_is_a_422_naming_month(client, muni_key, month):
+    answer = await client.get(f"/mynapoint/settlements?month={month}", headers=bearer(muni_key))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["field"] == "month" and "9999-11" in answer.json()["error"]["message"]
+
+
+async def test_the_last_and_first_representable_months_answer(client, muni_key):
+    for month in ("9999-11", "0001-02"):
+        answer = await client.get(f"/mynapoint/settlements?month={month}", headers=bearer(muni_key))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["items"] == []
 
 
 async def test_reconcile_notices_a_total_that_drifted_from_the_ledger(client, app_key, provider, program, session):

@@ -10,6 +10,7 @@ from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
 from common.models import Grant, OutboxEvent
+from services.mynapoint import worker as delivery_worker
 from services.mynapoint.grants import void_grant
 from services.mynapoint.settlement import reconcile
 from services.mynapoint.worker import DeliveryWorker
@@ -203,8 +204,13 @@ async def test_a_void_during_a_failing_delivery_stops_its_retries(client, app_ke
 
 async def test_a_delivery_that_lands_after_its_lease_ran_out_and_a_cancel_is_revoked(client, app_key, provider,
                                                                                      program, receiver, db,
-                                                                                     settings, session):
-    """A stalled worker: its lease expires mid-send, a void cancels the event as unsent, then the send lands."""
+                                                                                     settings, session, monkeypatch):
+    """A stalled worker: its lease expires mid-send, a void cancels the event as unsent, then the send lands.
+    (A worker renews its leases while it sends; this one's renewals never reach the database.)"""
+    async def renewal_lost(*_args):
+        return None
+
+    monkeypatch.setattr(delivery_worker, "_extend_leases", renewal_lost)
     grant = await applied_grant(client, app_key, provider, program)
 
     async def stall_then_unlink():
