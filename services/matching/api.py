@@ -182,8 +182,9 @@ async def solve_round(round_id: str, session: SessionDep, _principal: OpsOnly) -
 @router.post("/rounds/{round_id}/matches", status_code=201,
              summary="Propose a match for each assigned pair of a solved round (ops); idempotent")
 async def propose_round_matches(round_id: str, session: SessionDep, principal: OpsOnly) -> dict[str, Any]:
-    created = await rounds.propose_round_matches(session, principal, round_id)
-    return {"items": [matches.match_summary(match) for match in created], "next_cursor": None}
+    made = await rounds.propose_round_matches(session, principal, round_id)
+    return {"items": [matches.match_summary(match) for match in made.created], "next_cursor": None,
+            "kept": [matches.match_summary(match) for match in made.kept]}
 
 
 # --- matches ---------------------------------------------------------------------------------------

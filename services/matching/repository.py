@@ -24,7 +24,7 @@ from common.models import (
     Round,
     RoundPreference,
 )
-from common.models.matching import MatchStatus
+from common.models.matching import LIVE_STATUSES, MatchStatus
 from common.pagination import PageParams, keyset
 
 # Matches that hold a place: they count against both sides' capacity.
@@ -204,6 +204,12 @@ async def preferences(session: AsyncSession, round_id: str) -> list[RoundPrefere
     return list((await session.exec(query)).all())
 
 
+async def round_for_update(session: AsyncSession, round_id: str) -> Round | None:
+    """The round, locked until the transaction ends (PostgreSQL), so that solving it and changing its preferences
+    queue behind each other; SQLite sessions already hold the write lock from their first statement."""
+    return await session.get(Round, round_id, with_for_update=True, populate_existing=True)
+
+
 async def mark_solved(session: AsyncSession, round_id: str, result: dict[str, Any], now: datetime) -> bool:
     """Store the result once: False when another request solved the round first."""
     outcome = await session.exec(
@@ -221,6 +227,13 @@ async def move_match(session: AsyncSession, match_id: str, from_status: str, to_
         update(Match).where(col(Match.id) == match_id, col(Match.status) == from_status)
         .values(status=to_status, updated_at=now).execution_options(synchronize_session=False))
     return outcome.rowcount == 1
+
+
+async def live_matches(session: AsyncSession, market: str, municipality_codes: Collection[str]) -> list[Match]:
+    """The matches in `market` of these municipalities that still hold their pair (see LIVE_STATUSES)."""
+    query = select(Match).where(Match.market == market, col(Match.status).in_(LIVE_STATUSES),
+                                col(Match.municipality_code).in_(list(municipality_codes)))
+    return list((await session.exec(query.order_by(col(Match.id)))).all())
 
 
 async def matches_of_round(session: AsyncSession, round_id: str) -> list[Match]:

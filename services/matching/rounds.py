@@ -4,6 +4,7 @@ applied, and the assignment turns into proposed matches. Never commits: the requ
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import Principal
@@ -16,7 +17,7 @@ from common.models import ApiKeyRole, Match, Round
 from common.models.matching import Market, PartyKind
 from common.timeutil import current_fiscal_year, utcnow
 from services.matching import repository, scoring
-from services.matching.matches import new_match
+from services.matching.matches import live_match_by_pair, new_match, pair_of
 from services.matching.parties import (
     ensure_acts_for,
     hosts,
@@ -53,6 +54,13 @@ async def create_round(session: AsyncSession, data: RoundCreate) -> Round:
 
 async def get_round(session: AsyncSession, round_id: str) -> Round:
     return await get_or_404(session, Round, round_id, field="round_id")
+
+
+async def _locked_round(session: AsyncSession, round_id: str) -> Round:
+    round_ = await repository.round_for_update(session, round_id)
+    if round_ is None:
+        raise NotFound(f"no round {round_id}", field="round_id")
+    return round_
 
 
 def round_view(round_: Round) -> dict[str, Any]:
@@ -195,16 +203,31 @@ def _round_result(round_: Round, rankings: dict[str, list[str]], pairs: set[Pair
 
 # --- from the assignment to matches ----------------------------------------------------------------
 
-async def propose_round_matches(session: AsyncSession, principal: Principal, round_id: str) -> list[Match]:
-    """A proposed match for every pair the solved round assigned; calling again adds none twice."""
-    round_ = await get_round(session, round_id)
+@dataclass(frozen=True)
+class RoundMatches:
+    created: list[Match]
+    kept: list[Match]  # live matches of an assigned pair made outside the round: the pair keeps those
+
+
+async def propose_round_matches(session: AsyncSession, principal: Principal, round_id: str) -> RoundMatches:
+    """A proposed match for every pair the solved round assigned; calling again adds none twice, and a pair that
+    already has a live match keeps it."""
+    round_ = await _locked_round(session, round_id)
     if round_.result is None:
         raise Conflict("solve the round first", code=ErrorCode.ROUND_NOT_SOLVED)
     other = partner_kind(round_.market).value
-    existing = {(match.municipality_code, match.company_id or match.adviser_id)
-                for match in await repository.matches_of_round(session, round_id)}
-    created = [new_match(session, principal, market=round_.market, municipality_code=pair["municipality"],
-                         round_id=round_id, **{f"{other}_id": pair[other]})
-               for pair in round_.result["assignment"] if (pair["municipality"], pair[other]) not in existing]
-    await session.flush()
-    return created
+    assigned = [(pair["municipality"], pair[other]) for pair in round_.result["assignment"]]
+    made = {pair_of(match) for match in await repository.matches_of_round(session, round_id)}
+    live = await live_match_by_pair(session, round_.market, assigned)
+    savepoint = await session.begin_nested()
+    try:
+        created = [new_match(session, principal, market=round_.market, municipality_code=code, round_id=round_id,
+                             **{f"{other}_id": partner})
+                   for code, partner in assigned if (code, partner) not in made and (code, partner) not in live]
+        await session.flush()
+    except IntegrityError:  # a pair got a match from another request meanwhile
+        await savepoint.rollback()
+        raise Conflict("a match for one of the pairs was created meanwhile; call again",
+                       code=ErrorCode.MATCH_EXISTS) from None
+    await savepoint.commit()
+    return RoundMatches(created, [match for pair, match in sorted(live.items()) if pair not in made])
