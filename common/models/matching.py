@@ -168,7 +168,7 @@ class RoundPreference(SQLModel, table=True):
     round_id: str = Field(foreign_key="matching_round.id", max_length=40, index=True)
     participant: str = Field(max_length=60, description="municipality:CODE, company:ID or adviser:ID")
     capacity: int
-    ranking: list[str] = Field(sa_type=sa.JSON)
+    ranking: list[str | list[str]] = Field(sa_type=sa.JSON, description="best first; a list entry is a tie")
 
 
 # --- matches and their lifecycle -------------------------------------------------------------------

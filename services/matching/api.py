@@ -10,7 +10,7 @@ from common.models import Adviser, ApiKeyRole, Company, Need
 from common.models.matching import Market, MatchStatus
 from common.pagination import MAX_LIMIT, Page, PageParams, make_page, page_params
 from common.timeutil import current_fiscal_year
-from services.matching import matches, profiles, repository, rounds
+from services.matching import explanations, matches, profiles, repository, rounds
 from services.matching.recommendations import explain_pair, offset_of, recommend
 from services.matching.schemas import (
     AdviserCreate,
@@ -26,6 +26,7 @@ from services.matching.schemas import (
     NeedUpdate,
     PreferencesIn,
     RoundCreate,
+    RoundStatus,
     TransitionIn,
 )
 
@@ -214,3 +215,22 @@ async def get_match(match_id: str, session: SessionDep, principal: MunicipalityK
 async def move_match(match_id: str, data: TransitionIn, session: SessionDep,
                      principal: MunicipalityKey) -> dict[str, Any]:
     return await matches.match_view(session, await matches.transition(session, principal, match_id, data.to))
+
+
+# --- rounds as a resource, and why a participant is unmatched ---------------------------------------
+
+@router.get("/rounds", summary="Rounds, newest id last; filters market and status (open or solved)")
+async def list_rounds(session: SessionDep, _principal: Authenticated, page: Pages, market: MarketFilter = None,
+                      status: RoundStatus | None = None) -> dict[str, Any]:
+    result = make_page(await rounds.list_rounds(session, page, market=market, status=status), page, "id")
+    return {**result, "items": [rounds.round_summary(round_) for round_ in result["items"]]}
+
+
+@router.get("/rounds/{round_id}/participants/{participant}",
+            summary="A participant's part of a solved round: its partners and, with capacity left, why not the others")
+async def get_round_participant(
+    round_id: str, session: SessionDep, principal: MunicipalityKey,
+    participant: Annotated[str, Path(max_length=60, description="municipality:CODE, company:ID or adviser:ID")],
+) -> dict[str, Any]:
+    return await explanations.participant_view(session, principal, await rounds.get_round(session, round_id),
+                                               participant)

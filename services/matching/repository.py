@@ -188,7 +188,7 @@ async def matches_under_way(session: AsyncSession, column: Mapped[str | None],
 # --- rounds ----------------------------------------------------------------------------------------
 
 async def upsert_preference(session: AsyncSession, round_id: str, participant: str, capacity: int,
-                            ranking: list[str]) -> None:
+                            ranking: list[str | list[str]]) -> None:
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = insert(RoundPreference).values(round_id=round_id, participant=participant, capacity=capacity,
                                                ranking=ranking)
@@ -198,9 +198,23 @@ async def upsert_preference(session: AsyncSession, round_id: str, participant: s
     await session.exec(statement)
 
 
-async def preferences(session: AsyncSession, round_id: str) -> list[RoundPreference]:
+async def preferences(session: AsyncSession, round_id: str,
+                      participants: Collection[str] | None = None) -> list[RoundPreference]:
+    """The round's preferences (or those of `participants`), by participant."""
     query = (select(RoundPreference).where(RoundPreference.round_id == round_id)
              .order_by(col(RoundPreference.participant)))
+    if participants is not None:
+        query = query.where(col(RoundPreference.participant).in_(list(participants)))
+    return list((await session.exec(query)).all())
+
+
+async def list_rounds(session: AsyncSession, page: PageParams, *, market: str | None,
+                      solved: bool | None) -> list[Round]:
+    query = keyset(select(Round), col(Round.id), page)
+    if market:
+        query = query.where(Round.market == market)
+    if solved is not None:
+        query = query.where(col(Round.solved_at).is_not(None) if solved else col(Round.solved_at).is_(None))
     return list((await session.exec(query)).all())
 
 
