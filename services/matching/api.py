@@ -10,7 +10,8 @@ from common.models import Adviser, ApiKeyRole, Company, Need
 from common.models.matching import Market, MatchStatus
 from common.pagination import MAX_LIMIT, Page, PageParams, make_page, page_params
 from common.timeutil import current_fiscal_year
-from services.matching import explanations, matches, profiles, repository, rounds
+from services.matching import explanations, matches, parties, profiles, repository, rounds
+from services.matching.adviser_years import adviser_years
 from services.matching.recommendations import explain_pair, offset_of, recommend
 from services.matching.schemas import (
     AdviserCreate,
@@ -234,3 +235,11 @@ async def get_round_participant(
 ) -> dict[str, Any]:
     return await explanations.participant_view(session, principal, await rounds.get_round(session, round_id),
                                                participant)
+
+
+@router.get("/municipalities/{code}/adviser-years",
+            summary="The fiscal years a municipality has used an adviser (最大３年間), from its recorded matches")
+async def get_adviser_years(code: Code, session: SessionDep, _principal: Authenticated,
+                            fiscal_year: FiscalYear = None) -> dict[str, Any]:
+    await parties.municipality(session, code, "code")
+    return (await adviser_years(session, code, fiscal_year or current_fiscal_year())).as_json()

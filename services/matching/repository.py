@@ -5,7 +5,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, String, cast, func, update
+from sqlalchemy import ColumnElement, String, case, cast, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
@@ -24,7 +24,7 @@ from common.models import (
     Round,
     RoundPreference,
 )
-from common.models.matching import LIVE_STATUSES, MatchStatus
+from common.models.matching import LIVE_STATUSES, Market, MatchStatus
 from common.pagination import PageParams, keyset
 
 # Matches that hold a place: they count against both sides' capacity.
@@ -134,8 +134,11 @@ async def list_needs(session: AsyncSession, page: PageParams, *, municipality_co
     return list((await session.exec(query)).all())
 
 
-async def open_needs(session: AsyncSession, market: str) -> list[Need]:
+async def open_needs(session: AsyncSession, market: str, codes: Collection[str] | None = None) -> list[Need]:
+    """The open needs in `market` (of the municipalities `codes`, if given)."""
     query = select(Need).where(Need.market == market, col(Need.open).is_(True)).order_by(col(Need.id))
+    if codes is not None:
+        query = query.where(col(Need.municipality_code).in_(list(codes)))
     return list((await session.exec(query)).all())
 
 
@@ -168,6 +171,13 @@ async def adviser_rows(session: AsyncSession, *, ids: Collection[str] | None = N
     return list((await session.exec(query)).all())
 
 
+async def registry_stamp(session: AsyncSession, model: type[Company] | type[Adviser]) -> tuple[int, datetime | None]:
+    """(rows, latest updated_at) of the companies or advisers: it moves whenever a row is added or changed."""
+    query = select(func.count(), func.max(col(model.updated_at)))
+    count, latest = (await session.exec(query)).one()
+    return count, latest
+
+
 async def existing_ids(session: AsyncSession, key: Mapped[str], ids: Collection[str]) -> set[str]:
     """Which of `ids` the primary-key column `key` holds."""
     return set((await session.exec(select(key).where(key.in_(list(ids))))).all())
@@ -175,13 +185,16 @@ async def existing_ids(session: AsyncSession, key: Mapped[str], ids: Collection[
 
 # --- capacity in use -------------------------------------------------------------------------------
 
-async def matches_under_way(session: AsyncSession, column: Mapped[str | None],
-                            market: str | None = None) -> dict[str, int]:
-    """How many matches under way each municipality, company or adviser has (by `column`)."""
+async def matches_under_way(session: AsyncSession, column: Mapped[str | None], market: str | None = None,
+                            keys: Collection[str] | None = None) -> dict[str, int]:
+    """How many matches under way each municipality, company or adviser has (by `column`; only `keys`, if
+    given)."""
     query = (select(column, func.count()).where(col(Match.status).in_(UNDER_WAY), column.is_not(None))
              .group_by(column))
     if market:
         query = query.where(Match.market == market)
+    if keys is not None:
+        query = query.where(column.in_(list(keys)))
     return {key: count for key, count in (await session.exec(query)).all() if key is not None}
 
 
@@ -248,6 +261,20 @@ async def live_matches(session: AsyncSession, market: str, municipality_codes: C
     query = select(Match).where(Match.market == market, col(Match.status).in_(LIVE_STATUSES),
                                 col(Match.municipality_code).in_(list(municipality_codes)))
     return list((await session.exec(query.order_by(col(Match.id)))).all())
+
+
+async def advisor_spans(session: AsyncSession,
+                        codes: Collection[str]) -> list[tuple[str, datetime, datetime | None]]:
+    """(municipality, became active, completed or None) of each advisor-market match of `codes` that became
+    active, from the matches' recorded transitions."""
+    began = func.min(case((col(MatchTransition.to_status) == MatchStatus.active, col(MatchTransition.at))))
+    ended = func.max(case((col(MatchTransition.to_status) == MatchStatus.completed, col(MatchTransition.at))))
+    query = (select(col(Match.municipality_code), began, ended)
+             .join(MatchTransition, col(MatchTransition.match_id) == col(Match.id))
+             .where(Match.market == Market.advisor, col(Match.municipality_code).in_(list(codes)),
+                    col(MatchTransition.to_status).in_([MatchStatus.active, MatchStatus.completed]))
+             .group_by(col(Match.id), col(Match.municipality_code)))
+    return [(code, start, end) for code, start, end in (await session.exec(query)).all() if start is not None]
 
 
 async def matches_of_round(session: AsyncSession, round_id: str) -> list[Match]:

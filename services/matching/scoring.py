@@ -22,6 +22,7 @@ from common.eligibility import (
     satellite_office_company_reasons,
 )
 from common.models.matching import Market, PartyKind
+from services.matching.adviser_years import AdviserYears
 
 FIELD_POINTS, REGION_POINTS, CAPACITY_POINTS, EXPERIENCE_POINTS, WISH_POINTS = 50, 20, 10, 10, 5
 
@@ -37,6 +38,7 @@ class HostView:
     fields: frozenset[str]
     wished_partners: frozenset[str]
     capacity_left: int
+    adviser_years: AdviserYears | None = None  # the advisor market: the years it has used an adviser
 
     @property
     def party(self) -> str:
@@ -71,7 +73,10 @@ class PartnerView:
 def host_reasons(market: Market, host: HostView) -> list[Reason]:
     if market == Market.satellite_office:
         return []
-    return host_municipality_reasons(host.facts)
+    reasons = host_municipality_reasons(host.facts)
+    if market == Market.advisor and host.adviser_years is not None:
+        reasons += host.adviser_years.reasons()
+    return reasons
 
 
 def partner_reasons(market: Market, partner: PartnerView, fiscal_year: int) -> list[Reason]:
@@ -113,6 +118,19 @@ def score_parts(host: HostView, partner: PartnerView) -> dict[str, int]:
         "stated_preferences": WISH_POINTS * (partner.id in host.wished_partners)
                               + WISH_POINTS * (host.code in partner.wished_municipalities),
     }
+
+
+def score(host: HostView, partner: PartnerView) -> int:
+    """The sum of `score_parts` without building them: recommendations rank thousands of candidates a query."""
+    total = FIELD_POINTS * len(host.fields & partner.fields) // len(host.fields) if host.fields else 0
+    if not partner.preferred_prefectures:
+        total += REGION_POINTS // 2
+    elif host.pref_code in partner.preferred_prefectures:
+        total += REGION_POINTS
+    if host.capacity_left > 0 and partner.capacity_left > 0:
+        total += CAPACITY_POINTS
+    wishes = (partner.id in host.wished_partners) + (host.code in partner.wished_municipalities)
+    return total + min(EXPERIENCE_POINTS, partner.experience) + WISH_POINTS * wishes
 
 
 def rank_key(score: int, candidate_party: str) -> tuple[int, str]:
