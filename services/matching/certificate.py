@@ -8,10 +8,10 @@ without a blocking pair there has none under the submitted rankings either, wher
 """
 
 from collections import defaultdict
-from collections.abc import Collection
-from itertools import repeat
+from collections.abc import Callable, Collection
+from itertools import filterfalse, repeat
 from operator import contains
-from typing import Any
+from typing import Any, cast
 
 from services.matching.solver import Side
 
@@ -48,16 +48,22 @@ def blocking_and_checked(proposers: Side, receivers: Side, matching: Collection[
     """The blocking pairs (sorted) and how many mutually acceptable pairs there are."""
     partners = _partners(matching)
     proposer_limit, receiver_limit = _thresholds(proposers, partners), _thresholds(receivers, partners)
-    accepts: defaultdict[str, frozenset[str]] = defaultdict(frozenset)
-    accepts.update({receiver: frozenset(ranking) for receiver, ranking in receivers.rankings.items()})
-    position = {receiver: dict(zip(ranking, range(len(ranking)), strict=True))
-                for receiver, ranking in receivers.rankings.items()}
+    nobody: frozenset[str] = frozenset()
+    accepts = {party: nobody for ranking in proposers.rankings.values() for party in ranking}
+    accepts.update((receiver, frozenset(ranking)) for receiver, ranking in receivers.rankings.items())
+    # whom each receiver would take now: anyone it accepts while it has room, else those ahead of its worst partner
+    wanted = {receiver: accepts[receiver] if receiver_limit[receiver] == len(ranking)
+              else frozenset(ranking[:receiver_limit[receiver]]) for receiver, ranking in receivers.rankings.items()}
+    acceptance = cast(Callable[[str], frozenset[str]], accepts.get)  # every ranked party has an entry; get is fast
+    # Receivers that accept every proposer need no lookup per pair: counting them is one set operation each.
+    every_proposer = frozenset(proposers.rankings)
+    accept_all = frozenset(receiver for receiver in receivers.rankings if accepts[receiver] >= every_proposer)
     matched, checked, blocking = set(matching), 0, []
     for proposer, ranking in proposers.rankings.items():
-        checked += sum(map(contains, map(accepts.__getitem__, ranking), repeat(proposer)))
-        for receiver in ranking[:proposer_limit[proposer]]:  # beyond the limit the proposer wants no one new
-            rank = position.get(receiver, {}).get(proposer)
-            if rank is not None and rank < receiver_limit[receiver] and (proposer, receiver) not in matched:
+        others = list(filterfalse(accept_all.__contains__, ranking))
+        checked += len(ranking) - len(others) + sum(map(contains, map(acceptance, others), repeat(proposer)))
+        for receiver in ranking[:proposer_limit[proposer]]:  # beyond its limit the proposer wants no one new
+            if proposer in wanted.get(receiver, nobody) and (proposer, receiver) not in matched:
                 blocking.append((proposer, receiver))
     return sorted(blocking), checked
 

@@ -211,14 +211,24 @@ async def upsert_preference(session: AsyncSession, round_id: str, participant: s
     await session.exec(statement)
 
 
+class PreferenceRow(Protocol):
+    @property
+    def participant(self) -> str: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def ranking(self) -> list[str | list[str]]: ...
+
+
 async def preferences(session: AsyncSession, round_id: str,
-                      participants: Collection[str] | None = None) -> list[RoundPreference]:
-    """The round's preferences (or those of `participants`), by participant."""
-    query = (select(RoundPreference).where(RoundPreference.round_id == round_id)
-             .order_by(col(RoundPreference.participant)))
+                      participants: Collection[str] | None = None) -> list[PreferenceRow]:
+    """The round's preferences (or those of `participants`), by participant, as light rows."""
+    query = (select(col(RoundPreference.participant), col(RoundPreference.capacity), col(RoundPreference.ranking))
+             .where(RoundPreference.round_id == round_id).order_by(col(RoundPreference.participant)))
     if participants is not None:
         query = query.where(col(RoundPreference.participant).in_(list(participants)))
-    return list((await session.exec(query)).all())
+    rows: Any = (await session.exec(query)).all()  # Row objects: named like PreferenceRow
+    return list(rows)
 
 
 async def list_rounds(session: AsyncSession, page: PageParams, *, market: str | None,

@@ -62,7 +62,7 @@ def entries(ranking: Ranking) -> Iterator[str]:
 
 
 def has_ties(ranking: Ranking) -> bool:
-    return not all(type(entry) is str for entry in ranking)
+    return any(kind is not str for kind in set(map(type, ranking)))  # one pass in C: rankings are long
 
 
 def strict(ranking: Ranking, key: Callable[[str], str]) -> list[str]:
