@@ -105,13 +105,14 @@ def adviser_view(row: AdviserRow, home: MunicipalityFacts, under_way: int = 0) -
 
 
 async def hosts(session: AsyncSession, market: Market, codes: list[str] | None = None,
-                fiscal_year: int | None = None) -> list[HostView]:
-    """Municipalities with open needs in `market` (or exactly `codes`, needs or not), as of `fiscal_year`."""
+                fiscal_year: int | None = None, known: dict[str, MunicipalityFacts] | None = None) -> list[HostView]:
+    """Municipalities with open needs in `market` (or exactly `codes`, needs or not), as of `fiscal_year`;
+    `known` gives facts already read."""
     needs_by_code: dict[str, list[Need]] = defaultdict(list)
     for need in await repository.open_needs(session, market, codes):
         needs_by_code[need.municipality_code].append(need)
     wanted = codes if codes is not None else list(needs_by_code)
-    facts = await repository.municipality_facts(session, wanted)
+    facts = known if known is not None else await repository.municipality_facts(session, wanted)
     under_way = await repository.matches_under_way(session, col(Match.municipality_code), market, codes)
     years: dict[str, AdviserYears] = {}
     if market == Market.advisor:
@@ -141,8 +142,8 @@ async def partners(session: AsyncSession, market: Market, ids: list[str] | None 
 async def subject_host(session: AsyncSession, market: Market, code: str, field: str,
                        fiscal_year: int | None = None) -> HostView:
     """The municipality `code` as a host in `market` (as of `fiscal_year`), or a 422 naming `field`."""
-    await municipality(session, code, field)
-    return (await hosts(session, market, [code], fiscal_year))[0]
+    found = await municipality(session, code, field)
+    return (await hosts(session, market, [code], fiscal_year, known={code: found}))[0]
 
 
 async def subject_partner(session: AsyncSession, market: Market, kind: PartyKind, ident: str,

@@ -76,27 +76,41 @@ def _excluded(candidate: HostView | PartnerView, reasons: list[Reason]) -> dict[
     return {"candidate": candidate.party, "name": candidate.name, "eligible": False, "reasons": reasons_json(reasons)}
 
 
-async def _for_host(session: AsyncSession, market: Market, host: HostView,
-                    fiscal_year: int) -> tuple[list[Scored], list[dict[str, Any]]]:
-    """A municipality's candidates from the in-memory registry: its eligible ones scored, the others excluded."""
+@dataclass(frozen=True)
+class Ranked:
+    """One page of a ranking, how many eligible candidates it has in all, and the excluded ones."""
+
+    page: list[Scored]
+    total: int
+    excluded: list[dict[str, Any]]
+
+
+async def _for_host(session: AsyncSession, market: Market, host: HostView, fiscal_year: int, window: slice,
+                    explain: bool) -> Ranked:
+    """A municipality's candidates from the in-memory registry: the eligible ones scored, the others excluded.
+    Only the page's candidates get their parts built: a municipality's candidates are thousands."""
     index = await registry(session, market)
     under_way = await repository.matches_under_way(session, partner_column(market))
     host_reasons = scoring.host_reasons(market, host)
     ranked: list[tuple[int, str, PartnerView]] = []
     excluded = []
-    for partner, own_reasons in zip(index.partners, index.partner_reasons(fiscal_year), strict=True):
+    for partner, party, own_reasons, points in zip(index.partners, index.parties, index.partner_reasons(fiscal_year),
+                                                   index.partner_points(host.pref_code), strict=True):
         if busy := under_way.get(partner.id):
             partner = replace(partner, capacity_left=partner.capacity_left - busy)
-        if reasons := own_reasons + host_reasons + scoring.pair_only_reasons(market, host, partner):
-            excluded.append(_excluded(partner, reasons))
-        else:
-            ranked.append((-scoring.score(host, partner), partner.party, partner))
-    ranked.sort(key=lambda entry: entry[:2])
-    return [Scored(Pairing(host, partner, partner)) for _, _, partner in ranked], excluded
+        pair_reasons = scoring.pair_only_reasons(market, host, partner)
+        if own_reasons or host_reasons or pair_reasons:
+            if explain:
+                excluded.append(_excluded(partner, own_reasons + host_reasons + pair_reasons))
+            continue
+        ranked.append((-points - scoring.pair_points(host, partner), party, partner))
+    ranked.sort()  # by score, then party name; party names are unique, so the views are never compared
+    return Ranked([Scored(Pairing(host, partner, partner)) for _, _, partner in ranked[window]], len(ranked),
+                  excluded)
 
 
-async def _for_partner(session: AsyncSession, market: Market, subject: str,
-                       fiscal_year: int) -> tuple[list[Scored], list[dict[str, Any]]]:
+async def _for_partner(session: AsyncSession, market: Market, subject: str, fiscal_year: int,
+                       window: slice) -> Ranked:
     scored, excluded = [], []
     for pairing in await _pairings(session, market, subject, fiscal_year):
         if reasons := scoring.pair_reasons(market, pairing.host, pairing.partner, fiscal_year):
@@ -104,25 +118,26 @@ async def _for_partner(session: AsyncSession, market: Market, subject: str,
         else:
             scored.append(Scored(pairing))
     scored.sort(key=lambda entry: entry.rank)
-    return scored, excluded
+    return Ranked(scored[window], len(scored), excluded)
 
 
 async def recommend(session: AsyncSession, market: Market, subject: str, *, fiscal_year: int, limit: int,
                     offset: int, explain: bool) -> dict[str, Any]:
     kind, ident = parse_party(subject, "for")
     extra: dict[str, Any] = {}
+    window = slice(offset, offset + limit)
     if kind == PartyKind.municipality:
         host = await subject_host(session, market, ident, "for", fiscal_year)
-        scored, excluded = await _for_host(session, market, host, fiscal_year)
+        ranked = await _for_host(session, market, host, fiscal_year, window, explain)
         if host.adviser_years is not None:
             extra["adviser_years"] = host.adviser_years.as_json()
     else:
-        scored, excluded = await _for_partner(session, market, subject, fiscal_year)
-    page = [_candidate(entry) for entry in scored[offset:offset + limit]]
-    result = {"market": market, "for": subject, "fiscal_year": fiscal_year, **extra, "items": page,
-              "next_cursor": encode_cursor(str(offset + limit)) if offset + limit < len(scored) else None}
+        ranked = await _for_partner(session, market, subject, fiscal_year, window)
+    result = {"market": market, "for": subject, "fiscal_year": fiscal_year, **extra,
+              "items": [_candidate(entry) for entry in ranked.page],
+              "next_cursor": encode_cursor(str(offset + limit)) if offset + limit < ranked.total else None}
     if explain:
-        result["excluded"] = sorted(excluded, key=lambda entry: str(entry["candidate"]))
+        result["excluded"] = sorted(ranked.excluded, key=lambda entry: str(entry["candidate"]))
     return result
 
 

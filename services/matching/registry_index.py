@@ -26,7 +26,18 @@ class RegistryIndex:
     market: Market
     stamp: Stamp
     partners: list[PartnerView]  # capacity_left is the whole capacity: matches under way are not counted
+    parties: list[str] = field(default_factory=list)  # each partner's party name, in the same order
     _reasons: dict[int, list[list[Reason]]] = field(default_factory=dict)
+    _points: dict[str, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.parties = [partner.party for partner in self.partners]
+
+    def partner_points(self, pref_code: str) -> list[int]:
+        """Each partner's `scoring.partner_points` for a host in `pref_code`, in the order of `partners`."""
+        if pref_code not in self._points:
+            self._points[pref_code] = [scoring.partner_points(pref_code, partner) for partner in self.partners]
+        return self._points[pref_code]
 
     def partner_reasons(self, fiscal_year: int) -> list[list[Reason]]:
         """Each partner's own eligibility reasons in `fiscal_year`, in the order of `partners`."""

@@ -120,17 +120,27 @@ def score_parts(host: HostView, partner: PartnerView) -> dict[str, int]:
     }
 
 
-def score(host: HostView, partner: PartnerView) -> int:
-    """The sum of `score_parts` without building them: recommendations rank thousands of candidates a query."""
-    total = FIELD_POINTS * len(host.fields & partner.fields) // len(host.fields) if host.fields else 0
+def partner_points(pref_code: str, partner: PartnerView) -> int:
+    """The points that depend on the partner and the host's prefecture only (region, experience)."""
     if not partner.preferred_prefectures:
-        total += REGION_POINTS // 2
-    elif host.pref_code in partner.preferred_prefectures:
-        total += REGION_POINTS
+        region = REGION_POINTS // 2
+    else:
+        region = REGION_POINTS if pref_code in partner.preferred_prefectures else 0
+    return region + min(EXPERIENCE_POINTS, partner.experience)
+
+
+def pair_points(host: HostView, partner: PartnerView) -> int:
+    """The other points (field overlap, capacity, stated preferences)."""
+    total = FIELD_POINTS * len(host.fields & partner.fields) // len(host.fields) if host.fields else 0
     if host.capacity_left > 0 and partner.capacity_left > 0:
         total += CAPACITY_POINTS
-    wishes = (partner.id in host.wished_partners) + (host.code in partner.wished_municipalities)
-    return total + min(EXPERIENCE_POINTS, partner.experience) + WISH_POINTS * wishes
+    return total + WISH_POINTS * ((partner.id in host.wished_partners) + (host.code in partner.wished_municipalities))
+
+
+def score(host: HostView, partner: PartnerView) -> int:
+    """The sum of `score_parts` without building them: recommendations rank thousands of candidates a query, and
+    the registry index keeps each partner's `partner_points` per prefecture."""
+    return partner_points(host.pref_code, partner) + pair_points(host, partner)
 
 
 def rank_key(score: int, candidate_party: str) -> tuple[int, str]:
