@@ -1,6 +1,7 @@
 """Rounds (seminars): both sides send a capacity and a ranking, ops solves with deferred acceptance, eligibility
 applied, and the assignment turns into proposed matches. Never commits: the request's session does."""
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from services.matching.matches import live_match_by_pair, new_match, pair_of
 from services.matching.parties import ensure_acts_for, known_ids, parse_party, partner_kind
 from services.matching.schemas import PreferencesIn, RoundCreate, RoundStatus
 from services.matching.solving import RoundPreferences
-from services.matching.tiebreak import Ranking, TieBreak, entries
+from services.matching.tiebreak import Ranking, TieBreak, entries, shared
 
 MAX_RANKED = 5000
 
@@ -131,7 +132,7 @@ async def solve_round(session: AsyncSession, round_id: str) -> dict[str, Any]:
     market = Market(round_.market)
     rows = await repository.preferences(session, round_id)
     preferences = RoundPreferences(market, PartyKind(round_.proposing_side),
-                                   {row.participant: row.ranking for row in rows},
+                                   {sys.intern(row.participant): shared(row.ranking) for row in rows},
                                    {row.participant: row.capacity for row in rows}, tie_break_of(round_))
     result = solving.solve(round_id, preferences, await solving.exclusions(session, market, preferences.rankings))
     now = utcnow()
