@@ -11,7 +11,8 @@ advisers, needs of every 過疎 municipality).
    the stored preferences are read, eligibility is applied, ties broken, the solver runs, the stability
    certificate is checked and the result stored (`rounds.solve_round`). Target: < 2 s.
 3. `recommendations`: `recommendations.recommend` in process, each query in its own session as a request would
-   be, for municipality subjects (kigyojin over 2,000 companies, advisor over 500 advisers) and company subjects;
+   be (the read-only session a GET gets), for municipality subjects (kigyojin over 2,000 companies, advisor over
+   500 advisers) and company subjects;
    queries per second, sequentially on one core. Target: ≥ 200/s for a municipality over 2,000 companies.
 4. `gateway`: the gateway and the matching service as processes on 127.0.0.1 over the same database; wrk drives
    `GET /matching/recommendations` for municipalities and `GET /matching/fields` in the same run.
@@ -130,12 +131,12 @@ async def time_round(db: Database, round_id: str) -> dict:
 
 async def time_queries(db: Database, market: Market, subjects: list[str], queries: int) -> dict:
     fiscal_year = current_fiscal_year()
-    async with db.sessionmaker() as session:  # the first query builds the registry index; it is not timed
+    async with db.reader() as session:  # the first query builds the registry index; it is not timed
         await recommend(session, market, subjects[0], fiscal_year=fiscal_year, limit=20, offset=0, explain=False)
     started, cpu_started = time.perf_counter(), time.process_time()
     returned = 0
     for i in range(queries):
-        async with db.sessionmaker() as session:
+        async with db.reader() as session:  # a GET request's session
             body = await recommend(session, market, subjects[i % len(subjects)], fiscal_year=fiscal_year,
                                            limit=20, offset=0, explain=False)
             returned += len(body["items"])
