@@ -61,6 +61,7 @@ class ErrorCode(StrEnum):
     INELIGIBLE_PAIR = "ineligible_pair", 422, "the pair is not eligible under the program's rules; see the reasons"
     ILLEGAL_TRANSITION = "illegal_transition", 409, "the match cannot move to this status from its current one"
     CONCURRENT_TRANSITION = "concurrent_transition", 409, "the match changed meanwhile; read it again"
+    MATCH_EXISTS = "match_exists", 409, "the pair already has a live match (not declined, withdrawn or completed)"
 
     # --- mynapoint --------------------------------------------------------------------------------------
     INVALID_IDENTITY = "invalid_identity", 422, "a マイキーID or account id is malformed, or could be a 個人番号"

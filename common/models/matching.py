@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import CheckConstraint, DateTime, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, Index, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from common.timeutil import utcnow
@@ -43,6 +43,16 @@ class MatchStatus(StrEnum):
     completed = "completed"
     declined = "declined"
     withdrawn = "withdrawn"
+
+
+# A match that is not declined, withdrawn or completed holds its pair: a pair has at most one of these.
+LIVE_STATUSES = (MatchStatus.proposed, MatchStatus.accepted, MatchStatus.agreement_signed, MatchStatus.active)
+LIVE_CONDITION = "status IN ({})".format(", ".join(f"'{status}'" for status in LIVE_STATUSES))
+
+
+class TieBreakMethod(StrEnum):
+    id_order = "id_order"  # tied candidates in the order of their party names
+    lottery = "lottery"  # tied candidates in the order of one lottery over all participants, drawn from a seed
 
 
 def _json_list(description: str) -> Any:  # what sqlmodel's Field() returns, so it fits any annotation
@@ -86,9 +96,6 @@ class Need(NeedBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
-
-
-
 # --- companies -------------------------------------------------------------------------------------
 
 class CompanyBase(SQLModel):
@@ -114,9 +121,6 @@ class Company(CompanyBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
-
-
-
 # --- advisers --------------------------------------------------------------------------------------
 
 class AdviserBase(SQLModel):
@@ -139,9 +143,6 @@ class Adviser(AdviserBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
-
-
-
 # --- rounds ----------------------------------------------------------------------------------------
 
 class Round(SQLModel, table=True):
@@ -150,6 +151,9 @@ class Round(SQLModel, table=True):
     name: str = Field(max_length=120)
     market: Market = Field(sa_type=String(16))
     proposing_side: PartyKind = Field(sa_type=String(16))
+    tie_break_method: TieBreakMethod = Field(default=TieBreakMethod.id_order, sa_type=String(16),
+                                             sa_column_kwargs={"server_default": TieBreakMethod.id_order.value})
+    tie_break_seed: int | None = Field(default=None, sa_type=sa.BigInteger, description="the lottery's seed")
     solved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     result: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
@@ -164,7 +168,7 @@ class RoundPreference(SQLModel, table=True):
     round_id: str = Field(foreign_key="matching_round.id", max_length=40, index=True)
     participant: str = Field(max_length=60, description="municipality:CODE, company:ID or adviser:ID")
     capacity: int
-    ranking: list[str] = Field(sa_type=sa.JSON)
+    ranking: list[str | list[str]] = Field(sa_type=sa.JSON, description="best first; a list entry is a tie")
 
 
 # --- matches and their lifecycle -------------------------------------------------------------------
@@ -173,6 +177,12 @@ class Match(SQLModel, table=True):
     __tablename__ = "matching_match"
     __table_args__ = (
         CheckConstraint("(company_id IS NULL) <> (adviser_id IS NULL)", name="one_counterpart"),
+        Index("uq_matching_match_live_company", "market", "municipality_code", "company_id", unique=True,
+              sqlite_where=text(f"company_id IS NOT NULL AND {LIVE_CONDITION}"),
+              postgresql_where=text(f"company_id IS NOT NULL AND {LIVE_CONDITION}")),
+        Index("uq_matching_match_live_adviser", "market", "municipality_code", "adviser_id", unique=True,
+              sqlite_where=text(f"adviser_id IS NOT NULL AND {LIVE_CONDITION}"),
+              postgresql_where=text(f"adviser_id IS NOT NULL AND {LIVE_CONDITION}")),
     )
     id: str = Field(primary_key=True, max_length=40)
     market: Market = Field(sa_type=String(16))

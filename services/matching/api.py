@@ -12,7 +12,8 @@ from common.models.matching import Market, MatchStatus
 from common.openapi import error_responses
 from common.pagination import MAX_LIMIT, Page, PageParams, make_page, page_params
 from common.timeutil import current_fiscal_year
-from services.matching import matches, profiles, repository, rounds
+from services.matching import explanations, matches, parties, profiles, repository, rounds
+from services.matching.adviser_years import adviser_years
 from services.matching.recommendations import explain_pair, offset_of, recommend
 from services.matching.schemas import (
     AdviserCreate,
@@ -28,6 +29,7 @@ from services.matching.schemas import (
     NeedUpdate,
     PreferencesIn,
     RoundCreate,
+    RoundStatus,
     TransitionIn,
 )
 
@@ -195,8 +197,9 @@ async def solve_round(round_id: str, session: SessionDep, _principal: OpsOnly) -
              summary="Propose a match for each assigned pair of a solved round (ops); idempotent",
              responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.ROUND_NOT_SOLVED))
 async def propose_round_matches(round_id: str, session: SessionDep, principal: OpsOnly) -> dict[str, Any]:
-    created = await rounds.propose_round_matches(session, principal, round_id)
-    return {"items": [matches.match_summary(match) for match in created], "next_cursor": None}
+    made = await rounds.propose_round_matches(session, principal, round_id)
+    return {"items": [matches.match_summary(match) for match in made.created], "next_cursor": None,
+            "kept": [matches.match_summary(match) for match in made.kept]}
 
 
 # --- matches ---------------------------------------------------------------------------------------
@@ -230,3 +233,30 @@ async def get_match(match_id: str, session: SessionDep, principal: MunicipalityK
 async def move_match(match_id: str, data: TransitionIn, session: SessionDep,
                      principal: MunicipalityKey) -> dict[str, Any]:
     return await matches.match_view(session, await matches.transition(session, principal, match_id, data.to))
+
+
+# --- rounds as a resource, and why a participant is unmatched ---------------------------------------
+
+@router.get("/rounds", summary="Rounds, newest id last; filters market and status (open or solved)")
+async def list_rounds(session: SessionDep, _principal: Authenticated, page: Pages, market: MarketFilter = None,
+                      status: RoundStatus | None = None) -> dict[str, Any]:
+    result = make_page(await rounds.list_rounds(session, page, market=market, status=status), page, "id")
+    return {**result, "items": [rounds.round_summary(round_) for round_ in result["items"]]}
+
+
+@router.get("/rounds/{round_id}/participants/{participant}",
+            summary="A participant's part of a solved round: its partners and, with capacity left, why not the others")
+async def get_round_participant(
+    round_id: str, session: SessionDep, principal: MunicipalityKey,
+    participant: Annotated[str, Path(max_length=60, description="municipality:CODE, company:ID or adviser:ID")],
+) -> dict[str, Any]:
+    return await explanations.participant_view(session, principal, await rounds.get_round(session, round_id),
+                                               participant)
+
+
+@router.get("/municipalities/{code}/adviser-years",
+            summary="The fiscal years a municipality has used an adviser (最大３年間), from its recorded matches")
+async def get_adviser_years(code: Code, session: SessionDep, _principal: Authenticated,
+                            fiscal_year: FiscalYear = None) -> dict[str, Any]:
+    await parties.municipality(session, code, "code")
+    return (await adviser_years(session, code, fiscal_year or current_fiscal_year())).as_json()

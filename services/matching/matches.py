@@ -1,8 +1,10 @@
 """Matches and their lifecycle: proposed → accepted → agreement_signed → active → completed, or declined /
 withdrawn; moved by the municipality or ops, every move recorded. Never commits: the request's session does."""
 
+from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.auth import Principal
@@ -46,6 +48,30 @@ def new_match(session: AsyncSession, principal: Principal, **fields: Any) -> Mat
     return match
 
 
+def pair_of(match: Match) -> tuple[str, str]:
+    """(municipality code, company or adviser id): what one live match holds in its market."""
+    return match.municipality_code, match.company_id or match.adviser_id or ""
+
+
+def match_exists(match: Match) -> Conflict:
+    partner = f"company {match.company_id}" if match.company_id else f"adviser {match.adviser_id}"
+    return Conflict(f"municipality {match.municipality_code} and {partner} already have the {match.status} "
+                    f"{match.market} match {match.id}; it must be declined, withdrawn or completed before another",
+                    code=ErrorCode.MATCH_EXISTS)
+
+
+async def live_match_by_pair(session: AsyncSession, market: str,
+                             pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Match]:
+    wanted = set(pairs)
+    found = await repository.live_matches(session, market, {code for code, _ in wanted})
+    return {pair_of(match): match for match in found if pair_of(match) in wanted}
+
+
+async def _refuse_second_live_match(session: AsyncSession, market: str, pair: tuple[str, str]) -> None:
+    if existing := (await live_match_by_pair(session, market, [pair])).get(pair):
+        raise match_exists(existing)
+
+
 async def _check_need(session: AsyncSession, data: MatchCreate) -> None:
     if data.need_id is None:
         return
@@ -71,8 +97,17 @@ async def create_match(session: AsyncSession, principal: Principal, data: MatchC
     if reasons := scoring.pair_reasons(data.market, host, partner, current_fiscal_year()):
         raise Unprocessable("this pair is not eligible: " + "; ".join(r.message for r in reasons),
                             code=ErrorCode.INELIGIBLE_PAIR, field=field)
-    match = new_match(session, principal, **data.model_dump())
-    await session.flush()
+    pair = (data.municipality_code, partner_id)
+    await _refuse_second_live_match(session, data.market, pair)
+    savepoint = await session.begin_nested()
+    try:
+        match = new_match(session, principal, **data.model_dump())
+        await session.flush()
+    except IntegrityError:  # a concurrent request created the pair's match after the check above
+        await savepoint.rollback()
+        await _refuse_second_live_match(session, data.market, pair)
+        raise
+    await savepoint.commit()
     return match
 
 

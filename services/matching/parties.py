@@ -5,6 +5,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import asdict
 
+from sqlalchemy.orm import Mapped
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,7 +16,9 @@ from common.error_codes import ErrorCode
 from common.errors import Forbidden, NotFound, Unprocessable
 from common.models import Adviser, ApiKeyRole, Company, Match, Municipality, Need
 from common.models.matching import Market, PartyKind
+from common.timeutil import current_fiscal_year
 from services.matching import repository
+from services.matching.adviser_years import AdviserYears, adviser_years_of
 from services.matching.repository import AdviserRow, CompanyRow
 from services.matching.scoring import HostView, PartnerView
 
@@ -67,7 +70,8 @@ async def known_ids(session: AsyncSession, kind: PartyKind, ids: Collection[str]
 
 # --- the parties as the scoring sees them ----------------------------------------------------------
 
-def host_view(facts: MunicipalityFacts, needs: list[Need], under_way: int = 0) -> HostView:
+def host_view(facts: MunicipalityFacts, needs: list[Need], under_way: int = 0,
+              adviser_years: AdviserYears | None = None) -> HostView:
     host_facts = HostFacts.from_municipality(
         facts, in_teiju_jiritsuken=any(n.in_teiju_jiritsuken for n in needs),
         high_population_decline=any(n.high_population_decline for n in needs))
@@ -75,7 +79,7 @@ def host_view(facts: MunicipalityFacts, needs: list[Need], under_way: int = 0) -
         code=facts.code, name=facts.name, pref_code=facts.pref_code, facts=host_facts,
         fields=frozenset(f for n in needs for f in n.fields),
         wished_partners=frozenset(p for n in needs for p in n.wished_partners),
-        capacity_left=sum(n.capacity for n in needs) - under_way,
+        capacity_left=sum(n.capacity for n in needs) - under_way, adviser_years=adviser_years,
     )
 
 
@@ -100,34 +104,46 @@ def adviser_view(row: AdviserRow, home: MunicipalityFacts, under_way: int = 0) -
     )
 
 
-async def hosts(session: AsyncSession, market: Market, codes: list[str] | None = None) -> list[HostView]:
-    """Municipalities with open needs in `market` (or exactly `codes`, needs or not)."""
+async def hosts(session: AsyncSession, market: Market, codes: list[str] | None = None,
+                fiscal_year: int | None = None, known: dict[str, MunicipalityFacts] | None = None) -> list[HostView]:
+    """Municipalities with open needs in `market` (or exactly `codes`, needs or not), as of `fiscal_year`;
+    `known` gives facts already read."""
     needs_by_code: dict[str, list[Need]] = defaultdict(list)
-    for need in await repository.open_needs(session, market):
+    for need in await repository.open_needs(session, market, codes):
         needs_by_code[need.municipality_code].append(need)
     wanted = codes if codes is not None else list(needs_by_code)
-    facts = await repository.municipality_facts(session, wanted)
-    under_way = await repository.matches_under_way(session, col(Match.municipality_code), market)
-    return [host_view(facts[code], needs_by_code.get(code, []), under_way.get(code, 0)) for code in sorted(facts)]
+    facts = known if known is not None else await repository.municipality_facts(session, wanted)
+    under_way = await repository.matches_under_way(session, col(Match.municipality_code), market, codes)
+    years: dict[str, AdviserYears] = {}
+    if market == Market.advisor:
+        years = await adviser_years_of(session, list(facts), fiscal_year or current_fiscal_year())
+    return [host_view(facts[code], needs_by_code.get(code, []), under_way.get(code, 0), years.get(code))
+            for code in sorted(facts)]
 
 
-async def partners(session: AsyncSession, market: Market, ids: list[str] | None = None) -> list[PartnerView]:
-    """Companies taking part in `market`, or advisers (or exactly `ids`)."""
+def partner_column(market: Market) -> Mapped[str | None]:
+    return col(Match.adviser_id) if partner_kind(market) == PartyKind.adviser else col(Match.company_id)
+
+
+async def partners(session: AsyncSession, market: Market, ids: list[str] | None = None, *,
+                   count_under_way: bool = True) -> list[PartnerView]:
+    """Companies taking part in `market`, or advisers (or exactly `ids`); their capacity left counts the matches
+    under way unless `count_under_way` is False."""
+    under_way = await repository.matches_under_way(session, partner_column(market)) if count_under_way else {}
     if partner_kind(market) == PartyKind.adviser:
         advisers = await repository.adviser_rows(session, ids=ids)
         homes = await repository.municipality_facts(session, {row.municipality_code for row in advisers})
-        under_way = await repository.matches_under_way(session, col(Match.adviser_id))
         return [adviser_view(row, homes[row.municipality_code], under_way.get(row.id, 0)) for row in advisers]
     companies = await repository.company_rows(session, market=market if ids is None else None, ids=ids)
     homes = await repository.municipality_facts(session, {row.municipality_code for row in companies})
-    under_way = await repository.matches_under_way(session, col(Match.company_id))
     return [company_view(row, homes[row.municipality_code], under_way.get(row.id, 0)) for row in companies]
 
 
-async def subject_host(session: AsyncSession, market: Market, code: str, field: str) -> HostView:
-    """The municipality `code` as a host in `market`, or a 422 naming `field`."""
-    await municipality(session, code, field)
-    return (await hosts(session, market, [code]))[0]
+async def subject_host(session: AsyncSession, market: Market, code: str, field: str,
+                       fiscal_year: int | None = None) -> HostView:
+    """The municipality `code` as a host in `market` (as of `fiscal_year`), or a 422 naming `field`."""
+    found = await municipality(session, code, field)
+    return (await hosts(session, market, [code], fiscal_year, known={code: found}))[0]
 
 
 async def subject_partner(session: AsyncSession, market: Market, kind: PartyKind, ident: str,

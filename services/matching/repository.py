@@ -5,7 +5,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, String, cast, func, update
+from sqlalchemy import ColumnElement, String, case, cast, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
@@ -24,7 +24,7 @@ from common.models import (
     Round,
     RoundPreference,
 )
-from common.models.matching import MatchStatus
+from common.models.matching import LIVE_STATUSES, Market, MatchStatus
 from common.pagination import PageParams, keyset
 
 # Matches that hold a place: they count against both sides' capacity.
@@ -134,8 +134,11 @@ async def list_needs(session: AsyncSession, page: PageParams, *, municipality_co
     return list((await session.exec(query)).all())
 
 
-async def open_needs(session: AsyncSession, market: str) -> list[Need]:
+async def open_needs(session: AsyncSession, market: str, codes: Collection[str] | None = None) -> list[Need]:
+    """The open needs in `market` (of the municipalities `codes`, if given)."""
     query = select(Need).where(Need.market == market, col(Need.open).is_(True)).order_by(col(Need.id))
+    if codes is not None:
+        query = query.where(col(Need.municipality_code).in_(list(codes)))
     return list((await session.exec(query)).all())
 
 
@@ -168,6 +171,13 @@ async def adviser_rows(session: AsyncSession, *, ids: Collection[str] | None = N
     return list((await session.exec(query)).all())
 
 
+async def registry_stamp(session: AsyncSession, model: type[Company] | type[Adviser]) -> tuple[int, datetime | None]:
+    """(rows, latest updated_at) of the companies or advisers: it moves whenever a row is added or changed."""
+    query = select(func.count(), func.max(col(model.updated_at)))
+    count, latest = (await session.exec(query)).one()
+    return count, latest
+
+
 async def existing_ids(session: AsyncSession, key: Mapped[str], ids: Collection[str]) -> set[str]:
     """Which of `ids` the primary-key column `key` holds."""
     return set((await session.exec(select(key).where(key.in_(list(ids))))).all())
@@ -175,20 +185,23 @@ async def existing_ids(session: AsyncSession, key: Mapped[str], ids: Collection[
 
 # --- capacity in use -------------------------------------------------------------------------------
 
-async def matches_under_way(session: AsyncSession, column: Mapped[str | None],
-                            market: str | None = None) -> dict[str, int]:
-    """How many matches under way each municipality, company or adviser has (by `column`)."""
+async def matches_under_way(session: AsyncSession, column: Mapped[str | None], market: str | None = None,
+                            keys: Collection[str] | None = None) -> dict[str, int]:
+    """How many matches under way each municipality, company or adviser has (by `column`; only `keys`, if
+    given)."""
     query = (select(column, func.count()).where(col(Match.status).in_(UNDER_WAY), column.is_not(None))
              .group_by(column))
     if market:
         query = query.where(Match.market == market)
+    if keys is not None:
+        query = query.where(column.in_(list(keys)))
     return {key: count for key, count in (await session.exec(query)).all() if key is not None}
 
 
 # --- rounds ----------------------------------------------------------------------------------------
 
 async def upsert_preference(session: AsyncSession, round_id: str, participant: str, capacity: int,
-                            ranking: list[str]) -> None:
+                            ranking: list[str | list[str]]) -> None:
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = insert(RoundPreference).values(round_id=round_id, participant=participant, capacity=capacity,
                                                ranking=ranking)
@@ -198,10 +211,40 @@ async def upsert_preference(session: AsyncSession, round_id: str, participant: s
     await session.exec(statement)
 
 
-async def preferences(session: AsyncSession, round_id: str) -> list[RoundPreference]:
-    query = (select(RoundPreference).where(RoundPreference.round_id == round_id)
-             .order_by(col(RoundPreference.participant)))
+class PreferenceRow(Protocol):
+    @property
+    def participant(self) -> str: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def ranking(self) -> list[str | list[str]]: ...
+
+
+async def preferences(session: AsyncSession, round_id: str,
+                      participants: Collection[str] | None = None) -> list[PreferenceRow]:
+    """The round's preferences (or those of `participants`), by participant, as light rows."""
+    query = (select(col(RoundPreference.participant), col(RoundPreference.capacity), col(RoundPreference.ranking))
+             .where(RoundPreference.round_id == round_id).order_by(col(RoundPreference.participant)))
+    if participants is not None:
+        query = query.where(col(RoundPreference.participant).in_(list(participants)))
+    rows: Any = (await session.exec(query)).all()  # Row objects: named like PreferenceRow
+    return list(rows)
+
+
+async def list_rounds(session: AsyncSession, page: PageParams, *, market: str | None,
+                      solved: bool | None) -> list[Round]:
+    query = keyset(select(Round), col(Round.id), page)
+    if market:
+        query = query.where(Round.market == market)
+    if solved is not None:
+        query = query.where(col(Round.solved_at).is_not(None) if solved else col(Round.solved_at).is_(None))
     return list((await session.exec(query)).all())
+
+
+async def round_for_update(session: AsyncSession, round_id: str) -> Round | None:
+    """The round, locked until the transaction ends (PostgreSQL), so that solving it and changing its preferences
+    queue behind each other; SQLite sessions already hold the write lock from their first statement."""
+    return await session.get(Round, round_id, with_for_update=True, populate_existing=True)
 
 
 async def mark_solved(session: AsyncSession, round_id: str, result: dict[str, Any], now: datetime) -> bool:
@@ -221,6 +264,27 @@ async def move_match(session: AsyncSession, match_id: str, from_status: str, to_
         update(Match).where(col(Match.id) == match_id, col(Match.status) == from_status)
         .values(status=to_status, updated_at=now).execution_options(synchronize_session=False))
     return outcome.rowcount == 1
+
+
+async def live_matches(session: AsyncSession, market: str, municipality_codes: Collection[str]) -> list[Match]:
+    """The matches in `market` of these municipalities that still hold their pair (see LIVE_STATUSES)."""
+    query = select(Match).where(Match.market == market, col(Match.status).in_(LIVE_STATUSES),
+                                col(Match.municipality_code).in_(list(municipality_codes)))
+    return list((await session.exec(query.order_by(col(Match.id)))).all())
+
+
+async def advisor_spans(session: AsyncSession,
+                        codes: Collection[str]) -> list[tuple[str, datetime, datetime | None]]:
+    """(municipality, became active, completed or None) of each advisor-market match of `codes` that became
+    active, from the matches' recorded transitions."""
+    began = func.min(case((col(MatchTransition.to_status) == MatchStatus.active, col(MatchTransition.at))))
+    ended = func.max(case((col(MatchTransition.to_status) == MatchStatus.completed, col(MatchTransition.at))))
+    query = (select(col(Match.municipality_code), began, ended)
+             .join(MatchTransition, col(MatchTransition.match_id) == col(Match.id))
+             .where(Match.market == Market.advisor, col(Match.municipality_code).in_(list(codes)),
+                    col(MatchTransition.to_status).in_([MatchStatus.active, MatchStatus.completed]))
+             .group_by(col(Match.id), col(Match.municipality_code)))
+    return [(code, start, end) for code, start, end in (await session.exec(query)).all() if start is not None]
 
 
 async def matches_of_round(session: AsyncSession, round_id: str) -> list[Match]:

@@ -3,11 +3,21 @@ tables through the `…Base` classes of common/models/matching.py; views with co
 service modules."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel._compat import SQLModelConfig  # SQLModel exports no public name for its config type
 
-from common.models.matching import AdviserBase, CompanyBase, FieldOfWorkBase, Market, MatchStatus, NeedBase, PartyKind
+from common.models.matching import (
+    AdviserBase,
+    CompanyBase,
+    FieldOfWorkBase,
+    Market,
+    MatchStatus,
+    NeedBase,
+    PartyKind,
+    TieBreakMethod,
+)
 
 PARTY_PATTERN = r"^(municipality|company|adviser):[A-Za-z0-9_-]{1,40}$"
 
@@ -105,12 +115,25 @@ class AdviserPublic(AdviserBase):
 
 # --- rounds ----------------------------------------------------------------------------------------
 
+class RoundStatus(StrEnum):
+    open = "open"  # taking preferences
+    solved = "solved"
+
+
+class TieBreakIn(BaseModel):
+    method: TieBreakMethod = TieBreakMethod.id_order
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1,
+                             description="the lottery's seed; drawn by the server (and shown) when a lottery has none")
+
+
 class RoundCreate(BaseModel):
     model_config = FORBID_UNKNOWN_FIELDS
 
     name: str = Field(min_length=1, max_length=120)
     market: Market
     proposing_side: PartyKind = Field(description="municipality, or company (adviser in the advisor market)")
+    tie_break: TieBreakIn = Field(default_factory=TieBreakIn,
+                                  description="how tied candidates in a ranking are ordered: id_order or lottery")
 
 
 class PreferencesIn(BaseModel):
@@ -118,7 +141,9 @@ class PreferencesIn(BaseModel):
 
     participant: str = Field(pattern=PARTY_PATTERN, description="municipality:CODE, company:ID or adviser:ID")
     capacity: int = Field(ge=1, le=100)
-    ranking: list[str] = Field(max_length=5000, description="the other side's participants, best first")
+    ranking: list[str | list[str]] = Field(
+        max_length=5000, description="the other side's participants, best first; a list entry ranks its members "
+                                     "equally (a tie, broken by the round's tie_break)")
 
 
 # --- matches ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from common.eligibility import (
     satellite_office_company_reasons,
 )
 from common.models.matching import Market, PartyKind
+from services.matching.adviser_years import AdviserYears
 
 FIELD_POINTS, REGION_POINTS, CAPACITY_POINTS, EXPERIENCE_POINTS, WISH_POINTS = 50, 20, 10, 10, 5
 
@@ -37,6 +38,7 @@ class HostView:
     fields: frozenset[str]
     wished_partners: frozenset[str]
     capacity_left: int
+    adviser_years: AdviserYears | None = None  # the advisor market: the years it has used an adviser
 
     @property
     def party(self) -> str:
@@ -71,7 +73,10 @@ class PartnerView:
 def host_reasons(market: Market, host: HostView) -> list[Reason]:
     if market == Market.satellite_office:
         return []
-    return host_municipality_reasons(host.facts)
+    reasons = host_municipality_reasons(host.facts)
+    if market == Market.advisor and host.adviser_years is not None:
+        reasons += host.adviser_years.reasons()
+    return reasons
 
 
 def partner_reasons(market: Market, partner: PartnerView, fiscal_year: int) -> list[Reason]:
@@ -113,6 +118,29 @@ def score_parts(host: HostView, partner: PartnerView) -> dict[str, int]:
         "stated_preferences": WISH_POINTS * (partner.id in host.wished_partners)
                               + WISH_POINTS * (host.code in partner.wished_municipalities),
     }
+
+
+def partner_points(pref_code: str, partner: PartnerView) -> int:
+    """The points that depend on the partner and the host's prefecture only (region, experience)."""
+    if not partner.preferred_prefectures:
+        region = REGION_POINTS // 2
+    else:
+        region = REGION_POINTS if pref_code in partner.preferred_prefectures else 0
+    return region + min(EXPERIENCE_POINTS, partner.experience)
+
+
+def pair_points(host: HostView, partner: PartnerView) -> int:
+    """The other points (field overlap, capacity, stated preferences)."""
+    total = FIELD_POINTS * len(host.fields & partner.fields) // len(host.fields) if host.fields else 0
+    if host.capacity_left > 0 and partner.capacity_left > 0:
+        total += CAPACITY_POINTS
+    return total + WISH_POINTS * ((partner.id in host.wished_partners) + (host.code in partner.wished_municipalities))
+
+
+def score(host: HostView, partner: PartnerView) -> int:
+    """The sum of `score_parts` without building them: recommendations rank thousands of candidates a query, and
+    the registry index keeps each partner's `partner_points` per prefecture."""
+    return partner_points(host.pref_code, partner) + pair_points(host, partner)
 
 
 def rank_key(score: int, candidate_party: str) -> tuple[int, str]:

@@ -50,3 +50,22 @@ async def test_demo_company_names_are_unique(session):
     await load_demo_data(session)
     names = (await session.exec(select(Company.name))).scalars().all()
     assert len(names) == len(set(names)) == 100
+
+
+async def test_the_large_market_holds_the_small_one_and_every_kaso_municipality(session):
+    small = await load_demo_data(session)
+    first_small = await session.get(Company, "co_demo_001")
+    small_name = first_small.name
+    large = await load_demo_data(session, size="large")
+    kaso = (await session.exec(select(func.count()).select_from(Municipality).where(
+        Municipality.kaso_type.is_not(None)))).scalar()
+    assert (large["companies"], large["advisers"], large["municipalities_with_needs"]) == (2000, 500, kaso)
+    assert large["example_municipality"] == small["example_municipality"]
+    assert (await session.get(Company, "co_demo_001")).name == small_name  # the small market is part of it
+    counts = {model: (await session.exec(select(func.count()).select_from(model))).scalar()
+              for model in (Company, Adviser, Need)}
+    assert counts == {Company: 2000, Adviser: 500, Need: large["needs"]}
+    names = (await session.exec(select(Company.name))).scalars().all()
+    assert len(set(names)) == 2000
+    again = await load_demo_data(session, size="large")
+    assert again == large

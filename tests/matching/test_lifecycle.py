@@ -97,3 +97,16 @@ async def test_a_municipality_lists_only_its_own_matches(client, ops, yubari, hi
     listed = (await client.get("/matching/matches", headers=yubari)).json()["items"]
     assert [m["id"] for m in listed] == [mine["id"]]
     assert len((await client.get("/matching/matches", headers=ops)).json()["items"]) == 2
+
+
+async def test_a_pair_has_one_live_match_until_it_ends(client, ops, yubari, company):
+    first = await propose(client, yubari, company)
+    again = await client.post("/matching/matches", headers=yubari, json={
+        "market": "kigyojin", "municipality_code": YUBARI, "company_id": company["id"]})
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "match_exists")
+    assert first["id"] in again.json()["error"]["message"]
+    other_market = await client.post("/matching/matches", headers=yubari, json={
+        "market": "satellite_office", "municipality_code": YUBARI, "company_id": company["id"]})
+    assert other_market.status_code == 201, other_market.text  # a satellite office is another relationship
+    assert (await move(client, yubari, first, "declined")).status_code == 200
+    assert (await propose(client, yubari, company))["status"] == "proposed"

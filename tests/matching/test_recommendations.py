@@ -184,3 +184,21 @@ async def test_a_company_outside_a_market_gets_no_recommendations_in_it(client, 
     response = await client.get("/matching/recommendations", headers=bearer(app_key), params={
         "market": "kigyojin", "for": f"company:{offices_only['id']}"})
     assert (response.status_code, response.json()["error"]["field"]) == (422, "for")
+
+
+async def test_the_registry_index_follows_every_change(client, ops, app_key, kigyojin_market):
+    """Recommendations come from an in-memory index of the registry: a new, changed or busier company shows."""
+    async def scores():
+        body = await recommend(client, bearer(app_key), "kigyojin", f"municipality:{YUBARI}", limit=500)
+        return {item["name"]: item["score"] for item in body["items"]}
+
+    before = await scores()
+    new = await add_company(client, ops, "New", NAGOYA, fields=["ict_digital", "tourism"])
+    assert (await scores())["New"] == 50 + 10 + 10
+    patched = await client.patch(f"/matching/companies/{new['id']}", headers=ops, json={"track_record": 7})
+    assert patched.status_code == 200
+    assert (await scores())["New"] == 50 + 10 + 10 + 7
+    offices_only = await client.patch(f"/matching/companies/{kigyojin_market['E']['id']}", headers=ops,
+                                      json={"markets": ["satellite_office"]})
+    assert offices_only.status_code == 200
+    assert "E" not in await scores() and "E" in before

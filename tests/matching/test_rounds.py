@@ -1,5 +1,6 @@
 """Rounds through the API: preferences with tenancy, a stable result with ranks, eligibility applied."""
 
+import hashlib
 import random
 
 import pytest
@@ -185,3 +186,112 @@ async def test_a_solved_round_turns_into_proposed_matches_once(client, ops, yuba
                                  headers=yubari)
     assert accepted.status_code == 200
     assert (await client.post(f"/matching/rounds/{round_id}/matches", headers=yubari)).status_code == 403
+
+
+# --- tie-breaks, certificates, explanations, rounds as a resource ------------------------------------
+
+async def test_a_lottery_round_stores_its_seed_and_solves_ties_by_tickets(client, ops, two_companies):
+    a, _ = two_companies
+    created_round = (await client.post("/matching/rounds", headers=ops, json={
+        "name": "抽選", "market": "kigyojin", "proposing_side": "municipality",
+        "tie_break": {"method": "lottery", "seed": 7}})).json()
+    round_id = created_round["id"]
+    assert created_round["tie_break"]["method"] == "lottery" and created_round["tie_break"]["seed"] == 7
+    await prefer(client, ops, round_id, municipality(YUBARI), [a])
+    await prefer(client, ops, round_id, municipality(HIMI), [a])
+    await prefer(client, ops, round_id, a, [[municipality(YUBARI), municipality(HIMI)]])
+    result = await solve(client, ops, round_id)
+    tickets = {code: hashlib.sha256(f"7:{municipality(code)}".encode()).hexdigest() for code in (YUBARI, HIMI)}
+    winner = min(tickets, key=tickets.__getitem__)
+    assert [(x["municipality"], x["company_rank"]) for x in result["assignment"]] == [(winner, 1)]
+    assert result["tie_break"]["seed"] == 7 and result["certificate"]["stable"] is True
+    assert result["certificate"]["mutually_acceptable_pairs_checked"] == 2
+
+    loser = HIMI if winner == YUBARI else YUBARI
+    view = (await client.get(f"/matching/rounds/{round_id}/participants/{municipality(loser)}", headers=ops)).json()
+    assert (view["free_capacity"], view["partners"], view["lottery_ticket"]) == (1, [], tickets[loser])
+    [reason] = view["explanation"]
+    assert (reason["candidate"], reason["code"], reason["tied"]) == (a, "candidate_full_ahead_by_tie_break",
+                                                                      [municipality(winner)])
+
+
+async def test_a_lottery_without_a_seed_draws_one_and_id_order_takes_none(client, ops):
+    drawn = (await client.post("/matching/rounds", headers=ops, json={
+        "name": "x", "market": "kigyojin", "proposing_side": "company", "tie_break": {"method": "lottery"}})).json()
+    assert isinstance(drawn["tie_break"]["seed"], int)
+    refused = await client.post("/matching/rounds", headers=ops, json={
+        "name": "x", "market": "kigyojin", "proposing_side": "company", "tie_break": {"method": "id_order", "seed": 1}})
+    assert (refused.status_code, refused.json()["error"]["field"]) == (422, "tie_break.seed")
+
+
+async def test_an_unmatched_participant_is_told_why_for_each_candidate(client, ops, yubari, himi, two_companies):
+    a, b = two_companies
+    sapporo = company_party(await add_company(client, ops, "S", SAPPORO))
+    silent = company_party(await add_company(client, ops, "Silent", CHIYODA))
+    round_id = await new_round(client, ops)
+    await prefer(client, ops, round_id, municipality(YUBARI), [a])
+    await prefer(client, ops, round_id, municipality(HIMI), [a, b, sapporo, silent])
+    await prefer(client, ops, round_id, a, [municipality(YUBARI), municipality(HIMI)])
+    await prefer(client, ops, round_id, b, [municipality(YUBARI)])
+    await prefer(client, ops, round_id, sapporo, [municipality(HIMI)])
+    await solve(client, ops, round_id)
+    path = f"/matching/rounds/{round_id}/participants/{municipality(HIMI)}"
+    view = (await client.get(path, headers=himi)).json()
+    assert [(e["candidate"], e["rank"], e["code"]) for e in view["explanation"]] == [
+        (a, 1, "candidate_full_with_preferred"), (b, 2, "not_ranked_by_candidate"),
+        (sapporo, 3, "candidate_excluded"), (silent, 4, "candidate_sent_no_preferences")]
+    assert municipality(YUBARI) in view["explanation"][0]["message"]
+    assert "三大都市圏" in view["explanation"][2]["message"]
+    matched = (await client.get(f"/matching/rounds/{round_id}/participants/{municipality(YUBARI)}",
+                                headers=yubari)).json()
+    assert (matched["partners"], matched["free_capacity"], matched["explanation"]) == (
+        [{"partner": a, "rank": 1}], 0, None)
+    assert (await client.get(path, headers=yubari)).status_code == 403
+    assert (await client.get(f"/matching/rounds/{round_id}/participants/{a}", headers=himi)).status_code == 403
+    missing = await client.get(f"/matching/rounds/{round_id}/participants/{municipality(OSAKA)}", headers=ops)
+    assert (missing.status_code, missing.json()["error"]["field"]) == (404, "participant")
+
+
+async def test_an_open_round_has_no_explanations_yet(client, ops, two_companies):
+    round_id = await new_round(client, ops)
+    await prefer(client, ops, round_id, municipality(YUBARI), [two_companies[0]])
+    response = await client.get(f"/matching/rounds/{round_id}/participants/{municipality(YUBARI)}", headers=ops)
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "round_not_solved")
+
+
+async def test_rounds_are_listed_by_market_and_status(client, ops, app_key, two_companies):
+    a, _ = two_companies
+    solved = await new_round(client, ops)
+    await prefer(client, ops, solved, municipality(YUBARI), [a])
+    await solve(client, ops, solved)
+    still_open = await new_round(client, ops)
+    advisers = await new_round(client, ops, market="advisor", proposing_side="adviser")
+
+    async def listed(**params):
+        response = await client.get("/matching/rounds", headers=bearer(app_key), params=params)
+        assert response.status_code == 200, response.text
+        return [(r["id"], r["status"]) for r in response.json()["items"]]
+
+    mine = {solved, still_open, advisers}
+    assert {r for r, _ in await listed(limit=500)} >= mine
+    assert [r for r in await listed(market="kigyojin", status="open", limit=500) if r[0] in mine] == [
+        (still_open, "open")]
+    assert [r for r in await listed(status="solved", limit=500) if r[0] in mine] == [(solved, "solved")]
+    bad = await client.get("/matching/rounds", headers=bearer(app_key), params={"status": "closed"})
+    assert (bad.status_code, bad.json()["error"]["field"]) == (422, "status")
+
+
+async def test_a_tie_counts_once_and_its_members_share_a_rank(client, ops, two_companies):
+    a, b = two_companies
+    round_id = await new_round(client, ops)
+    await prefer(client, ops, round_id, municipality(YUBARI), [[a, b]], capacity=2)
+    await prefer(client, ops, round_id, a, [municipality(YUBARI)])
+    await prefer(client, ops, round_id, b, [municipality(YUBARI)])
+    result = await solve(client, ops, round_id)
+    assert sorted(x["municipality_rank"] for x in result["assignment"]) == [1, 1]
+    still_open = await new_round(client, ops)
+    for ranking in ([[a, a]], [[]], [a, [a]], [[a, [b]]]):
+        response = await client.post(f"/matching/rounds/{still_open}/preferences", headers=ops, json={
+            "participant": municipality(HIMI), "capacity": 1, "ranking": ranking})
+        assert response.status_code == 422, ranking
+        assert response.json()["error"]["field"].startswith("ranking"), ranking

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from common.eligibility import HostFacts
 from common.models.matching import PartyKind
-from services.matching.scoring import HostView, PartnerView, score_parts
+from services.matching.scoring import HostView, PartnerView, score, score_parts
 
 FIELDS = ["tourism", "ict_digital", "local_economy", "local_products", "town_centre"]
 PARTS_MAX = {"field_overlap": 50, "region": 20, "capacity": 10, "experience": 10, "stated_preferences": 10}
@@ -49,3 +49,8 @@ def test_covering_one_more_of_the_municipalitys_fields_never_lowers_the_overlap(
 def test_full_coverage_scores_all_field_points(host, partner):
     covering = PartnerView(**{**partner.__dict__, "fields": partner.fields | host.fields})
     assert score_parts(host, covering)["field_overlap"] == (50 if host.fields else 0)
+
+
+@given(hosts(), partners())
+def test_the_ranking_score_is_the_sum_of_the_parts_shown(host, partner):
+    assert score(host, partner) == sum(score_parts(host, partner).values())
