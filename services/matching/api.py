@@ -205,7 +205,8 @@ async def propose_round_matches(round_id: str, session: SessionDep, principal: O
 # --- matches ---------------------------------------------------------------------------------------
 
 @router.post("/matches", status_code=201, summary="Propose a match (the municipality itself or ops)",
-             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY, ErrorCode.INELIGIBLE_PAIR))
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY, ErrorCode.INELIGIBLE_PAIR,
+                                       ErrorCode.MATCH_EXISTS))
 async def create_match(data: MatchCreate, session: SessionDep, principal: MunicipalityKey) -> dict[str, Any]:
     return await matches.match_view(session, await matches.create_match(session, principal, data))
 
@@ -245,7 +246,8 @@ async def list_rounds(session: SessionDep, _principal: Authenticated, page: Page
 
 
 @router.get("/rounds/{round_id}/participants/{participant}",
-            summary="A participant's part of a solved round: its partners and, with capacity left, why not the others")
+            summary="A participant's part of a solved round: its partners and, with capacity left, why not the others",
+            responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.NOT_A_PARTY, ErrorCode.ROUND_NOT_SOLVED))
 async def get_round_participant(
     round_id: str, session: SessionDep, principal: MunicipalityKey,
     participant: Annotated[str, Path(max_length=60, description="municipality:CODE, company:ID or adviser:ID")],
@@ -255,7 +257,8 @@ async def get_round_participant(
 
 
 @router.get("/municipalities/{code}/adviser-years",
-            summary="The fiscal years a municipality has used an adviser (最大３年間), from its recorded matches")
+            summary="The fiscal years a municipality has used an adviser (最大３年間), from its recorded matches",
+            responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_adviser_years(code: Code, session: SessionDep, _principal: Authenticated,
                             fiscal_year: FiscalYear = None) -> dict[str, Any]:
     await parties.municipality(session, code, "code")
