@@ -210,8 +210,9 @@ def record_credit(post: GrantMovement) -> DriverStatement:
 
 APPLICANT = DriverStatement(lambda _dialect: (
     select(PROGRAM.c.kind, PROGRAM.c.points_per_person, PROGRAM.c.provider_ids, PROGRAM.c.eligibility,
-           PROGRAM.c.opens_at, PROGRAM.c.closes_at, APPLICATION.c.id, ROSTER.c.myki_hash, ROSTER.c.birth_date,
-           ROSTER.c.household_with_children, ROSTER.c.income_band, ROSTER.c.activity_participation)
+           PROGRAM.c.opens_at, PROGRAM.c.closes_at, PROGRAM.c.status, APPLICATION.c.id, ROSTER.c.myki_hash,
+           ROSTER.c.birth_date, ROSTER.c.household_with_children, ROSTER.c.income_band,
+           ROSTER.c.activity_participation, ROSTER.c.card_applied_on)
     .select_from(PROGRAM)
     .outerjoin(APPLICATION, and_(APPLICATION.c.program_id == PROGRAM.c.id,
                                  APPLICATION.c.myki_hash == bindparam("myki_hash")))
@@ -230,6 +231,7 @@ class ProgramTerms:
     eligibility: dict[str, Any]
     opens_at: datetime
     closes_at: datetime
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +242,7 @@ class ResidentAttributes:
     household_with_children: bool
     income_band: int | None
     activity_participation: bool
+    card_applied_on: date | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +260,9 @@ def applicant_from(outcome: Outcome, program_id: str) -> Applicant | None:
     row = outcome.row
     if row is None:
         return None
-    (kind, points, provider_ids, eligibility, opens_at, closes_at, application_id, roster_hash, birth_date,
-     children, income_band, activity) = row
-    program = ProgramTerms(program_id, kind, points, provider_ids, eligibility, opens_at, closes_at)
-    entry = None if roster_hash is None else ResidentAttributes(birth_date, children, income_band, activity)
+    (kind, points, provider_ids, eligibility, opens_at, closes_at, status, application_id, roster_hash, birth_date,
+     children, income_band, activity, card_applied_on) = row
+    program = ProgramTerms(program_id, kind, points, provider_ids, eligibility, opens_at, closes_at, status)
+    entry = None if roster_hash is None else ResidentAttributes(birth_date, children, income_band, activity,
+                                                                card_applied_on)
     return Applicant(program, entry, application_id)
