@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from common.auth import Authenticated
 from common.db import SessionDep
 from common.driver_sql import Outcome
 from common.error_codes import ErrorCode
@@ -42,6 +43,7 @@ from services.mynapoint.schemas import (
     ResidentStatus,
     ResidentStatusQuery,
     RosterEntryPublic,
+    RosterRow,
     RosterUpload,
     TemplateList,
 )
@@ -58,7 +60,7 @@ IDEMPOTENCY_CODES = (ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KE
 @router.get("/program-templates", response_model=TemplateList, summary="Built-in program templates",
             description="マイナポイント第1弾 and 第2弾 ①②③ with their windows, points and the card-application "
                         "deadline each enforces (`eligibility.card_applied_by`).")
-async def list_templates(_principal: ProgramReaders) -> dict[str, Any]:
+async def list_templates(_principal: Authenticated) -> dict[str, Any]:
     return {"items": [{"id": key, **value} for key, value in TEMPLATES.items()]}
 
 
@@ -131,8 +133,10 @@ async def fund_program(program_id: str, body: Funding, request: Request, session
 # --- roster ----------------------------------------------------------------------------------------------
 
 ROSTER_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"type": "object", "required": ["residents"], "properties": {"residents": {
-        "type": "array", "items": {"$ref": "#/components/schemas/RosterRow"}}}}, "example": {"residents": [{
+    "application/json": {"schema": {"type": "object", "required": ["residents"], "additionalProperties": False,
+                                    "properties": {"residents": {"type": "array", "maxItems": MAX_ROSTER_ROWS,
+                                                                 "items": RosterRow.model_json_schema()}}},
+                         "example": {"residents": [{
             "myki_id": "mykiid-0001", "birth_date": "1990-04-01", "household_with_children": True,
             "card_applied_on": "2022-11-15"}]}},
     "text/csv": {"schema": {"type": "string"},
@@ -171,9 +175,12 @@ async def _roster_rows(request: Request) -> list[dict[str, Any]]:
             raise Unprocessable("the CSV must be UTF-8 with a header row", field="body") from None
     elif content_type == "application/json":
         try:
-            rows = parse_json(raw)["residents"]
+            document = parse_json(raw)
+            rows = document["residents"]
         except (ValueError, KeyError, TypeError):
             raise Unprocessable('send {"residents": [...]}', field="residents") from None
+        if unknown := sorted(set(document) - {"residents"}):
+            raise Unprocessable(f"unknown field {unknown[0]}", field=unknown[0])
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise Unprocessable("residents must be a list of objects", field="residents")
     else:
@@ -221,7 +228,9 @@ async def list_applications(program_id: str, session: SessionDep, principal: Mun
 
 
 @router.get("/programs/{program_id}/applications/{application_id}", response_model=ApplicationPublic,
-            summary="Read an application", responses=error_responses(ErrorCode.NOT_FOUND))
+            summary="Read an application", description="One application of the program, with its payment "
+                                                       "account and status; never the resident's マイキーID.",
+            responses=error_responses(ErrorCode.NOT_FOUND))
 async def get_application(program_id: str, application_id: str, session: SessionDep,
                           principal: MunicipalityOrOps) -> ApplicationPublic:
     return _application_json(await listings.get_application(session, principal, program_id, application_id))

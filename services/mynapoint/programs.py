@@ -56,6 +56,7 @@ async def create_program(session: AsyncSession, principal: Principal, body: Prog
     session.add(program)
     if budget:
         await ledger.fund(DriverConnection(session), program.id, budget)
+    await session.flush()  # a program created with no budget has no ledger statement to flush it
     await session.refresh(program)
     return program
 

@@ -268,6 +268,8 @@ class ProviderUpdate(RequestBody):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"webhook_url": "https://pay.example/hooks/v2"}]})
+
 
 class ProviderCreated(ProviderPublic):
     webhook_secret: str = Field(description="whsec_…: shown only in this response")
