@@ -14,6 +14,7 @@ from sqlalchemy import BigInteger, CheckConstraint, DateTime, String, Text, Uniq
 from sqlmodel import Field, SQLModel
 
 from common.ids import new_id
+from common.schemas import StoredDatetime
 from common.timeutil import utcnow
 
 
@@ -70,8 +71,8 @@ class Provider(ProviderBase, table=True):
 
 class ProviderPublic(ProviderBase):
     id: str
-    created_at: datetime
-    webhook_disabled_at: datetime | None = None
+    created_at: StoredDatetime
+    webhook_disabled_at: StoredDatetime | None = None
 
 
 # --- programs -------------------------------------------------------------------------------------------
@@ -181,8 +182,8 @@ class GrantPublic(SQLModel):
     provider_id: str
     points: int
     status: str
-    created_at: datetime
-    expires_at: datetime
+    created_at: StoredDatetime
+    expires_at: StoredDatetime
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -244,11 +245,11 @@ class DeliveryPublic(SQLModel):
     grant_id: str | None = None
     status: str
     attempts: int
-    next_attempt_at: datetime
+    next_attempt_at: StoredDatetime
     last_status_code: int | None
     last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
+    created_at: StoredDatetime
+    delivered_at: StoredDatetime | None
 
 
 class DeliveryAttempt(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """Request and response bodies of the point-issuance API (tables are in common.models.mynapoint). Every
 success response has its model here, so the OpenAPI document names each property a client reads."""
 
-from datetime import UTC, date, datetime
+from datetime import date
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any, Literal
@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.codes import MUNICIPALITY_CODE_DESCRIPTION, MUNICIPALITY_CODE_PATTERN
 from common.models.mynapoint import DeliveryPublic, ProgramStatus, ProviderPublic
-from common.schemas import AwareDatetime, BoundedDate, RequestBody
+from common.schemas import AwareDatetime, BoundedDate, RequestBody, StoredDatetime
 
 
 class ApplicationStatus(StrEnum):
@@ -81,16 +81,11 @@ class ProgramPublic(BaseModel):
     budget_yen: int
     reserved_yen: int
     posted_yen: int
-    opens_at: datetime
-    closes_at: datetime
+    opens_at: StoredDatetime
+    closes_at: StoredDatetime
     provider_ids: list[str]
     eligibility: dict[str, Any]
     status: ProgramStatus = ProgramStatus.open
-
-    @field_validator("opens_at", "closes_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class ProgramUpdate(RequestBody):
@@ -113,14 +108,9 @@ class ProgramChangePublic(BaseModel):
     actor: str = Field(description="the caller's role and tenant, e.g. municipality:012092")
     key_id: str | None
     request_id: str | None
-    changed_at: datetime
+    changed_at: StoredDatetime
     before: dict[str, Any] = Field(description="the changed fields as they were")
     after: dict[str, Any] = Field(description="the changed fields as they are now")
-
-    @field_validator("changed_at")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class TemplatePublic(BaseModel):
@@ -130,8 +120,8 @@ class TemplatePublic(BaseModel):
     premium_rate: str | None = None
     per_person_cap: int | None = None
     points_per_person: int | None = None
-    opens_at: datetime
-    closes_at: datetime
+    opens_at: StoredDatetime
+    closes_at: StoredDatetime
     eligibility: dict[str, Any] = Field(description="rules a program made from it enforces, e.g. card_applied_by")
 
 
@@ -171,7 +161,7 @@ class RosterEntryPublic(BaseModel):
     income_band: int | None
     activity_participation: bool
     card_applied_on: date | None
-    updated_at: datetime
+    updated_at: StoredDatetime
 
 
 class Funding(RequestBody):
@@ -218,8 +208,8 @@ class ApplicationPublic(BaseModel):
     provider_account_id: str
     granted_yen: int
     status: ApplicationStatus
-    created_at: datetime
-    unlinked_at: datetime | None
+    created_at: StoredDatetime
+    unlinked_at: StoredDatetime | None
 
 
 class ResidentStatusQuery(RequestBody):
@@ -232,17 +222,17 @@ class GrantState(BaseModel):
     id: str
     points: int
     status: str
-    created_at: datetime
-    expires_at: datetime
-    resolved_at: datetime | None
+    created_at: StoredDatetime
+    expires_at: StoredDatetime
+    resolved_at: StoredDatetime | None
     reason: ReasonPublic = Field(description="what the state means for the resident, in plain words")
 
 
 class ApplicationState(BaseModel):
     id: str
     provider_id: str
-    created_at: datetime
-    unlinked_at: datetime | None
+    created_at: StoredDatetime
+    unlinked_at: StoredDatetime | None
 
 
 class ResidentStatus(BaseModel):
@@ -284,7 +274,7 @@ class SecretRotation(RequestBody):
 class SecretRotated(BaseModel):
     id: str
     webhook_secret: str = Field(description="the new whsec_… secret: shown only in this response")
-    previous_secret_expires_at: datetime
+    previous_secret_expires_at: StoredDatetime
 
 
 class Recovery(RequestBody):
@@ -309,7 +299,7 @@ class RecoveryResult(BaseModel):
 class DeliveryAttemptPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    attempted_at: datetime
+    attempted_at: StoredDatetime
     status_code: int | None = Field(description="the endpoint's HTTP status; null when it could not be reached")
     error: str | None
     latency_ms: int
