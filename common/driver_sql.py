@@ -114,14 +114,17 @@ def _quoted(identifier: str) -> str:
 
 class BulkUpsert:
     """An upsert of many rows into `table`: `key` names its primary key's columns, `columns` every column the
-    rows give (the key's included); the others of `columns` are updated on a row whose key exists."""
+    rows give (the key's included); the others of `columns` are updated on a row whose key exists, except
+    `insert_only` ones (an id the row keeps for life)."""
 
-    def __init__(self, table: Table, key: tuple[str, ...], columns: tuple[str, ...]):
+    def __init__(self, table: Table, key: tuple[str, ...], columns: tuple[str, ...], *,
+                 insert_only: tuple[str, ...] = ()):
         self.table, self.key, self.columns = table, key, columns
+        self.kept = key + insert_only
         self.upsert = DriverStatement(self._upsert)
         quote = _quoted
         names = ", ".join(quote(name) for name in columns)
-        updates = ", ".join(f"{quote(name)} = EXCLUDED.{quote(name)}" for name in columns if name not in key)
+        updates = ", ".join(f"{quote(name)} = EXCLUDED.{quote(name)}" for name in columns if name not in self.kept)
         staging = quote(f"staging_{table.name}")
         self._postgresql = (
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {quote(table.name)}) ON COMMIT DROP",
@@ -134,7 +137,7 @@ class BulkUpsert:
         values = {name: bindparam(name, type_=self.table.c[name].type) for name in self.columns}
         statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(self.table).values(values)
         return statement.on_conflict_do_update(index_elements=list(self.key), set_={
-            name: statement.excluded[name] for name in self.columns if name not in self.key})
+            name: statement.excluded[name] for name in self.columns if name not in self.kept})
 
     async def copy_on_postgresql(self, driver: psycopg.AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
         create, copy, move, empty = self._postgresql

@@ -229,6 +229,8 @@ class ResidentFacts(Protocol):
     def income_band(self) -> int | None: ...
     @property
     def activity_participation(self) -> bool: ...
+    @property
+    def card_applied_on(self) -> date | None: ...
 
 
 def window_reasons(program: PointTerms, now: datetime) -> list[Reason]:
@@ -256,7 +258,20 @@ def resident_reasons(program: PointTerms, entry: ResidentFacts | None, now: date
         reasons.append(Reason("income_too_high", f"This program is for income band {band} or below."))
     if rules.get("requires_activity") and not entry.activity_participation:
         reasons.append(Reason("no_activity", "This program is for residents who took part in the local activity."))
+    if rules.get("card_applied_by"):
+        reasons += _card_reasons(entry, date.fromisoformat(rules["card_applied_by"]))
     return reasons
+
+
+def _card_reasons(entry: ResidentFacts, deadline: date) -> list[Reason]:
+    """The card-application deadline of マイナポイント第1弾 (令和3年4月末) and 第2弾 (令和5年2月末)."""
+    if entry.card_applied_on is None:
+        return [Reason("card_application_unknown", "The municipality has no date of your My Number Card "
+                       f"application; this program is for cards applied for by {deadline:%Y-%m-%d}. Please ask it.")]
+    if entry.card_applied_on > deadline:
+        return [Reason("card_applied_too_late", f"This program is for My Number Cards applied for by "
+                       f"{deadline:%Y-%m-%d}; yours was applied for on {entry.card_applied_on:%Y-%m-%d}.")]
+    return []
 
 
 def _age_on(birth: date, day: date) -> int:

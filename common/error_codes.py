@@ -78,6 +78,8 @@ class ErrorCode(StrEnum):
     ACCOUNT_UNLINKED = "account_unlinked", 422, "the resident's payment account was unlinked"
     OUTSIDE_WINDOW = "outside_window", 422, "the program is not open at this time"
     BUSY = "busy", 422, "the same resident's total is changing concurrently; retry"
+    PROGRAM_PAUSED = "program_paused", 409, "the program is paused: it takes no new applications for now"
+    PROGRAM_CLOSED = "program_closed", 409, "the program is closed: it takes no new applications"
 
 
 def for_status(status: int) -> ErrorCode:

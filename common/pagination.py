@@ -11,7 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Integer
 from sqlalchemy.orm import Mapped
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -61,10 +61,20 @@ def make_page(rows: Sequence[Any], params: PageParams, key: str) -> dict[str, An
     return {"items": items, "next_cursor": encode_cursor(str(getattr(items[-1], key))) if has_more else None}
 
 
+def _typed(key: ColumnElement[Any] | Mapped[Any], after: str) -> str | int:
+    if not isinstance(getattr(key, "type", None), Integer):
+        return after
+    try:
+        return int(after)
+    except ValueError:
+        raise Unprocessable("cursor is not one this API returned", field="cursor") from None
+
+
 def keyset(query: SelectOfScalar[Row], key: ColumnElement[Any] | Mapped[Any],
            params: PageParams) -> SelectOfScalar[Row]:
     """One page of `query` in the order of `key` (a unique column, e.g. `col(Model.id)`): the rows after the
-    cursor, and one more than the limit so that `make_page` can tell whether a next page exists."""
+    cursor, and one more than the limit so that `make_page` can tell whether a next page exists. An integer
+    key (an append-only log's id) is compared as a number."""
     if params.after is not None:
-        query = query.where(key > params.after)
+        query = query.where(key > _typed(key, params.after))
     return query.order_by(key).limit(params.limit + 1)

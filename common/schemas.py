@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.error_codes import ErrorCode
 from common.errors import error_response
+from common.timeutil import aware
 
 NUL = "\x00"
 # Deeper than any body the API documents (a batch item's inputs are five levels down); Python's own parser and
@@ -148,3 +149,5 @@ def _aware_time_in_range(value: datetime) -> datetime:
 BoundedDate = Annotated[date, AfterValidator(_date_in_range)]
 # A time with its offset, returned in UTC; stored instants are UTC.
 AwareDatetime = Annotated[datetime, AfterValidator(_aware_time_in_range)]
+# An instant read back from the database, answered with its offset (SQLite keeps none; every stored one is UTC).
+StoredDatetime = Annotated[datetime, AfterValidator(aware)]

@@ -92,6 +92,8 @@ def merge_documents(gateway_document: Document, service_documents: dict[str, Doc
             if name in schemas and schemas[name] != theirs:
                 document = _rename_schema(document, name, f"{service}_{name}")
         schemas.update(document.get("components", {}).get("schemas", {}))
+        if document.get("webhooks"):  # OpenAPI 3.1: the events a service sends to its integrators
+            merged.setdefault("webhooks", {}).update(document["webhooks"])
         for tag in document.get("tags", []):
             tags.setdefault(tag["name"], tag)
         for path, method, operation in operations(document):

@@ -26,12 +26,14 @@ from common.models.matching import (  # noqa: E402
 from common.models.municipality import Municipality  # noqa: E402
 from common.models.mynapoint import (  # noqa: E402
     Application,
+    DeliveryAttempt,
     Grant,
     IdempotencyRecord,
     InboundWebhook,
     LedgerEntry,
     OutboxEvent,
     Program,
+    ProgramChange,
     Provider,
     RosterEntry,
 )
@@ -39,7 +41,7 @@ from common.models.subsidy import SubsidyCalculation, SubsidyImpactJob  # noqa: 
 
 metadata: MetaData = SQLModel.metadata
 
-__all__ = ["Adviser", "Application", "ApiKey", "ApiKeyRole", "Company", "FieldOfWork", "Grant", "IdempotencyRecord",
-           "InboundWebhook", "LedgerEntry", "Match", "MatchTransition", "Municipality", "Need", "OutboxEvent",
-           "Program", "Provider", "Round", "RoundPreference", "RosterEntry", "SubsidyCalculation",
-           "SubsidyImpactJob", "metadata"]
+__all__ = ["Adviser", "Application", "ApiKey", "ApiKeyRole", "Company", "DeliveryAttempt", "FieldOfWork", "Grant",
+           "IdempotencyRecord", "InboundWebhook", "LedgerEntry", "Match", "MatchTransition", "Municipality", "Need",
+           "OutboxEvent", "Program", "ProgramChange", "Provider", "Round", "RoundPreference", "RosterEntry",
+           "SubsidyCalculation", "SubsidyImpactJob", "metadata"]

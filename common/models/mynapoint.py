@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from common.ids import new_id
+from common.schemas import StoredDatetime
 from common.timeutil import utcnow
 
 
@@ -34,6 +36,12 @@ class LedgerKind(StrEnum):
     post = "post"        # reserved −amount, posted +amount (grant.credited)
     void = "void"        # reserved −amount (delivery finally failed, expired, or revoked before credit)
     revoke = "revoke"    # posted −amount (a credited grant taken back)
+
+
+class ProgramStatus(StrEnum):
+    open = "open"      # takes applications within its window
+    paused = "paused"  # refuses new applications for now; reserved grants run their course
+    closed = "closed"  # refuses new applications for good (it may be opened again by its municipality)
 
 
 class DeliveryStatus(StrEnum):
@@ -63,8 +71,8 @@ class Provider(ProviderBase, table=True):
 
 class ProviderPublic(ProviderBase):
     id: str
-    created_at: datetime
-    webhook_disabled_at: datetime | None = None
+    created_at: StoredDatetime
+    webhook_disabled_at: StoredDatetime | None = None
 
 
 # --- programs -------------------------------------------------------------------------------------------
@@ -93,7 +101,24 @@ class Program(SQLModel, table=True):
     provider_ids: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     eligibility: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     template: str | None = Field(default=None, max_length=40)
+    status: ProgramStatus = Field(default=ProgramStatus.open, sa_type=String(16),
+                                  sa_column_kwargs={"server_default": ProgramStatus.open.value})
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class ProgramChange(SQLModel, table=True):
+    """One change of a program's name, closes_at or status: who made it, when, in which request, and the
+    changed fields before and after. Written with the change, never updated."""
+
+    __tablename__ = "program_change"
+    id: int | None = Field(default=None, primary_key=True)  # in the order of the changes
+    program_id: str = Field(foreign_key="program.id", max_length=40, index=True)
+    actor: str = Field(max_length=120, description="the caller's role and tenant, e.g. municipality:012092")
+    key_id: str | None = Field(default=None, max_length=40, description="the API key's public id")
+    request_id: str | None = Field(default=None, max_length=128)
+    before: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    after: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    changed_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
 class RosterEntry(SQLModel, table=True):
@@ -106,6 +131,10 @@ class RosterEntry(SQLModel, table=True):
     household_with_children: bool = False
     income_band: int | None = None
     activity_participation: bool = False
+    # What lists and pages name an entry by: the hashed マイキーID is never shown. A new one at each upsert.
+    entry_id: str = Field(default_factory=lambda: new_id("res"), max_length=40, unique=True, index=True)
+    card_applied_on: date | None = Field(default=None, description="the day (JST) the resident applied for the "
+                                         "マイナンバーカード, as the municipality attests it")
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
@@ -153,8 +182,8 @@ class GrantPublic(SQLModel):
     provider_id: str
     points: int
     status: str
-    created_at: datetime
-    expires_at: datetime
+    created_at: StoredDatetime
+    expires_at: StoredDatetime
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -216,11 +245,24 @@ class DeliveryPublic(SQLModel):
     grant_id: str | None = None
     status: str
     attempts: int
-    next_attempt_at: datetime
+    next_attempt_at: StoredDatetime
     last_status_code: int | None
     last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
+    created_at: StoredDatetime
+    delivered_at: StoredDatetime | None
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """One attempt of the worker to send an outbound event: when, what the endpoint answered (or why it could
+    not be reached) and how long it took. Append-only."""
+
+    __tablename__ = "delivery_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(foreign_key="outbox_event.id", max_length=40, index=True)
+    attempted_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    latency_ms: int = 0
 
 
 class InboundWebhook(SQLModel, table=True):

@@ -1,175 +1,173 @@
-"""Point-issuance service: municipal point programs, their budget ledger and provider webhooks."""
+"""Point-issuance routes for officers and resident apps: programs, their rosters, applications, grants and a
+resident's status. Providers, deliveries, settlements and webhooks are in services/mynapoint/provider_api.py."""
 
 import csv
 import io
 import itertools
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
-from common.auth import CurrentPrincipal, OpsOnly, Principal, require_roles
+from common.auth import Authenticated
 from common.db import SessionDep
 from common.driver_sql import Outcome
 from common.error_codes import ErrorCode
 from common.errors import Unprocessable
-from common.models import ApiKeyRole
-from common.models.mynapoint import DeliveryPublic, DeliveryStatus, GrantPublic, GrantStatus, ProviderPublic
+from common.models import Application, Grant, Program, ProgramChange, RosterEntry
+from common.models.mynapoint import GrantPublic, GrantStatus, ProgramStatus
 from common.openapi import error_responses
-from common.pagination import Page, PageParams, make_page, page_params
+from common.pagination import Page, make_page
 from common.schemas import parse_json
-from services.mynapoint import (
-    applications,
-    grants,
-    idempotency,
-    inbound,
-    programs,
-    providers,
-    redelivery,
-    repository,
-    settlement,
+from services.mynapoint import applications, grants, idempotency, lifecycle, listings, programs, resident
+from services.mynapoint.deps import (
+    AppOrOps,
+    CreatedWindow,
+    GrantReaders,
+    IdempotencyKey,
+    MunicipalityOrOps,
+    Pages,
+    ProgramReaders,
+    settings_of,
 )
 from services.mynapoint.schemas import (
     ApplicationCreate,
+    ApplicationPublic,
+    ApplicationResult,
+    ApplicationStatus,
     Funding,
+    ProgramChangePublic,
     ProgramCreate,
     ProgramPublic,
-    ProviderCreate,
-    ProviderUpdate,
-    SecretRotation,
+    ProgramUpdate,
+    ResidentStatus,
+    ResidentStatusQuery,
+    RosterEntryPublic,
+    RosterRow,
+    RosterUpload,
+    TemplateList,
 )
 from services.mynapoint.templates import TEMPLATES
 from services.mynapoint.tenancy import program_for
 
 router = APIRouter(prefix="/mynapoint", tags=["mynapoint"])
-webhooks = APIRouter(prefix="/webhooks", tags=["webhooks"])
-
-MunicipalityOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality))]
-AppOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.app))]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
-                                              max_length=idempotency.MAX_KEY_LENGTH)]
 # So that the largest upload fits the gateway's timeout many times over (bench/roster.py: ≥ 20,000 rows/s).
 MAX_ROSTER_ROWS = 50_000
-
-
-def _settings(request: Request):
-    return request.app.state.settings
-
-
-# --- providers -------------------------------------------------------------------------------------------
-
-@router.get("/providers", response_model=Page[ProviderPublic],
-            summary="Payment providers (決済事業者) onboarded to point programs (ops)")
-async def list_providers(session: SessionDep, _ops: OpsOnly,
-                         page: Annotated[PageParams, Depends(page_params)]) -> dict:
-    return make_page(await repository.list_providers(session, page), page, "id")
-
-
-@router.post("/providers", status_code=201,
-             summary="Onboard a provider (Idempotency-Key recommended); its whsec_ secret is shown only here",
-             responses=error_responses(ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED))
-async def create_provider(body: ProviderCreate, request: Request, session: SessionDep, ops: OpsOnly,
-                          idempotency_key: IdempotencyKey = None):
-    """A replay (same ops key, same Idempotency-Key, same body) returns the first response, secret included.
-
-    The secret is stored in the provider row anyway (it must sign), the replay goes only to the API key that
-    made the provider, and a client whose first response was lost needs the secret to use the provider at
-    all. A replay after a rotation still shows the secret issued at creation: it answers the original request.
-    """
-    async def work(_remember) -> dict:
-        provider, secret = await providers.create_provider(session, body.name, body.webhook_url, _settings(request))
-        return {**ProviderPublic.model_validate(provider).model_dump(mode="json"), "webhook_secret": secret}
-
-    return await idempotency.run(request, session, ops, idempotency_key, body.model_dump(mode="json"), work,
-                                 status_code=201)
-
-
-@router.patch("/providers/{provider_id}", response_model=ProviderPublic,
-              summary="Change a provider's name or webhook endpoint URL (ops)",
-              responses=error_responses(ErrorCode.NOT_FOUND))
-async def update_provider(provider_id: str, body: ProviderUpdate, request: Request, session: SessionDep,
-                          _ops: OpsOnly):
-    return await providers.update_provider(session, provider_id, body, _settings(request))
-
-
-@router.post("/providers/{provider_id}/enable-webhooks", response_model=ProviderPublic,
-             summary="Deliver to an endpoint again after a 410 disabled it (ops); failed events stay to be redelivered",
-             responses=error_responses(ErrorCode.NOT_FOUND))
-async def enable_webhooks(provider_id: str, session: SessionDep, _ops: OpsOnly):
-    return await providers.enable_webhooks(session, provider_id)
-
-
-@router.post("/providers/{provider_id}/rotate-secret",
-             summary="New signing secret (Idempotency-Key recommended); the old one keeps signing for the overlap",
-             responses=error_responses(ErrorCode.NOT_FOUND,
-                                       ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED))
-async def rotate_secret(provider_id: str, body: SecretRotation, request: Request, session: SessionDep,
-                        ops: OpsOnly, idempotency_key: IdempotencyKey = None):
-    """A replay returns the secret of the one rotation the key made, as for provider creation; a retry
-    without a key rotates again, and the secret of the first try stops signing."""
-    async def work(_remember) -> dict:
-        provider, secret = await providers.rotate_secret(session, provider_id, body.overlap_hours)
-        return {"id": provider.id, "webhook_secret": secret,
-                "previous_secret_expires_at": provider.previous_secret_expires_at.isoformat()}
-
-    return await idempotency.run(request, session, ops, idempotency_key, body.model_dump(mode="json"), work)
+IDEMPOTENCY_CODES = (ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED)
 
 
 # --- programs --------------------------------------------------------------------------------------------
 
-@router.get("/program-templates", summary="Built-in templates (マイナポイント第1弾, 第2弾 ①②③)")
-async def list_templates(_principal: Annotated[Principal, Depends(require_roles())]) -> dict:
-    return {"items": [{"id": key, **{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in value.items()}}
-                      for key, value in TEMPLATES.items()]}
+@router.get("/program-templates", response_model=TemplateList, summary="Built-in program templates",
+            description="マイナポイント第1弾 and 第2弾 ①②③ with their windows, points and the card-application "
+                        "deadline each enforces (`eligibility.card_applied_by`).")
+async def list_templates(_principal: Authenticated) -> dict[str, Any]:
+    return {"items": [{"id": key, **value} for key, value in TEMPLATES.items()]}
 
 
-def _program_json(program) -> dict:
+def _program_json(program: Program) -> dict[str, Any]:
     return ProgramPublic.model_validate(program).model_dump(mode="json")
 
 
-@router.post("/programs", status_code=201, response_model=ProgramPublic,
-             summary="Create a point program (Idempotency-Key recommended)",
-             responses=error_responses(ErrorCode.NOT_FOUND,
-                                       ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED))
+@router.get("/programs", response_model=Page[ProgramPublic], summary="List point programs",
+            description="A municipality key lists its own municipality's programs (another `municipality_code` is "
+                        "403); app and ops keys any. `open_on` keeps programs whose window overlaps that JST day.")
+async def list_programs(session: SessionDep, principal: ProgramReaders, page: Pages,
+                        municipality_code: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+                        status: ProgramStatus | None = None, open_on: date | None = None) -> dict[str, Any]:
+    rows = await listings.list_programs(session, principal, page, municipality_code=municipality_code,
+                                        status=status, open_on=open_on)
+    return make_page(rows, page, "id")
+
+
+@router.post("/programs", status_code=201, response_model=ProgramPublic, summary="Create a point program",
+             description="From scratch or from a template, whose values fill what the body omits. "
+                         "Idempotency-Key recommended.",
+             responses=error_responses(ErrorCode.NOT_FOUND, *IDEMPOTENCY_CODES))
 async def create_program(body: ProgramCreate, request: Request, session: SessionDep, principal: MunicipalityOrOps,
-                         idempotency_key: IdempotencyKey = None):
-    async def work(_remember) -> dict:
+                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    async def work(_remember: idempotency.Remember) -> dict[str, Any]:
         return _program_json(await programs.create_program(session, principal, body))
 
     return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work,
                                  status_code=201)
 
 
-@router.get("/programs/{program_id}", response_model=ProgramPublic, responses=error_responses(ErrorCode.NOT_FOUND))
-async def get_program(program_id: str, session: SessionDep,
-                      principal: Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality,
-                                                                            ApiKeyRole.app))]):
+@router.get("/programs/{program_id}", response_model=ProgramPublic, summary="Read a program",
+            description="Its terms, status and balances (`budget_yen`, `reserved_yen`, `posted_yen`).",
+            responses=error_responses(ErrorCode.NOT_FOUND))
+async def get_program(program_id: str, session: SessionDep, principal: ProgramReaders) -> Program:
     return await program_for(session, principal, program_id, manage=False)
 
 
-@router.post("/programs/{program_id}/funding", response_model=ProgramPublic,
-             summary="Top up the budget (a ledger entry; Idempotency-Key recommended)",
-             responses=error_responses(ErrorCode.NOT_FOUND,
-                                       ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED))
+@router.patch("/programs/{program_id}", response_model=ProgramPublic, summary="Rename, reschedule, pause or close",
+              description="Only the fields sent change: `name`, `closes_at` (never before now), `status` (`open`, "
+                          "`paused`, `closed`). Paused and closed programs refuse new applications; grants already "
+                          "reserved are untouched. Each change is recorded in the change log.",
+              responses=error_responses(ErrorCode.NOT_FOUND))
+async def update_program(program_id: str, body: ProgramUpdate, session: SessionDep,
+                         principal: MunicipalityOrOps) -> Program:
+    return await lifecycle.update_program(session, principal, program_id, body)
+
+
+@router.get("/programs/{program_id}/changes", response_model=Page[ProgramChangePublic],
+            summary="List a program's changes", description="Who changed what, when and in which request, oldest "
+                                                            "first, with the changed fields before and after.",
+            responses=error_responses(ErrorCode.NOT_FOUND))
+async def list_program_changes(program_id: str, session: SessionDep, principal: MunicipalityOrOps,
+                               page: Pages) -> dict[str, Any]:
+    rows: list[ProgramChange] = await listings.list_changes(session, principal, program_id, page)
+    return make_page(rows, page, "id")
+
+
+@router.post("/programs/{program_id}/funding", response_model=ProgramPublic, summary="Top up a program's budget",
+             description="A ledger entry that raises `budget_yen`. Idempotency-Key recommended.",
+             responses=error_responses(ErrorCode.NOT_FOUND, *IDEMPOTENCY_CODES))
 async def fund_program(program_id: str, body: Funding, request: Request, session: SessionDep,
-                       principal: MunicipalityOrOps, idempotency_key: IdempotencyKey = None):
-    async def work(_remember) -> dict:
+                       principal: MunicipalityOrOps, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    async def work(_remember: idempotency.Remember) -> dict[str, Any]:
         return _program_json(await programs.fund_program(session, principal, program_id, body.amount_yen))
 
     return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work)
 
 
-@router.post("/programs/{program_id}/roster",
-             summary="Upsert the roster (JSON {residents: [...]} or text/csv); all rows or none",
+# --- roster ----------------------------------------------------------------------------------------------
+
+ROSTER_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"type": "object", "required": ["residents"], "additionalProperties": False,
+                                    "properties": {"residents": {"type": "array", "maxItems": MAX_ROSTER_ROWS,
+                                                                 "items": RosterRow.model_json_schema()}}},
+                         "example": {"residents": [{
+            "myki_id": "mykiid-0001", "birth_date": "1990-04-01", "household_with_children": True,
+            "card_applied_on": "2022-11-15"}]}},
+    "text/csv": {"schema": {"type": "string"},
+                 "example": "myki_id,birth_date,household_with_children,card_applied_on\n"
+                            "mykiid-0001,1990-04-01,true,2022-11-15\n"}}}}
+
+
+@router.post("/programs/{program_id}/roster", response_model=RosterUpload, summary="Upsert a program's roster",
+             description='JSON `{"residents": [...]}` or `text/csv`; all rows or none: with any error, `upserted` '
+                         "is 0 and nothing was written.",
              responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-                                       ErrorCode.PAYLOAD_TOO_LARGE))
-async def upload_roster(program_id: str, request: Request, session: SessionDep, principal: MunicipalityOrOps) -> dict:
+                                       ErrorCode.PAYLOAD_TOO_LARGE),
+             openapi_extra=ROSTER_BODY)
+async def upload_roster(program_id: str, request: Request, session: SessionDep,
+                        principal: MunicipalityOrOps) -> dict[str, Any]:
     rows = await _roster_rows(request)
-    # The contract's 200 either way: with errors, "upserted" is 0 and nothing was written.
-    return await programs.upsert_roster(session, principal, program_id, rows, _settings(request).myki_secret_bytes())
+    return await programs.upsert_roster(session, principal, program_id, rows, settings_of(request).myki_secret_bytes())
 
 
-async def _roster_rows(request: Request) -> list[dict]:
+@router.get("/programs/{program_id}/roster", response_model=Page[RosterEntryPublic], summary="List a roster",
+            description="Each entry's attributes under its `entry_id`; never a マイキーID or its hash.",
+            responses=error_responses(ErrorCode.NOT_FOUND))
+async def list_roster(program_id: str, session: SessionDep, principal: MunicipalityOrOps,
+                      page: Pages) -> dict[str, Any]:
+    rows: list[RosterEntry] = await listings.list_roster(session, principal, program_id, page)
+    return make_page(rows, page, "entry_id")
+
+
+async def _roster_rows(request: Request) -> list[dict[str, Any]]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
     if content_type == "text/csv":
@@ -180,9 +178,12 @@ async def _roster_rows(request: Request) -> list[dict]:
             raise Unprocessable("the CSV must be UTF-8 with a header row", field="body") from None
     elif content_type == "application/json":
         try:
-            rows = parse_json(raw)["residents"]
+            document = parse_json(raw)
+            rows = document["residents"]
         except (ValueError, KeyError, TypeError):
             raise Unprocessable('send {"residents": [...]}', field="residents") from None
+        if unknown := sorted(set(document) - {"residents"}):
+            raise Unprocessable(f"unknown field {unknown[0]}", field=unknown[0])
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise Unprocessable("residents must be a list of objects", field="residents")
     else:
@@ -195,107 +196,87 @@ async def _roster_rows(request: Request) -> list[dict]:
     return rows
 
 
-def _csv_row(row: dict) -> dict:
+def _csv_row(row: dict[str | Any, str | Any]) -> dict[str, Any]:
     """CSV cells are text: empty means absent, and booleans are true/false/1/0 (pydantic reads those)."""
     return {key.strip(): value.strip() for key, value in row.items()
             if key is not None and value is not None and value.strip() != ""}
 
 
-# --- applications and grants -----------------------------------------------------------------------------
+# --- applications and a resident's status ----------------------------------------------------------------
 
-@router.post("/programs/{program_id}/applications",
-             summary="A resident applies (Idempotency-Key recommended); eligibility, then a grant if budget remains",
-             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.INVALID_IDENTITY,
-                                       ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED))
-async def apply(program_id: str, body: ApplicationCreate, request: Request, session: SessionDep,
-                principal: AppOrOps, idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    settings = _settings(request)
+@router.post("/programs/{program_id}/applications", response_model=ApplicationResult, summary="Apply (a resident)",
+             description="Eligibility, then for a fixed program a grant if the budget covers it. A refusal is a 200 "
+                         "with `eligible` and plain-language `reasons`. Idempotency-Key recommended.",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.INVALID_IDENTITY, ErrorCode.PROGRAM_PAUSED,
+                                       ErrorCode.PROGRAM_CLOSED, *IDEMPOTENCY_CODES))
+async def create_application(program_id: str, body: ApplicationCreate, request: Request, session: SessionDep,
+                             principal: AppOrOps, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    settings = settings_of(request)
 
-    async def work(remember: idempotency.Remember, applicant: Outcome | None = None) -> dict:
+    async def work(remember: idempotency.Remember, applicant: Outcome | None = None) -> dict[str, Any]:
         return await applications.apply(session, program_id, body, settings, remember, applicant)
 
     return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work,
                                  reads=[applications.applicant_read(program_id, body, settings)])
 
 
-@router.get("/grants", response_model=Page[GrantPublic])
-async def list_grants(session: SessionDep, principal: Annotated[Principal, Depends(require_roles(
-                          ApiKeyRole.municipality, ApiKeyRole.provider))],
-                      page: Annotated[PageParams, Depends(page_params)],
+@router.get("/programs/{program_id}/applications", response_model=Page[ApplicationPublic],
+            summary="List a program's applications",
+            description="Filters: `status` (`active`, `unlinked`), `provider_id`, `created_from`/`created_to`.",
+            responses=error_responses(ErrorCode.NOT_FOUND))
+async def list_applications(program_id: str, session: SessionDep, principal: MunicipalityOrOps, page: Pages,
+                            created: CreatedWindow, status: ApplicationStatus | None = None,
+                            provider_id: str | None = None) -> dict[str, Any]:
+    rows = await listings.list_applications(session, principal, program_id, page, status=status,
+                                            provider_id=provider_id, created=created)
+    return make_page([_application_json(row) for row in rows], page, "id")
+
+
+@router.get("/programs/{program_id}/applications/{application_id}", response_model=ApplicationPublic,
+            summary="Read an application", description="One application of the program, with its payment "
+                                                       "account and status; never the resident's マイキーID.",
+            responses=error_responses(ErrorCode.NOT_FOUND))
+async def get_application(program_id: str, application_id: str, session: SessionDep,
+                          principal: MunicipalityOrOps) -> ApplicationPublic:
+    return _application_json(await listings.get_application(session, principal, program_id, application_id))
+
+
+def _application_json(application: Application) -> ApplicationPublic:
+    status = ApplicationStatus.unlinked if application.unlinked_at else ApplicationStatus.active
+    return ApplicationPublic.model_validate({**application.model_dump(), "status": status})
+
+
+@router.post("/programs/{program_id}/status", response_model=ResidentStatus, summary="A resident's status",
+             description="Where are my points? The マイキーID goes in the body, never in a URL. Answers whether the "
+                         "resident is on the roster and eligible, the application, and each grant with its state "
+                         "and a plain-language reason.",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.INVALID_IDENTITY))
+async def get_resident_status(program_id: str, body: ResidentStatusQuery, request: Request, session: SessionDep,
+                              principal: ProgramReaders) -> dict[str, Any]:
+    return await resident.resident_status(session, principal, program_id, body.myki_id,
+                                          settings_of(request).myki_secret_bytes())
+
+
+# --- grants ----------------------------------------------------------------------------------------------
+
+@router.get("/grants", response_model=Page[GrantPublic], summary="List grants",
+            description="A municipality key sees its own programs' grants, a provider key its own provider's.")
+async def list_grants(session: SessionDep, principal: GrantReaders, page: Pages,
                       program: str | None = None, provider: str | None = None,
-                      status: Annotated[GrantStatus | None, Query()] = None) -> dict:
-    rows = await grants.list_grants(session, principal, page, program_id=program, provider_id=provider, status=status)
+                      status: Annotated[GrantStatus | None, Query()] = None) -> dict[str, Any]:
+    rows: list[Grant] = await grants.list_grants(session, principal, page, program_id=program, provider_id=provider,
+                                                 status=status)
     return make_page(rows, page, "id")
 
 
-@router.post("/grants/{grant_id}/revoke", response_model=GrantPublic,
-             summary="Take a grant back: voids a reservation, or a compensating entry for a credited grant "
-                     "(Idempotency-Key recommended: a replay answers 200 again instead of 422 grant_resolved)",
-             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.GRANT_RESOLVED,
-                                       ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED))
+@router.post("/grants/{grant_id}/revoke", response_model=GrantPublic, summary="Take a grant back",
+             description="Voids a reservation, or a compensating entry for a credited grant. Idempotency-Key "
+                         "recommended: a replay answers 200 again instead of 422 grant_resolved.",
+             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.GRANT_RESOLVED, *IDEMPOTENCY_CODES))
 async def revoke_grant(grant_id: str, request: Request, session: SessionDep, principal: MunicipalityOrOps,
-                       idempotency_key: IdempotencyKey = None):
-    async def work(_remember) -> dict:
+                       idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    async def work(_remember: idempotency.Remember) -> dict[str, Any]:
         grant = await grants.revoke_grant(session, principal, grant_id)
         return GrantPublic.model_validate(grant).model_dump(mode="json")
 
     return await idempotency.run(request, session, principal, idempotency_key, {}, work)
-
-
-# --- deliveries ------------------------------------------------------------------------------------------
-
-@router.get("/deliveries", response_model=Page[DeliveryPublic], summary="Outbound webhooks (ops)")
-async def list_deliveries(session: SessionDep, _ops: OpsOnly, page: Annotated[PageParams, Depends(page_params)],
-                          status: Annotated[DeliveryStatus | None, Query()] = None) -> dict:
-    return make_page(await repository.list_deliveries(session, page, status), page, "id")
-
-
-@router.post("/deliveries/{event_id}/redeliver", response_model=DeliveryPublic,
-             summary="Send a failed or delivered event again, from the first attempt (never a cancelled one); a "
-                     "grant.created whose grant its failure voided reserves the grant again as a new grant and "
-                     "sends that one's (ops; Idempotency-Key recommended: a replay does not queue it a second time)",
-             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.DELIVERY_CANCELLED, ErrorCode.ENDPOINT_DISABLED,
-                                       ErrorCode.GRANT_RESOLVED, ErrorCode.GRANT_SUPERSEDED,
-                                       ErrorCode.ALREADY_REDELIVERED, ErrorCode.PER_PERSON_CAP_REACHED,
-                                       ErrorCode.BUDGET_EXHAUSTED, ErrorCode.ACCOUNT_UNLINKED, ErrorCode.OUTSIDE_WINDOW,
-                                       ErrorCode.BUSY, ErrorCode.IDEMPOTENCY_IN_PROGRESS,
-                                       ErrorCode.IDEMPOTENCY_KEY_REUSED))
-async def redeliver(event_id: str, request: Request, session: SessionDep, ops: OpsOnly,
-                    idempotency_key: IdempotencyKey = None):
-    async def work(_remember) -> dict:
-        event = await redelivery.redeliver(session, event_id, _settings(request))
-        return DeliveryPublic.model_validate(event).model_dump(mode="json")
-
-    return await idempotency.run(request, session, ops, idempotency_key, {}, work)
-
-
-# --- settlement ------------------------------------------------------------------------------------------
-
-SETTLEMENT_COLUMNS = ("municipality_code", "provider_id", "month", "credited_count", "credited_yen",
-                      "revoked_count", "revoked_yen", "net_yen")
-
-
-@router.get("/settlements", summary="Per municipality × provider × month (JSON, or CSV with Accept: text/csv)")
-async def settlements(request: Request, session: SessionDep,
-                      principal: Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality,
-                                                                            ApiKeyRole.provider))],
-                      month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
-                      municipality: str | None = None, provider: str | None = None) -> Response:
-    rows = await settlement.settlements(session, principal, month, municipality, provider)
-    if "text/csv" in request.headers.get("accept", ""):
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=SETTLEMENT_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
-    return JSONResponse({"month": month, "items": rows})
-
-
-# --- inbound webhooks ------------------------------------------------------------------------------------
-
-@webhooks.post("/providers/{provider_id}", summary="Inbound Standard Webhooks from a provider (signed, no API key)",
-               responses=error_responses(ErrorCode.BAD_SIGNATURE, ErrorCode.BUSY))
-async def receive_webhook(provider_id: str, request: Request, session: SessionDep,
-                          _principal: CurrentPrincipal) -> dict:
-    body = await request.body()
-    return await inbound.receive(session, provider_id, body, dict(request.headers), _settings(request))

@@ -25,6 +25,7 @@ from common.timeutil import utcnow
 from services.mynapoint import grants, ledger, repository
 from services.mynapoint.idempotency import FORGET, Remember
 from services.mynapoint.identity import could_be_my_number, myki_hash
+from services.mynapoint.lifecycle import refuse_unless_open
 from services.mynapoint.schemas import ApplicationCreate
 from services.mynapoint.statements import APPLICANT, INSERT_APPLICATION, ProgramTerms, applicant_from
 
@@ -56,6 +57,7 @@ async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate,
                             code=ErrorCode.INVALID_IDENTITY, field="provider_account_id")
     if found.earlier_application_id is not None:
         return await _apply_again(session, program_id, values["myki_hash"], body, settings)
+    refuse_unless_open(program_id, found.program.status)
     reasons = resident_reasons(found.program, found.entry, utcnow())
     if reasons:
         return refused(reasons)
@@ -70,6 +72,7 @@ async def _apply_again(session: AsyncSession, program_id: str, digest: str, body
     if existing is None:
         raise NotFound(f"no application of this resident to {program_id}", field="program_id")
     if existing.unlinked_at is not None:
+        refuse_unless_open(program_id, program.status)  # re-linking is applying again
         return await relink(session, program, existing, body, settings)
     return await application_result(session, existing)
 

@@ -27,7 +27,7 @@ def _program_fields(body: ProgramCreate) -> dict[str, Any]:
     if body.template is not None:
         if body.template not in TEMPLATES:
             raise Unprocessable(f"unknown template; use one of {', '.join(TEMPLATES)}", field="template")
-        template = {k: v for k, v in TEMPLATES[body.template].items() if k != "description"}
+        template = {k: v for k, v in TEMPLATES[body.template].items() if k not in ("description", "eligibility")}
         fields = {**template, **fields}
     for name in ("kind", "opens_at", "closes_at"):
         if name not in fields:
@@ -52,13 +52,20 @@ async def create_program(session: AsyncSession, principal: Principal, body: Prog
         await get_or_404(session, Provider, provider_id, field=f"provider_ids.{index}")
     fields = _program_fields(body)
     budget = fields.pop("budget_yen")
-    program = Program(id=new_id("prog"), template=body.template, budget_yen=0,
-                      eligibility=body.eligibility.model_dump(mode="json", exclude_none=True), **fields)
+    program = Program(id=new_id("prog"), template=body.template, budget_yen=0, eligibility=_eligibility(body),
+                      **fields)
     session.add(program)
     if budget:
         await ledger.fund(DriverConnection(session), program.id, budget)
+    await session.flush()  # a program created with no budget has no ledger statement to flush it
     await session.refresh(program)
     return program
+
+
+def _eligibility(body: ProgramCreate) -> dict[str, Any]:
+    """The template's rules (its card-application deadline), then the body's own over them."""
+    template = TEMPLATES[body.template].get("eligibility", {}) if body.template else {}
+    return {**template, **body.eligibility.model_dump(mode="json", exclude_none=True)}
 
 
 async def fund_program(session: AsyncSession, principal: Principal, program_id: str, amount: int) -> Program:
@@ -102,5 +109,6 @@ def _roster_entry(raw: dict[str, Any], hasher: MykiHasher, number: int,
     except Unprocessable as exc:
         errors.append({"row": number, "field": "myki_id", "message": exc.message})
         return None
-    return {"myki_hash": digest, "birth_date": row.birth_date, "household_with_children": row.household_with_children,
-            "income_band": row.income_band, "activity_participation": row.activity_participation}
+    return {"myki_hash": digest, "entry_id": new_id("res"), "birth_date": row.birth_date,
+            "household_with_children": row.household_with_children, "income_band": row.income_band,
+            "activity_participation": row.activity_participation, "card_applied_on": row.card_applied_on}

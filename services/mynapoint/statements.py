@@ -85,8 +85,8 @@ INSERT_OUTBOX_EVENT = DriverStatement(lambda _dialect: insert(OUTBOX).values(_va
 
 # The roster: a resident already on it gets the new attributes (all rows of one upload at once).
 UPSERT_ROSTER = BulkUpsert(ROSTER, ("program_id", "myki_hash"), (
-    "program_id", "myki_hash", "birth_date", "household_with_children", "income_band", "activity_participation",
-    "updated_at"))
+    "program_id", "myki_hash", "entry_id", "birth_date", "household_with_children", "income_band",
+    "activity_participation", "card_applied_on", "updated_at"), insert_only=("entry_id",))
 
 
 # --- balances --------------------------------------------------------------------------------------------
@@ -216,8 +216,9 @@ def record_credit(post: GrantMovement) -> DriverStatement:
 
 APPLICANT = DriverStatement(lambda _dialect: (
     select(PROGRAM.c.kind, PROGRAM.c.points_per_person, PROGRAM.c.provider_ids, PROGRAM.c.eligibility,
-           PROGRAM.c.opens_at, PROGRAM.c.closes_at, APPLICATION.c.id, ROSTER.c.myki_hash, ROSTER.c.birth_date,
-           ROSTER.c.household_with_children, ROSTER.c.income_band, ROSTER.c.activity_participation)
+           PROGRAM.c.opens_at, PROGRAM.c.closes_at, PROGRAM.c.status, APPLICATION.c.id, ROSTER.c.myki_hash,
+           ROSTER.c.birth_date, ROSTER.c.household_with_children, ROSTER.c.income_band,
+           ROSTER.c.activity_participation, ROSTER.c.card_applied_on)
     .select_from(PROGRAM)
     .outerjoin(APPLICATION, and_(APPLICATION.c.program_id == PROGRAM.c.id,
                                  APPLICATION.c.myki_hash == bindparam("myki_hash")))
@@ -236,6 +237,7 @@ class ProgramTerms:
     eligibility: dict[str, Any]
     opens_at: datetime
     closes_at: datetime
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +248,7 @@ class ResidentAttributes:
     household_with_children: bool
     income_band: int | None
     activity_participation: bool
+    card_applied_on: date | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,8 +266,9 @@ def applicant_from(outcome: Outcome, program_id: str) -> Applicant | None:
     row = outcome.row
     if row is None:
         return None
-    (kind, points, provider_ids, eligibility, opens_at, closes_at, application_id, roster_hash, birth_date,
-     children, income_band, activity) = row
-    program = ProgramTerms(program_id, kind, points, provider_ids, eligibility, opens_at, closes_at)
-    entry = None if roster_hash is None else ResidentAttributes(birth_date, children, income_band, activity)
+    (kind, points, provider_ids, eligibility, opens_at, closes_at, status, application_id, roster_hash, birth_date,
+     children, income_band, activity, card_applied_on) = row
+    program = ProgramTerms(program_id, kind, points, provider_ids, eligibility, opens_at, closes_at, status)
+    entry = None if roster_hash is None else ResidentAttributes(birth_date, children, income_band, activity,
+                                                                card_applied_on)
     return Applicant(program, entry, application_id)

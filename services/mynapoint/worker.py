@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import secrets
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import Database
 from common.errors import ChiikiError
-from common.models import Grant, OutboxEvent, Provider
+from common.models import DeliveryAttempt, Grant, OutboxEvent, Provider
 from common.models.mynapoint import DeliveryStatus, GrantStatus
 from common.settings import Settings
 from common.timeutil import utcnow
@@ -74,10 +75,11 @@ class DeliveryWorker:
         if not claimed:
             return 0
         async with self._leases_renewed(claimed):
-            outcomes = await asyncio.gather(*(self._send(event) for event in claimed))
+            outcomes = await asyncio.gather(*(self._timed_send(event) for event in claimed))
             # Recorded one by one: each is a short transaction, and sends are what take time.
-            for event, (status, error, retry_after) in zip(claimed, outcomes, strict=True):
+            for event, (attempt, (status, error, retry_after)) in zip(claimed, outcomes, strict=True):
                 async with self.db.sessionmaker() as session:
+                    session.add(attempt)
                     await self._record(session, event, status, error, retry_after)
                     await session.commit()
         return len(claimed)
@@ -141,6 +143,15 @@ class DeliveryWorker:
                                        provider.webhook_disabled_at is not None, event.event_type, event.grant_id))
             await session.commit()
         return claimed
+
+    async def _timed_send(self, event: Claimed) -> tuple[DeliveryAttempt, tuple[int | None, str | None, float | None]]:
+        """The send and its attempt row (GET /mynapoint/deliveries/{event_id}): when, what came back, how long."""
+        started, clock = utcnow(), time.monotonic()
+        outcome = await self._send(event)
+        latency_ms = round((time.monotonic() - clock) * 1000)
+        error = outcome[1][:500] if outcome[1] else None
+        return DeliveryAttempt(event_id=event.id, attempted_at=started, status_code=outcome[0], error=error,
+                               latency_ms=latency_ms), outcome
 
     async def _send(self, event: Claimed) -> tuple[int | None, str | None, float | None]:
         if event.disabled:

@@ -70,6 +70,13 @@ MATRIX = {
     ("GET", "/subsidy/municipalities?prefecture=01&limit=2"): EVERYONE_WITH_A_KEY,
     ("GET", "/matching/fields"): EVERYONE_WITH_A_KEY,
     ("GET", "/mynapoint/providers"): OPS_ONLY,
+    ("GET", "/mynapoint/providers/prov_matrix"): {"anonymous": 401, "ops": 200, "municipality": 403, "provider": 200,
+                                                  "app": 403},
+    ("GET", "/mynapoint/programs"): {"anonymous": 401, "ops": 200, "municipality": 200, "provider": 403, "app": 200},
+    ("GET", "/mynapoint/programs?municipality_code=011002"): {"anonymous": 401, "ops": 200, "municipality": 403,
+                                                              "provider": 403, "app": 200},
+    ("GET", "/mynapoint/deliveries?provider_id=prov_matrix"): OPS_ONLY,
+    ("GET", "/mynapoint/event-types"): EVERYONE_WITH_A_KEY,
     ("GET", "/subsidy/programs"): EVERYONE,  # the catalogue and calculations are open (rate-limited)
     ("GET", "/subsidy/programs/local10000?fiscal_year=2023"): EVERYONE,
     # each key lists only what it may read (tests/subsidy/test_saved_calculations.py): never refused
@@ -149,3 +156,21 @@ async def test_only_the_municipality_itself_or_ops_posts_its_needs(client, keys_
                for role, headers in (keys_by_role | {"other municipality": other_town}).items()}
     assert outcome == {"anonymous": 401, "ops": 201, "municipality": 201, "provider": 403, "app": 403,
                        "other municipality": 403}
+
+
+async def test_a_program_s_collections_are_seen_only_by_its_municipality_and_ops(client, keys_by_role, db):
+    created = await client.post("/mynapoint/programs", headers=keys_by_role["municipality"], json={
+        "municipality_code": "012092", "name": "matrix", "template": "mynapoint-2-health-insurance", "budget_yen": 0,
+        "provider_ids": ["prov_matrix"]})
+    assert created.status_code == 201, created.text
+    other_town = bearer(await make_key(db, "municipality", municipality_code="011002"))  # 札幌市
+    base = f"/mynapoint/programs/{created.json()['id']}"
+    for path in (f"{base}/applications", f"{base}/roster", f"{base}/changes", f"{base}/applications/appl_x"):
+        outcome = {role: (await client.get(path, headers=headers)).status_code
+                   for role, headers in (keys_by_role | {"other municipality": other_town}).items()}
+        found = 404 if path.endswith("appl_x") else 200
+        # Another municipality's program is a 404, as for the program itself.
+        assert outcome == {"anonymous": 401, "ops": found, "municipality": found, "provider": 403, "app": 403,
+                           "other municipality": 404}, path
+    listed = await client.get("/mynapoint/programs", headers=other_town)
+    assert created.json()["id"] not in [item["id"] for item in listed.json()["items"]]

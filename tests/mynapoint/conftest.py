@@ -64,8 +64,8 @@ async def program(client, muni_key, provider) -> dict:
 
 # --- the suite on committed transactions -----------------------------------------------------------------
 
-MYNAPOINT_TABLES = ("ledger_entry", "outbox_event", "inbound_webhook", "point_grant", "application", "roster_entry",
-                    "idempotency_record", "program")
+MYNAPOINT_TABLES = ("ledger_entry", "delivery_attempt", "outbox_event", "inbound_webhook", "point_grant", "application",
+                    "roster_entry", "idempotency_record", "program_change", "program")
 
 
 @dataclass
