@@ -524,7 +524,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Rounds, newest id last; filters market and status (open or solved) */
+        get: operations["matching_list_rounds"];
         put?: never;
         /** Create a round (a seminar) (ops) */
         post: operations["matching_create_round"];
@@ -654,80 +655,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/mynapoint/providers": {
+    "/matching/rounds/{round_id}/participants/{participant}": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Payment providers (決済事業者) onboarded to point programs (ops) */
-        get: operations["mynapoint_list_providers"];
-        put?: never;
-        /**
-         * Onboard a provider (Idempotency-Key recommended); its whsec_ secret is shown only here
-         * @description A replay (same ops key, same Idempotency-Key, same body) returns the first response, secret included.
-         *
-         *     The secret is stored in the provider row anyway (it must sign), the replay goes only to the API key that
-         *     made the provider, and a client whose first response was lost needs the secret to use the provider at
-         *     all. A replay after a rotation still shows the secret issued at creation: it answers the original request.
-         */
-        post: operations["mynapoint_create_provider"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/mynapoint/providers/{provider_id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
+        /** A participant's part of a solved round: its partners and, with capacity left, why not the others */
+        get: operations["matching_get_round_participant"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** Change a provider's name or webhook endpoint URL (ops) */
-        patch: operations["mynapoint_update_provider"];
-        trace?: never;
-    };
-    "/mynapoint/providers/{provider_id}/enable-webhooks": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Deliver to an endpoint again after a 410 disabled it (ops); failed events stay to be redelivered */
-        post: operations["mynapoint_enable_webhooks"];
-        delete?: never;
-        options?: never;
-        head?: never;
         patch?: never;
         trace?: never;
     };
-    "/mynapoint/providers/{provider_id}/rotate-secret": {
+    "/matching/municipalities/{code}/adviser-years": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The fiscal years a municipality has used an adviser (最大３年間), from its recorded matches */
+        get: operations["matching_get_adviser_years"];
         put?: never;
-        /**
-         * New signing secret (Idempotency-Key recommended); the old one keeps signing for the overlap
-         * @description A replay returns the secret of the one rotation the key made, as for provider creation; a retry
-         *     without a key rotates again, and the secret of the first try stops signing.
-         */
-        post: operations["mynapoint_rotate_secret"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -741,7 +696,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Built-in templates (マイナポイント第1弾, 第2弾 ①②③) */
+        /**
+         * Built-in program templates
+         * @description マイナポイント第1弾 and 第2弾 ①②③ with their windows, points and the card-application deadline each enforces (`eligibility.card_applied_by`).
+         */
         get: operations["mynapoint_list_templates"];
         put?: never;
         post?: never;
@@ -758,9 +716,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List point programs
+         * @description A municipality key lists its own municipality's programs (another `municipality_code` is 403); app and ops keys any. `open_on` keeps programs whose window overlaps that JST day.
+         */
+        get: operations["mynapoint_list_programs"];
         put?: never;
-        /** Create a point program (Idempotency-Key recommended) */
+        /**
+         * Create a point program
+         * @description From scratch or from a template, whose values fill what the body omits. Idempotency-Key recommended.
+         */
         post: operations["mynapoint_create_program"];
         delete?: never;
         options?: never;
@@ -775,8 +740,35 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Program */
+        /**
+         * Read a program
+         * @description Its terms, status and balances (`budget_yen`, `reserved_yen`, `posted_yen`).
+         */
         get: operations["mynapoint_get_program"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Rename, reschedule, pause or close
+         * @description Only the fields sent change: `name`, `closes_at` (never before now), `status` (`open`, `paused`, `closed`). Paused and closed programs refuse new applications; grants already reserved are untouched. Each change is recorded in the change log.
+         */
+        patch: operations["mynapoint_update_program"];
+        trace?: never;
+    };
+    "/mynapoint/programs/{program_id}/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a program's changes
+         * @description Who changed what, when and in which request, oldest first, with the changed fields before and after.
+         */
+        get: operations["mynapoint_list_program_changes"];
         put?: never;
         post?: never;
         delete?: never;
@@ -794,7 +786,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Top up the budget (a ledger entry; Idempotency-Key recommended) */
+        /**
+         * Top up a program's budget
+         * @description A ledger entry that raises `budget_yen`. Idempotency-Key recommended.
+         */
         post: operations["mynapoint_fund_program"];
         delete?: never;
         options?: never;
@@ -809,9 +804,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List a roster
+         * @description Each entry's attributes under its `entry_id`; never a マイキーID or its hash.
+         */
+        get: operations["mynapoint_list_roster"];
         put?: never;
-        /** Upsert the roster (JSON {residents: [...]} or text/csv); all rows or none */
+        /**
+         * Upsert a program's roster
+         * @description JSON `{"residents": [...]}` or `text/csv`; all rows or none: with any error, `upserted` is 0 and nothing was written.
+         */
         post: operations["mynapoint_upload_roster"];
         delete?: never;
         options?: never;
@@ -826,10 +828,57 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * List a program's applications
+         * @description Filters: `status` (`active`, `unlinked`), `provider_id`, `created_from`/`created_to`.
+         */
+        get: operations["mynapoint_list_applications"];
+        put?: never;
+        /**
+         * Apply (a resident)
+         * @description Eligibility, then for a fixed program a grant if the budget covers it. A refusal is a 200 with `eligible` and plain-language `reasons`. Idempotency-Key recommended.
+         */
+        post: operations["mynapoint_create_application"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mynapoint/programs/{program_id}/applications/{application_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read an application
+         * @description One application of the program, with its payment account and status; never the resident's マイキーID.
+         */
+        get: operations["mynapoint_get_application"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mynapoint/programs/{program_id}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
         get?: never;
         put?: never;
-        /** A resident applies (Idempotency-Key recommended); eligibility, then a grant if budget remains */
-        post: operations["mynapoint_apply"];
+        /**
+         * A resident's status
+         * @description Where are my points? The マイキーID goes in the body, never in a URL. Answers whether the resident is on the roster and eligible, the application, and each grant with its state and a plain-language reason.
+         */
+        post: operations["mynapoint_get_resident_status"];
         delete?: never;
         options?: never;
         head?: never;
@@ -843,7 +892,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Grants */
+        /**
+         * List grants
+         * @description A municipality key sees its own programs' grants, a provider key its own provider's.
+         */
         get: operations["mynapoint_list_grants"];
         put?: never;
         post?: never;
@@ -862,8 +914,159 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Take a grant back: voids a reservation, or a compensating entry for a credited grant (Idempotency-Key recommended: a replay answers 200 again instead of 422 grant_resolved) */
+        /**
+         * Take a grant back
+         * @description Voids a reservation, or a compensating entry for a credited grant. Idempotency-Key recommended: a replay answers 200 again instead of 422 grant_resolved.
+         */
         post: operations["mynapoint_revoke_grant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mynapoint/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List payment providers
+         * @description The payment providers (決済事業者) onboarded to point programs (ops).
+         */
+        get: operations["mynapoint_list_providers"];
+        put?: never;
+        /**
+         * Onboard a provider
+         * @description Its `whsec_` signing secret is shown only here (Idempotency-Key recommended).
+         */
+        post: operations["mynapoint_create_provider"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mynapoint/providers/{provider_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a provider
+         * @description Ops any; a provider key its own (another's is 404).
+         */
+        get: operations["mynapoint_get_provider"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a provider
+         * @description Its name or webhook endpoint URL (checked as at onboarding) (ops).
+         */
+        patch: operations["mynapoint_update_provider"];
+        trace?: never;
+    };
+    "/mynapoint/providers/{provider_id}/enable-webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enable a disabled endpoint
+         * @description Deliver to an endpoint again after a 410 disabled it (ops); failed events stay to be redelivered (POST /mynapoint/providers/{provider_id}/recover).
+         */
+        post: operations["mynapoint_enable_webhooks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mynapoint/providers/{provider_id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate the secret
+         * @description A new signing secret (Idempotency-Key recommended); the old one keeps signing for `overlap_hours`. A replay returns the secret of the one rotation the key made; a retry without a key rotates again, and the secret of the first try stops signing.
+         */
+        post: operations["mynapoint_rotate_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mynapoint/providers/{provider_id}/ping": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event
+         * @description Queues a signed `ping` event to the provider's endpoint and answers the delivery to follow (GET /mynapoint/deliveries/{event_id} shows its attempts). Ops, or the provider itself.
+         */
+        post: operations["mynapoint_ping_provider"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mynapoint/providers/{provider_id}/recover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Recover failed deliveries
+         * @description Queues again every failed delivery of the provider created in [`since`, `until`) — at most 500 a call — each by the rules of a single redelivery; answers how many, and those the rules leave as they are. Calling again queues nothing twice (Idempotency-Key recommended). Ops, or the provider itself.
+         */
+        post: operations["mynapoint_recover_deliveries"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mynapoint/event-types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List webhook event types
+         * @description Each outbound (chiiki → provider) and inbound (provider → chiiki) event with a JSON Schema of the whole message and an example; the outbound ones are also the document's webhooks.
+         */
+        get: operations["mynapoint_list_event_types"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -877,8 +1080,31 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Outbound webhooks (ops) */
+        /**
+         * List outbound deliveries
+         * @description Outbound webhook events (ops); filters `status`, `provider_id`, `program_id`, `event_type`, `created_from`/`created_to`.
+         */
         get: operations["mynapoint_list_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mynapoint/deliveries/{event_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a delivery and its attempts
+         * @description The event and every attempt to send it: when, the HTTP status or the error, the latency.
+         */
+        get: operations["mynapoint_get_delivery"];
         put?: never;
         post?: never;
         delete?: never;
@@ -896,8 +1122,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send a failed or delivered event again, from the first attempt (never a cancelled one); a grant.created whose grant its failure voided reserves the grant again as a new grant and sends that one's (ops; Idempotency-Key recommended: a replay does not queue it a second time) */
-        post: operations["mynapoint_redeliver"];
+        /**
+         * Redeliver an event
+         * @description Send a failed or delivered event again, from the first attempt (never a cancelled one); a grant.created whose grant its failure voided reserves the grant again as a new grant and sends that one's (ops; Idempotency-Key recommended: a replay does not queue it twice).
+         */
+        post: operations["mynapoint_redeliver_delivery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -911,8 +1140,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Per municipality × provider × month (JSON, or CSV with Accept: text/csv) */
-        get: operations["mynapoint_settlements"];
+        /**
+         * Settlement per municipality × provider × month
+         * @description JSON, or CSV with `Accept: text/csv`. A municipality key sees its own, a provider key its own.
+         */
+        get: operations["mynapoint_list_settlements"];
         put?: never;
         post?: never;
         delete?: never;
@@ -930,7 +1162,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Inbound Standard Webhooks from a provider (signed, no API key) */
+        /**
+         * Receive a provider's webhook
+         * @description Inbound Standard Webhooks from a provider (signed with its secret, no API key): grant.credited, charge.completed, account.unlinked; GET /mynapoint/event-types has their schemas.
+         */
         post: operations["mynapoint_receive_webhook"];
         delete?: never;
         options?: never;
@@ -939,7 +1174,68 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    "grant.created": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * grant.created (to the provider's webhook_url, signed as Standard Webhooks)
+         * @description Credit these points to the account, then send grant.credited before expires_at.
+         */
+        post: operations["mynapoint_webhook_grant_created"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "grant.revoked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * grant.revoked (to the provider's webhook_url, signed as Standard Webhooks)
+         * @description The grant is off: take its points back if they were credited.
+         */
+        post: operations["mynapoint_webhook_grant_revoked"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    ping: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * ping (to the provider's webhook_url, signed as Standard Webhooks)
+         * @description A test event (POST /mynapoint/providers/{provider_id}/ping): verify its signature and answer 2xx; it changes nothing.
+         */
+        post: operations["mynapoint_webhook_ping"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
         /** GatewayReadiness */
@@ -983,7 +1279,7 @@ export interface components {
          *     (docs/errors.md lists them all).
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_input" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "not_acceptable" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal_error" | "gateway_required" | "key_store_unavailable" | "upstream_timeout" | "upstream_unavailable" | "services_not_ready" | "database_unavailable" | "migrations_pending" | "unknown_program" | "invalid_program" | "impact_job_not_done" | "unknown_fiscal_year" | "invalid_override" | "attribute_missing" | "not_a_party" | "round_solved" | "round_not_solved" | "ineligible_pair" | "illegal_transition" | "concurrent_transition" | "invalid_identity" | "bad_signature" | "idempotency_in_progress" | "idempotency_key_reused" | "grant_resolved" | "grant_superseded" | "already_redelivered" | "delivery_cancelled" | "endpoint_disabled" | "budget_exhausted" | "per_person_cap_reached" | "account_unlinked" | "outside_window" | "busy";
+        ErrorCode: "bad_request" | "invalid_input" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "not_acceptable" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "internal_error" | "gateway_required" | "key_store_unavailable" | "upstream_timeout" | "upstream_unavailable" | "services_not_ready" | "database_unavailable" | "migrations_pending" | "unknown_program" | "invalid_program" | "impact_job_not_done" | "unknown_fiscal_year" | "invalid_override" | "attribute_missing" | "not_a_party" | "round_solved" | "round_not_solved" | "ineligible_pair" | "illegal_transition" | "concurrent_transition" | "match_exists" | "invalid_identity" | "bad_signature" | "idempotency_in_progress" | "idempotency_key_reused" | "grant_resolved" | "grant_superseded" | "already_redelivered" | "delivery_cancelled" | "endpoint_disabled" | "budget_exhausted" | "per_person_cap_reached" | "account_unlinked" | "outside_window" | "busy" | "program_paused" | "program_closed";
         /** ErrorDetail */
         ErrorDetail: {
             /** @description a registered error code: docs/errors.md lists them with their statuses */
@@ -2427,9 +2723,9 @@ export interface components {
             capacity: number;
             /**
              * Ranking
-             * @description the other side's participants, best first
+             * @description the other side's participants, best first; a list entry ranks its members equally (a tie, broken by the round's tie_break)
              */
-            ranking: string[];
+            ranking: (string | string[])[];
         };
         /** RoundCreate */
         RoundCreate: {
@@ -2438,12 +2734,41 @@ export interface components {
             market: components["schemas"]["Market"];
             /** @description municipality, or company (adviser in the advisor market) */
             proposing_side: components["schemas"]["PartyKind"];
+            /** @description how tied candidates in a ranking are ordered: id_order or lottery */
+            tie_break?: components["schemas"]["TieBreakIn"];
         };
+        /**
+         * RoundStatus
+         * @enum {string}
+         */
+        RoundStatus: "open" | "solved";
+        /** TieBreakIn */
+        TieBreakIn: {
+            /** @default id_order */
+            method: components["schemas"]["TieBreakMethod"];
+            /**
+             * Seed
+             * @description the lottery's seed; drawn by the server (and shown) when a lottery has none
+             */
+            seed?: number | null;
+        };
+        /**
+         * TieBreakMethod
+         * @enum {string}
+         */
+        TieBreakMethod: "id_order" | "lottery";
         /** TransitionIn */
         TransitionIn: {
             to: components["schemas"]["MatchStatus"];
         };
-        /** ApplicationCreate */
+        /**
+         * ApplicationCreate
+         * @example {
+         *       "myki_id": "mykiid-0001",
+         *       "provider_account_id": "acct-8842",
+         *       "provider_id": "prov_0123456789abcdef0123"
+         *     }
+         */
         ApplicationCreate: {
             /** Myki Id */
             myki_id: string;
@@ -2451,6 +2776,112 @@ export interface components {
             provider_id: string;
             /** Provider Account Id */
             provider_account_id: string;
+        };
+        /**
+         * ApplicationPublic
+         * @description An application as an officer sees it; never the resident's マイキーID nor its hash.
+         */
+        ApplicationPublic: {
+            /** Id */
+            id: string;
+            /** Program Id */
+            program_id: string;
+            /** Provider Id */
+            provider_id: string;
+            /** Provider Account Id */
+            provider_account_id: string;
+            /** Granted Yen */
+            granted_yen: number;
+            status: components["schemas"]["ApplicationStatus"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Unlinked At */
+            unlinked_at: string | null;
+        };
+        /** ApplicationResult */
+        ApplicationResult: {
+            /**
+             * Application Id
+             * @description null when the resident was refused
+             */
+            application_id: string | null;
+            /** Eligible */
+            eligible: boolean;
+            /** Reasons */
+            reasons: components["schemas"]["ReasonPublic"][];
+            grant: components["schemas"]["GrantBrief"] | null;
+        };
+        /** ApplicationState */
+        ApplicationState: {
+            /** Id */
+            id: string;
+            /** Provider Id */
+            provider_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Unlinked At */
+            unlinked_at: string | null;
+        };
+        /**
+         * ApplicationStatus
+         * @enum {string}
+         */
+        ApplicationStatus: "active" | "unlinked";
+        /** DeliveryAttemptPublic */
+        DeliveryAttemptPublic: {
+            /**
+             * Attempted At
+             * Format: date-time
+             */
+            attempted_at: string;
+            /**
+             * Status Code
+             * @description the endpoint's HTTP status; null when it could not be reached
+             */
+            status_code: number | null;
+            /** Error */
+            error: string | null;
+            /** Latency Ms */
+            latency_ms: number;
+        };
+        /** DeliveryDetail */
+        DeliveryDetail: {
+            /** Id */
+            id: string;
+            /** Provider Id */
+            provider_id: string;
+            /** Event Type */
+            event_type: string;
+            /** Grant Id */
+            grant_id?: string | null;
+            /** Status */
+            status: string;
+            /** Attempts */
+            attempts: number;
+            /**
+             * Next Attempt At
+             * Format: date-time
+             */
+            next_attempt_at: string;
+            /** Last Status Code */
+            last_status_code: number | null;
+            /** Last Error */
+            last_error: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Delivered At */
+            delivered_at: string | null;
+            /** Attempts Made */
+            attempts_made: components["schemas"]["DeliveryAttemptPublic"][];
         };
         /** DeliveryPublic */
         DeliveryPublic: {
@@ -2502,11 +2933,58 @@ export interface components {
             max_income_band?: number | null;
             /** Requires Activity */
             requires_activity?: boolean | null;
+            /**
+             * Card Applied By
+             * @description the resident's マイナンバーカード must have been applied for on or before this day (JST; the roster's card_applied_on): the deadlines of マイナポイント第1弾 and 第2弾
+             */
+            card_applied_by?: string | null;
         };
-        /** Funding */
+        /** EventTypeList */
+        EventTypeList: {
+            /** Items */
+            items: components["schemas"]["EventTypePublic"][];
+        };
+        /** EventTypePublic */
+        EventTypePublic: {
+            /** Type */
+            type: string;
+            /**
+             * Direction
+             * @enum {string}
+             */
+            direction: "outbound" | "inbound";
+            /** Description */
+            description: string;
+            /**
+             * Schema
+             * @description JSON Schema (2020-12) of the whole message
+             */
+            schema: {
+                [key: string]: unknown;
+            };
+            /** Example */
+            example: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * Funding
+         * @example {
+         *       "amount_yen": 1000000
+         *     }
+         */
         Funding: {
             /** Amount Yen */
             amount_yen: number;
+        };
+        /** GrantBrief */
+        GrantBrief: {
+            /** Id */
+            id: string;
+            /** Points */
+            points: number;
+            /** Status */
+            status: string;
         };
         /** GrantPublic */
         GrantPublic: {
@@ -2531,11 +3009,52 @@ export interface components {
              */
             expires_at: string;
         };
+        /** GrantState */
+        GrantState: {
+            /** Id */
+            id: string;
+            /** Points */
+            points: number;
+            /** Status */
+            status: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Resolved At */
+            resolved_at: string | null;
+            /** @description what the state means for the resident, in plain words */
+            reason: components["schemas"]["ReasonPublic"];
+        };
         /**
          * GrantStatus
          * @enum {string}
          */
         GrantStatus: "reserved" | "posted" | "voided" | "revoked";
+        /** InboundReceipt */
+        InboundReceipt: {
+            /** Webhook Id */
+            webhook_id: string;
+            /** Duplicate */
+            duplicate: boolean;
+            /** Type */
+            type?: string | null;
+            /** Outcome */
+            outcome?: string | null;
+        };
+        /** Page[ApplicationPublic] */
+        Page_ApplicationPublic_: {
+            /** Items */
+            items: components["schemas"]["ApplicationPublic"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[DeliveryPublic] */
         Page_DeliveryPublic_: {
             /** Items */
@@ -2550,6 +3069,20 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[ProgramChangePublic] */
+        Page_ProgramChangePublic_: {
+            /** Items */
+            items: components["schemas"]["ProgramChangePublic"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[ProgramPublic] */
+        Page_ProgramPublic_: {
+            /** Items */
+            items: components["schemas"]["ProgramPublic"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[ProviderPublic] */
         Page_ProviderPublic_: {
             /** Items */
@@ -2557,7 +3090,62 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
-        /** ProgramCreate */
+        /** Page[RosterEntryPublic] */
+        Page_RosterEntryPublic_: {
+            /** Items */
+            items: components["schemas"]["RosterEntryPublic"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** ProgramChangePublic */
+        ProgramChangePublic: {
+            /** Id */
+            id: number;
+            /** Program Id */
+            program_id: string;
+            /**
+             * Actor
+             * @description the caller's role and tenant, e.g. municipality:012092
+             */
+            actor: string;
+            /** Key Id */
+            key_id: string | null;
+            /** Request Id */
+            request_id: string | null;
+            /**
+             * Changed At
+             * Format: date-time
+             */
+            changed_at: string;
+            /**
+             * Before
+             * @description the changed fields as they were
+             */
+            before: {
+                [key: string]: unknown;
+            };
+            /**
+             * After
+             * @description the changed fields as they are now
+             */
+            after: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * ProgramCreate
+         * @example {
+         *       "budget_yen": 7500000,
+         *       "closes_at": "2024-04-01T00:00:00+09:00",
+         *       "municipality_code": "012092",
+         *       "name": "夕張市 子育て応援ポイント",
+         *       "opens_at": "2023-06-01T00:00:00+09:00",
+         *       "provider_ids": [
+         *         "prov_0123456789abcdef0123"
+         *       ],
+         *       "template": "mynapoint-2-health-insurance"
+         *     }
+         */
         ProgramCreate: {
             /**
              * Municipality Code
@@ -2639,13 +3227,68 @@ export interface components {
             eligibility: {
                 [key: string]: unknown;
             };
+            /** @default open */
+            status: components["schemas"]["ProgramStatus"];
         };
-        /** ProviderCreate */
+        /**
+         * ProgramStatus
+         * @enum {string}
+         */
+        ProgramStatus: "open" | "paused" | "closed";
+        /**
+         * ProgramUpdate
+         * @description Only the fields sent change; each change is recorded (GET /mynapoint/programs/{program_id}/changes).
+         * @example {
+         *       "status": "paused"
+         *     }
+         * @example {
+         *       "closes_at": "2024-04-01T00:00:00+09:00"
+         *     }
+         */
+        ProgramUpdate: {
+            /** Name */
+            name?: string | null;
+            /**
+             * Closes At
+             * @description never before now, and after opens_at
+             */
+            closes_at?: string | null;
+            /** @description paused or closed refuse new applications; grants already reserved are untouched */
+            status?: components["schemas"]["ProgramStatus"] | null;
+        };
+        /**
+         * ProviderCreate
+         * @example {
+         *       "name": "テストペイ",
+         *       "webhook_url": "https://pay.example/hooks"
+         *     }
+         */
         ProviderCreate: {
             /** Name */
             name: string;
             /** Webhook Url */
             webhook_url: string;
+        };
+        /** ProviderCreated */
+        ProviderCreated: {
+            /** Name */
+            name: string;
+            /** Webhook Url */
+            webhook_url: string;
+            /** Id */
+            id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Webhook Disabled At */
+            webhook_disabled_at?: string | null;
+            /**
+             * Webhook Secret
+             * @description whsec_…: shown only in this response
+             */
+            webhook_secret: string;
         };
         /** ProviderPublic */
         ProviderPublic: {
@@ -2666,6 +3309,9 @@ export interface components {
         /**
          * ProviderUpdate
          * @description Only the fields sent change.
+         * @example {
+         *       "webhook_url": "https://pay.example/hooks/v2"
+         *     }
          */
         ProviderUpdate: {
             /** Name */
@@ -2673,13 +3319,316 @@ export interface components {
             /** Webhook Url */
             webhook_url?: string | null;
         };
-        /** SecretRotation */
+        /** ReasonPublic */
+        ReasonPublic: {
+            /**
+             * Code
+             * @description stable machine code, e.g. not_on_roster, budget_exhausted
+             */
+            code: string;
+            /**
+             * Message
+             * @description plain words for the resident
+             */
+            message: string;
+        };
+        /**
+         * Recovery
+         * @example {
+         *       "since": "2023-06-01T09:00:00+09:00"
+         *     }
+         */
+        Recovery: {
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * @description exclusive; now when omitted
+             */
+            until?: string | null;
+        };
+        /** RecoveryResult */
+        RecoveryResult: {
+            /**
+             * Queued
+             * @description failed deliveries queued again
+             */
+            queued: number;
+            /**
+             * Deliveries
+             * @description the ids of the deliveries that will be sent
+             */
+            deliveries: string[];
+            /**
+             * Skipped
+             * @description failed deliveries the redelivery rules leave as they are
+             */
+            skipped: components["schemas"]["RecoverySkip"][];
+        };
+        /** RecoverySkip */
+        RecoverySkip: {
+            /** Event Id */
+            event_id: string;
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
+        };
+        /** ResidentStatus */
+        ResidentStatus: {
+            /** Program Id */
+            program_id: string;
+            /** On Roster */
+            on_roster: boolean;
+            /**
+             * Eligible
+             * @description whether the resident may receive the program's points now
+             */
+            eligible: boolean;
+            /**
+             * Reasons
+             * @description why not, or what is under way, in plain words
+             */
+            reasons: components["schemas"]["ReasonPublic"][];
+            application: components["schemas"]["ApplicationState"] | null;
+            /** Grants */
+            grants: components["schemas"]["GrantState"][];
+        };
+        /**
+         * ResidentStatusQuery
+         * @example {
+         *       "myki_id": "mykiid-0001"
+         *     }
+         */
+        ResidentStatusQuery: {
+            /** Myki Id */
+            myki_id: string;
+        };
+        /**
+         * RosterEntryPublic
+         * @description A roster entry's attributes; never the マイキーID nor its hash.
+         */
+        RosterEntryPublic: {
+            /** Entry Id */
+            entry_id: string;
+            /** Birth Date */
+            birth_date: string | null;
+            /** Household With Children */
+            household_with_children: boolean;
+            /** Income Band */
+            income_band: number | null;
+            /** Activity Participation */
+            activity_participation: boolean;
+            /** Card Applied On */
+            card_applied_on: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** RosterRowError */
+        RosterRowError: {
+            /** Row */
+            row: number;
+            /** Field */
+            field: string | null;
+            /** Message */
+            message: string;
+        };
+        /** RosterUpload */
+        RosterUpload: {
+            /**
+             * Upserted
+             * @description rows written; 0 when any row has an error (all rows or none)
+             */
+            upserted: number;
+            /** Errors */
+            errors: components["schemas"]["RosterRowError"][];
+        };
+        /** SecretRotated */
+        SecretRotated: {
+            /** Id */
+            id: string;
+            /**
+             * Webhook Secret
+             * @description the new whsec_… secret: shown only in this response
+             */
+            webhook_secret: string;
+            /**
+             * Previous Secret Expires At
+             * Format: date-time
+             */
+            previous_secret_expires_at: string;
+        };
+        /**
+         * SecretRotation
+         * @example {
+         *       "overlap_hours": 24
+         *     }
+         */
         SecretRotation: {
             /**
              * Overlap Hours
              * @default 24
              */
             overlap_hours: number;
+        };
+        /** SettlementLine */
+        SettlementLine: {
+            /** Municipality Code */
+            municipality_code: string;
+            /** Provider Id */
+            provider_id: string;
+            /** Month */
+            month: string;
+            /** Credited Count */
+            credited_count: number;
+            /** Credited Yen */
+            credited_yen: number;
+            /** Revoked Count */
+            revoked_count: number;
+            /** Revoked Yen */
+            revoked_yen: number;
+            /** Net Yen */
+            net_yen: number;
+        };
+        /** SettlementReport */
+        SettlementReport: {
+            /** Month */
+            month: string;
+            /** Items */
+            items: components["schemas"]["SettlementLine"][];
+        };
+        /** TemplateList */
+        TemplateList: {
+            /** Items */
+            items: components["schemas"]["TemplatePublic"][];
+        };
+        /** TemplatePublic */
+        TemplatePublic: {
+            /** Id */
+            id: string;
+            /** Description */
+            description: string;
+            /** Kind */
+            kind: string;
+            /** Premium Rate */
+            premium_rate?: string | null;
+            /** Per Person Cap */
+            per_person_cap?: number | null;
+            /** Points Per Person */
+            points_per_person?: number | null;
+            /**
+             * Opens At
+             * Format: date-time
+             */
+            opens_at: string;
+            /**
+             * Closes At
+             * Format: date-time
+             */
+            closes_at: string;
+            /**
+             * Eligibility
+             * @description rules a program made from it enforces, e.g. card_applied_by
+             */
+            eligibility: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * Event_grant_created
+         * @example {
+         *       "type": "grant.created",
+         *       "timestamp": "2023-06-01T00:00:00+00:00",
+         *       "data": {
+         *         "grant_id": "gr_0123456789abcdef0123",
+         *         "program_id": "prog_0123456789abcdef0123",
+         *         "provider_account_id": "acct-8842",
+         *         "points": 7500,
+         *         "expires_at": "2023-06-08T00:00:00+00:00"
+         *       }
+         *     }
+         */
+        Event_grant_created: {
+            /** @constant */
+            type: "grant.created";
+            /** Format: date-time */
+            timestamp: string;
+            data: components["schemas"]["GrantCreatedData"];
+        };
+        /** GrantCreatedData */
+        GrantCreatedData: {
+            /** Grant Id */
+            grant_id: string;
+            /** Program Id */
+            program_id: string;
+            /** Provider Account Id */
+            provider_account_id: string;
+            /** Points */
+            points: number;
+            /**
+             * Expires At
+             * @description answer with grant.credited before this instant, or the grant is voided
+             */
+            expires_at: string;
+        };
+        /**
+         * Event_grant_revoked
+         * @example {
+         *       "type": "grant.revoked",
+         *       "timestamp": "2023-06-01T00:00:00+00:00",
+         *       "data": {
+         *         "grant_id": "gr_0123456789abcdef0123",
+         *         "program_id": "prog_0123456789abcdef0123",
+         *         "points": 7500
+         *       }
+         *     }
+         */
+        Event_grant_revoked: {
+            /** @constant */
+            type: "grant.revoked";
+            /** Format: date-time */
+            timestamp: string;
+            data: components["schemas"]["GrantRevokedData"];
+        };
+        /** GrantRevokedData */
+        GrantRevokedData: {
+            /** Grant Id */
+            grant_id: string;
+            /** Program Id */
+            program_id: string;
+            /** Points */
+            points: number;
+        };
+        /**
+         * Event_ping
+         * @example {
+         *       "type": "ping",
+         *       "timestamp": "2023-06-01T00:00:00+00:00",
+         *       "data": {
+         *         "provider_id": "prov_0123456789abcdef0123",
+         *         "message": "ping from chiiki"
+         *       }
+         *     }
+         */
+        Event_ping: {
+            /** @constant */
+            type: "ping";
+            /** Format: date-time */
+            timestamp: string;
+            data: components["schemas"]["PingData"];
+        };
+        /** PingData */
+        PingData: {
+            /** Provider Id */
+            provider_id: string;
+            /** Message */
+            message: string;
         };
     };
     responses: never;
@@ -7763,6 +8712,158 @@ export interface operations {
             };
         };
     };
+    matching_list_rounds: {
+        parameters: {
+            query?: {
+                /** @description kigyojin, satellite_office or advisor */
+                market?: components["schemas"]["Market"] | null;
+                status?: components["schemas"]["RoundStatus"] | null;
+                /** @description items per page */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     matching_create_round: {
         parameters: {
             query?: never;
@@ -8924,6 +10025,19 @@ export interface operations {
                 };
             };
             /**
+             * @description Conflict:
+             *
+             *     - `match_exists`: the pair already has a live match (not declined, withdrawn or completed)
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
              * @description Request Entity Too Large:
              *
              *     - `payload_too_large`: the request body is larger than the limit
@@ -9399,6 +10513,3084 @@ export interface operations {
             };
         };
     };
+    matching_get_round_participant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                round_id: string;
+                /** @description municipality:CODE, company:ID or adviser:ID */
+                participant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             *     - `not_a_party`: only a party to this need, round or match (or ops) may do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `round_not_solved`: the round must be solved first
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    matching_get_adviser_years: {
+        parameters: {
+            query?: {
+                /** @description 年度; default: the current one */
+                fiscal_year?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description 全国地方公共団体コード, 6 digits */
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_list_templates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateList"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_list_programs: {
+        parameters: {
+            query?: {
+                municipality_code?: string | null;
+                status?: components["schemas"]["ProgramStatus"] | null;
+                open_on?: string | null;
+                /** @description items per page */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ProgramPublic_"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_create_program: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProgramCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgramPublic"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `idempotency_in_progress`: a request with this Idempotency-Key is under way
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: the request body is larger than the limit
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             *     - `idempotency_key_reused`: this Idempotency-Key was used for a different request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_get_program: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgramPublic"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_update_program: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProgramUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgramPublic"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: the request body is larger than the limit
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_list_program_changes: {
+        parameters: {
+            query?: {
+                /** @description items per page */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ProgramChangePublic_"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_fund_program: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Funding"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProgramPublic"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `idempotency_in_progress`: a request with this Idempotency-Key is under way
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: the request body is larger than the limit
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             *     - `idempotency_key_reused`: this Idempotency-Key was used for a different request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_list_roster: {
+        parameters: {
+            query?: {
+                /** @description items per page */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_RosterEntryPublic_"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_upload_roster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "residents": [
+                 *         {
+                 *           "myki_id": "mykiid-0001",
+                 *           "birth_date": "1990-04-01",
+                 *           "household_with_children": true,
+                 *           "card_applied_on": "2022-11-15"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    residents: {
+                        /** Myki Id */
+                        myki_id: string;
+                        /** Birth Date */
+                        birth_date?: string | null;
+                        /**
+                         * Household With Children
+                         * @default false
+                         */
+                        household_with_children?: boolean;
+                        /** Income Band */
+                        income_band?: number | null;
+                        /**
+                         * Activity Participation
+                         * @default false
+                         */
+                        activity_participation?: boolean;
+                        /**
+                         * Card Applied On
+                         * @description the day (JST) the resident applied for the マイナンバーカード
+                         */
+                        card_applied_on?: string | null;
+                    }[];
+                };
+                /**
+                 * @example myki_id,birth_date,household_with_children,card_applied_on
+                 *     mykiid-0001,1990-04-01,true,2022-11-15
+                 */
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RosterUpload"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: the request body is larger than the limit
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unsupported Media Type:
+             *
+             *     - `unsupported_media_type`: the body's Content-Type is not one this route takes
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_list_applications: {
+        parameters: {
+            query?: {
+                status?: components["schemas"]["ApplicationStatus"] | null;
+                provider_id?: string | null;
+                /** @description items per page */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+                /** @description created at or after this instant */
+                created_from?: string | null;
+                /** @description created before this instant */
+                created_to?: string | null;
+            };
+            header?: never;
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ApplicationPublic_"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_create_application: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApplicationCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApplicationResult"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `idempotency_in_progress`: a request with this Idempotency-Key is under way
+             *     - `program_paused`: the program is paused: it takes no new applications for now
+             *     - `program_closed`: the program is closed: it takes no new applications
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: the request body is larger than the limit
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             *     - `invalid_identity`: a マイキーID or account id is malformed, or could be a 個人番号
+             *     - `idempotency_key_reused`: this Idempotency-Key was used for a different request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_get_application: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                program_id: string;
+                application_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApplicationPublic"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_get_resident_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResidentStatusQuery"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResidentStatus"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: the request body is larger than the limit
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             *     - `invalid_identity`: a マイキーID or account id is malformed, or could be a 個人番号
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_list_grants: {
+        parameters: {
+            query?: {
+                program?: string | null;
+                provider?: string | null;
+                status?: components["schemas"]["GrantStatus"] | null;
+                /** @description items per page */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_GrantPublic_"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_revoke_grant: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                grant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantPublic"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `idempotency_in_progress`: a request with this Idempotency-Key is under way
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: the request body is larger than the limit
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             *     - `idempotency_key_reused`: this Idempotency-Key was used for a different request
+             *     - `grant_resolved`: the grant is already posted, voided or revoked
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     mynapoint_list_providers: {
         parameters: {
             query?: {
@@ -9567,7 +13759,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ProviderCreated"];
                 };
             };
             /**
@@ -9640,6 +13832,176 @@ export interface operations {
              *
              *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
              *     - `idempotency_key_reused`: this Idempotency-Key was used for a different request
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_get_provider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderPublic"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
              */
             422: {
                 headers: {
@@ -10114,7 +14476,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["SecretRotated"];
                 };
             };
             /**
@@ -10294,7 +14656,395 @@ export interface operations {
             };
         };
     };
-    mynapoint_list_templates: {
+    mynapoint_ping_provider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryPublic"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: the request body is larger than the limit
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             *     - `endpoint_disabled`: the provider's endpoint is disabled; enable it first
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_recover_deliveries: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                provider_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Recovery"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryResult"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Conflict:
+             *
+             *     - `idempotency_in_progress`: a request with this Idempotency-Key is under way
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Request Entity Too Large:
+             *
+             *     - `payload_too_large`: the request body is larger than the limit
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             *     - `idempotency_key_reused`: this Idempotency-Key was used for a different request
+             *     - `endpoint_disabled`: the provider's endpoint is disabled; enable it first
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_list_event_types: {
         parameters: {
             query?: never;
             header?: never;
@@ -10309,9 +15059,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["EventTypeList"];
                 };
             };
             /**
@@ -10346,1319 +15094,6 @@ export interface operations {
              *     - `forbidden`: the key's role or tenant may not do this
              */
             403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Too Many Requests:
-             *
-             *     - `rate_limited`: too many requests from this key or address; see Retry-After
-             */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Internal Server Error:
-             *
-             *     - `internal_error`: an unexpected error; it was logged with the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Bad Gateway:
-             *
-             *     - `upstream_unavailable`: the gateway could not reach the service
-             */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Service Unavailable:
-             *
-             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
-             *     - `database_unavailable`: the database cannot be reached just now; retry
-             */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Gateway Timeout:
-             *
-             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
-             */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    mynapoint_create_program: {
-        parameters: {
-            query?: never;
-            header?: {
-                "Idempotency-Key"?: string | null;
-            };
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ProgramCreate"];
-            };
-        };
-        responses: {
-            /** @description Successful Response */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ProgramPublic"];
-                };
-            };
-            /**
-             * @description Bad Request:
-             *
-             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
-             */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unauthorized:
-             *
-             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
-             */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Forbidden:
-             *
-             *     - `forbidden`: the key's role or tenant may not do this
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Not Found:
-             *
-             *     - `not_found`: no such resource, or one this key's tenant may not see
-             */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Conflict:
-             *
-             *     - `idempotency_in_progress`: a request with this Idempotency-Key is under way
-             */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Request Entity Too Large:
-             *
-             *     - `payload_too_large`: the request body is larger than the limit
-             */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity:
-             *
-             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
-             *     - `idempotency_key_reused`: this Idempotency-Key was used for a different request
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Too Many Requests:
-             *
-             *     - `rate_limited`: too many requests from this key or address; see Retry-After
-             */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Internal Server Error:
-             *
-             *     - `internal_error`: an unexpected error; it was logged with the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Bad Gateway:
-             *
-             *     - `upstream_unavailable`: the gateway could not reach the service
-             */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Service Unavailable:
-             *
-             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
-             *     - `database_unavailable`: the database cannot be reached just now; retry
-             */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Gateway Timeout:
-             *
-             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
-             */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    mynapoint_get_program: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                program_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ProgramPublic"];
-                };
-            };
-            /**
-             * @description Bad Request:
-             *
-             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
-             */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unauthorized:
-             *
-             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
-             */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Forbidden:
-             *
-             *     - `forbidden`: the key's role or tenant may not do this
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Not Found:
-             *
-             *     - `not_found`: no such resource, or one this key's tenant may not see
-             */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Method Not Allowed:
-             *
-             *     - `method_not_allowed`: the path exists but not with this method; see Allow
-             */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity:
-             *
-             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Too Many Requests:
-             *
-             *     - `rate_limited`: too many requests from this key or address; see Retry-After
-             */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Internal Server Error:
-             *
-             *     - `internal_error`: an unexpected error; it was logged with the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Bad Gateway:
-             *
-             *     - `upstream_unavailable`: the gateway could not reach the service
-             */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Service Unavailable:
-             *
-             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
-             *     - `database_unavailable`: the database cannot be reached just now; retry
-             */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Gateway Timeout:
-             *
-             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
-             */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    mynapoint_fund_program: {
-        parameters: {
-            query?: never;
-            header?: {
-                "Idempotency-Key"?: string | null;
-            };
-            path: {
-                program_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["Funding"];
-            };
-        };
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ProgramPublic"];
-                };
-            };
-            /**
-             * @description Bad Request:
-             *
-             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
-             */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unauthorized:
-             *
-             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
-             */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Forbidden:
-             *
-             *     - `forbidden`: the key's role or tenant may not do this
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Not Found:
-             *
-             *     - `not_found`: no such resource, or one this key's tenant may not see
-             */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Method Not Allowed:
-             *
-             *     - `method_not_allowed`: the path exists but not with this method; see Allow
-             */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Conflict:
-             *
-             *     - `idempotency_in_progress`: a request with this Idempotency-Key is under way
-             */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Request Entity Too Large:
-             *
-             *     - `payload_too_large`: the request body is larger than the limit
-             */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity:
-             *
-             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
-             *     - `idempotency_key_reused`: this Idempotency-Key was used for a different request
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Too Many Requests:
-             *
-             *     - `rate_limited`: too many requests from this key or address; see Retry-After
-             */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Internal Server Error:
-             *
-             *     - `internal_error`: an unexpected error; it was logged with the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Bad Gateway:
-             *
-             *     - `upstream_unavailable`: the gateway could not reach the service
-             */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Service Unavailable:
-             *
-             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
-             *     - `database_unavailable`: the database cannot be reached just now; retry
-             */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Gateway Timeout:
-             *
-             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
-             */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    mynapoint_upload_roster: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                program_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-            /**
-             * @description Bad Request:
-             *
-             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
-             */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unauthorized:
-             *
-             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
-             */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Forbidden:
-             *
-             *     - `forbidden`: the key's role or tenant may not do this
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Not Found:
-             *
-             *     - `not_found`: no such resource, or one this key's tenant may not see
-             */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Method Not Allowed:
-             *
-             *     - `method_not_allowed`: the path exists but not with this method; see Allow
-             */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Request Entity Too Large:
-             *
-             *     - `payload_too_large`: the request body is larger than the limit
-             */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unsupported Media Type:
-             *
-             *     - `unsupported_media_type`: the body's Content-Type is not one this route takes
-             */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity:
-             *
-             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Too Many Requests:
-             *
-             *     - `rate_limited`: too many requests from this key or address; see Retry-After
-             */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Internal Server Error:
-             *
-             *     - `internal_error`: an unexpected error; it was logged with the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Bad Gateway:
-             *
-             *     - `upstream_unavailable`: the gateway could not reach the service
-             */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Service Unavailable:
-             *
-             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
-             *     - `database_unavailable`: the database cannot be reached just now; retry
-             */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Gateway Timeout:
-             *
-             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
-             */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    mynapoint_apply: {
-        parameters: {
-            query?: never;
-            header?: {
-                "Idempotency-Key"?: string | null;
-            };
-            path: {
-                program_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ApplicationCreate"];
-            };
-        };
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": unknown;
-                };
-            };
-            /**
-             * @description Bad Request:
-             *
-             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
-             */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unauthorized:
-             *
-             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
-             */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Forbidden:
-             *
-             *     - `forbidden`: the key's role or tenant may not do this
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Not Found:
-             *
-             *     - `not_found`: no such resource, or one this key's tenant may not see
-             */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Method Not Allowed:
-             *
-             *     - `method_not_allowed`: the path exists but not with this method; see Allow
-             */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Conflict:
-             *
-             *     - `idempotency_in_progress`: a request with this Idempotency-Key is under way
-             */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Request Entity Too Large:
-             *
-             *     - `payload_too_large`: the request body is larger than the limit
-             */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity:
-             *
-             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
-             *     - `invalid_identity`: a マイキーID or account id is malformed, or could be a 個人番号
-             *     - `idempotency_key_reused`: this Idempotency-Key was used for a different request
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Too Many Requests:
-             *
-             *     - `rate_limited`: too many requests from this key or address; see Retry-After
-             */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Internal Server Error:
-             *
-             *     - `internal_error`: an unexpected error; it was logged with the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Bad Gateway:
-             *
-             *     - `upstream_unavailable`: the gateway could not reach the service
-             */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Service Unavailable:
-             *
-             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
-             *     - `database_unavailable`: the database cannot be reached just now; retry
-             */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Gateway Timeout:
-             *
-             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
-             */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    mynapoint_list_grants: {
-        parameters: {
-            query?: {
-                program?: string | null;
-                provider?: string | null;
-                status?: components["schemas"]["GrantStatus"] | null;
-                /** @description items per page */
-                limit?: number;
-                /** @description next_cursor of the previous page */
-                cursor?: string | null;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Page_GrantPublic_"];
-                };
-            };
-            /**
-             * @description Bad Request:
-             *
-             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
-             */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unauthorized:
-             *
-             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
-             */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Forbidden:
-             *
-             *     - `forbidden`: the key's role or tenant may not do this
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity:
-             *
-             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Too Many Requests:
-             *
-             *     - `rate_limited`: too many requests from this key or address; see Retry-After
-             */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Internal Server Error:
-             *
-             *     - `internal_error`: an unexpected error; it was logged with the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Bad Gateway:
-             *
-             *     - `upstream_unavailable`: the gateway could not reach the service
-             */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Service Unavailable:
-             *
-             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
-             *     - `database_unavailable`: the database cannot be reached just now; retry
-             */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Gateway Timeout:
-             *
-             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
-             */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    mynapoint_revoke_grant: {
-        parameters: {
-            query?: never;
-            header?: {
-                "Idempotency-Key"?: string | null;
-            };
-            path: {
-                grant_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["GrantPublic"];
-                };
-            };
-            /**
-             * @description Bad Request:
-             *
-             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
-             */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unauthorized:
-             *
-             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
-             */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Forbidden:
-             *
-             *     - `forbidden`: the key's role or tenant may not do this
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Not Found:
-             *
-             *     - `not_found`: no such resource, or one this key's tenant may not see
-             */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Method Not Allowed:
-             *
-             *     - `method_not_allowed`: the path exists but not with this method; see Allow
-             */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Conflict:
-             *
-             *     - `idempotency_in_progress`: a request with this Idempotency-Key is under way
-             */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Request Entity Too Large:
-             *
-             *     - `payload_too_large`: the request body is larger than the limit
-             */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity:
-             *
-             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
-             *     - `idempotency_key_reused`: this Idempotency-Key was used for a different request
-             *     - `grant_resolved`: the grant is already posted, voided or revoked
-             */
-            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11742,10 +15177,17 @@ export interface operations {
         parameters: {
             query?: {
                 status?: components["schemas"]["DeliveryStatus"] | null;
+                provider_id?: string | null;
+                program_id?: string | null;
+                event_type?: string | null;
                 /** @description items per page */
                 limit?: number;
                 /** @description next_cursor of the previous page */
                 cursor?: string | null;
+                /** @description created at or after this instant */
+                created_from?: string | null;
+                /** @description created before this instant */
+                created_to?: string | null;
             };
             header?: never;
             path?: never;
@@ -11886,7 +15328,177 @@ export interface operations {
             };
         };
     };
-    mynapoint_redeliver: {
+    mynapoint_get_delivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryDetail"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_redeliver_delivery: {
         parameters: {
             query?: never;
             header?: {
@@ -12095,7 +15707,7 @@ export interface operations {
             };
         };
     };
-    mynapoint_settlements: {
+    mynapoint_list_settlements: {
         parameters: {
             query: {
                 month: string;
@@ -12114,7 +15726,8 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["SettlementReport"];
+                    "text/csv": string;
                 };
             };
             /**
@@ -12258,9 +15871,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["InboundReceipt"];
                 };
             };
             /**
@@ -12412,6 +16023,84 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
+            };
+        };
+    };
+    mynapoint_webhook_grant_created: {
+        parameters: {
+            query?: never;
+            header: {
+                "webhook-id": string;
+                "webhook-timestamp": string;
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Event_grant_created"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx acknowledges the event; anything else is retried */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    mynapoint_webhook_grant_revoked: {
+        parameters: {
+            query?: never;
+            header: {
+                "webhook-id": string;
+                "webhook-timestamp": string;
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Event_grant_revoked"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx acknowledges the event; anything else is retried */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    mynapoint_webhook_ping: {
+        parameters: {
+            query?: never;
+            header: {
+                "webhook-id": string;
+                "webhook-timestamp": string;
+                "webhook-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Event_ping"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx acknowledges the event; anything else is retried */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
