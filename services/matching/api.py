@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from common.adviser_years import adviser_years
 from common.auth import Authenticated, OpsOnly, Principal, require_roles
 from common.db import SessionDep
 from common.error_codes import ErrorCode
@@ -13,7 +14,6 @@ from common.openapi import error_responses
 from common.pagination import MAX_LIMIT, Page, PageParams, make_page, page_params
 from common.timeutil import current_fiscal_year
 from services.matching import explanations, matches, parties, profiles, repository, rounds
-from services.matching.adviser_years import adviser_years
 from services.matching.recommendations import explain_pair, offset_of, recommend
 from services.matching.schemas import (
     AdviserCreate,
