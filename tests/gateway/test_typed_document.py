@@ -5,13 +5,13 @@ summary, a description and a tag; every JSON request body has an example."""
 import pytest
 
 from common.openapi import OPERATION_ID_MAX_LENGTH, operation_id_problem, operations
+from tests.matching.builders import example_targets
 
 # TODO(issue 13, part B): these services' routes are being reworked by other engineers (mynapoint: its typed
-# responses and route names; matching: issue 15, which adds GET /matching/rounds). Until they land, their
-# operations are held to uniqueness only. The coordinator removes each prefix as its part is merged:
+# responses and route names). Until they land, their operations are held to uniqueness only. The coordinator
+# removes each prefix as its part is merged:
 #   - "/mynapoint/", "/webhooks/": mynapoint (part B of issue 13)
-#   - "/matching/": matching (issue 15, then the typing of its rounds, matches and recommendations)
-PENDING = ("/mynapoint/", "/webhooks/", "/matching/")
+PENDING = ("/mynapoint/", "/webhooks/")
 # Text, not JSON: the Prometheus exposition format.
 UNTYPED = {("get", "/metrics")}
 
@@ -106,12 +106,13 @@ async def test_every_json_request_body_has_an_example_that_its_schema_accepts(me
             assert set(resolved.get("required", [])) <= set(example), where
 
 
-async def test_the_examples_are_requests_the_suite_accepts(client, ops_key, merged):
+async def test_the_examples_are_requests_the_suite_accepts(client, db, ops_key, merged):
     headers = {"Authorization": f"Bearer {ops_key}"}
+    targets = {"program": "local10000", **await example_targets(client, db, headers)}
     for path, method, operation in checked(merged):
         if "requestBody" not in operation:
             continue
-        concrete = path.replace("{program}", "local10000")
+        concrete = path.format_map(targets)
         schema = resolve(merged, operation["requestBody"]["content"]["application/json"]["schema"])
         for example in schema["examples"]:
             response = await client.request(method, concrete, json=example, headers=headers)
