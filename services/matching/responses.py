@@ -11,14 +11,16 @@ from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
 
 from common.models.matching import Market, MatchStatus, PartyKind, TieBreakMethod
 from common.pagination import Page
+from common.timeutil import aware
 from services.matching.schemas import RoundStatus
 
 
 def _isoformat(moment: datetime) -> str:
-    return moment.isoformat()
+    return aware(moment).isoformat()
 
 
-# A time as the dict views have always written it (datetime.isoformat: "+00:00", not pydantic's "Z").
+# A time as the dict views have always written it (datetime.isoformat: "+00:00", not pydantic's "Z"), in UTC even
+# when SQLite gave it back without its zone.
 Timestamp = Annotated[datetime, PlainSerializer(_isoformat, return_type=str, when_used="json"),
                       WithJsonSchema({"type": "string", "format": "date-time"})]
 

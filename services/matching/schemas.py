@@ -4,9 +4,9 @@ services/matching/responses.py."""
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlmodel._compat import SQLModelConfig  # SQLModel exports no public name for its config type
 
 from common.models.matching import (
@@ -19,10 +19,9 @@ from common.models.matching import (
     PartyKind,
     TieBreakMethod,
 )
+from common.timeutil import aware
 
 PARTY_PATTERN = r"^(municipality|company|adviser):[A-Za-z0-9_-]{1,40}$"
-
-
 
 
 def examples(*bodies: dict[str, Any]) -> ConfigDict:
@@ -34,6 +33,9 @@ def examples(*bodies: dict[str, Any]) -> ConfigDict:
 def profile_examples(*bodies: dict[str, Any]) -> SQLModelConfig:
     """The same for bodies built on the tables' SQLModel bases, whose config type is SQLModel's own."""
     return SQLModelConfig(extra="forbid", json_schema_extra={"examples": list(bodies)})
+
+# A stored time in UTC: SQLite gives it back without its zone, which a date-time of the document must have.
+UtcTime = Annotated[datetime, AfterValidator(aware)]
 
 
 # --- vocabulary ------------------------------------------------------------------------------------
@@ -67,8 +69,8 @@ class NeedUpdate(BaseModel):
 class NeedPublic(NeedBase):
     id: str
     municipality_code: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
 
 
 # --- companies -------------------------------------------------------------------------------------
@@ -96,8 +98,8 @@ class CompanyUpdate(BaseModel):
 
 class CompanyPublic(CompanyBase):
     id: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
 
 
 # --- advisers --------------------------------------------------------------------------------------
@@ -123,8 +125,8 @@ class AdviserUpdate(BaseModel):
 
 class AdviserPublic(AdviserBase):
     id: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
 
 
 # --- rounds ----------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from common.timeutil import aware
 from services.matching.responses import (
     AdviserYearsOut,
     Eligibility,
@@ -44,7 +43,8 @@ def assert_declared(model: type[BaseModel], body: dict) -> None:
 
 
 def assert_isoformat(moment: str) -> None:
-    assert datetime.fromisoformat(moment).isoformat() == moment and not moment.endswith("Z")
+    """A view's time as datetime.isoformat writes it, in UTC on both databases (SQLite forgets the zone)."""
+    assert datetime.fromisoformat(moment).isoformat() == moment and moment.endswith("+00:00")
 
 
 async def answer(client, method: str, path: str, headers: dict, **kwargs) -> dict:
@@ -69,6 +69,8 @@ async def test_recommendations_and_eligibility_in_the_kigyojin_market(client, op
                             params={"market": "kigyojin", "for": subject, "explain": explain})
         assert_declared(Recommendations, body)
         assert body["items"] and ("excluded" in body) == (explain == "true")
+    listed = await answer(client, "GET", "/matching/companies", ops)
+    assert all(company["created_at"].endswith("Z") for company in listed["items"])  # read back, zone and all
     ineligible = await answer(client, "GET", "/matching/eligibility", ops, params={
         "market": "kigyojin", "municipality": CHIYODA, "partner": company_party(tokyo)})
     assert_declared(Eligibility, ineligible)
@@ -96,7 +98,8 @@ async def test_a_lottery_round_from_preferences_to_matches(client, ops):
     assert_isoformat(solved["solved_at"])
     stored = await answer(client, "GET", f"/matching/rounds/{round_id}", ops)
     assert_declared(RoundView, stored)
-    assert aware(datetime.fromisoformat(stored["solved_at"])) == datetime.fromisoformat(solved["solved_at"])
+    assert stored["solved_at"] == solved["solved_at"]
+    assert_isoformat(stored["created_at"])
     listed = await answer(client, "GET", "/matching/rounds", ops, params={"status": "solved"})
     assert_declared(RoundPage, listed)
     assert round_id in {item["id"] for item in listed["items"]}
