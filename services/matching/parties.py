@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.adviser_years import AdviserYears, adviser_years_of
 from common.auth import Principal
 from common.codes import local_government_code_problem
 from common.eligibility import HostFacts, MunicipalityFacts, Reason
@@ -18,7 +19,6 @@ from common.models import Adviser, ApiKeyRole, Company, Match, Municipality, Nee
 from common.models.matching import Market, PartyKind
 from common.timeutil import current_fiscal_year
 from services.matching import repository
-from services.matching.adviser_years import AdviserYears, adviser_years_of
 from services.matching.repository import AdviserRow, CompanyRow
 from services.matching.scoring import HostView, PartnerView
 

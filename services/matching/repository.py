@@ -5,7 +5,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, String, case, cast, func, update
+from sqlalchemy import ColumnElement, String, cast, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
@@ -24,7 +24,7 @@ from common.models import (
     Round,
     RoundPreference,
 )
-from common.models.matching import LIVE_STATUSES, Market, MatchStatus
+from common.models.matching import LIVE_STATUSES, MatchStatus
 from common.pagination import PageParams, keyset
 
 # Matches that hold a place: they count against both sides' capacity.
@@ -271,20 +271,6 @@ async def live_matches(session: AsyncSession, market: str, municipality_codes: C
     query = select(Match).where(Match.market == market, col(Match.status).in_(LIVE_STATUSES),
                                 col(Match.municipality_code).in_(list(municipality_codes)))
     return list((await session.exec(query.order_by(col(Match.id)))).all())
-
-
-async def advisor_spans(session: AsyncSession,
-                        codes: Collection[str]) -> list[tuple[str, datetime, datetime | None]]:
-    """(municipality, became active, completed or None) of each advisor-market match of `codes` that became
-    active, from the matches' recorded transitions."""
-    began = func.min(case((col(MatchTransition.to_status) == MatchStatus.active, col(MatchTransition.at))))
-    ended = func.max(case((col(MatchTransition.to_status) == MatchStatus.completed, col(MatchTransition.at))))
-    query = (select(col(Match.municipality_code), began, ended)
-             .join(MatchTransition, col(MatchTransition.match_id) == col(Match.id))
-             .where(Match.market == Market.advisor, col(Match.municipality_code).in_(list(codes)),
-                    col(MatchTransition.to_status).in_([MatchStatus.active, MatchStatus.completed]))
-             .group_by(col(Match.id), col(Match.municipality_code)))
-    return [(code, start, end) for code, start, end in (await session.exec(query)).all() if start is not None]
 
 
 async def matches_of_round(session: AsyncSession, round_id: str) -> list[Match]:

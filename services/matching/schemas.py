@@ -1,11 +1,12 @@
 """Request and response bodies of the matching API. The profile bodies share their fields (and limits) with the
-tables through the `…Base` classes of common/models/matching.py; views with computed parts are built by the
-service modules."""
+tables through the `…Base` classes of common/models/matching.py; the views with computed parts are described in
+services/matching/responses.py."""
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlmodel._compat import SQLModelConfig  # SQLModel exports no public name for its config type
 
 from common.models.matching import (
@@ -18,14 +19,23 @@ from common.models.matching import (
     PartyKind,
     TieBreakMethod,
 )
+from common.timeutil import aware
 
 PARTY_PATTERN = r"^(municipality|company|adviser):[A-Za-z0-9_-]{1,40}$"
 
 
-# Request bodies refuse fields they do not know, as every chiiki body does (common.schemas.RequestBody).
-FORBID_UNKNOWN_FIELDS = ConfigDict(extra="forbid")
-# The same for bodies built on the tables' SQLModel bases, whose config type is SQLModel's own.
-FORBID_UNKNOWN_PROFILE_FIELDS = SQLModelConfig(extra="forbid")
+def examples(*bodies: dict[str, Any]) -> ConfigDict:
+    """A request model's config: fields it does not know are refused, as every chiiki body does
+    (common.schemas.RequestBody), and example bodies for the document (ids of the demo market)."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(bodies)})
+
+
+def profile_examples(*bodies: dict[str, Any]) -> SQLModelConfig:
+    """The same for bodies built on the tables' SQLModel bases, whose config type is SQLModel's own."""
+    return SQLModelConfig(extra="forbid", json_schema_extra={"examples": list(bodies)})
+
+# A stored time in UTC: SQLite gives it back without its zone, which a date-time of the document must have.
+UtcTime = Annotated[datetime, AfterValidator(aware)]
 
 
 # --- vocabulary ------------------------------------------------------------------------------------
@@ -37,11 +47,13 @@ class FieldOfWorkPublic(FieldOfWorkBase):
 # --- municipality needs ----------------------------------------------------------------------------
 
 class NeedCreate(NeedBase):
-    model_config = FORBID_UNKNOWN_PROFILE_FIELDS
+    model_config = profile_examples({
+        "market": "kigyojin", "title": "ICT・デジタル：役場業務のDXと人材育成", "fields": ["ict_digital"],
+        "capacity": 1, "dispatch_months": 12, "description": "窓口のオンライン化と職員研修"})
 
 
 class NeedUpdate(BaseModel):
-    model_config = FORBID_UNKNOWN_FIELDS
+    model_config = examples({"capacity": 2, "wished_partners": ["co_demo_001"]}, {"open": False})
 
     title: str | None = Field(default=None, min_length=1, max_length=120)
     fields: list[str] | None = None
@@ -57,18 +69,20 @@ class NeedUpdate(BaseModel):
 class NeedPublic(NeedBase):
     id: str
     municipality_code: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
 
 
 # --- companies -------------------------------------------------------------------------------------
 
 class CompanyCreate(CompanyBase):
-    model_config = FORBID_UNKNOWN_PROFILE_FIELDS
+    model_config = profile_examples({
+        "name": "みらいデジタル株式会社", "municipality_code": "131016", "markets": ["kigyojin", "satellite_office"],
+        "fields": ["ict_digital", "tourism"], "capacity": 2, "dispatch_months": 12, "preferred_prefectures": ["01"]})
 
 
 class CompanyUpdate(BaseModel):
-    model_config = FORBID_UNKNOWN_FIELDS
+    model_config = examples({"capacity": 3, "track_record": 4})
 
     name: str | None = Field(default=None, min_length=1, max_length=120)
     head_office_function_in_three_metro_area: bool | None = None
@@ -84,18 +98,20 @@ class CompanyUpdate(BaseModel):
 
 class CompanyPublic(CompanyBase):
     id: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
 
 
 # --- advisers --------------------------------------------------------------------------------------
 
 class AdviserCreate(AdviserBase):
-    model_config = FORBID_UNKNOWN_PROFILE_FIELDS
+    model_config = profile_examples({
+        "name": "佐藤 健一", "adviser_type": "private_expert", "municipality_code": "011002", "fields": ["tourism"],
+        "capacity": 2, "experience_years": 12})
 
 
 class AdviserUpdate(BaseModel):
-    model_config = FORBID_UNKNOWN_FIELDS
+    model_config = examples({"experience_years": 13, "preferred_prefectures": ["01", "16"]})
 
     name: str | None = Field(default=None, min_length=1, max_length=120)
     municipality_code: str | None = Field(default=None, max_length=6)
@@ -109,8 +125,8 @@ class AdviserUpdate(BaseModel):
 
 class AdviserPublic(AdviserBase):
     id: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
 
 
 # --- rounds ----------------------------------------------------------------------------------------
@@ -127,7 +143,10 @@ class TieBreakIn(BaseModel):
 
 
 class RoundCreate(BaseModel):
-    model_config = FORBID_UNKNOWN_FIELDS
+    model_config = examples(
+        {"name": "地域活性化起業人マッチングセミナー", "market": "kigyojin", "proposing_side": "municipality"},
+        {"name": "アドバイザー・マッチング", "market": "advisor", "proposing_side": "adviser",
+         "tie_break": {"method": "lottery", "seed": 2023}})
 
     name: str = Field(min_length=1, max_length=120)
     market: Market
@@ -137,7 +156,8 @@ class RoundCreate(BaseModel):
 
 
 class PreferencesIn(BaseModel):
-    model_config = FORBID_UNKNOWN_FIELDS
+    model_config = examples({"participant": "municipality:012092", "capacity": 1,
+                              "ranking": ["company:co_demo_001", ["company:co_demo_003", "company:co_demo_005"]]})
 
     participant: str = Field(pattern=PARTY_PATTERN, description="municipality:CODE, company:ID or adviser:ID")
     capacity: int = Field(ge=1, le=100)
@@ -149,7 +169,8 @@ class PreferencesIn(BaseModel):
 # --- matches ---------------------------------------------------------------------------------------
 
 class MatchCreate(BaseModel):
-    model_config = FORBID_UNKNOWN_FIELDS
+    model_config = examples({"market": "kigyojin", "municipality_code": "012092", "company_id": "co_demo_003"},
+                             {"market": "advisor", "municipality_code": "012092", "adviser_id": "adv_demo_001"})
 
     market: Market
     municipality_code: str = Field(min_length=6, max_length=6)
@@ -160,6 +181,7 @@ class MatchCreate(BaseModel):
 
 
 class TransitionIn(BaseModel):
-    model_config = FORBID_UNKNOWN_FIELDS
+    model_config = examples({"to": "accepted"})
 
     to: MatchStatus
+

@@ -12,6 +12,7 @@ Ties are broken by the candidate's id, so equal scores always come out in the sa
 
 from dataclasses import dataclass
 
+from common.adviser_years import AdviserYears
 from common.eligibility import (
     HostFacts,
     Reason,
@@ -22,7 +23,6 @@ from common.eligibility import (
     satellite_office_company_reasons,
 )
 from common.models.matching import Market, PartyKind
-from services.matching.adviser_years import AdviserYears
 
 FIELD_POINTS, REGION_POINTS, CAPACITY_POINTS, EXPERIENCE_POINTS, WISH_POINTS = 50, 20, 10, 10, 5
 

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 
 from common.auth import Authenticated
 from common.codes import local_government_code_problem
-from common.db import SessionDep, get_or_404
+from common.db import ReadSessionDep, SessionDep, get_or_404
 from common.error_codes import ErrorCode
 from common.errors import Conflict, Unprocessable
 from common.models import Municipality
@@ -16,6 +16,7 @@ from common.models.subsidy import SubsidyCalculationPublic
 from common.openapi import error_responses
 from common.pagination import PageParams, encode_cursor, make_page, page_params
 from services.subsidy import catalogue, compare, finder, impact, repository, saved, service
+from services.subsidy.adviser_use import ADVISOR, batch_with_year_of_use, with_year_of_use
 from services.subsidy.reference import ReferenceData
 from services.subsidy.rulebook import Rulebook
 from services.subsidy.schemas import (
@@ -118,20 +119,24 @@ async def get_program(program: ProgramId, rulebook: RulebookDep,
              summary="Calculate one program: amount, breakdown, reasons, trace",
              responses=error_responses(ErrorCode.UNKNOWN_PROGRAM, ErrorCode.UNKNOWN_FISCAL_YEAR,
                                        ErrorCode.INVALID_OVERRIDE, ErrorCode.ATTRIBUTE_MISSING))
-async def calculate(program: ProgramId, body: CalculationRequest, rulebook: RulebookDep,
-                    reference: ReferenceDep) -> JSONResponse:
+async def calculate(program: ProgramId, body: CalculationRequest, rulebook: RulebookDep, reference: ReferenceDep,
+                    session: ReadSessionDep) -> JSONResponse:
     """The amount in yen, floor-rounded as the rules say, with each step's formula, parameters and citation.
-    `overrides` computes a what-if. Open to anyone (rate-limited); nothing is stored."""
+    `overrides` computes a what-if. The advisor program's `year_of_use`, when left out for a named municipality,
+    comes from its recorded advisor matches. Open to anyone (rate-limited); nothing is stored."""
+    inputs = await with_year_of_use(session, rulebook, program, body.fiscal_year, body.municipality_code, body.inputs)
     return JSONResponse(service.calculate(rulebook, reference, program, body.fiscal_year, body.municipality_code,
-                                          body.inputs, body.overrides))
+                                          inputs, body.overrides))
 
 
 @router.post("/calculate/batch", response_model=BatchResult,
              summary="Many calculations; results in order, each item's error in its place")
-async def calculate_batch(body: BatchRequest, rulebook: RulebookDep, reference: ReferenceDep) -> JSONResponse:
+async def calculate_batch(body: BatchRequest, rulebook: RulebookDep, reference: ReferenceDep,
+                          session: ReadSessionDep) -> JSONResponse:
     """Each item is a calculation body plus `program`; an item that fails has its status and error in its place
-    and does not fail the others."""
-    results = service.calculate_batch(rulebook, reference, body.items, include_trace=body.include_trace)
+    and does not fail the others. `year_of_use` is filled as for one calculation."""
+    items = await batch_with_year_of_use(session, rulebook, body.items)
+    results = service.calculate_batch(rulebook, reference, items, include_trace=body.include_trace)
     return JSONResponse({"results": results, "rules_version": rulebook.version})
 
 
@@ -143,7 +148,11 @@ async def calculate_batch(body: BatchRequest, rulebook: RulebookDep, reference: 
 async def save_calculation(body: ProgramCalculationRequest, session: SessionDep, rulebook: RulebookDep,
                            reference: ReferenceDep, principal: Authenticated) -> SubsidyCalculationPublic:
     """Calculates and stores the result unchanged, so that it can be read again after the rules move on. A
-    municipality key saves only for its own municipality."""
+    municipality key saves only for its own municipality. A `year_of_use` filled from the record is saved with
+    the inputs."""
+    inputs = await with_year_of_use(session, rulebook, body.program, body.fiscal_year, body.municipality_code,
+                                    body.inputs)
+    body = body.model_copy(update={"inputs": inputs})
     row = await saved.save_calculation(session, rulebook, reference, principal, body)
     return SubsidyCalculationPublic.model_validate(row, from_attributes=True)
 
@@ -181,12 +190,16 @@ async def get_calculation(calculation_id: Annotated[str, Path(max_length=40)], s
 @router.post("/finder", response_model=FinderResult,
              summary="Which programs a municipality can use, for how much, and what is still needed",
              responses=error_responses(ErrorCode.UNKNOWN_FISCAL_YEAR))
-async def find_programs(body: FinderRequest, rulebook: RulebookDep, reference: ReferenceDep) -> JSONResponse:
+async def find_programs(body: FinderRequest, rulebook: RulebookDep, reference: ReferenceDep,
+                        session: ReadSessionDep) -> JSONResponse:
     """Every program, from inputs that may be partial or empty: `eligible` with the amount, `ineligible` with
-    cited reasons, or `needs_inputs` with the inputs still missing and, when known, the most it can come to."""
+    cited reasons, or `needs_inputs` with the inputs still missing and, when known, the most it can come to.
+    The advisor program's `year_of_use` is known from the municipality's recorded advisor matches."""
     municipality = reference.find(body.municipality_code)
     assert municipality is not None  # the request model requires a code
-    return JSONResponse(finder.find(rulebook, body.fiscal_year, municipality, body.inputs))
+    inputs = await with_year_of_use(session, rulebook, ADVISOR, body.fiscal_year, body.municipality_code,
+                                    body.inputs)
+    return JSONResponse(finder.find(rulebook, body.fiscal_year, municipality, inputs))
 
 
 @router.get("/programs/{program}/timeline", response_model=ProgramTimeline, response_model_exclude_unset=True,

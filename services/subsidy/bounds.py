@@ -7,10 +7,11 @@ municipality. A bound is never below the amount of any completion of the given i
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from common.eligibility import advisor_year_reasons
 from services.subsidy.calculators.base import Context
 
 Raw = dict[str, Any]
@@ -83,6 +84,9 @@ def _trial_satellite_office(ctx: Context, given: Raw) -> Bound:
 
 
 def _advisor(ctx: Context, given: Raw) -> Bound:
+    year_of_use = _given_int(given, "year_of_use")  # given, or filled from the record (services/subsidy/adviser_use.py)
+    if year_of_use is not None and (past := advisor_year_reasons(year_of_use, ctx.p("max_years"))):
+        return Bound(0, [asdict(reason) for reason in past])
     caps = {"private_expert": ctx.p("private_expert_cap"), "municipal_staff": ctx.p("municipal_staff_cap")}
     kind = given.get("adviser_type")
     return Bound(caps[kind] if kind in caps else max(caps.values()))

@@ -6,6 +6,9 @@ Reference facts used throughout: 夕張市 012092 (全部過疎, outside the 三
 
 import httpx
 
+from common.db import Database
+from services.matching.demo import load_demo_data
+
 YUBARI, HIMI, CHIYODA, SAPPORO, OSAKA, NAGOYA = "012092", "162051", "131016", "011002", "271004", "231002"
 Headers = dict[str, str]
 
@@ -82,3 +85,16 @@ async def move(client: httpx.AsyncClient, headers: Headers, match: dict, to: str
     extra = {"X-Request-ID": request_id} if request_id else {}
     return await client.post(f"/matching/matches/{match['id']}/transitions", json={"to": to},
                              headers={**headers, **extra})
+
+
+async def example_targets(client: httpx.AsyncClient, db: Database, ops: Headers) -> dict[str, str]:
+    """A value for each path parameter of the matching API that the request examples of its document can act on:
+    the demo market (whose ids the examples name), a kigyojin round and a proposed advisor match."""
+    async with db.sessionmaker() as session:
+        await load_demo_data(session)
+        await session.commit()
+    round_id = await new_round(client, ops)
+    match = created(await client.post("/matching/matches", headers=ops, json={
+        "market": "advisor", "municipality_code": YUBARI, "adviser_id": "adv_demo_002"}))
+    return {"code": "162086", "need_id": "need_demo_001", "company_id": "co_demo_001", "adviser_id": "adv_demo_001",
+            "round_id": round_id, "match_id": match["id"]}

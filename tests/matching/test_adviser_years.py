@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import update
 
+from common.adviser_years import AdviserYears, years_of_use
 from common.models import MatchTransition
-from services.matching.adviser_years import AdviserYears, years_of_use
 from tests.harness import bearer
 from tests.matching.builders import HIMI, SAPPORO, YUBARI, add_adviser, add_need, move
 

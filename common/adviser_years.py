@@ -1,5 +1,6 @@
 """The adviser's three years (「外部専門家（地域力創造アドバイザー）制度」 １市町村当たり…最大３年間), read from the
-recorded matches: one source of truth for matching's eligibility and the subsidy calculator's `year_of_use`.
+recorded matches: one source of truth for matching's eligibility and the subsidy calculator's `year_of_use`, so it
+lives in common (services never import each other).
 
 A municipality used an adviser in every fiscal year (年度, JST) from the one in which one of its advisor-market
 matches became `active` through the one in which it was `completed` (or the current year while it is still
@@ -13,11 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import case, func
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.eligibility import Reason, advisor_year_reasons, parameter
+from common.models import Match, MatchTransition
+from common.models.matching import Market, MatchStatus
 from common.timeutil import JST, aware, current_fiscal_year, fiscal_year_of
-from services.matching import repository
 
 
 @dataclass(frozen=True)
@@ -52,11 +56,25 @@ def years_of_use(activity: list[tuple[datetime, datetime | None]], now_year: int
     return years
 
 
+async def advisor_spans(session: AsyncSession,
+                        codes: Collection[str]) -> list[tuple[str, datetime, datetime | None]]:
+    """(municipality, became active, completed or None) of each advisor-market match of `codes` that became
+    active, from the matches' recorded transitions."""
+    began = func.min(case((col(MatchTransition.to_status) == MatchStatus.active, col(MatchTransition.at))))
+    ended = func.max(case((col(MatchTransition.to_status) == MatchStatus.completed, col(MatchTransition.at))))
+    query = (select(col(Match.municipality_code), began, ended)
+             .join(MatchTransition, col(MatchTransition.match_id) == col(Match.id))
+             .where(Match.market == Market.advisor, col(Match.municipality_code).in_(list(codes)),
+                    col(MatchTransition.to_status).in_([MatchStatus.active, MatchStatus.completed]))
+             .group_by(col(Match.id), col(Match.municipality_code)))
+    return [(code, start, end) for code, start, end in (await session.exec(query)).all() if start is not None]
+
+
 async def adviser_years_of(session: AsyncSession, codes: Collection[str],
                            fiscal_year: int) -> dict[str, AdviserYears]:
     """Each municipality's years of adviser use as seen from `fiscal_year` (one query for all of `codes`)."""
     spans: dict[str, list[tuple[datetime, datetime | None]]] = defaultdict(list)
-    for code, began, ended in await repository.advisor_spans(session, codes):
+    for code, began, ended in await advisor_spans(session, codes):
         spans[code].append((began, ended))
     max_years = int(parameter("advisor", "max_years", fiscal_year).value)
     now_year = current_fiscal_year()
