@@ -133,6 +133,10 @@ class DeliveryWorker:
         claimed = []
         async with self.db.sessionmaker() as session:
             for event in await repository.claim_due_events(session, now, self.batch_size):
+                if await _offers_a_resolved_grant(session, event):
+                    event.status, event.lease_token, event.lease_until = DeliveryStatus.cancelled, None, None
+                    session.add(event)
+                    continue
                 provider = await session.get_one(Provider, event.provider_id)
                 event.lease_token, event.lease_until = secrets.token_hex(8), now + self.lease
                 session.add(event)
@@ -194,6 +198,16 @@ class DeliveryWorker:
         if outbox.event_type == "grant.created" and outbox.grant_id and \
                 await grants.void_undelivered_grant(session, outbox.grant_id):
             log.info("voided grant %s after its grant.created could not be delivered", outbox.grant_id)
+
+
+async def _offers_a_resolved_grant(session: AsyncSession, event: OutboxEvent) -> bool:
+    """A grant.created left pending by a worker that died sending it, whose grant was resolved since: never sent
+    again. Credited, the provider has it; voided, its grant.revoked is due now too, and sent in the same batch
+    it could overtake this grant.created and leave the provider holding a void grant."""
+    if event.event_type != "grant.created" or event.grant_id is None:
+        return False
+    status = (await session.exec(select(Grant.status).where(Grant.id == event.grant_id))).first()
+    return status is not None and status != GrantStatus.reserved
 
 
 async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bool:
