@@ -30,7 +30,7 @@ from common.models import Grant, OutboxEvent, Provider
 from common.models.mynapoint import DeliveryStatus, GrantStatus
 from common.settings import Settings
 from common.timeutil import utcnow
-from services.mynapoint import deliveries, grants, repository, signing
+from services.mynapoint import grants, repository, signing
 from services.mynapoint.providers import live_secrets
 
 log = logging.getLogger("chiiki.mynapoint.worker")
@@ -143,6 +143,9 @@ class DeliveryWorker:
                 claimed.append(Claimed(event.id, event.lease_token, event.body, provider.webhook_url,
                                        live_secrets(provider, now), event.attempts,
                                        provider.webhook_disabled_at is not None, event.event_type, event.grant_id))
+                # Counted as it starts: a worker that dies sending it may have delivered it, so a void must
+                # not take it for never sent (and cancel it without telling the provider).
+                event.attempts += 1
             await session.commit()
         return claimed
 
@@ -179,9 +182,8 @@ class DeliveryWorker:
             values["next_attempt_at"] = now + timedelta(seconds=self._delay(attempts, retry_after))
             values["last_error"] = error or f"HTTP {status}"
         if not await _update_if_still_leased(session, event, values):
+            # A void that cancelled it meanwhile found it attempted, and has sent grant.revoked itself.
             log.warning("lost the lease on %s before recording its outcome", event.id)
-            if values.get("status") == DeliveryStatus.delivered:
-                await _revoke_if_cancelled_meanwhile(session, event)
             return
         if values.get("status") == DeliveryStatus.failed:
             await self._after_final_failure(session, event, status == 410, now)
@@ -219,17 +221,6 @@ async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bo
     status = (await session.exec(select(Grant.status).where(Grant.id == event.grant_id)
                                  .with_for_update(read=True))).first()
     return status is not None and status != GrantStatus.reserved
-
-
-async def _revoke_if_cancelled_meanwhile(session: AsyncSession, event: Claimed) -> None:
-    """This worker's lease ran out mid-send and a void cancelled the event as never sent, yet the provider took it.
-    (Cancelled after a recorded attempt, the void has sent grant.revoked itself.)"""
-    outbox = await session.get_one(OutboxEvent, event.id)
-    if outbox.status != DeliveryStatus.cancelled or outbox.attempts > 0 or event.grant_id is None:
-        return
-    grant = await session.get_one(Grant, event.grant_id)
-    await deliveries.tell_revoked(session, grant)
-    log.warning("grant.created %s arrived after it was cancelled; sent grant.revoked for %s", event.id, grant.id)
 
 
 async def _extend_leases(session: AsyncSession, tokens: list[str], until: datetime) -> None:

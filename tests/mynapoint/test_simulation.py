@@ -312,11 +312,12 @@ class Simulation:
     async def redeliver(self) -> str:
         """Ops send a failed (sometimes a delivered) event again; a voided grant is reserved again as a new one."""
         wanted = "failed" if self.rng.random() < 0.8 else "delivered"
+        event_type = self.rng.choice(["grant.created", "grant.created", "grant.revoked"])
         events = dict(await self._read(select(OutboxEvent.grant_id, OutboxEvent.id)
-                                       .where(OutboxEvent.status == wanted, OutboxEvent.event_type == "grant.created")))
+                                       .where(OutboxEvent.status == wanted, OutboxEvent.event_type == event_type)))
         candidates = [grant_id for grant_id in self.grants if grant_id in events]
         if not candidates:
-            return f"no {wanted} grant.created"
+            return f"no {wanted} {event_type}"
         grant_id = self.rng.choice(candidates)
         answer = await redeliver(self.live.client, self.ops, events[grant_id])
         if answer.status_code == 200:
@@ -325,7 +326,7 @@ class Simulation:
             assert answer.status_code in (409, 422) and answer.json()["error"]["code"] in (
                 "grant_resolved", "grant_superseded", "already_redelivered", "budget_exhausted", "account_unlinked",
                 "per_person_cap_reached"), answer.text
-        return f"{wanted} {events[grant_id]} of {grant_id}: {answer.status_code} {answer.text[:160]}"
+        return f"{wanted} {event_type} of {grant_id}: {answer.status_code} {answer.text[:160]}"
 
     # --- the delivery worker -----------------------------------------------------------------------------
 
@@ -404,7 +405,12 @@ class Simulation:
         return ""
 
     async def drain(self) -> str:
-        """Time passes and every event is delivered; then each provider holds exactly its live grants."""
+        """Ops redeliver every failed grant.revoked, time passes and every event is delivered; then each provider
+        holds exactly its live grants."""
+        for event_id in await self._read(select(OutboxEvent.id).where(OutboxEvent.status == "failed",
+                                                                      OutboxEvent.event_type == "grant.revoked")):
+            answer = await redeliver(self.live.client, self.ops, event_id)
+            assert answer.status_code == 200, answer.text
         for _ in range(10):
             await self.time_passes()
             network = ProviderNetwork(self.providers, self.rng, 0)
