@@ -188,8 +188,9 @@ async def cancel_grant_created(session: AsyncSession, grant_id: str, now: dateti
         .values(status=DeliveryStatus.cancelled, lease_token=None, lease_until=None)
         .execution_options(synchronize_session=False)
     )
-    if not attempted:
-        statement = statement.where(col(OutboxEvent.attempts) == 0)
+    if not attempted:  # never sent: a redelivered event starts again from attempt 0 but was sent before
+        statement = statement.where(col(OutboxEvent.attempts) == 0, col(OutboxEvent.delivered_at).is_(None),
+                                    col(OutboxEvent.last_error).is_(None))
     return (await session.exec(statement)).rowcount == 1
 
 

@@ -31,7 +31,7 @@ from common.models import DeliveryAttempt, Grant, OutboxEvent, Provider
 from common.models.mynapoint import DeliveryStatus, GrantStatus
 from common.settings import Settings
 from common.timeutil import utcnow
-from services.mynapoint import deliveries, grants, repository, signing
+from services.mynapoint import grants, repository, signing
 from services.mynapoint.providers import live_secrets
 
 log = logging.getLogger("chiiki.mynapoint.worker")
@@ -135,12 +135,19 @@ class DeliveryWorker:
         claimed = []
         async with self.db.sessionmaker() as session:
             for event in await repository.claim_due_events(session, now, self.batch_size):
+                if await _offers_a_resolved_grant(session, event):
+                    event.status, event.lease_token, event.lease_until = DeliveryStatus.cancelled, None, None
+                    session.add(event)
+                    continue
                 provider = await session.get_one(Provider, event.provider_id)
                 event.lease_token, event.lease_until = secrets.token_hex(8), now + self.lease
                 session.add(event)
                 claimed.append(Claimed(event.id, event.lease_token, event.body, provider.webhook_url,
                                        live_secrets(provider, now), event.attempts,
                                        provider.webhook_disabled_at is not None, event.event_type, event.grant_id))
+                # Counted as it starts: a worker that dies sending it may have delivered it, so a void must
+                # not take it for never sent (and cancel it without telling the provider).
+                event.attempts += 1
             await session.commit()
         return claimed
 
@@ -186,9 +193,8 @@ class DeliveryWorker:
             values["next_attempt_at"] = now + timedelta(seconds=self._delay(attempts, retry_after))
             values["last_error"] = error or f"HTTP {status}"
         if not await _update_if_still_leased(session, event, values):
+            # A void that cancelled it meanwhile found it attempted, and has sent grant.revoked itself.
             log.warning("lost the lease on %s before recording its outcome", event.id)
-            if values.get("status") == DeliveryStatus.delivered:
-                await _revoke_if_cancelled_meanwhile(session, event)
             return
         if values.get("status") == DeliveryStatus.failed:
             await self._after_final_failure(session, event, status == 410, now)
@@ -207,6 +213,16 @@ class DeliveryWorker:
             log.info("voided grant %s after its grant.created could not be delivered", outbox.grant_id)
 
 
+async def _offers_a_resolved_grant(session: AsyncSession, event: OutboxEvent) -> bool:
+    """A grant.created left pending by a worker that died sending it, whose grant was resolved since: never sent
+    again. Credited, the provider has it; voided, its grant.revoked is due now too, and sent in the same batch
+    it could overtake this grant.created and leave the provider holding a void grant."""
+    if event.event_type != "grant.created" or event.grant_id is None:
+        return False
+    status = (await session.exec(select(Grant.status).where(Grant.id == event.grant_id))).first()
+    return status is not None and status != GrantStatus.reserved
+
+
 async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bool:
     """A grant.created whose grant was resolved during this attempt is not retried: credited, it needs no retry;
     voided, grant.revoked is on its way, and a later grant.created must not overtake it."""
@@ -216,17 +232,6 @@ async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bo
     status = (await session.exec(select(Grant.status).where(Grant.id == event.grant_id)
                                  .with_for_update(read=True))).first()
     return status is not None and status != GrantStatus.reserved
-
-
-async def _revoke_if_cancelled_meanwhile(session: AsyncSession, event: Claimed) -> None:
-    """This worker's lease ran out mid-send and a void cancelled the event as never sent, yet the provider took it.
-    (Cancelled after a recorded attempt, the void has sent grant.revoked itself.)"""
-    outbox = await session.get_one(OutboxEvent, event.id)
-    if outbox.status != DeliveryStatus.cancelled or outbox.attempts > 0 or event.grant_id is None:
-        return
-    grant = await session.get_one(Grant, event.grant_id)
-    await deliveries.tell_revoked(session, grant)
-    log.warning("grant.created %s arrived after it was cancelled; sent grant.revoked for %s", event.id, grant.id)
 
 
 async def _extend_leases(session: AsyncSession, tokens: list[str], until: datetime) -> None:

@@ -205,8 +205,9 @@ async def test_a_void_during_a_failing_delivery_stops_its_retries(client, app_ke
 async def test_a_delivery_that_lands_after_its_lease_ran_out_and_a_cancel_is_revoked(client, app_key, provider,
                                                                                      program, receiver, db,
                                                                                      settings, session, monkeypatch):
-    """A stalled worker: its lease expires mid-send, a void cancels the event as unsent, then the send lands.
-    (A worker renews its leases while it sends; this one's renewals never reach the database.)"""
+    """A stalled worker: its lease expires mid-send, a void cancels the event (counted as attempted when it was
+    claimed, so grant.revoked follows), then the send lands. (A worker renews its leases while it sends; this
+    one's renewals never reach the database.)"""
     async def renewal_lost(*_args):
         return None
 
