@@ -38,7 +38,7 @@ from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
 from gateway.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from gateway.openapi import MergedDocument, ServiceDocumentUnavailable
 from gateway.proxy import build_clients, build_transports, forward, route_setting, upstream_for, upstream_urls
-from gateway.ratelimit import Clock, RateLimiter
+from gateway.ratelimit import Clock, Decision, RateLimiter
 
 log = logging.getLogger("chiiki.gateway")
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -46,7 +46,7 @@ PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 DOCS_ASSETS_URL = "/static-offline-docs"
 CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"]
-CORS_EXPOSED = ["X-Request-ID", "Retry-After"]
+CORS_EXPOSED = ["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
 
 
 def create_app(*, settings: Settings | None = None, db: Database | None = None,
@@ -165,17 +165,22 @@ class ProxyEndpoint:
         address = request.client.host if request.client else None
         try:
             principal = await _authenticate(state.keys, state.db, request.headers.get("authorization"))
-        except Unauthorized:
-            await _enforce_rate_limit(state.rate_limiter, None, address)  # guessing keys costs the address's tokens
+        except Unauthorized as exc:
+            # Guessing keys costs the address's tokens.
+            decision = await _enforce_rate_limit(state.rate_limiter, None, address)
+            exc.headers = {**(exc.headers or {}), **decision.headers()}
             raise
         request.state.principal = principal
-        await _enforce_rate_limit(state.rate_limiter, principal.key_id, address,
-                                  webhook=segment == "webhooks")
+        decision = await _enforce_rate_limit(state.rate_limiter, principal.key_id, address,
+                                             webhook=segment == "webhooks")
         seconds = route_setting(request.method, path, self.settings.upstream_timeout_seconds,
                                 self.settings.upstream_route_timeouts)
         timeout = httpx.Timeout(seconds, connect=self.settings.upstream_connect_timeout_seconds)
-        return await forward(request, state.transports[upstream], self.base_urls[upstream], upstream, principal,
-                             self.secret, timeout)
+        response = await forward(request, state.transports[upstream], self.base_urls[upstream], upstream,
+                                 principal, self.secret, timeout)
+        response.raw_headers.extend((name.lower().encode(), value.encode())
+                                    for name, value in decision.headers().items())
+        return response
 
 
 async def _authenticate(keys: KeyStore, db: Database, authorization: str | None) -> Principal:
@@ -196,14 +201,16 @@ async def _record_use(db: Database, key_id: str) -> None:
 
 
 async def _enforce_rate_limit(limiter: RateLimiter, key_id: str | None, client_address: str | None,
-                              *, webhook: bool = False) -> None:
+                              *, webhook: bool = False) -> Decision:
+    """The bucket's decision for this request; a 429 with Retry-After and the RateLimit fields if refused."""
     decision = await limiter.check(key_id, client_address, webhook=webhook)
     if not decision.allowed:
         kind = "key" if key_id else "address"
         RATE_LIMITED.labels(kind).inc()
         raise ChiikiError(f"too many requests for this {'API key' if key_id else 'client address'}; "
                           f"retry after {decision.retry_after_seconds} s", code=ErrorCode.RATE_LIMITED,
-                          headers={"Retry-After": str(decision.retry_after_seconds)})
+                          headers=decision.headers())
+    return decision
 
 
 async def _upstream_ready(name: str, client: httpx.AsyncClient) -> tuple[str, str]:
