@@ -8,14 +8,13 @@ from pathlib import Path
 
 import fastapi_offline
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
+from fastapi import Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from starlette.routing import Match, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.app import readiness
 from common.auth import Principal, check_key, principal_for, record_key_use, use_is_stale
@@ -34,30 +33,28 @@ from common.metrics import RATE_LIMITED, metrics_router
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.openapi import error_responses
 from common.settings import Settings, get_settings
+from gateway.front import PROXY_METHODS, GatewayApp, ProxiedPath, front_door
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
-from gateway.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from gateway.middleware import add_security_headers
 from gateway.openapi import MergedDocument, ServiceDocumentUnavailable
 from gateway.proxy import build_clients, build_transports, forward, route_setting, upstream_for, upstream_urls
 from gateway.ratelimit import Clock, Decision, RateLimiter
 
 log = logging.getLogger("chiiki.gateway")
-PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 # Swagger UI's files from an installed package: /docs works with no internet.
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 DOCS_ASSETS_URL = "/static-offline-docs"
-CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"]
-CORS_EXPOSED = ["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
 
 
 def create_app(*, settings: Settings | None = None, db: Database | None = None,
                transports: dict[str, httpx.AsyncBaseTransport] | None = None,
-               rate_limit_clock: Clock | None = None, key_store: KeyStore | None = None) -> FastAPI:
+               rate_limit_clock: Clock | None = None, key_store: KeyStore | None = None) -> GatewayApp:
     """The gateway. Tests pass `db` (keys are then read through its sessions), in-process `transports` to the
     service apps, a fake clock, or a `key_store`."""
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
         owns_db = getattr(app.state, "db", None) is None
         if owns_db:
             app.state.db = Database.from_settings(settings)
@@ -72,8 +69,8 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
         if owns_db:
             await app.state.db.dispose()
 
-    app = FastAPI(title="chiiki", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None,
-                  redoc_url=None, telemetry=fastapi_telemetry(settings))
+    app = GatewayApp(title="chiiki", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None,
+                     redoc_url=None, telemetry=fastapi_telemetry(settings))
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter.from_settings(settings, rate_limit_clock)
     app.state.openapi = MergedDocument(app.openapi)
@@ -81,13 +78,8 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
         app.state.db = db
     stamp_request_ids()
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       route_max_bytes=settings.route_max_body_bytes)
-    if settings.cors_origin_list():
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list(), allow_headers=CORS_HEADERS,
-                           allow_methods=PROXY_METHODS, expose_headers=CORS_EXPOSED, max_age=600)
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(ObservabilityMiddleware, service="gateway")
+    app.add_middleware(FrontDoor, settings=settings)
+    app.add_middleware(ObservabilityMiddleware, service="gateway", on_response_start=add_security_headers)
     app.include_router(metrics_router())
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
 
@@ -126,10 +118,22 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
 
     # A bare ASGI app, not a FastAPI endpoint: the proxy needs no parameter parsing or dependencies, and
     # FastAPI's per-route handling was a tenth of the gateway's CPU per proxied request.
-    app.router.routes.append(LabelledRoute("/{path:path}", ProxyEndpoint(settings), methods=PROXY_METHODS,
-                                   include_in_schema=False))
-
+    endpoint = ProxyEndpoint(settings)
+    route = LabelledRoute("/{path:path}", endpoint, methods=list(PROXY_METHODS), include_in_schema=False)
+    app.router.routes.append(route)
+    if not settings.opentelemetry:
+        app.lean = ProxiedPath(app, route, endpoint.handle, settings)
     return app
+
+
+class FrontDoor:
+    """CORS and the body cap for the gateway's own paths, as the lean path has them (gateway/front.py)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.stack = front_door(app, settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stack(scope, receive, send)
 
 
 class LabelledRoute(Route):
