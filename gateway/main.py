@@ -37,7 +37,15 @@ from gateway.front import PROXY_METHODS, GatewayApp, ProxiedPath, front_door
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
 from gateway.middleware import add_security_headers
 from gateway.openapi import MergedDocument, ServiceDocumentUnavailable
-from gateway.proxy import build_clients, build_transports, forward, route_setting, upstream_for, upstream_urls
+from gateway.proxy import (
+    IdentitySigner,
+    build_clients,
+    build_transports,
+    forward,
+    route_setting,
+    upstream_for,
+    upstream_urls,
+)
 from gateway.ratelimit import Clock, Decision, RateLimiter
 
 log = logging.getLogger("chiiki.gateway")
@@ -151,7 +159,7 @@ class ProxyEndpoint:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.secret = settings.internal_secret_bytes()
+        self.signer = IdentitySigner(settings.internal_secret_bytes())
         self.base_urls = {name: httpx.URL(url) for name, url in upstream_urls(settings).items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -181,7 +189,7 @@ class ProxyEndpoint:
                                 self.settings.upstream_route_timeouts)
         timeout = httpx.Timeout(seconds, connect=self.settings.upstream_connect_timeout_seconds)
         response = await forward(request, state.transports[upstream], self.base_urls[upstream], upstream,
-                                 principal, self.secret, timeout)
+                                 principal, self.signer, timeout)
         response.raw_headers.extend((name.lower().encode(), value.encode())
                                     for name, value in decision.headers().items())
         return response
