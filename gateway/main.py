@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.app import readiness
-from common.auth import Principal, check_key, principal_for, record_key_use, use_is_stale
+from common.auth import LAST_USED_RESOLUTION_SECONDS, Principal, check_key, principal_for, record_key_use, use_is_stale
 from common.db import Database
 from common.error_codes import ErrorCode
 from common.errors import (
@@ -160,6 +161,7 @@ class ProxyEndpoint:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.signer = IdentitySigner(settings.internal_secret_bytes())
+        self.uses = UseRecorder()
         self.base_urls = {name: httpx.URL(url) for name, url in upstream_urls(settings).items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -176,7 +178,7 @@ class ProxyEndpoint:
             raise ChiikiError(f"no route for {path}", code=ErrorCode.NOT_FOUND)
         address = request.client.host if request.client else None
         try:
-            principal = await _authenticate(state.keys, state.db, request.headers.get("authorization"))
+            principal = await self.uses.authenticate(state.keys, state.db, request.headers.get("authorization"))
         except Unauthorized as exc:
             # Guessing keys costs the address's tokens.
             decision = await _enforce_rate_limit(state.rate_limiter, None, address)
@@ -195,11 +197,30 @@ class ProxyEndpoint:
         return response
 
 
-async def _authenticate(keys: KeyStore, db: Database, authorization: str | None) -> Principal:
-    api_key = await check_key(keys.get, authorization)
-    if api_key is not None and use_is_stale(api_key):
-        await _record_use(db, api_key.id)
-    return principal_for(api_key)
+class UseRecorder:
+    """Records a key's last use at most once a minute per key in this process. The stored time alone would let
+    every request that arrives while the first write is under way write too: the lot of them queue for the
+    database's write lock (on SQLite, one writer at a time) when a busy key's minute comes round."""
+
+    MAX_KEYS = 100_000
+
+    def __init__(self) -> None:
+        self._recorded: dict[str, float] = {}  # key id → when this process last recorded it (monotonic)
+
+    async def authenticate(self, keys: KeyStore, db: Database, authorization: str | None) -> Principal:
+        api_key = await check_key(keys.get, authorization)
+        if api_key is not None and use_is_stale(api_key) and self._due(api_key.id):
+            await _record_use(db, api_key.id)
+        return principal_for(api_key)
+
+    def _due(self, key_id: str) -> bool:
+        now = time.monotonic()
+        if now - self._recorded.get(key_id, -LAST_USED_RESOLUTION_SECONDS) < LAST_USED_RESOLUTION_SECONDS:
+            return False
+        if len(self._recorded) >= self.MAX_KEYS:
+            self._recorded.clear()
+        self._recorded[key_id] = now
+        return True
 
 
 async def _record_use(db: Database, key_id: str) -> None:

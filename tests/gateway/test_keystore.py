@@ -216,3 +216,21 @@ async def test_a_lost_listener_turns_the_cache_off_until_it_is_back(database_url
     for _ in range(2):  # the first lookup after the listener is back drops what it may have missed
         await check_key(store.get, f"Bearer {plaintext}")
     assert key_id in store.cache and store.listener.connection is not listener
+
+
+async def test_a_burst_of_requests_with_a_fresh_key_records_its_use_once(cached_gateway, committed_key, monkeypatch):
+    """Every request of the burst reads a key never used before; only one of them writes its last use."""
+    import gateway.main
+
+    client, _store = cached_gateway
+    key_id, plaintext = committed_key
+    recorded = []
+
+    async def counting(session, used_key_id):
+        recorded.append(used_key_id)
+        await record_key_use(session, used_key_id)
+
+    monkeypatch.setattr(gateway.main, "record_key_use", counting)
+    answers = await asyncio.gather(*(client.get("/subsidy/programs", headers=bearer(plaintext)) for _ in range(20)))
+    assert {answer.status_code for answer in answers} == {200}
+    assert recorded == [key_id]
