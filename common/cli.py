@@ -147,7 +147,8 @@ def keys_rotate(
 @app.command("service")
 def service(
     name: Annotated[str, typer.Argument(help="gateway, subsidy, matching or mynapoint")],
-    workers: Annotated[int, typer.Option(min=1, help="processes serving this service's port (one per core)")] = 1,
+    workers: Annotated[int, typer.Option(min=1, envvar="CHIIKI_WORKERS",
+                                         help="processes serving this service's port (one per core)")] = 1,
 ) -> None:
     """Run one service of the suite (what each container runs), in one process or several."""
     if name not in PROCESSES:
