@@ -217,12 +217,13 @@ def main() -> None:
     script = workdir / "report.lua"
     script.write_text(WRK_SCRIPT)
     service = [sys.executable, "-m", "common.cli", "service"]
+    workers = ["--workers", str(args.workers)] if args.workers != 1 else []  # an older chiiki has no --workers
     processes = {
         "bare": subprocess.Popen([sys.executable, "-c", BARE_APP, str(ports["bare"])], cwd=ROOT,
                                  stderr=subprocess.DEVNULL),
-        "subsidy": subprocess.Popen([*service, "subsidy", "--workers", str(args.workers)], env=env, cwd=ROOT,
+        "subsidy": subprocess.Popen([*service, "subsidy", *workers], env=env, cwd=ROOT,
                                     stderr=subprocess.DEVNULL),
-        "gateway": subprocess.Popen([*service, "gateway", "--workers", str(args.workers)], env=env, cwd=ROOT,
+        "gateway": subprocess.Popen([*service, "gateway", *workers], env=env, cwd=ROOT,
                                     stderr=subprocess.DEVNULL),
     }
     load_before = os.getloadavg()
