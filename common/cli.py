@@ -145,13 +145,17 @@ def keys_rotate(
 
 
 @app.command("service")
-def service(name: Annotated[str, typer.Argument(help="gateway, subsidy, matching or mynapoint")]) -> None:
-    """Run one process of the suite (what each container runs)."""
+def service(
+    name: Annotated[str, typer.Argument(help="gateway, subsidy, matching or mynapoint")],
+    workers: Annotated[int, typer.Option(min=1, envvar="CHIIKI_WORKERS",
+                                         help="processes serving this service's port (one per core)")] = 1,
+) -> None:
+    """Run one service of the suite (what each container runs), in one process or several."""
     if name not in PROCESSES:
         _fail(f"unknown service {name!r}; use one of {', '.join(PROCESSES)}")
     from common.serve import run_one
 
-    run_one(name)
+    run_one(name, workers)
 
 
 @app.command("serve")

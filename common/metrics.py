@@ -7,15 +7,22 @@ A service adds its own figures in two steps (see README, Operations):
     async def refresh(app): BACKLOG.labels(provider="...").set(await count(app.state.db))
     on_scrape(app, refresh)      # run before each /metrics answer
 
-Metrics live in prometheus_client's default registry (one per process); labels are route templates,
-never raw paths, so that ids in paths do not create a series each.
+Metrics live in prometheus_client's default registry; labels are route templates, never raw paths, so that
+ids in paths do not create a series each. A service run with `--workers N` (common/serve.py) sets
+PROMETHEUS_MULTIPROC_DIR before its workers start: each worker then keeps its figures in files there, and
+/metrics, whichever worker answers it, adds up every worker's. Gauges, which are set from the database at a
+scrape, then report the most recent value written by any worker.
 """
 
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
+import prometheus_client
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import Scope
 
 __all__ = ["Counter", "Gauge", "Histogram", "metrics_router", "on_scrape", "UPSTREAM_ERRORS"]
@@ -30,6 +37,24 @@ UPSTREAM_ERRORS = Counter("chiiki_gateway_upstream_errors_total", "Gateway calls
 RATE_LIMITED = Counter("chiiki_gateway_rate_limited_total", "Requests refused with 429", ["kind"])
 
 ScrapeHook = Callable[[FastAPI], Awaitable[None]]
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class Gauge(prometheus_client.Gauge):
+    """A gauge that, with several workers, reports the value last set by any of them (not one series each)."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = (), **kwargs: Any):
+        kwargs.setdefault("multiprocess_mode", "mostrecent")
+        super().__init__(name, documentation, labelnames, **kwargs)
+
+
+def _registry() -> CollectorRegistry:
+    """This process's figures; with several workers, all workers' figures added up."""
+    if not os.environ.get(MULTIPROCESS_DIRECTORY):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
+    return registry
 
 
 def route_label(scope: Scope) -> str:
@@ -59,6 +84,6 @@ def metrics_router() -> APIRouter:
         text format."""
         for hook in getattr(request.app.state, "scrape_hooks", []):
             await hook(request.app)
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 
     return router

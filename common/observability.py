@@ -6,7 +6,7 @@ passes through every wrapper, which the gateway pays for twice per proxied reque
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from fastapi.telemetry import TelemetryConfig
 from starlette.datastructures import MutableHeaders
@@ -24,12 +24,19 @@ def fastapi_telemetry(settings: Settings) -> TelemetryConfig:
     return {} if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False}
 
 
-class ObservabilityMiddleware:
-    """Pure ASGI: keeps or makes the request id and echoes it, counts and times the request, logs it."""
+# Called with the scope and the response's start message before it is sent: a process's own response headers,
+# added in the one `send` wrapper rather than in a middleware of their own.
+StartHook = Callable[[Scope, Message], None]
 
-    def __init__(self, app: ASGIApp, service: str):
+
+class ObservabilityMiddleware:
+    """Pure ASGI: keeps or makes the request id and echoes it, counts and times the request, logs it; and runs
+    `on_response_start`, if given, on the response's start message."""
+
+    def __init__(self, app: ASGIApp, service: str, on_response_start: StartHook | None = None):
         self.app = app
         self.service = service
+        self.on_response_start = on_response_start
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,6 +51,8 @@ class ObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if self.on_response_start is not None:
+                    self.on_response_start(scope, message)
                 MutableHeaders(scope=message)[HEADER] = request_id
             await send(message)
 

@@ -2,16 +2,19 @@
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
 
 from common.logging import configure_logging
+from common.metrics import MULTIPROCESS_DIRECTORY
 from common.settings import get_settings
 
 FACTORIES = {
@@ -26,13 +29,26 @@ STOP_GRACE_SECONDS = 10
 log = logging.getLogger("chiiki.serve")
 
 
-def run_one(name: str) -> None:
+def run_one(name: str, workers: int = 1) -> None:
+    """One service under uvicorn: one process, or `workers` processes sharing its port (uvicorn's supervisor
+    restarts a worker that dies)."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     port = getattr(settings, f"{name}_port")
+    if workers > 1:
+        os.environ[MULTIPROCESS_DIRECTORY] = str(_fresh_metrics_directory(settings.var_dir, name))
     # log_config=None: uvicorn's records go through our handler, with request ids, as JSON.
-    uvicorn.run(FACTORIES[name], factory=True, host=settings.host, port=port, log_config=None,
+    uvicorn.run(FACTORIES[name], factory=True, host=settings.host, port=port, log_config=None, workers=workers,
                 access_log=False, proxy_headers=False, timeout_graceful_shutdown=STOP_GRACE_SECONDS)
+
+
+def _fresh_metrics_directory(var_dir: Path, name: str) -> Path:
+    """Where the workers of this service keep their Prometheus figures, emptied: a restart starts from zero, as
+    a single process does."""
+    directory = var_dir / f"metrics-{name}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory
 
 
 # A child that dies is started again after a pause that doubles with each death in a row (a crash loop does not

@@ -1,12 +1,22 @@
-"""Where the gateway reads an API key on every request: one primary-key read with the database driver itself.
+"""Where the gateway reads an API key: a cache in front of one primary-key read with the database driver itself.
 
-Keys are read on every request, never cached, so that a revoked key is refused from the very next request,
-whichever process revoked it. The read skips the ORM because the ORM is most of its cost: through
-SQLAlchemy's async session one check took 1.1 to 1.7 ms of CPU; with the driver, about 10 µs on SQLite and
-170 µs on PostgreSQL (bench/key_lookup.py). Writes to keys (last use, revoke, rotate) stay on the ORM.
+A revoked or rotated key must be refused from the very next request, whichever process changed it, so a cached
+key is served only while the database says nothing changed: on SQLite `PRAGMA data_version` (a counter that moves
+whenever another connection commits, a few microseconds to read) is checked on every lookup; on PostgreSQL a
+trigger (migration 0012) sends a NOTIFY for every change to a key row, and every lookup first reads, without
+waiting, what the listening connection has received. A lost listener turns the cache off until it is back;
+an entry is also read again after CACHE_MAX_AGE_SECONDS whatever happens.
+The read skips the ORM because the ORM is most of its cost: through SQLAlchemy's async session one check took
+1.1 to 1.7 ms of CPU; with the driver, about 10 µs on SQLite and 170 µs on PostgreSQL (bench/key_lookup.py).
+Writes to keys (last use, revoke, rotate) stay on the ORM.
 """
 
+import asyncio
+import contextlib
+import logging
 import sqlite3
+import time
+from collections import OrderedDict
 from datetime import datetime
 from typing import Protocol
 
@@ -21,6 +31,7 @@ from common.error_codes import ErrorCode
 from common.errors import ChiikiError
 from common.models import ApiKey
 
+log = logging.getLogger("chiiki.gateway.keys")
 COLUMNS = ("id", "role", "municipality_code", "provider_id", "secret_hash", "revoked_at", "expires_at",
            "last_used_at")
 SELECT_KEY = f"SELECT {', '.join(COLUMNS)} FROM api_key WHERE id = "  # only constants go into this f-string
@@ -29,6 +40,11 @@ TIMESTAMPS = ("revoked_at", "expires_at", "last_used_at")
 SQLITE_READ_WAIT_MS = 250
 # How long a request waits for a pooled PostgreSQL connection before the gateway answers 503.
 POSTGRES_WAIT_SECONDS = 5.0
+# The channel migration 0012's trigger notifies, with the key's id as payload.
+KEY_CHANNEL = "chiiki_api_key"
+CACHE_MAX_AGE_SECONDS = 60.0
+CACHE_MAX_ENTRIES = 10_000
+LISTENER_RETRY_SECONDS = 1.0
 
 
 class KeyStoreUnavailable(ChiikiError):
@@ -58,6 +74,38 @@ class SessionKeyStore:
         return None
 
 
+class KeyCache:
+    """Key records by id, least recently used forgotten first, each for at most `max_age` seconds."""
+
+    def __init__(self, max_age: float = CACHE_MAX_AGE_SECONDS, max_entries: int = CACHE_MAX_ENTRIES):
+        self.max_age, self.max_entries = max_age, max_entries
+        self._entries: OrderedDict[str, tuple[KeyRecord, float]] = OrderedDict()
+
+    def __contains__(self, key_id: str) -> bool:
+        return key_id in self._entries
+
+    def get(self, key_id: str) -> KeyRecord | None:
+        entry = self._entries.get(key_id)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[1] > self.max_age:
+            del self._entries[key_id]
+            return None
+        self._entries.move_to_end(key_id)
+        return entry[0]
+
+    def put(self, record: KeyRecord) -> None:
+        self._entries[record.id] = (record, time.monotonic())
+        if len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def drop(self, key_id: str) -> None:
+        self._entries.pop(key_id, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class SqliteKeyStore:
     """One read-only connection, queried on the event loop: a lookup takes microseconds and never waits on a
     writer (WAL), which costs less than handing it to a thread."""
@@ -66,9 +114,18 @@ class SqliteKeyStore:
         self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.connection.execute(f"PRAGMA busy_timeout={SQLITE_READ_WAIT_MS}")
         self.connection.execute("PRAGMA query_only=ON")
+        self.cache = KeyCache()
+        self._version: int | None = None
 
     async def get(self, key_id: str) -> KeyRecord | None:
         try:
+            # Read before the row: a commit after this moves the version, and the next lookup starts afresh.
+            version = self.connection.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:
+                self.cache.clear()
+                self._version = version
+            elif (cached := self.cache.get(key_id)) is not None:
+                return cached
             row = self.connection.execute(SELECT_KEY + "?", (key_id,)).fetchone()
         except sqlite3.Error as exc:
             raise KeyStoreUnavailable(exc) from exc
@@ -78,10 +135,69 @@ class SqliteKeyStore:
         for name in TIMESTAMPS:  # stored as ISO text, in UTC
             if fields[name] is not None:
                 fields[name] = datetime.fromisoformat(fields[name])
-        return KeyRecord(**fields)
+        record = KeyRecord(**fields)
+        self.cache.put(record)
+        return record
 
     async def close(self) -> None:
         self.connection.close()
+
+
+class KeyListener:
+    """A connection that LISTENs on KEY_CHANNEL, kept open by a task that reads what it receives and connects
+    again when it is lost. `changed()` hands over, without waiting, the key ids notified since the last call
+    (what has reached the socket included), or None while there is no connection and once after one was lost."""
+
+    def __init__(self, conninfo: str):
+        self.conninfo = conninfo
+        self.connection: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self.pending: list[str] = []  # ids the task has read, not yet handed over
+        self._lost = False  # a connection was lost since changed() last said so
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                connection = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+                await connection.execute(f"LISTEN {KEY_CHANNEL}")
+            except psycopg.Error as exc:
+                log.warning("cannot listen for key changes (%s); keys are read uncached", type(exc).__name__)
+                await asyncio.sleep(LISTENER_RETRY_SECONDS)
+                continue
+            self.connection = connection
+            try:
+                async for notice in connection.notifies():
+                    self.pending.append(notice.payload)
+            except psycopg.Error as exc:
+                log.warning("lost the connection that listens for key changes (%s); keys are read uncached "
+                            "until it is back", type(exc).__name__)
+            finally:
+                self.connection, self._lost = None, True
+                await connection.close()
+
+    def changed(self) -> list[str] | None:
+        if self._lost or self.connection is None:
+            self._lost = self.connection is None
+            self.pending.clear()
+            return None
+        pgconn = self.connection.pgconn
+        try:
+            pgconn.consume_input()  # the connection is non-blocking: this reads only what has arrived
+        except psycopg.Error:
+            return None  # the task hears of it too, and connects again
+        while (notice := pgconn.notifies()) is not None:
+            self.pending.append(notice.extra.decode())
+        changed, self.pending = self.pending, []
+        return changed
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 class PostgresKeyStore:
@@ -90,19 +206,44 @@ class PostgresKeyStore:
     def __init__(self, conninfo: str, max_connections: int = 4, wait_seconds: float = POSTGRES_WAIT_SECONDS):
         self.pool = AsyncConnectionPool(conninfo, min_size=1, max_size=max_connections, open=False,
                                         timeout=wait_seconds, kwargs={"autocommit": True, "row_factory": tuple_row})
+        self.listener = KeyListener(conninfo)
+        self.cache = KeyCache()
+        self._generation = 0  # moves with every change heard of: a read that overlapped one is not cached
 
     async def open(self) -> None:
         await self.pool.open()
+        self.listener.start()
+
+    def _listening(self) -> bool:
+        changed = self.listener.changed()
+        if changed is None:
+            self.cache.clear()
+            return False
+        if changed:
+            self._generation += 1
+            for key_id in changed:
+                self.cache.drop(key_id)
+        return True
 
     async def get(self, key_id: str) -> KeyRecord | None:
+        listening = self._listening()
+        if listening and (cached := self.cache.get(key_id)) is not None:
+            return cached
+        generation = self._generation
         try:
             async with self.pool.connection() as connection:
                 row = await (await connection.execute(SELECT_KEY + "%s", (key_id,))).fetchone()
         except (psycopg.Error, PoolTimeout) as exc:
             raise KeyStoreUnavailable(exc) from exc
-        return None if row is None else KeyRecord(*row)
+        if row is None:
+            return None
+        record = KeyRecord(*row)
+        if listening and self._listening() and generation == self._generation:
+            self.cache.put(record)
+        return record
 
     async def close(self) -> None:
+        await self.listener.close()
         await self.pool.close()
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,18 +10,17 @@ from typing import Literal
 
 import fastapi_offline
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
+from fastapi import Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.routing import Match, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.app import Health, readiness
-from common.auth import Principal, check_key, principal_for, record_key_use, use_is_stale
+from common.auth import LAST_USED_RESOLUTION_SECONDS, Principal, check_key, principal_for, record_key_use, use_is_stale
 from common.db import Database
 from common.error_codes import ErrorCode
 from common.errors import (
@@ -36,19 +36,25 @@ from common.metrics import RATE_LIMITED, metrics_router
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.openapi import error_responses, operation_ids
 from common.settings import Settings, get_settings
+from gateway.front import PROXY_METHODS, GatewayApp, ProxiedPath, front_door
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
-from gateway.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from gateway.middleware import add_security_headers
 from gateway.openapi import MergedDocument, ServiceDocumentUnavailable
-from gateway.proxy import build_clients, build_transports, forward, route_setting, upstream_for, upstream_urls
-from gateway.ratelimit import Clock, RateLimiter
+from gateway.proxy import (
+    IdentitySigner,
+    build_clients,
+    build_transports,
+    forward,
+    route_setting,
+    upstream_for,
+    upstream_urls,
+)
+from gateway.ratelimit import Clock, Decision, RateLimiter
 
 log = logging.getLogger("chiiki.gateway")
-PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 # Swagger UI's files from an installed package: /docs works with no internet.
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 DOCS_ASSETS_URL = "/static-offline-docs"
-CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"]
-CORS_EXPOSED = ["X-Request-ID", "Retry-After"]
 
 
 class GatewayReadiness(BaseModel):
@@ -61,13 +67,13 @@ class GatewayReadiness(BaseModel):
 
 def create_app(*, settings: Settings | None = None, db: Database | None = None,
                transports: dict[str, httpx.AsyncBaseTransport] | None = None,
-               rate_limit_clock: Clock | None = None, key_store: KeyStore | None = None) -> FastAPI:
+               rate_limit_clock: Clock | None = None, key_store: KeyStore | None = None) -> GatewayApp:
     """The gateway. Tests pass `db` (keys are then read through its sessions), in-process `transports` to the
     service apps, a fake clock, or a `key_store`."""
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: GatewayApp) -> AsyncIterator[None]:
         owns_db = getattr(app.state, "db", None) is None
         if owns_db:
             app.state.db = Database.from_settings(settings)
@@ -82,9 +88,9 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
         if owns_db:
             await app.state.db.dispose()
 
-    app = FastAPI(title="chiiki", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None,
-                  redoc_url=None, telemetry=fastapi_telemetry(settings),
-                  generate_unique_id_function=operation_ids("gateway"))
+    app = GatewayApp(title="chiiki", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None,
+                     redoc_url=None, telemetry=fastapi_telemetry(settings),
+                     generate_unique_id_function=operation_ids("gateway"))
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter.from_settings(settings, rate_limit_clock)
     app.state.openapi = MergedDocument(app.openapi)
@@ -92,13 +98,8 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
         app.state.db = db
     stamp_request_ids()
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       route_max_bytes=settings.route_max_body_bytes)
-    if settings.cors_origin_list():
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list(), allow_headers=CORS_HEADERS,
-                           allow_methods=PROXY_METHODS, expose_headers=CORS_EXPOSED, max_age=600)
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(ObservabilityMiddleware, service="gateway")
+    app.add_middleware(FrontDoor, settings=settings)
+    app.add_middleware(ObservabilityMiddleware, service="gateway", on_response_start=add_security_headers)
     app.include_router(metrics_router())
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
 
@@ -141,10 +142,22 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
 
     # A bare ASGI app, not a FastAPI endpoint: the proxy needs no parameter parsing or dependencies, and
     # FastAPI's per-route handling was a tenth of the gateway's CPU per proxied request.
-    app.router.routes.append(LabelledRoute("/{path:path}", ProxyEndpoint(settings), methods=PROXY_METHODS,
-                                   include_in_schema=False))
-
+    endpoint = ProxyEndpoint(settings)
+    route = LabelledRoute("/{path:path}", endpoint, methods=list(PROXY_METHODS), include_in_schema=False)
+    app.router.routes.append(route)
+    if not settings.opentelemetry:
+        app.lean = ProxiedPath(app, route, endpoint.handle, settings)
     return app
+
+
+class FrontDoor:
+    """CORS and the body cap for the gateway's own paths, as the lean path has them (gateway/front.py)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.stack = front_door(app, settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stack(scope, receive, send)
 
 
 class LabelledRoute(Route):
@@ -162,7 +175,8 @@ class ProxyEndpoint:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.secret = settings.internal_secret_bytes()
+        self.signer = IdentitySigner(settings.internal_secret_bytes())
+        self.uses = UseRecorder()
         self.base_urls = {name: httpx.URL(url) for name, url in upstream_urls(settings).items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -179,25 +193,49 @@ class ProxyEndpoint:
             raise ChiikiError(f"no route for {path}", code=ErrorCode.NOT_FOUND)
         address = request.client.host if request.client else None
         try:
-            principal = await _authenticate(state.keys, state.db, request.headers.get("authorization"))
-        except Unauthorized:
-            await _enforce_rate_limit(state.rate_limiter, None, address)  # guessing keys costs the address's tokens
+            principal = await self.uses.authenticate(state.keys, state.db, request.headers.get("authorization"))
+        except Unauthorized as exc:
+            # Guessing keys costs the address's tokens.
+            decision = await _enforce_rate_limit(state.rate_limiter, None, address)
+            exc.headers = {**(exc.headers or {}), **decision.headers()}
             raise
         request.state.principal = principal
-        await _enforce_rate_limit(state.rate_limiter, principal.key_id, address,
-                                  webhook=segment == "webhooks")
+        decision = await _enforce_rate_limit(state.rate_limiter, principal.key_id, address,
+                                             webhook=segment == "webhooks")
         seconds = route_setting(request.method, path, self.settings.upstream_timeout_seconds,
                                 self.settings.upstream_route_timeouts)
         timeout = httpx.Timeout(seconds, connect=self.settings.upstream_connect_timeout_seconds)
-        return await forward(request, state.transports[upstream], self.base_urls[upstream], upstream, principal,
-                             self.secret, timeout)
+        response = await forward(request, state.transports[upstream], self.base_urls[upstream], upstream,
+                                 principal, self.signer, timeout)
+        response.raw_headers.extend((name.lower().encode(), value.encode())
+                                    for name, value in decision.headers().items())
+        return response
 
 
-async def _authenticate(keys: KeyStore, db: Database, authorization: str | None) -> Principal:
-    api_key = await check_key(keys.get, authorization)
-    if api_key is not None and use_is_stale(api_key):
-        await _record_use(db, api_key.id)
-    return principal_for(api_key)
+class UseRecorder:
+    """Records a key's last use at most once a minute per key in this process. The stored time alone would let
+    every request that arrives while the first write is under way write too: the lot of them queue for the
+    database's write lock (on SQLite, one writer at a time) when a busy key's minute comes round."""
+
+    MAX_KEYS = 100_000
+
+    def __init__(self) -> None:
+        self._recorded: dict[str, float] = {}  # key id → when this process last recorded it (monotonic)
+
+    async def authenticate(self, keys: KeyStore, db: Database, authorization: str | None) -> Principal:
+        api_key = await check_key(keys.get, authorization)
+        if api_key is not None and use_is_stale(api_key) and self._due(api_key.id):
+            await _record_use(db, api_key.id)
+        return principal_for(api_key)
+
+    def _due(self, key_id: str) -> bool:
+        now = time.monotonic()
+        if now - self._recorded.get(key_id, -LAST_USED_RESOLUTION_SECONDS) < LAST_USED_RESOLUTION_SECONDS:
+            return False
+        if len(self._recorded) >= self.MAX_KEYS:
+            self._recorded.clear()
+        self._recorded[key_id] = now
+        return True
 
 
 async def _record_use(db: Database, key_id: str) -> None:
@@ -211,14 +249,16 @@ async def _record_use(db: Database, key_id: str) -> None:
 
 
 async def _enforce_rate_limit(limiter: RateLimiter, key_id: str | None, client_address: str | None,
-                              *, webhook: bool = False) -> None:
+                              *, webhook: bool = False) -> Decision:
+    """The bucket's decision for this request; a 429 with Retry-After and the RateLimit fields if refused."""
     decision = await limiter.check(key_id, client_address, webhook=webhook)
     if not decision.allowed:
         kind = "key" if key_id else "address"
         RATE_LIMITED.labels(kind).inc()
         raise ChiikiError(f"too many requests for this {'API key' if key_id else 'client address'}; "
                           f"retry after {decision.retry_after_seconds} s", code=ErrorCode.RATE_LIMITED,
-                          headers={"Retry-After": str(decision.retry_after_seconds)})
+                          headers=decision.headers())
+    return decision
 
 
 async def _upstream_ready(name: str, client: httpx.AsyncClient) -> tuple[str, str]:

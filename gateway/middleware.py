@@ -21,28 +21,15 @@ DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 's
 DOCS_PATHS = ("/docs", "/static-offline-docs/")
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        is_docs = scope["path"].startswith(DOCS_PATHS)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in API_SECURITY_HEADERS.items():
-                    headers[name] = value
-                if is_docs:
-                    headers["content-security-policy"] = DOCS_CSP
-                if "cache-control" not in headers:
-                    headers["cache-control"] = "no-store"
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def add_security_headers(scope: Scope, message: Message) -> None:
+    """The front door's headers on a response's start message (ObservabilityMiddleware's start hook)."""
+    headers = MutableHeaders(scope=message)
+    for name, value in API_SECURITY_HEADERS.items():
+        headers[name] = value
+    if scope["path"].startswith(DOCS_PATHS):
+        headers["content-security-policy"] = DOCS_CSP
+    if "cache-control" not in headers:
+        headers["cache-control"] = "no-store"
 
 
 class BodyTooLarge(Exception):

@@ -9,6 +9,7 @@ Only a GET or HEAD that could not connect is retried (once): nothing else is, be
 have reached a service (a grant, a payment, a settlement) must never be sent twice.
 """
 
+import time
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -64,7 +65,30 @@ def upstream_for(path: str) -> str | None:
     return ROUTES.get(path.lstrip("/").split("/", 1)[0])
 
 
-def _forward_headers(request: Request, principal: Principal, secret: bytes) -> list[tuple[bytes, bytes]]:
+class IdentitySigner:
+    """The signed identity headers of a principal, signed once a second per principal rather than per request:
+    the signature covers the principal and the current second, nothing of the request."""
+
+    MAX_PRINCIPALS = 10_000
+
+    def __init__(self, secret: bytes):
+        self.secret = secret
+        self._second = 0
+        self._signed: dict[Principal, list[tuple[bytes, bytes]]] = {}
+
+    def headers(self, principal: Principal) -> list[tuple[bytes, bytes]]:
+        now = int(time.time())
+        if now != self._second or len(self._signed) > self.MAX_PRINCIPALS:
+            self._second, self._signed = now, {}
+        signed = self._signed.get(principal)
+        if signed is None:
+            fields = sign_principal(principal, self.secret, now)
+            signed = [(name.encode(), value.encode()) for name, value in fields.items()]
+            self._signed[principal] = signed
+        return signed
+
+
+def _forward_headers(request: Request, principal: Principal, signer: IdentitySigner) -> list[tuple[bytes, bytes]]:
     """The caller's headers as the bytes it sent (a value may hold any byte but CR, LF and NUL, which the
     server already refused), less the dropped ones, plus the forwarding chain, the request id and our signature."""
     headers = [(name, value) for name, value in request.headers.raw if name not in DROPPED_REQUEST_HEADERS]
@@ -73,7 +97,7 @@ def _forward_headers(request: Request, principal: Principal, secret: bytes) -> l
     if chain:
         headers.append((b"x-forwarded-for", chain.encode("latin-1")))
     headers.append((b"x-request-id", (current_request_id() or "").encode()))
-    headers.extend((name.encode(), value.encode()) for name, value in sign_principal(principal, secret).items())
+    headers.extend(signer.headers(principal))
     return headers
 
 
@@ -159,7 +183,7 @@ class UpstreamResponse(Response):
 
 
 async def forward(request: Request, transport: httpx.AsyncBaseTransport, base_url: httpx.URL, upstream: str,
-                  principal: Principal, secret: bytes, timeout: httpx.Timeout) -> Response:
+                  principal: Principal, signer: IdentitySigner, timeout: httpx.Timeout) -> Response:
     # The path as the caller sent it, still percent-encoded: decoding it first would turn %0B into a raw
     # control character that no URL may carry.
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
@@ -170,7 +194,7 @@ async def forward(request: Request, transport: httpx.AsyncBaseTransport, base_ur
         url = base_url.copy_with(raw_path=path + b"?" + query if query else path)
     except httpx.InvalidURL:
         return error_response(ErrorCode.BAD_REQUEST, "the request URL is not valid")
-    upstream_request = httpx.Request(request.method, url, headers=_forward_headers(request, principal, secret),
+    upstream_request = httpx.Request(request.method, url, headers=_forward_headers(request, principal, signer),
                                      content=await _body(request),
                                      extensions={"timeout": timeout.as_dict()})
     try:

@@ -3,6 +3,8 @@
 A bucket holds up to `burst` tokens and refills at `per_minute / 60` tokens a second; a request takes one.
 The in-memory buckets are per process: with N gateway replicas a caller gets up to N times the limit.
 The Redis buckets are shared by every replica (one atomic script per request).
+Every decision also tells what the IETF draft's RateLimit-* header fields publish: the bucket's size, the whole
+tokens left in it, and the seconds until it is full again.
 """
 
 import math
@@ -30,10 +32,32 @@ class Rule:
 class Decision:
     allowed: bool
     retry_after_seconds: int = 0  # whole seconds until one token is back, for Retry-After
+    limit: int = 0  # the bucket's size; 0 when no bucket governs the request (limits off)
+    remaining: int = 0  # whole tokens left after this request
+    reset_seconds: int = 0  # whole seconds until the bucket is full again
+
+    def headers(self) -> dict[str, str]:
+        """The draft's RateLimit-Limit, -Remaining and -Reset fields (none when no bucket governs), and
+        Retry-After when the request is refused."""
+        if not self.limit:
+            return {}
+        fields = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
+                  "RateLimit-Reset": str(self.reset_seconds)}
+        return fields if self.allowed else fields | {"Retry-After": str(self.retry_after_seconds)}
+
+
+UNLIMITED = Decision(True)
 
 
 def _retry_after(missing_tokens: float, rule: Rule) -> int:
     return max(1, math.ceil(missing_tokens / rule.tokens_per_second))
+
+
+def _decision(allowed: bool, tokens: float, rule: Rule) -> Decision:
+    """What a bucket holding `tokens` after this request answers."""
+    retry_after = 0 if allowed else _retry_after(1 - tokens, rule)
+    return Decision(allowed, retry_after, rule.burst, math.floor(tokens),
+                    math.ceil((rule.burst - tokens) / rule.tokens_per_second))
 
 
 class MemoryBuckets:
@@ -54,7 +78,7 @@ class MemoryBuckets:
         self._buckets[key] = (tokens, now)
         if len(self._buckets) > self.max_buckets:
             self._buckets.popitem(last=False)
-        return Decision(True) if allowed else Decision(False, _retry_after(1 - tokens, rule))
+        return _decision(allowed, tokens, rule)
 
     async def close(self) -> None:
         pass
@@ -95,9 +119,7 @@ class RedisBuckets:
         ttl = max(60, math.ceil(rule.burst / rule.tokens_per_second))  # an idle bucket is full again by then
         allowed, millitokens = await self._script(
             keys=[self.prefix + key], args=[rule.burst, repr(rule.tokens_per_second), repr(self.clock()), ttl])
-        if allowed:
-            return Decision(True)
-        return Decision(False, _retry_after(1 - int(millitokens) / 1000, rule))
+        return _decision(bool(allowed), int(millitokens) / 1000, rule)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -127,7 +149,7 @@ class RateLimiter:
         anonymous limit of the public catalogue.
         """
         if not self.enabled:
-            return Decision(True)
+            return UNLIMITED
         if key_id is not None:
             return await self.buckets.take(f"key:{key_id}", self.key_rule)
         if webhook:

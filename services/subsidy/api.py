@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 
 from common.auth import Authenticated
 from common.codes import local_government_code_problem
-from common.db import ReadSessionDep, SessionDep, get_or_404
+from common.db import ReadSessionDep, SessionDep, read_row_or_404
 from common.error_codes import ErrorCode
 from common.errors import Conflict, Unprocessable
 from common.models import Municipality
@@ -71,9 +71,9 @@ async def get_municipality(
     """The attributes the calculations read from the reference data, by 全国地方公共団体コード."""
     if problem := local_government_code_problem(code):
         raise Unprocessable(problem, field="code")
-    municipality = await get_or_404(session, Municipality, code, field="code", noun="municipality in the reference "
-                                    "data with code")
-    return MunicipalityPublic.model_validate(municipality, from_attributes=True)
+    municipality = await read_row_or_404(session, Municipality, code, field="code",
+                                         noun="municipality in the reference data with code")
+    return MunicipalityPublic.model_validate(municipality)
 
 
 @router.get("/municipalities", response_model=MunicipalityPage,

@@ -102,7 +102,8 @@ def assert_real_entry_point(argv: list[str]) -> None:
     result = CliRunner().invoke(app, [*argv[1:], "--help"])
     assert result.exit_code == 0, f"`{shlex.join(argv)}` is not a chiiki command:\n{result.output}"
     if argv[1:2] == ["service"]:
-        assert len(argv) == 3, f"`{shlex.join(argv)}` must name exactly one process"
+        assert len(argv) == 3 or (len(argv) == 5 and argv[3] == "--workers" and argv[4].isdigit()), \
+            f"`{shlex.join(argv)}` must name exactly one process, and may give its number of workers"
         name = argv[2]
         assert name in FACTORIES, f"`{shlex.join(argv)}`: no process {name!r} in common.serve.FACTORIES"
         module_name, _, function_name = FACTORIES[name].partition(":")
@@ -166,7 +167,15 @@ def test_every_command_is_a_real_entry_point(services, name):
 
 @pytest.mark.parametrize("name", [*SERVICES, "gateway"])
 def test_each_process_runs_itself(services, name):
-    assert commands(services[name]["command"]) == [["chiiki", "service", name]]
+    assert commands(services[name]["command"]) == [["chiiki", "service", name, "--workers", "1"]]
+
+
+@pytest.mark.parametrize("name", [*SERVICES, "gateway"])
+def test_each_service_takes_its_number_of_workers_from_the_environment(name):
+    setting = f"CHIIKI_{name.upper()}_WORKERS"
+    env = {"CHIIKI_INTERNAL_SECRET": TEST_SECRET, "CHIIKI_MYKI_SECRET": TEST_MYKI_SECRET, setting: "3"}
+    command = load_compose(env)["services"][name]["command"]
+    assert commands(command) == [["chiiki", "service", name, "--workers", "3"]]
 
 
 @pytest.mark.parametrize("name", SERVICES)

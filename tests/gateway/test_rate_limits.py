@@ -150,3 +150,53 @@ async def test_inbound_webhooks_get_a_key_sized_bucket_per_address(gateway_with)
         assert 429 not in statuses[:3] and statuses[3] == 429
         # The public catalogue's anonymous bucket of the same address is untouched by the webhooks.
         assert (await client.get("/subsidy/programs")).status_code == 200
+
+
+# --- the draft RateLimit-* fields -------------------------------------------------------------------------
+
+def limit_fields(response) -> tuple[str | None, ...]:
+    return tuple(response.headers.get(name) for name in ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"))
+
+
+async def test_a_decision_tells_the_tokens_left_and_the_seconds_until_the_bucket_is_full():
+    clock = FakeClock()
+    buckets = MemoryBuckets(clock=clock)
+    rule = Rule(per_minute=30, burst=3)  # a token every 2 s
+    taken = [await buckets.take("k", rule) for _ in range(4)]
+    assert [(d.limit, d.remaining, d.reset_seconds) for d in taken] == [(3, 2, 2), (3, 1, 4), (3, 0, 6), (3, 0, 6)]
+    assert taken[-1].headers()["Retry-After"] == "2" and "Retry-After" not in taken[0].headers()
+    clock.advance(3)  # one and a half tokens back
+    assert (await buckets.take("k", rule)).remaining == 0 and (await buckets.take("k", rule)).allowed is False
+
+
+async def test_every_response_a_bucket_governs_carries_its_fields(gateway_with, db, clock):
+    key = await make_key(db, "app")
+    async with gateway_with(rate_limit_enabled=True, rate_limit_key_burst=2, rate_limit_key_per_minute=60,
+                            rate_limit_anonymous_burst=5, rate_limit_anonymous_per_minute=60) as client:
+        first, second, refused = [await client.get(YUBARI, headers=bearer(key)) for _ in range(3)]
+        assert (first.status_code, limit_fields(first)) == (200, ("2", "1", "1"))
+        assert (second.status_code, limit_fields(second)) == (200, ("2", "0", "2"))
+        assert (refused.status_code, limit_fields(refused)) == (429, ("2", "0", "2"))
+        assert refused.headers["retry-after"] == "1"
+        # A bad key is charged to the address's bucket, and its 401 tells that bucket's state.
+        guessed = await client.get(YUBARI, headers=bearer("chk_0123456789abcdef_guess"))
+        assert (guessed.status_code, limit_fields(guessed)) == (401, ("5", "4", "1"))
+        anonymous = await client.get("/subsidy/programs")
+        assert (anonymous.status_code, limit_fields(anonymous)) == (200, ("5", "3", "2"))
+        # The gateway's own probes take no token and carry no fields.
+        assert limit_fields(await client.get("/healthz")) == (None, None, None)
+
+
+async def test_no_fields_when_limits_are_off(gateway_with, db):
+    key = await make_key(db, "app")
+    async with gateway_with(rate_limit_enabled=False) as client:
+        assert limit_fields(await client.get(YUBARI, headers=bearer(key))) == (None, None, None)
+
+
+async def test_redis_buckets_tell_the_same_fields(redis_buckets):
+    buckets, clock = redis_buckets
+    rule = Rule(per_minute=30, burst=2)
+    taken = [await buckets.take("k", rule) for _ in range(3)]
+    assert [(d.allowed, d.limit, d.remaining, d.reset_seconds) for d in taken] == \
+        [(True, 2, 1, 2), (True, 2, 0, 4), (False, 2, 0, 4)]
+    assert taken[-1].retry_after_seconds == 2
