@@ -23,12 +23,20 @@ def main() -> None:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     # The same pool size build_transports gives the aiohttp transport.
-    limits = httpx.Limits(max_connections=settings.upstream_max_connections,
-                          max_keepalive_connections=settings.upstream_max_connections)
+    limits = httpx.Limits(
+        max_connections=settings.upstream_max_connections, max_keepalive_connections=settings.upstream_max_connections
+    )
     transports = {name: httpx.AsyncHTTPTransport(limits=limits) for name in upstream_urls(settings)}
     app = create_app(settings=settings, transports=transports)
-    uvicorn.run(app, host=settings.host, port=settings.gateway_port, log_config=None, access_log=False,
-                proxy_headers=False, timeout_graceful_shutdown=STOP_GRACE_SECONDS)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.gateway_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=STOP_GRACE_SECONDS,
+    )
 
 
 if __name__ == "__main__":

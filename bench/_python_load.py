@@ -56,8 +56,10 @@ async def load(url: str, headers: dict[str, str], connections: int, duration: fl
         "requests_per_sec": round(len(latencies) / elapsed, 2),
         "latency_ms": {
             "avg": round(sum(latencies) / len(latencies) * ms, 3) if latencies else None,
-            **{name: round(percentile(latencies, q) * ms, 3) if latencies else None
-               for name, q in (("p50", 0.50), ("p75", 0.75), ("p90", 0.90), ("p99", 0.99))},
+            **{
+                name: round(percentile(latencies, q) * ms, 3) if latencies else None
+                for name, q in (("p50", 0.50), ("p75", 0.75), ("p90", 0.90), ("p99", 0.99))
+            },
         },
         "non_2xx": non_2xx,
         "socket_errors": {"other": errors, "timeout": timeouts},

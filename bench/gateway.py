@@ -37,14 +37,26 @@ SECRET = "bench-internal-secret-" + "x" * 20
 
 SCENARIOS = {
     "municipality_read": {"method": "GET", "path": "/subsidy/municipalities/012092", "body": None},
-    "calculation": {"method": "POST", "path": "/subsidy/programs/local10000/calculate", "body": {
-        "fiscal_year": 2023, "municipality_code": "012092",
-        "inputs": {"initial_investment": 30_000_000, "municipal_grant": 10_000_000, "loan_amount": 15_000_000,
-                   "own_funds": 5_000_000, "lender_type": "regional_bank"}}},
+    "calculation": {
+        "method": "POST",
+        "path": "/subsidy/programs/local10000/calculate",
+        "body": {
+            "fiscal_year": 2023,
+            "municipality_code": "012092",
+            "inputs": {
+                "initial_investment": 30_000_000,
+                "municipal_grant": 10_000_000,
+                "loan_amount": 15_000_000,
+                "own_funds": 5_000_000,
+                "lender_type": "regional_bank",
+            },
+        },
+    },
 }
 
 # wrk reports through this script: one JSON line with throughput and latency percentiles (microseconds).
-WRK_SCRIPT = """
+WRK_SCRIPT = (
+    """
 wrk.method = os.getenv("BENCH_METHOD")
 local body = os.getenv("BENCH_BODY")
 if body ~= "" then wrk.body = body end
@@ -53,7 +65,9 @@ for pair in string.gmatch(os.getenv("BENCH_HEADERS"), "[^\\n]+") do
   local name, value = pair:match("^([^:]+):%s*(.*)$")
   wrk.headers[name] = value
 end
-""" + REPORT_LUA
+"""
+    + REPORT_LUA
+)
 
 # The gateway on httpx's default transport: the same app, only the upstream transport differs.
 HTTPX_GATEWAY = """
@@ -90,8 +104,9 @@ def wait_ready(url: str, timeout: float = 30) -> None:
 
 def call(url: str, method: str, headers: dict, body: dict | None) -> int:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers=headers | {"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers=headers | {"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
@@ -100,12 +115,20 @@ def call(url: str, method: str, headers: dict, body: dict | None) -> int:
 
 
 def run_wrk(url: str, scenario: dict, headers: dict, connections: int, duration: int, script: Path) -> dict:
-    env = dict(os.environ, BENCH_METHOD=scenario["method"],
-               BENCH_BODY=json.dumps(scenario["body"]) if scenario["body"] is not None else "",
-               BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in headers.items()))
+    env = dict(
+        os.environ,
+        BENCH_METHOD=scenario["method"],
+        BENCH_BODY=json.dumps(scenario["body"]) if scenario["body"] is not None else "",
+        BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in headers.items()),
+    )
     threads = min(2, connections)
-    output = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "-s", str(script),
-                             url + scenario["path"]], env=env, capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "-s", str(script), url + scenario["path"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     figures = read_report(output)
     figures["rps"] = figures["requests"] / figures["seconds"]
     return figures
@@ -116,8 +139,13 @@ def prepare_database(workdir: Path, env: dict) -> str:
     chiiki = [sys.executable, "-m", "common.cli"]
     subprocess.run([*chiiki, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([*chiiki, "data", "load"], env=env, check=True, capture_output=True)
-    created = subprocess.run([*chiiki, "keys", "create", "--role", "app", "--label", "bench"], env=env, check=True,
-                             capture_output=True, text=True)
+    created = subprocess.run(
+        [*chiiki, "keys", "create", "--role", "app", "--label", "bench"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return created.stdout.strip().splitlines()[-1]
 
 
@@ -134,8 +162,10 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
-    parser.add_argument("--database-url", help="a database to throw away (migrated, loaded, given a bench key); "
-                                               "default: a temporary SQLite file")
+    parser.add_argument(
+        "--database-url",
+        help="a database to throw away (migrated, loaded, given a bench key); default: a temporary SQLite file",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -144,21 +174,36 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="chiiki-bench-"))
     ports = {"service": free_port(), "gateway": free_port(), "gateway_httpx": free_port()}
     database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
-    env = dict(os.environ, CHIIKI_DATABASE_URL=database_url, CHIIKI_INTERNAL_SECRET=SECRET,
-               CHIIKI_VAR_DIR=str(workdir), CHIIKI_RATE_LIMIT_ENABLED="false", CHIIKI_LOG_LEVEL="INFO",
-               CHIIKI_SUBSIDY_PORT=str(ports["service"]), CHIIKI_SUBSIDY_URL=f"http://127.0.0.1:{ports['service']}")
+    env = dict(
+        os.environ,
+        CHIIKI_DATABASE_URL=database_url,
+        CHIIKI_INTERNAL_SECRET=SECRET,
+        CHIIKI_VAR_DIR=str(workdir),
+        CHIIKI_RATE_LIMIT_ENABLED="false",
+        CHIIKI_LOG_LEVEL="INFO",
+        CHIIKI_SUBSIDY_PORT=str(ports["service"]),
+        CHIIKI_SUBSIDY_URL=f"http://127.0.0.1:{ports['service']}",
+    )
     key = prepare_database(workdir, env)
     script = workdir / "report.lua"
     script.write_text(WRK_SCRIPT)
 
     processes = [
-        subprocess.Popen([sys.executable, "-m", "common.cli", "service", "subsidy"], env=env, cwd=ROOT,
-                         stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "-m", "common.cli", "service", "gateway"],
-                         env=env | {"CHIIKI_GATEWAY_PORT": str(ports["gateway"])}, cwd=ROOT, stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "-c", HTTPX_GATEWAY],
-                         env=env | {"CHIIKI_GATEWAY_PORT": str(ports["gateway_httpx"])}, cwd=ROOT,
-                         stderr=subprocess.DEVNULL),
+        subprocess.Popen(
+            [sys.executable, "-m", "common.cli", "service", "subsidy"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "common.cli", "service", "gateway"],
+            env=env | {"CHIIKI_GATEWAY_PORT": str(ports["gateway"])},
+            cwd=ROOT,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-c", HTTPX_GATEWAY],
+            env=env | {"CHIIKI_GATEWAY_PORT": str(ports["gateway_httpx"])},
+            cwd=ROOT,
+            stderr=subprocess.DEVNULL,
+        ),
     ]
     try:
         for port in ports.values():
@@ -182,9 +227,12 @@ def main() -> None:
                 for target, (base, headers) in targets.items():
                     runs[target].append(run_wrk(base, scenario, headers(), args.connections, args.duration, script))
                     single[target].append(run_wrk(base, scenario, headers(), 1, max(3, args.duration // 2), script))
-                    print(f"{name} round {round_number + 1} {target}: {runs[target][-1]['rps']:.0f} req/s, "
-                          f"p50 {runs[target][-1]['p50_us'] / 1000:.2f} ms; one connection: "
-                          f"p50 {single[target][-1]['p50_us'] / 1000:.2f} ms", flush=True)
+                    print(
+                        f"{name} round {round_number + 1} {target}: {runs[target][-1]['rps']:.0f} req/s, "
+                        f"p50 {runs[target][-1]['p50_us'] / 1000:.2f} ms; one connection: "
+                        f"p50 {single[target][-1]['p50_us'] / 1000:.2f} ms",
+                        flush=True,
+                    )
             results[name] = {f"{args.connections}_connections": summarise(runs), "1_connection": summarise(single)}
     finally:
         for process in processes:
@@ -193,22 +241,35 @@ def main() -> None:
             process.wait(timeout=15)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    errors = {target: [f"{name} {connections}: {figures['errors']}"
-                       for name, result in results.items() if "skipped" not in result
-                       for connections, summary in result.items()
-                       for each, figures in summary["median"].items() if each == target and figures["errors"]]
-              for target in ("direct", "gateway", "gateway_httpx")}
+    errors = {
+        target: [
+            f"{name} {connections}: {figures['errors']}"
+            for name, result in results.items()
+            if "skipped" not in result
+            for connections, summary in result.items()
+            for each, figures in summary["median"].items()
+            if each == target and figures["errors"]
+        ]
+        for target in ("direct", "gateway", "gateway_httpx")
+    }
     # The baseline's own timeouts under load are a finding about it; errors of the others void the run.
     invalid = errors["direct"] + errors["gateway"]
     if invalid:
         print("NOT VALID: wrk counted errors or non-2xx answers: " + "; ".join(invalid), flush=True)
-    report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.platform(),
-              "valid": not invalid, "errors": errors,
-              "database": make_url(database_url).get_backend_name(),
-              "cpus": os.cpu_count(), "connections": args.connections, "duration_seconds": args.duration,
-              "rounds": args.rounds, "scenarios": results,
-              "targets": {"throughput_ratio_db_read": 0.5, "added_p50_ms": 3.0},
-              "note": "gateway: aiohttp transport (as deployed); gateway_httpx: httpx's default transport"}
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": platform.platform(),
+        "valid": not invalid,
+        "errors": errors,
+        "database": make_url(database_url).get_backend_name(),
+        "cpus": os.cpu_count(),
+        "connections": args.connections,
+        "duration_seconds": args.duration,
+        "rounds": args.rounds,
+        "scenarios": results,
+        "targets": {"throughput_ratio_db_read": 0.5, "added_p50_ms": 3.0},
+        "note": "gateway: aiohttp transport (as deployed); gateway_httpx: httpx's default transport",
+    }
     results_file = RESULTS if report["database"] == "sqlite" else RESULTS.with_stem(f"gateway-{report['database']}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     results_file.write_text(json.dumps(report, indent=2) + "\n")
@@ -217,11 +278,15 @@ def main() -> None:
 
 
 def summarise(runs: dict[str, list[dict]]) -> dict:
-    median = {target: {"rps": statistics.median(r["rps"] for r in rs),
-                       "p50_ms": statistics.median(r["p50_us"] for r in rs) / 1000,
-                       "p99_ms": statistics.median(r["p99_us"] for r in rs) / 1000,
-                       "errors": sum(r["errors"] for r in rs)}
-              for target, rs in runs.items()}
+    median = {
+        target: {
+            "rps": statistics.median(r["rps"] for r in rs),
+            "p50_ms": statistics.median(r["p50_us"] for r in rs) / 1000,
+            "p99_ms": statistics.median(r["p99_us"] for r in rs) / 1000,
+            "errors": sum(r["errors"] for r in rs),
+        }
+        for target, rs in runs.items()
+    }
     direct = median["direct"]
     summary = {"median": median}
     for gateway in ("gateway", "gateway_httpx"):

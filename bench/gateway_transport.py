@@ -51,16 +51,25 @@ MUNICIPALITY_PATH = "/subsidy/municipalities/012092"
 HEALTH_PATH = "/healthz"
 TARGETS = ("direct", "gateway_aiohttp", "gateway_httpx")
 GATEWAYS = ("gateway_aiohttp", "gateway_httpx")
-TARGET_LABELS = {"direct": "service, direct", "gateway_aiohttp": "gateway, aiohttp transport",
-                 "gateway_httpx": "gateway, httpx default transport"}
+TARGET_LABELS = {
+    "direct": "service, direct",
+    "gateway_aiohttp": "gateway, aiohttp transport",
+    "gateway_httpx": "gateway, httpx default transport",
+}
 # The processes whose logs are read for errors during a run against each target.
-SERVERS = {"direct": ("subsidy",), "gateway_aiohttp": ("gateway_aiohttp", "subsidy"),
-           "gateway_httpx": ("gateway_httpx", "subsidy")}
+SERVERS = {
+    "direct": ("subsidy",),
+    "gateway_aiohttp": ("gateway_aiohttp", "subsidy"),
+    "gateway_httpx": ("gateway_httpx", "subsidy"),
+}
 SETUP_TIMEOUT_SECONDS = 120
 HEALTH_WAIT_SECONDS = 30
 STOP_GRACE_SECONDS = 10
-REDACTED = {"authorization": "Bearer <ops key>", "x-chiiki-principal": "<signed principal>",
-            "x-chiiki-signature": "<signature>"}
+REDACTED = {
+    "authorization": "Bearer <ops key>",
+    "x-chiiki-principal": "<signed principal>",
+    "x-chiiki-signature": "<signature>",
+}
 
 
 @dataclass(frozen=True)
@@ -73,12 +82,21 @@ class Case:
 
 
 CASES = (
-    Case("municipality", MUNICIPALITY_PATH, True, 200,
-         "ops key: API-key check in the gateway, one row read in the service"),
-    Case("no_key", MUNICIPALITY_PATH, False, 401,
-         "no key: the service answers 401 itself, no database on either side, so the proxying alone"),
-    Case("healthz", HEALTH_PATH, True, 200,
-         "each process answers itself, nothing proxied: the control"),
+    Case(
+        "municipality",
+        MUNICIPALITY_PATH,
+        True,
+        200,
+        "ops key: API-key check in the gateway, one row read in the service",
+    ),
+    Case(
+        "no_key",
+        MUNICIPALITY_PATH,
+        False,
+        401,
+        "no key: the service answers 401 itself, no database on either side, so the proxying alone",
+    ),
+    Case("healthz", HEALTH_PATH, True, 200, "each process answers itself, nothing proxied: the control"),
 )
 
 
@@ -87,6 +105,7 @@ class BenchError(RuntimeError):
 
 
 # --- processes ------------------------------------------------------------------------------------
+
 
 class Processes:
     """The long-running processes this run started; `stop` ends all of them, within a bounded time."""
@@ -99,8 +118,14 @@ class Processes:
     def start(self, name: str, argv: list[str], extra_env: dict[str, str]) -> None:
         log_path = self.workdir / f"{name}.log"
         with open(log_path, "wb") as log:
-            process = subprocess.Popen(argv, env={**self.env, **extra_env}, cwd=self.workdir,
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                argv,
+                env={**self.env, **extra_env},
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.running[name] = (process, log_path)
 
     def log_tail(self, name: str, lines: int = 30) -> str:
@@ -169,8 +194,11 @@ class Processes:
 
 def _error_summary(record: dict) -> str:
     """The exception line of a logged traceback ('module.SomeError: message'), else the log message."""
-    exception_lines = [line for line in str(record.get("exception") or "").splitlines()
-                       if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Timeout)\b", line)]
+    exception_lines = [
+        line
+        for line in str(record.get("exception") or "").splitlines()
+        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Timeout)\b", line)
+    ]
     summary = exception_lines[-1] if exception_lines else str(record.get("message", ""))
     return summary[:200]
 
@@ -190,8 +218,15 @@ def free_ports(count: int) -> list[int]:
 
 def chiiki(env: dict[str, str], workdir: Path, *args: str) -> str:
     """Run `chiiki ARGS` to completion; its stdout."""
-    result = subprocess.run([sys.executable, "-m", "common.cli", *args], env=env, cwd=workdir,
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=SETUP_TIMEOUT_SECONDS)
+    result = subprocess.run(
+        [sys.executable, "-m", "common.cli", *args],
+        env=env,
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=SETUP_TIMEOUT_SECONDS,
+    )
     if result.returncode != 0:
         raise BenchError(f"chiiki {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
     return result.stdout
@@ -201,14 +236,16 @@ def base_env(workdir: Path, secret: str) -> dict[str, str]:
     # No CHIIKI_* setting of the caller's shell leaks in; the checkout itself is what gets imported.
     # The processes run in the temporary directory, so a developer's .env is not read either.
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHIIKI_")}
-    env.update({
-        "CHIIKI_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'chiiki.db'}",
-        "CHIIKI_VAR_DIR": str(workdir),
-        "CHIIKI_RATE_LIMIT_ENABLED": "false",  # measure the proxy, not the limiter
-        "CHIIKI_INTERNAL_SECRET": secret,
-        "CHIIKI_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p),
-    })
+    env.update(
+        {
+            "CHIIKI_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'chiiki.db'}",
+            "CHIIKI_VAR_DIR": str(workdir),
+            "CHIIKI_RATE_LIMIT_ENABLED": "false",  # measure the proxy, not the limiter
+            "CHIIKI_INTERNAL_SECRET": secret,
+            "CHIIKI_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p),
+        }
+    )
     return env
 
 
@@ -239,19 +276,28 @@ def parse_wrk(output: str) -> dict:
         "requests_per_sec": float(rps.group(1)),
         "latency_ms": latency,
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "socket_errors": (dict(zip(("connect", "read", "write", "timeout"), map(int, errors.groups()), strict=True))
-                          if errors else {}),
+        "socket_errors": (
+            dict(zip(("connect", "read", "write", "timeout"), map(int, errors.groups()), strict=True)) if errors else {}
+        ),
     }
 
 
-def load_command(loader: str, url: str, headers: dict[str, str], args: argparse.Namespace,
-                 duration: int) -> list[str]:
+def load_command(loader: str, url: str, headers: dict[str, str], args: argparse.Namespace, duration: int) -> list[str]:
     if loader == "wrk":
         flags = [item for name, value in headers.items() for item in ("-H", f"{name}: {value}")]
         return ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency", *flags, url]
     flags = [item for name, value in headers.items() for item in ("--header", f"{name}: {value}")]
-    return [sys.executable, str(BENCH_DIR / "_python_load.py"), "--url", url,
-            "--connections", str(args.connections), "--duration", str(duration), *flags]
+    return [
+        sys.executable,
+        str(BENCH_DIR / "_python_load.py"),
+        "--url",
+        url,
+        "--connections",
+        str(args.connections),
+        "--duration",
+        str(duration),
+        *flags,
+    ]
 
 
 def redact(command: list[str], loader: str) -> list[str]:
@@ -269,8 +315,9 @@ def redact(command: list[str], loader: str) -> list[str]:
 def run_load(loader: str, url: str, headers: dict[str, str], args: argparse.Namespace, duration: int) -> dict:
     command = load_command(loader, url, headers, args, duration)
     try:
-        result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                timeout=duration + 30, cwd=REPO_ROOT)
+        result = subprocess.run(
+            command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=duration + 30, cwd=REPO_ROOT
+        )
     except subprocess.TimeoutExpired:
         raise BenchError(f"the load generator did not finish within {duration + 30} s") from None
     if result.returncode != 0:
@@ -280,6 +327,7 @@ def run_load(loader: str, url: str, headers: dict[str, str], args: argparse.Name
 
 
 # --- the run --------------------------------------------------------------------------------------
+
 
 def package_versions() -> dict[str, str | None]:
     versions = {}
@@ -323,8 +371,10 @@ def check_responses(case: Case, urls: dict[str, str], headers: dict[str, dict[st
     for target, url in urls.items():
         response = httpx.get(url, headers=headers[target], timeout=10.0)
         if response.status_code != case.expected_status:
-            raise BenchError(f"{case.name}/{target}: GET {url} answered {response.status_code}, "
-                             f"expected {case.expected_status}: {response.text[:500]}")
+            raise BenchError(
+                f"{case.name}/{target}: GET {url} answered {response.status_code}, "
+                f"expected {case.expected_status}: {response.text[:500]}"
+            )
         bodies[target] = _comparable(response.json())
     if len({json.dumps(body, sort_keys=True) for body in bodies.values()}) != 1:
         raise BenchError(f"{case.name}: the targets disagree on the response body: {bodies}")
@@ -337,8 +387,10 @@ def problems(case: Case, run: dict) -> tuple[list[str], list[str]]:
     if case.expected_status < 300 and run["non_2xx"]:
         found.append(f"{run['non_2xx']} of {run['requests']} responses were not 2xx/3xx")
     if case.expected_status >= 300 and run["requests"] and run["non_2xx"] < run["requests"]:
-        found.append(f"{run['requests'] - run['non_2xx']} of {run['requests']} responses were 2xx/3xx, "
-                     f"expected {case.expected_status}")
+        found.append(
+            f"{run['requests'] - run['non_2xx']} of {run['requests']} responses were 2xx/3xx, "
+            f"expected {case.expected_status}"
+        )
     errors = {kind: count for kind, count in run["socket_errors"].items() if count and kind != "timeout"}
     if errors:
         found.append(f"socket errors {errors}")
@@ -360,23 +412,31 @@ def compare(runs: dict[str, dict]) -> dict:
             "added_p99_ms": round(run["latency_ms"]["p99"] - direct["latency_ms"]["p99"], 3),
         }
     out["aiohttp_vs_httpx_throughput_ratio"] = round(
-        runs["gateway_aiohttp"]["requests_per_sec"] / runs["gateway_httpx"]["requests_per_sec"], 3)
+        runs["gateway_aiohttp"]["requests_per_sec"] / runs["gateway_httpx"]["requests_per_sec"], 3
+    )
     return out
 
 
 def table(results: dict) -> list[str]:
-    head = (f"{'case':<13} {'target':<33} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'vs direct':>9} {'+p50 ms':>8} {'+p99 ms':>8}  ok")
+    head = (
+        f"{'case':<13} {'target':<33} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'vs direct':>9} {'+p50 ms':>8} {'+p99 ms':>8}  ok"
+    )
     lines = [head, "-" * len(head)]
     for case in CASES:
         for target in TARGETS:
             run = results["runs"][case.name][target]
             cmp = results["comparisons"][case.name].get(target)
-            extra = (f"{cmp['throughput_ratio_vs_direct']:>8.2f}x {cmp['added_p50_ms']:>+8.2f} "
-                     f"{cmp['added_p99_ms']:>+8.2f}" if cmp else f"{'1.00x':>9} {'':>8} {'':>8}")
-            lines.append(f"{case.name:<13} {TARGET_LABELS[target]:<33} {run['requests_per_sec']:>8.0f} "
-                         f"{run['latency_ms']['p50']:>8.2f} {run['latency_ms']['p99']:>8.2f} {extra}  "
-                         f"{'no' if run['problems'] else 'yes'}")
+            extra = (
+                f"{cmp['throughput_ratio_vs_direct']:>8.2f}x {cmp['added_p50_ms']:>+8.2f} {cmp['added_p99_ms']:>+8.2f}"
+                if cmp
+                else f"{'1.00x':>9} {'':>8} {'':>8}"
+            )
+            lines.append(
+                f"{case.name:<13} {TARGET_LABELS[target]:<33} {run['requests_per_sec']:>8.0f} "
+                f"{run['latency_ms']['p50']:>8.2f} {run['latency_ms']['p99']:>8.2f} {extra}  "
+                f"{'no' if run['problems'] else 'yes'}"
+            )
     return lines
 
 
@@ -394,8 +454,10 @@ def markdown(results: dict) -> str:
             ratio = _fmt_ratio(cmp["throughput_ratio_vs_direct"]) if cmp else "1.00x"
             added = f"{cmp['added_p50_ms']:+.2f} / {cmp['added_p99_ms']:+.2f}" if cmp else "–"
             flag = " ⚠" if run["problems"] else ""
-            rows.append(f"| {case.name} | {TARGET_LABELS[target]}{flag} | {run['requests_per_sec']:.0f} | "
-                        f"{run['latency_ms']['p50']:.2f} | {run['latency_ms']['p99']:.2f} | {ratio} | {added} |")
+            rows.append(
+                f"| {case.name} | {TARGET_LABELS[target]}{flag} | {run['requests_per_sec']:.0f} | "
+                f"{run['latency_ms']['p50']:.2f} | {run['latency_ms']['p99']:.2f} | {ratio} | {added} |"
+            )
 
     def suspect(case_name: str) -> bool:
         return any(results["runs"][case_name][t]["problems"] for t in TARGETS)
@@ -411,17 +473,27 @@ def markdown(results: dict) -> str:
             f"the requests per second of httpx's default transport ({_fmt_ratio(a['throughput_ratio_vs_direct'])} "
             f"vs {_fmt_ratio(h['throughput_ratio_vs_direct'])} of direct; added p50 {a['added_p50_ms']:+.2f} vs "
             f"{h['added_p50_ms']:+.2f} ms, added p99 {a['added_p99_ms']:+.2f} vs {h['added_p99_ms']:+.2f} ms)"
-            + (" — **figures not valid, see the problems below**." if suspect(case.name) else "."))
+            + (" — **figures not valid, see the problems below**." if suspect(case.name) else ".")
+        )
     health = results["comparisons"]["healthz"]["aiohttp_vs_httpx_throughput_ratio"]
     if 0.9 <= health <= 1.1:
-        notes.append(f"- **healthz** (control, nothing proxied): the two gateways are alike (ratio {health:.2f}), "
-                     "so the differences in the proxied cases come from the transport.")
+        notes.append(
+            f"- **healthz** (control, nothing proxied): the two gateways are alike (ratio {health:.2f}), "
+            "so the differences in the proxied cases come from the transport."
+        )
     else:
-        notes.append(f"- **healthz** (control, nothing proxied): the two gateways differ by a ratio of {health:.2f} "
-                     "although no transport is involved; treat the proxied comparison with caution.")
+        notes.append(
+            f"- **healthz** (control, nothing proxied): the two gateways differ by a ratio of {health:.2f} "
+            "although no transport is involved; treat the proxied comparison with caution."
+        )
+
     def listed(key: str) -> list[str]:
-        return [f"- {case.name}, {TARGET_LABELS[target]}: {'; '.join(results['runs'][case.name][target][key])}"
-                for case in CASES for target in TARGETS if results["runs"][case.name][target][key]]
+        return [
+            f"- {case.name}, {TARGET_LABELS[target]}: {'; '.join(results['runs'][case.name][target][key])}"
+            for case in CASES
+            for target in TARGETS
+            if results["runs"][case.name][target][key]
+        ]
 
     problem_lines, note_lines = listed("problems"), listed("notes")
     if any("database is locked" in line for line in problem_lines):
@@ -430,34 +502,42 @@ def markdown(results: dict) -> str:
             "then runs the last-used `UPDATE` in the same deferred SQLite transaction. Under concurrent requests "
             "SQLite refuses that read-to-write upgrade with SQLITE_BUSY at once, without waiting for "
             "`busy_timeout`, even when the UPDATE matches no row; the gateway answers 500 before proxying, "
-            "so these runs mostly measure fast errors.")
-    return "\n".join([
-        "# Gateway transport benchmark",
-        "",
-        f"Generated by `{results['command']}` on {results['date']}: {results['cpu_count']} CPUs "
-        f"({results['cpu_model'] or 'unknown model'}), Python {results['python']}, {load['tool']} with "
-        f"{load['threads']} threads and {load['connections']} connections, {load['duration_s']} s per run after a "
-        f"{load['warmup_s']} s warm-up. One uvicorn process for the subsidy service and one per gateway, a SQLite "
-        "database; the load generator shares the machine.",
-        "",
-        *[f"- `{case.name}`: `GET {case.path}`, {case.about}; expected status {case.expected_status}."
-          for case in CASES],
-        "",
-        "| case | target | req/s | p50 ms | p99 ms | throughput vs direct | added p50 / p99 ms |",
-        "|---|---|---:|---:|---:|---:|---:|",
-        *rows,
-        "",
-        *notes,
-        "- Gateway / direct is not the transport's cost alone: the gateway does its own work per request (the "
-        "API-key check, signing the identity) in a second process competing for the same cores. The aiohttp / "
-        "default comparison is the transport's.",
-        "",
-        *(["## Problems (these runs' figures are not valid)", "", *problem_lines, ""] if problem_lines else
-          ["No run had unexpected responses, socket errors or logged server errors.", ""]),
-        *(["## Notes", "", *note_lines, ""] if note_lines else []),
-        "Figures: `gateway_transport.json`. Rerun: `.venv/bin/python bench/gateway_transport.py`.",
-        "",
-    ])
+            "so these runs mostly measure fast errors."
+        )
+    return "\n".join(
+        [
+            "# Gateway transport benchmark",
+            "",
+            f"Generated by `{results['command']}` on {results['date']}: {results['cpu_count']} CPUs "
+            f"({results['cpu_model'] or 'unknown model'}), Python {results['python']}, {load['tool']} with "
+            f"{load['threads']} threads and {load['connections']} connections, {load['duration_s']} s per run after a "
+            f"{load['warmup_s']} s warm-up. One uvicorn process for the subsidy service and one per gateway, a SQLite "
+            "database; the load generator shares the machine.",
+            "",
+            *[
+                f"- `{case.name}`: `GET {case.path}`, {case.about}; expected status {case.expected_status}."
+                for case in CASES
+            ],
+            "",
+            "| case | target | req/s | p50 ms | p99 ms | throughput vs direct | added p50 / p99 ms |",
+            "|---|---|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+            *notes,
+            "- Gateway / direct is not the transport's cost alone: the gateway does its own work per request (the "
+            "API-key check, signing the identity) in a second process competing for the same cores. The aiohttp / "
+            "default comparison is the transport's.",
+            "",
+            *(
+                ["## Problems (these runs' figures are not valid)", "", *problem_lines, ""]
+                if problem_lines
+                else ["No run had unexpected responses, socket errors or logged server errors.", ""]
+            ),
+            *(["## Notes", "", *note_lines, ""] if note_lines else []),
+            "Figures: `gateway_transport.json`. Rerun: `.venv/bin/python bench/gateway_transport.py`.",
+            "",
+        ]
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -465,8 +545,10 @@ def run(args: argparse.Namespace) -> dict:
     if loader == "auto":
         loader = "wrk" if shutil.which("wrk") else "python"
         if loader == "python":
-            print("bench: wrk not found; using the Python load generator (figures not comparable with wrk's)",
-                  file=sys.stderr)
+            print(
+                "bench: wrk not found; using the Python load generator (figures not comparable with wrk's)",
+                file=sys.stderr,
+            )
     elif loader == "wrk" and not shutil.which("wrk"):
         raise BenchError("wrk is not installed")
 
@@ -481,22 +563,36 @@ def run(args: argparse.Namespace) -> dict:
 
         service_port, aiohttp_port, httpx_port = free_ports(3)
         service_url = f"http://127.0.0.1:{service_port}"
-        bases = {"direct": service_url, "gateway_aiohttp": f"http://127.0.0.1:{aiohttp_port}",
-                 "gateway_httpx": f"http://127.0.0.1:{httpx_port}"}
+        bases = {
+            "direct": service_url,
+            "gateway_aiohttp": f"http://127.0.0.1:{aiohttp_port}",
+            "gateway_httpx": f"http://127.0.0.1:{httpx_port}",
+        }
         processes = Processes(workdir, env)
         try:
-            processes.start("subsidy", [sys.executable, "-m", "common.cli", "service", "subsidy"],
-                            {"CHIIKI_SUBSIDY_PORT": str(service_port)})
+            processes.start(
+                "subsidy",
+                [sys.executable, "-m", "common.cli", "service", "subsidy"],
+                {"CHIIKI_SUBSIDY_PORT": str(service_port)},
+            )
             gateway_env = {"CHIIKI_SUBSIDY_URL": service_url}
-            processes.start("gateway_aiohttp", [sys.executable, "-m", "common.cli", "service", "gateway"],
-                            {**gateway_env, "CHIIKI_GATEWAY_PORT": str(aiohttp_port)})
-            processes.start("gateway_httpx", [sys.executable, str(BENCH_DIR / "_baseline_gateway.py")],
-                            {**gateway_env, "CHIIKI_GATEWAY_PORT": str(httpx_port)})
+            processes.start(
+                "gateway_aiohttp",
+                [sys.executable, "-m", "common.cli", "service", "gateway"],
+                {**gateway_env, "CHIIKI_GATEWAY_PORT": str(aiohttp_port)},
+            )
+            processes.start(
+                "gateway_httpx",
+                [sys.executable, str(BENCH_DIR / "_baseline_gateway.py")],
+                {**gateway_env, "CHIIKI_GATEWAY_PORT": str(httpx_port)},
+            )
             processes.wait_healthy("subsidy", service_url + HEALTH_PATH)
             for gateway in GATEWAYS:
                 processes.wait_healthy(gateway, bases[gateway] + HEALTH_PATH)
-            print(f"bench: service and gateways up; {loader}, {args.connections} connections, "
-                  f"{args.duration} s per run", flush=True)
+            print(
+                f"bench: service and gateways up; {loader}, {args.connections} connections, {args.duration} s per run",
+                flush=True,
+            )
 
             def headers_for(case: Case, target: str) -> dict[str, str]:
                 if target == "direct":  # what the gateway would send; signed afresh, valid for 300 s
@@ -505,8 +601,9 @@ def run(args: argparse.Namespace) -> dict:
                 return {"authorization": f"Bearer {ops_key}"} if case.with_key else {}
 
             for case in CASES:
-                check_responses(case, {t: bases[t] + case.path for t in TARGETS},
-                                {t: headers_for(case, t) for t in TARGETS})
+                check_responses(
+                    case, {t: bases[t] + case.path for t in TARGETS}, {t: headers_for(case, t) for t in TARGETS}
+                )
 
             runs: dict[str, dict[str, dict]] = {}
             for case in CASES:
@@ -521,11 +618,16 @@ def run(args: argparse.Namespace) -> dict:
                     result["server_errors"] = processes.errors_since(offsets, SERVERS[target])
                     result["problems"], result["notes"] = problems(case, result)
                     runs[case.name][target] = result
-                    print(f"  {case.name:<13} {TARGET_LABELS[target]:<33} {result['requests_per_sec']:>8.0f} req/s  "
-                          f"p50 {result['latency_ms']['p50']:.2f} ms  p99 {result['latency_ms']['p99']:.2f} ms"
-                          + "".join(f"  {label}: {'; '.join(result[key])}" for key, label in
-                                    (("problems", "PROBLEMS"), ("notes", "note")) if result[key]),
-                          flush=True)
+                    print(
+                        f"  {case.name:<13} {TARGET_LABELS[target]:<33} {result['requests_per_sec']:>8.0f} req/s  "
+                        f"p50 {result['latency_ms']['p50']:.2f} ms  p99 {result['latency_ms']['p99']:.2f} ms"
+                        + "".join(
+                            f"  {label}: {'; '.join(result[key])}"
+                            for key, label in (("problems", "PROBLEMS"), ("notes", "note"))
+                            if result[key]
+                        ),
+                        flush=True,
+                    )
         finally:
             processes.stop()
 
@@ -538,10 +640,17 @@ def run(args: argparse.Namespace) -> dict:
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
         "versions": {**package_versions(), "wrk": wrk_version() if loader == "wrk" else None},
-        "load": {"tool": loader, "threads": args.threads if loader == "wrk" else 1,
-                 "connections": args.connections, "duration_s": args.duration, "warmup_s": args.warmup},
-        "cases": {case.name: {"request": f"GET {case.path}", "about": case.about,
-                              "expected_status": case.expected_status} for case in CASES},
+        "load": {
+            "tool": loader,
+            "threads": args.threads if loader == "wrk" else 1,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+        },
+        "cases": {
+            case.name: {"request": f"GET {case.path}", "about": case.about, "expected_status": case.expected_status}
+            for case in CASES
+        },
         "targets": TARGET_LABELS,
         "runs": runs,
         "comparisons": {case.name: compare(runs[case.name]) for case in CASES},
@@ -560,8 +669,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1, help="whole seconds of unrecorded load before each run")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--loader", choices=("auto", "wrk", "python"), default="auto",
-                        help="load generator; auto uses wrk when installed")
+    parser.add_argument(
+        "--loader",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator; auto uses wrk when installed",
+    )
     parser.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
     args = parser.parse_args()
 
@@ -584,8 +697,9 @@ def main() -> int:
     if not results["valid"]:
         print("WARNING: some runs had problems (see the 'ok' column and the results file)", file=sys.stderr)
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / "gateway_transport.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n",
-                                                             encoding="utf-8")
+    (args.results_dir / "gateway_transport.json").write_text(
+        json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     (args.results_dir / "gateway_transport.md").write_text(markdown(results), encoding="utf-8")
     shown = args.results_dir.resolve()
     shown = shown.relative_to(REPO_ROOT) if shown.is_relative_to(REPO_ROOT) else shown

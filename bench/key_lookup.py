@@ -70,8 +70,12 @@ async def measure(database_url: str, count: int) -> dict:
     finally:
         await store.close()
         await db.dispose()
-    return {"orm_session": orm, "direct_store": direct, "store": type(store).__name__,
-            "cpu_ratio_orm_over_direct": round(orm["cpu_us"] / direct["cpu_us"], 1)}
+    return {
+        "orm_session": orm,
+        "direct_store": direct,
+        "store": type(store).__name__,
+        "cpu_ratio_orm_over_direct": round(orm["cpu_us"] / direct["cpu_us"], 1),
+    }
 
 
 def postgres_database(server: str) -> tuple[str, str] | None:
@@ -102,14 +106,21 @@ async def main(args: argparse.Namespace) -> dict:
             results["postgresql"] = await measure(database_url, args.checks)
         finally:
             drop(server, database_url)
-    return {"benchmark": "key_lookup", "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "cpus": os.cpu_count(), "checks_per_run": args.checks, "runs": RUNS, "results": results}
+    return {
+        "benchmark": "key_lookup",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "checks_per_run": args.checks,
+        "runs": RUNS,
+        "results": results,
+    }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", default=os.environ.get("CHIIKI_BENCH_DATABASE_URL",
-                                                           "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--server", default=os.environ.get("CHIIKI_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
     parser.add_argument("--checks", type=int, default=3000)
     figures = asyncio.run(main(parser.parse_args()))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -61,6 +61,8 @@ def _wrk_helpers():  # bench/gateway.py by its path: `import gateway` names the 
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
 SEED = 1432
 
 
@@ -85,8 +87,11 @@ def time_solver(args) -> dict:
     for name, proposers, receivers in (("municipality_proposing", hosts, firms), ("company_proposing", firms, hosts)):
         started, cpu_started = time.perf_counter(), time.process_time()
         pairs = deferred_acceptance(proposers, receivers)
-        figures[name] = {"seconds": round(time.perf_counter() - started, 3),
-                         "cpu_seconds": round(time.process_time() - cpu_started, 3), "pairs": len(pairs)}
+        figures[name] = {
+            "seconds": round(time.perf_counter() - started, 3),
+            "cpu_seconds": round(time.process_time() - cpu_started, 3),
+            "pairs": len(pairs),
+        }
     return figures
 
 
@@ -94,25 +99,37 @@ async def build_database(db: Database, args, rng: random.Random) -> dict:
     async with db.sessionmaker() as session:
         await load_reference_data(session)
         await load_demo_data(session, size="large")
-        everyone = list((await session.exec(select(Municipality.code).where(Municipality.type != "prefecture")
-                                            .order_by(Municipality.code))).all())
+        everyone = list(
+            (
+                await session.exec(
+                    select(Municipality.code).where(Municipality.type != "prefecture").order_by(Municipality.code)
+                )
+            ).all()
+        )
         rows = (await session.exec(select(Company.id, Company.markets).order_by(Company.id))).all()
         companies = [ident for ident, _ in rows]
-        hosts = sorted((await session.exec(select(Need.municipality_code).where(
-            Need.market == Market.kigyojin).distinct())).all())
-        round_ = await rounds.create_round(session, RoundCreate(name="bench", market=Market.kigyojin,
-                                                                 proposing_side=PartyKind.municipality))
+        hosts = sorted(
+            (await session.exec(select(Need.municipality_code).where(Need.market == Market.kigyojin).distinct())).all()
+        )
+        round_ = await rounds.create_round(
+            session, RoundCreate(name="bench", market=Market.kigyojin, proposing_side=PartyKind.municipality)
+        )
         company_parties = [f"company:{c}" for c in companies]
         host_parties = [f"municipality:{code}" for code in rng.sample(everyone, args.municipalities)]
         for party in host_parties:
-            await repository.upsert_preference(session, round_.id, party, rng.randint(1, 3),
-                                               rng.sample(company_parties, len(company_parties)))
+            await repository.upsert_preference(
+                session, round_.id, party, rng.randint(1, 3), rng.sample(company_parties, len(company_parties))
+            )
         for party in company_parties:
-            await repository.upsert_preference(session, round_.id, party, rng.randint(1, 2),
-                                               rng.sample(host_parties, len(host_parties)))
+            await repository.upsert_preference(
+                session, round_.id, party, rng.randint(1, 2), rng.sample(host_parties, len(host_parties))
+            )
         await session.commit()
-    return {"round_id": round_.id, "hosts": hosts,
-            "kigyojin_companies": [ident for ident, markets in rows if Market.kigyojin in markets]}
+    return {
+        "round_id": round_.id,
+        "hosts": hosts,
+        "kigyojin_companies": [ident for ident, markets in rows if Market.kigyojin in markets],
+    }
 
 
 async def time_round(db: Database, round_id: str) -> dict:
@@ -123,10 +140,15 @@ async def time_round(db: Database, round_id: str) -> dict:
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         stored = await session.get(Round, round_id)
     certificate = result["certificate"]
-    return {"seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3), "pairs": len(result["assignment"]),
-            "excluded_participants": len(result["excluded"]), "stored": stored.solved_at is not None,
-            "stable": certificate["stable"],
-            "mutually_acceptable_pairs_checked": certificate["mutually_acceptable_pairs_checked"]}
+    return {
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "pairs": len(result["assignment"]),
+        "excluded_participants": len(result["excluded"]),
+        "stored": stored.solved_at is not None,
+        "stable": certificate["stable"],
+        "mutually_acceptable_pairs_checked": certificate["mutually_acceptable_pairs_checked"],
+    }
 
 
 async def time_queries(db: Database, market: Market, subjects: list[str], queries: int) -> dict:
@@ -137,12 +159,18 @@ async def time_queries(db: Database, market: Market, subjects: list[str], querie
     returned = 0
     for i in range(queries):
         async with db.reader() as session:  # a GET request's session
-            body = await recommend(session, market, subjects[i % len(subjects)], fiscal_year=fiscal_year,
-                                           limit=20, offset=0, explain=False)
+            body = await recommend(
+                session, market, subjects[i % len(subjects)], fiscal_year=fiscal_year, limit=20, offset=0, explain=False
+            )
             returned += len(body["items"])
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-    return {"queries": queries, "seconds": round(seconds, 3), "queries_per_second": round(queries / seconds, 1),
-            "cpu_queries_per_second": round(queries / cpu_seconds, 1), "mean_items": round(returned / queries, 1)}
+    return {
+        "queries": queries,
+        "seconds": round(seconds, 3),
+        "queries_per_second": round(queries / seconds, 1),
+        "cpu_queries_per_second": round(queries / cpu_seconds, 1),
+        "mean_items": round(returned / queries, 1),
+    }
 
 
 async def database_part(args, database_url: str) -> dict:
@@ -158,7 +186,8 @@ async def database_part(args, database_url: str) -> dict:
             "kigyojin_for_municipality": await time_queries(db, Market.kigyojin, hosts, args.queries),
             "advisor_for_municipality": await time_queries(db, Market.advisor, hosts, args.queries),
             "kigyojin_for_company": await time_queries(
-                db, Market.kigyojin, [f"company:{c}" for c in built["kigyojin_companies"]], args.queries),
+                db, Market.kigyojin, [f"company:{c}" for c in built["kigyojin_companies"]], args.queries
+            ),
         }
         return figures
     finally:
@@ -171,20 +200,36 @@ def through_gateway(args, database_url: str, workdir: Path, host: str) -> dict:
     helpers = _wrk_helpers()
     free_port, run_wrk, wait_ready = helpers.free_port, helpers.run_wrk, helpers.wait_ready
     ports = {"matching": free_port(), "gateway": free_port()}
-    env = dict(os.environ, CHIIKI_DATABASE_URL=database_url, CHIIKI_INTERNAL_SECRET=helpers.SECRET,
-               CHIIKI_VAR_DIR=str(workdir), CHIIKI_RATE_LIMIT_ENABLED="false", CHIIKI_LOG_LEVEL="WARNING",
-               CHIIKI_MATCHING_PORT=str(ports["matching"]), CHIIKI_GATEWAY_PORT=str(ports["gateway"]),
-               CHIIKI_MATCHING_URL=f"http://127.0.0.1:{ports['matching']}")
+    env = dict(
+        os.environ,
+        CHIIKI_DATABASE_URL=database_url,
+        CHIIKI_INTERNAL_SECRET=helpers.SECRET,
+        CHIIKI_VAR_DIR=str(workdir),
+        CHIIKI_RATE_LIMIT_ENABLED="false",
+        CHIIKI_LOG_LEVEL="WARNING",
+        CHIIKI_MATCHING_PORT=str(ports["matching"]),
+        CHIIKI_GATEWAY_PORT=str(ports["gateway"]),
+        CHIIKI_MATCHING_URL=f"http://127.0.0.1:{ports['matching']}",
+    )
     chiiki = [sys.executable, "-m", "common.cli"]
-    created = subprocess.run([*chiiki, "keys", "create", "--role", "app", "--label", "bench"], env=env, check=True,
-                             capture_output=True, text=True, cwd=ROOT)
+    created = subprocess.run(
+        [*chiiki, "keys", "create", "--role", "app", "--label", "bench"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     headers = {"Authorization": f"Bearer {created.stdout.strip().splitlines()[-1]}"}
     script = workdir / "report.lua"
     script.write_text(helpers.WRK_SCRIPT)
-    scenarios = {"recommendations": f"/matching/recommendations?market=kigyojin&for=municipality:{host}",
-                 "fields": "/matching/fields"}
-    processes = [subprocess.Popen([*chiiki, "service", name], env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
-                 for name in ports]
+    scenarios = {
+        "recommendations": f"/matching/recommendations?market=kigyojin&for=municipality:{host}",
+        "fields": "/matching/fields",
+    }
+    processes = [
+        subprocess.Popen([*chiiki, "service", name], env=env, cwd=ROOT, stderr=subprocess.DEVNULL) for name in ports
+    ]
     try:
         for port in ports.values():
             wait_ready(f"http://127.0.0.1:{port}/healthz")
@@ -192,10 +237,21 @@ def through_gateway(args, database_url: str, workdir: Path, host: str) -> dict:
         for round_number in range(args.rounds):
             for name, path in scenarios.items():
                 scenario = {"method": "GET", "path": path, "body": None}
-                runs[name].append(run_wrk(f"http://127.0.0.1:{ports['gateway']}", scenario, headers,
-                                          args.connections, args.duration, script))
-                print(f"gateway {name} round {round_number + 1}: {runs[name][-1]['rps']:.0f} req/s, "
-                      f"p50 {runs[name][-1]['p50_us'] / 1000:.2f} ms, errors {runs[name][-1]['errors']}", flush=True)
+                runs[name].append(
+                    run_wrk(
+                        f"http://127.0.0.1:{ports['gateway']}",
+                        scenario,
+                        headers,
+                        args.connections,
+                        args.duration,
+                        script,
+                    )
+                )
+                print(
+                    f"gateway {name} round {round_number + 1}: {runs[name][-1]['rps']:.0f} req/s, "
+                    f"p50 {runs[name][-1]['p50_us'] / 1000:.2f} ms, errors {runs[name][-1]['errors']}",
+                    flush=True,
+                )
     finally:
         for process in processes:
             process.terminate()
@@ -205,11 +261,20 @@ def through_gateway(args, database_url: str, workdir: Path, host: str) -> dict:
     def median(rows: list[dict], key: str) -> float:
         return sorted(row[key] for row in rows)[len(rows) // 2]
 
-    return {name: {"path": scenarios[name], "connections": args.connections, "duration_seconds": args.duration,
-                   "rounds": args.rounds, "requests_per_second": round(median(rows, "rps"), 1),
-                   "p50_ms": round(median(rows, "p50_us") / 1000, 2), "p99_ms": round(median(rows, "p99_us") / 1000, 2),
-                   "errors": sum(row["errors"] for row in rows), "statuses": [row["statuses"] for row in rows]}
-            for name, rows in runs.items()}
+    return {
+        name: {
+            "path": scenarios[name],
+            "connections": args.connections,
+            "duration_seconds": args.duration,
+            "rounds": args.rounds,
+            "requests_per_second": round(median(rows, "rps"), 1),
+            "p50_ms": round(median(rows, "p50_us") / 1000, 2),
+            "p99_ms": round(median(rows, "p99_us") / 1000, 2),
+            "errors": sum(row["errors"] for row in rows),
+            "statuses": [row["statuses"] for row in rows],
+        }
+        for name, rows in runs.items()
+    }
 
 
 def main() -> None:
@@ -239,13 +304,19 @@ def main() -> None:
         else:
             figures.pop("example_host")
 
-    report = {"benchmark": "matching", "date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "command": " ".join(["bench/matching.py", *sys.argv[1:]]),
-              "database": "sqlite (temporary file)" if not args.database_url else "given by --database-url",
-              "cpu_count": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
-              "market": "demo-data --size large: 2,000 companies, 500 advisers, needs of every 過疎 municipality",
-              "sizes": {"round_municipalities": args.municipalities, "round_companies": args.companies},
-              "targets": {"round_seconds": 2, "recommendations_per_second_in_process": 200}, **figures}
+    report = {
+        "benchmark": "matching",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["bench/matching.py", *sys.argv[1:]]),
+        "database": "sqlite (temporary file)" if not args.database_url else "given by --database-url",
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "market": "demo-data --size large: 2,000 companies, 500 advisers, needs of every 過疎 municipality",
+        "sizes": {"round_municipalities": args.municipalities, "round_companies": args.companies},
+        "targets": {"round_seconds": 2, "recommendations_per_second_in_process": 200},
+        **figures,
+    }
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / "matching.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"written to {args.results_dir / 'matching.json'}")

@@ -57,7 +57,8 @@ WRK_LIMIT_SECONDS = 600  # only if answers go missing: a run ends when every app
 # Each wrk thread sends its own share of the requests (n = BENCH_FIRST ... BENCH_FIRST + BENCH_COUNT - 1), each
 # once; take() gives the thread's next n. When all of them are answered it prints FINISHED and stops; the bench
 # interrupts wrk once every thread has, and done() reports.
-SHARES_LUA = """
+SHARES_LUA = (
+    """
 local first, count = tonumber(os.getenv("BENCH_FIRST")), tonumber(os.getenv("BENCH_COUNT"))
 local thread_count = tonumber(os.getenv("BENCH_THREADS"))
 wrk.method = "POST"
@@ -92,10 +93,14 @@ response = function(status, headers, body)
     wrk.thread:stop()
   end
 end
-""" + REPORT_LUA
+"""
+    + REPORT_LUA
+)
 
 # A distinct resident and Idempotency-Key each.
-APPLICATIONS_LUA = SHARES_LUA + """
+APPLICATIONS_LUA = (
+    SHARES_LUA
+    + """
 local provider_id = os.getenv("BENCH_PROVIDER_ID")
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_APP_KEY")
 request = function()
@@ -106,10 +111,13 @@ request = function()
     '{"myki_id": "bench-%06d", "provider_id": "%s", "provider_account_id": "a%d"}', n, provider_id, n))
 end
 """
+)
 
 # The provider's signed grant.credited webhooks, signed beforehand: line n of BENCH_CREDITS holds webhook-id,
 # webhook-timestamp, webhook-signature and the body, tab-separated.
-CREDITS_LUA = SHARES_LUA + """
+CREDITS_LUA = (
+    SHARES_LUA
+    + """
 local credits, line_n = {}, 0
 for line in io.lines(os.getenv("BENCH_CREDITS")) do
   local id, timestamp, signature, body = line:match("^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$")
@@ -126,6 +134,7 @@ request = function()
   return wrk.format(nil, nil, nil, credit.body)
 end
 """
+)
 
 
 def free_port() -> int:
@@ -187,17 +196,32 @@ class Stack:
         self.name = f"chiiki_bench_{uuid.uuid4().hex[:10]}"
         self.url = self.server.set(database=self.name).render_as_string(False)
         self.ports = {"gateway": free_port(), "mynapoint": free_port()}
-        self.env = dict(os.environ, CHIIKI_DATABASE_URL=self.url, CHIIKI_INTERNAL_SECRET=uuid.uuid4().hex * 2,
-                        CHIIKI_MYKI_SECRET=uuid.uuid4().hex * 2, CHIIKI_LOG_LEVEL="WARNING",
-                        CHIIKI_RATE_LIMIT_ENABLED="false",  # 50 clients on one key: measure the work, not the limiter
-                        CHIIKI_GATEWAY_PORT=str(self.ports["gateway"]),
-                        CHIIKI_MYNAPOINT_PORT=str(self.ports["mynapoint"]),
-                        CHIIKI_MYNAPOINT_URL=f"http://127.0.0.1:{self.ports['mynapoint']}")
+        self.env = dict(
+            os.environ,
+            CHIIKI_DATABASE_URL=self.url,
+            CHIIKI_INTERNAL_SECRET=uuid.uuid4().hex * 2,
+            CHIIKI_MYKI_SECRET=uuid.uuid4().hex * 2,
+            CHIIKI_LOG_LEVEL="WARNING",
+            CHIIKI_RATE_LIMIT_ENABLED="false",  # 50 clients on one key: measure the work, not the limiter
+            CHIIKI_GATEWAY_PORT=str(self.ports["gateway"]),
+            CHIIKI_MYNAPOINT_PORT=str(self.ports["mynapoint"]),
+            CHIIKI_MYNAPOINT_URL=f"http://127.0.0.1:{self.ports['mynapoint']}",
+        )
         self.processes: list[subprocess.Popen] = []
 
     def cli(self, *args: str) -> str:
-        return subprocess.run([sys.executable, "-m", "common.cli", *args], env=self.env, cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        return (
+            subprocess.run(
+                [sys.executable, "-m", "common.cli", *args],
+                env=self.env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
 
     def __enter__(self) -> "Stack":
         with psycopg.connect(self.server.render_as_string(False), autocommit=True) as connection:
@@ -205,8 +229,9 @@ class Stack:
         upgrade(self.url)
         self.cli("data", "load")
         for name in ("mynapoint", "gateway"):
-            self.processes.append(subprocess.Popen([sys.executable, "-m", "common.cli", "service", name],
-                                                   env=self.env, cwd=ROOT))
+            self.processes.append(
+                subprocess.Popen([sys.executable, "-m", "common.cli", "service", name], env=self.env, cwd=ROOT)
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -232,17 +257,34 @@ class Stack:
 async def setup_program(client: httpx.AsyncClient, keys: dict, provider_url: str, residents: int) -> tuple[dict, dict]:
     ops = {"Authorization": f"Bearer {keys['ops']}"}
     muni = {"Authorization": f"Bearer {keys['municipality']}"}
-    provider = (await client.post("/mynapoint/providers", headers=ops,
-                                  json={"name": "bench pay", "webhook_url": provider_url})).json()
+    provider = (
+        await client.post("/mynapoint/providers", headers=ops, json={"name": "bench pay", "webhook_url": provider_url})
+    ).json()
     now = datetime.now(UTC)
-    program = (await client.post("/mynapoint/programs", headers=muni, json={
-        "municipality_code": MUNICIPALITY, "name": "bench", "kind": "fixed", "points_per_person": 1_000,
-        "budget_yen": residents * 1_000, "provider_ids": [provider["id"]],
-        "opens_at": (now - timedelta(days=1)).isoformat(), "closes_at": (now + timedelta(days=1)).isoformat()})).json()
+    program = (
+        await client.post(
+            "/mynapoint/programs",
+            headers=muni,
+            json={
+                "municipality_code": MUNICIPALITY,
+                "name": "bench",
+                "kind": "fixed",
+                "points_per_person": 1_000,
+                "budget_yen": residents * 1_000,
+                "provider_ids": [provider["id"]],
+                "opens_at": (now - timedelta(days=1)).isoformat(),
+                "closes_at": (now + timedelta(days=1)).isoformat(),
+            },
+        )
+    ).json()
     roster = [{"myki_id": f"bench-{n:06d}", "birth_date": "1980-01-01"} for n in range(residents)]
     for start in range(0, residents, 5_000):
-        answer = await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=muni,
-                                   json={"residents": roster[start:start + 5_000]}, timeout=120)
+        answer = await client.post(
+            f"/mynapoint/programs/{program['id']}/roster",
+            headers=muni,
+            json={"residents": roster[start : start + 5_000]},
+            timeout=120,
+        )
         assert answer.json()["errors"] == [], answer.text
     return provider, program
 
@@ -255,8 +297,18 @@ async def run_wrk(script: str, url: str, first: int, count: int, clients: int, *
         lua.write(script)
         lua.flush()
         wrk = await asyncio.create_subprocess_exec(
-            "wrk", f"-t{threads}", f"-c{clients}", f"-d{WRK_LIMIT_SECONDS}s", "--timeout", "10s", "-s", lua.name,
-            url, env=env, stdout=subprocess.PIPE)
+            "wrk",
+            f"-t{threads}",
+            f"-c{clients}",
+            f"-d{WRK_LIMIT_SECONDS}s",
+            "--timeout",
+            "10s",
+            "-s",
+            lua.name,
+            url,
+            env=env,
+            stdout=subprocess.PIPE,
+        )
         output, finished = [], 0
         while line := (await wrk.stdout.readline()).decode():
             output.append(line)
@@ -265,17 +317,32 @@ async def run_wrk(script: str, url: str, first: int, count: int, clients: int, *
                 wrk.send_signal(signal.SIGINT)  # wrk sleeps out its duration otherwise; SIGINT ends it and runs done()
         await wrk.wait()
     figures = read_report("".join(output))
-    return {"requests": count, "clients": clients, "seconds": round(figures["seconds"], 3),
-            "per_second": round(count / figures["seconds"], 1), "p50_ms": round(figures["p50_us"] / 1000, 1),
-            "p99_ms": round(figures["p99_us"] / 1000, 1), "mean_ms": round(figures["mean_us"] / 1000, 1),
-            "statuses": figures["statuses"], "wrk_errors": figures["errors"]}
+    return {
+        "requests": count,
+        "clients": clients,
+        "seconds": round(figures["seconds"], 3),
+        "per_second": round(count / figures["seconds"], 1),
+        "p50_ms": round(figures["p50_us"] / 1000, 1),
+        "p99_ms": round(figures["p99_us"] / 1000, 1),
+        "mean_ms": round(figures["mean_us"] / 1000, 1),
+        "statuses": figures["statuses"],
+        "wrk_errors": figures["errors"],
+    }
 
 
-async def bench_applications(base: str, app_key: str, provider: dict, program: dict, first: int, count: int,
-                             clients: int) -> dict:
+async def bench_applications(
+    base: str, app_key: str, provider: dict, program: dict, first: int, count: int, clients: int
+) -> dict:
     """Residents first <= n < first + count apply, each once."""
-    figures = await run_wrk(APPLICATIONS_LUA, f"{base}/mynapoint/programs/{program['id']}/applications", first,
-                            count, clients, BENCH_APP_KEY=app_key, BENCH_PROVIDER_ID=provider["id"])
+    figures = await run_wrk(
+        APPLICATIONS_LUA,
+        f"{base}/mynapoint/programs/{program['id']}/applications",
+        first,
+        count,
+        clients,
+        BENCH_APP_KEY=app_key,
+        BENCH_PROVIDER_ID=provider["id"],
+    )
     return {"applications": figures.pop("requests"), **figures}
 
 
@@ -284,21 +351,28 @@ def sign_credits(grant_ids: list[str], secret: str) -> str:
     now, signer = datetime.now(UTC), Webhook(secret)
     lines = []
     for grant_id in grant_ids:
-        body = json.dumps({"type": "grant.credited", "timestamp": now.isoformat(), "data": {"grant_id": grant_id}},
-                          separators=(",", ":"))
+        body = json.dumps(
+            {"type": "grant.credited", "timestamp": now.isoformat(), "data": {"grant_id": grant_id}},
+            separators=(",", ":"),
+        )
         webhook_id = f"msg_credit_{grant_id}"
         lines.append("\t".join((webhook_id, str(int(now.timestamp())), signer.sign(webhook_id, now, body), body)))
     return "\n".join(lines) + "\n"
 
 
-async def bench_credits(base: str, provider: dict, grant_ids: list[str], first: int, count: int,
-                        clients: int) -> dict:
+async def bench_credits(base: str, provider: dict, grant_ids: list[str], first: int, count: int, clients: int) -> dict:
     """The provider credits grants first <= n < first + count: signed webhooks to the gateway, each once."""
     with tempfile.NamedTemporaryFile("w", suffix=".tsv") as credits:
         credits.write(sign_credits(grant_ids, provider["webhook_secret"]))
         credits.flush()
-        figures = await run_wrk(CREDITS_LUA, f"{base}/webhooks/providers/{provider['id']}", first, count, clients,
-                                BENCH_CREDITS=credits.name)
+        figures = await run_wrk(
+            CREDITS_LUA,
+            f"{base}/webhooks/providers/{provider['id']}",
+            first,
+            count,
+            clients,
+            BENCH_CREDITS=credits.name,
+        )
     return {"credits": figures.pop("requests"), **figures}
 
 
@@ -341,8 +415,12 @@ async def bench_deliveries(database_url: str, expected: int, workers: int, seen:
     for worker in runners:
         await worker.client.aclose()
     await db.dispose()
-    return {"deliveries": seen["verified"], "workers": workers, "seconds": round(elapsed, 3),
-            "per_second": round(seen["verified"] / elapsed, 1)}
+    return {
+        "deliveries": seen["verified"],
+        "workers": workers,
+        "seconds": round(elapsed, 3),
+        "per_second": round(seen["verified"] / elapsed, 1),
+    }
 
 
 async def one_run(args: argparse.Namespace) -> tuple[dict, dict, dict]:
@@ -351,17 +429,20 @@ async def one_run(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     runner, hook_url, seen = await provider_stub(secret_holder)
     residents = WARM_UP + args.applications
     with Stack(args.server) as stack:
-        keys = {"ops": stack.cli("keys", "create", "--role", "ops"),
-                "municipality": stack.cli("keys", "create", "--role", "municipality", "--municipality", MUNICIPALITY),
-                "app": stack.cli("keys", "create", "--role", "app")}
+        keys = {
+            "ops": stack.cli("keys", "create", "--role", "ops"),
+            "municipality": stack.cli("keys", "create", "--role", "municipality", "--municipality", MUNICIPALITY),
+            "app": stack.cli("keys", "create", "--role", "app"),
+        }
         async with httpx.AsyncClient(base_url=stack.base, timeout=60) as client:
             provider, program = await setup_program(client, keys, hook_url, residents)
             secret_holder["secret"] = provider["webhook_secret"]
         await bench_applications(stack.base, keys["app"], provider, program, 0, WARM_UP, args.clients)
         meter = CpuMeter({"mynapoint service": stack.processes[0].pid, "gateway": stack.processes[1].pid})
         before = meter.read()
-        applications = await bench_applications(stack.base, keys["app"], provider, program, WARM_UP,
-                                                 args.applications, args.clients)
+        applications = await bench_applications(
+            stack.base, keys["app"], provider, program, WARM_UP, args.applications, args.clients
+        )
         applications["cpu_ms_per_application"] = meter.per_unit(before, meter.read(), args.applications)
         # Every grant above left a grant.created event in the outbox; no worker ran until now.
         deliveries = await bench_deliveries(stack.url, residents, args.workers, seen)
@@ -381,25 +462,35 @@ async def main(args: argparse.Namespace) -> dict:
     runs = []
     for number in range(1, args.runs + 1):
         runs.append(await one_run(args))
-        print(f"run {number}/{args.runs}: {runs[-1][0]['per_second']} applications/s, "
-              f"{runs[-1][1]['per_second']} deliveries/s, {runs[-1][2]['per_second']} credits/s", file=sys.stderr)
+        print(
+            f"run {number}/{args.runs}: {runs[-1][0]['per_second']} applications/s, "
+            f"{runs[-1][1]['per_second']} deliveries/s, {runs[-1][2]['per_second']} credits/s",
+            file=sys.stderr,
+        )
     by_rate = sorted(runs, key=lambda run: run[0]["per_second"])
     applications, deliveries, credits = by_rate[(len(by_rate) - 1) // 2]
-    return {"benchmark": "mynapoint", "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            "database": "postgresql", "through": "gateway → mynapoint (uvicorn processes)",
-            "runs": args.runs, "median_run": {"applications": applications, "webhook_deliveries": deliveries,
-                                              "grant_credits": credits},
-            "every_run": {"applications_per_second": [run[0]["per_second"] for run in runs],
-                          "deliveries_per_second": [run[1]["per_second"] for run in runs],
-                          "credits_per_second": [run[2]["per_second"] for run in runs]},
-            "target_applications_per_second": 300}
+    return {
+        "benchmark": "mynapoint",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "database": "postgresql",
+        "through": "gateway → mynapoint (uvicorn processes)",
+        "runs": args.runs,
+        "median_run": {"applications": applications, "webhook_deliveries": deliveries, "grant_credits": credits},
+        "every_run": {
+            "applications_per_second": [run[0]["per_second"] for run in runs],
+            "deliveries_per_second": [run[1]["per_second"] for run in runs],
+            "credits_per_second": [run[2]["per_second"] for run in runs],
+        },
+        "target_applications_per_second": 300,
+    }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", default=os.environ.get("CHIIKI_BENCH_DATABASE_URL",
-                                                           "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--server", default=os.environ.get("CHIIKI_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
     parser.add_argument("--applications", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)

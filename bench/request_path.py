@@ -53,8 +53,12 @@ ROWS = {
     "one_row": ("gateway", "GET", "/subsidy/municipalities/012092", None, True),
     "calculation": ("gateway", "POST", "/subsidy/programs/distributed_energy/calculate", CALCULATION, True),
 }
-TARGETS = {"one_row_over_no_database": 0.6, "calculation_over_no_database": 0.6,
-           "gateway_cpu_ms_per_proxied_request": 0.35, "no_database_over_bare": 0.4}
+TARGETS = {
+    "one_row_over_no_database": 0.6,
+    "calculation_over_no_database": 0.6,
+    "gateway_cpu_ms_per_proxied_request": 0.35,
+    "no_database_over_bare": 0.4,
+}
 
 BARE_APP = """
 import sys
@@ -69,14 +73,17 @@ async def constant() -> dict[str, str]:
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, access_log=False, proxy_headers=False)
 """
 
-WRK_SCRIPT = """
+WRK_SCRIPT = (
+    """
 wrk.method = os.getenv("BENCH_METHOD")
 local body = os.getenv("BENCH_BODY")
 if body ~= "" then wrk.body = body end
 wrk.headers["Content-Type"] = "application/json"
 local authorization = os.getenv("BENCH_AUTHORIZATION")
 if authorization ~= "" then wrk.headers["Authorization"] = authorization end
-""" + REPORT_LUA
+"""
+    + REPORT_LUA
+)
 
 
 def free_port() -> int:
@@ -98,8 +105,9 @@ def wait_ready(url: str, timeout: float = 60) -> None:
 
 def status_of(url: str, method: str, body: dict | None, authorization: str) -> int:
     headers = {"Content-Type": "application/json"} | ({"Authorization": authorization} if authorization else {})
-    request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None, method=method,
-                                     headers=headers)
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode() if body else None, method=method, headers=headers
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return int(response.status)
@@ -127,12 +135,19 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def run_wrk(url: str, method: str, body: dict | None, authorization: str, connections: int, duration: int,
-            script: Path) -> dict:
-    env = dict(os.environ, BENCH_METHOD=method, BENCH_BODY=json.dumps(body) if body else "",
-               BENCH_AUTHORIZATION=authorization)
-    output = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "-s", str(script), url],
-                            env=env, capture_output=True, text=True, check=True).stdout
+def run_wrk(
+    url: str, method: str, body: dict | None, authorization: str, connections: int, duration: int, script: Path
+) -> dict:
+    env = dict(
+        os.environ, BENCH_METHOD=method, BENCH_BODY=json.dumps(body) if body else "", BENCH_AUTHORIZATION=authorization
+    )
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "-s", str(script), url],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     figures = read_report(output)
     figures["rps"] = figures["requests"] / figures["seconds"]
     return figures
@@ -143,17 +158,24 @@ def prepare_database(env: dict) -> str:
     chiiki = [sys.executable, "-m", "common.cli"]
     subprocess.run([*chiiki, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([*chiiki, "data", "load"], env=env, check=True, capture_output=True)
-    created = subprocess.run([*chiiki, "keys", "create", "--role", "app", "--label", "bench-request-path"], env=env,
-                             check=True, capture_output=True, text=True)
+    created = subprocess.run(
+        [*chiiki, "keys", "create", "--role", "app", "--label", "bench-request-path"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return created.stdout.strip().splitlines()[-1]
 
 
-def measure(row: str, base: str, pids: dict[str, int], authorization: str, args: argparse.Namespace,
-            script: Path) -> dict:
+def measure(
+    row: str, base: str, pids: dict[str, int], authorization: str, args: argparse.Namespace, script: Path
+) -> dict:
     _, method, path, body, keyed = ROWS[row]
     before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
-    figures = run_wrk(base + path, method, body, authorization if keyed else "", args.connections, args.duration,
-                      script)
+    figures = run_wrk(
+        base + path, method, body, authorization if keyed else "", args.connections, args.duration, script
+    )
     spent = {name: tree_cpu_seconds(pid) - before[name] for name, pid in pids.items()}
     answered = max(1, figures["requests"])
     figures["cpu_ms_per_request"] = {name: round(seconds * 1000 / answered, 3) for name, seconds in spent.items()}
@@ -164,15 +186,18 @@ def summarise(rows: dict[str, list[dict]]) -> dict:
     median = {}
     for row, runs in rows.items():
         processes = runs[0]["cpu_ms_per_request"]
-        median[row] = {"rps": round(statistics.median(r["rps"] for r in runs), 1),
-                       "p50_ms": statistics.median(r["p50_us"] for r in runs) / 1000,
-                       "p99_ms": statistics.median(r["p99_us"] for r in runs) / 1000,
-                       "errors": sum(r["errors"] for r in runs),
-                       "non_2xx": sum(count for r in runs for status, count in r["statuses"].items()
-                                      if not status.startswith("2")),
-                       "cpu_ms_per_request": {name: round(statistics.median(r["cpu_ms_per_request"][name]
-                                                                            for r in runs), 3)
-                                              for name in processes}}
+        median[row] = {
+            "rps": round(statistics.median(r["rps"] for r in runs), 1),
+            "p50_ms": statistics.median(r["p50_us"] for r in runs) / 1000,
+            "p99_ms": statistics.median(r["p99_us"] for r in runs) / 1000,
+            "errors": sum(r["errors"] for r in runs),
+            "non_2xx": sum(
+                count for r in runs for status, count in r["statuses"].items() if not status.startswith("2")
+            ),
+            "cpu_ms_per_request": {
+                name: round(statistics.median(r["cpu_ms_per_request"][name] for r in runs), 3) for name in processes
+            },
+        }
     for figures in median.values():
         figures["over_bare"] = round(figures["rps"] / median["bare"]["rps"], 3)
         figures["over_no_database"] = round(figures["rps"] / median["no_database"]["rps"], 3)
@@ -185,8 +210,10 @@ def print_table(median: dict) -> None:
         cpu = figures["cpu_ms_per_request"]
         gateway = f"{cpu['gateway']:.3f}" if row != "bare" else "—"
         service = f"{cpu['subsidy']:.3f}" if ROWS[row][0] == "gateway" and row != "healthz" else "—"
-        print(f"{row:12} {figures['rps']:8.0f} {figures['over_bare']:6.2f} {figures['over_no_database']:7.2f} "
-              f"{gateway:>11} {service:>11} {figures['p50_ms']:7.2f}")
+        print(
+            f"{row:12} {figures['rps']:8.0f} {figures['over_bare']:6.2f} {figures['over_no_database']:7.2f} "
+            f"{gateway:>11} {service:>11} {figures['p50_ms']:7.2f}"
+        )
 
 
 def parse_args() -> argparse.Namespace:
@@ -207,24 +234,32 @@ def main() -> None:
     ports = {"bare": free_port(), "gateway": free_port(), "subsidy": free_port()}
     database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
     huge = "1000000000"
-    env = dict(os.environ, CHIIKI_DATABASE_URL=database_url, CHIIKI_INTERNAL_SECRET=SECRET,
-               CHIIKI_VAR_DIR=str(workdir), CHIIKI_LOG_LEVEL="INFO", CHIIKI_RATE_LIMIT_ENABLED="true",
-               CHIIKI_RATE_LIMIT_KEY_PER_MINUTE=huge, CHIIKI_RATE_LIMIT_KEY_BURST=huge,
-               CHIIKI_RATE_LIMIT_ANONYMOUS_PER_MINUTE=huge, CHIIKI_RATE_LIMIT_ANONYMOUS_BURST=huge,
-               CHIIKI_GATEWAY_PORT=str(ports["gateway"]), CHIIKI_SUBSIDY_PORT=str(ports["subsidy"]),
-               CHIIKI_SUBSIDY_URL=f"http://127.0.0.1:{ports['subsidy']}")
+    env = dict(
+        os.environ,
+        CHIIKI_DATABASE_URL=database_url,
+        CHIIKI_INTERNAL_SECRET=SECRET,
+        CHIIKI_VAR_DIR=str(workdir),
+        CHIIKI_LOG_LEVEL="INFO",
+        CHIIKI_RATE_LIMIT_ENABLED="true",
+        CHIIKI_RATE_LIMIT_KEY_PER_MINUTE=huge,
+        CHIIKI_RATE_LIMIT_KEY_BURST=huge,
+        CHIIKI_RATE_LIMIT_ANONYMOUS_PER_MINUTE=huge,
+        CHIIKI_RATE_LIMIT_ANONYMOUS_BURST=huge,
+        CHIIKI_GATEWAY_PORT=str(ports["gateway"]),
+        CHIIKI_SUBSIDY_PORT=str(ports["subsidy"]),
+        CHIIKI_SUBSIDY_URL=f"http://127.0.0.1:{ports['subsidy']}",
+    )
     authorization = f"Bearer {prepare_database(env)}"
     script = workdir / "report.lua"
     script.write_text(WRK_SCRIPT)
     service = [sys.executable, "-m", "common.cli", "service"]
     workers = ["--workers", str(args.workers)] if args.workers != 1 else []  # an older chiiki has no --workers
     processes = {
-        "bare": subprocess.Popen([sys.executable, "-c", BARE_APP, str(ports["bare"])], cwd=ROOT,
-                                 stderr=subprocess.DEVNULL),
-        "subsidy": subprocess.Popen([*service, "subsidy", *workers], env=env, cwd=ROOT,
-                                    stderr=subprocess.DEVNULL),
-        "gateway": subprocess.Popen([*service, "gateway", *workers], env=env, cwd=ROOT,
-                                    stderr=subprocess.DEVNULL),
+        "bare": subprocess.Popen(
+            [sys.executable, "-c", BARE_APP, str(ports["bare"])], cwd=ROOT, stderr=subprocess.DEVNULL
+        ),
+        "subsidy": subprocess.Popen([*service, "subsidy", *workers], env=env, cwd=ROOT, stderr=subprocess.DEVNULL),
+        "gateway": subprocess.Popen([*service, "gateway", *workers], env=env, cwd=ROOT, stderr=subprocess.DEVNULL),
     }
     load_before = os.getloadavg()
     try:
@@ -233,17 +268,18 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{ports['gateway']}/subsidy/programs")
         pids = {name: process.pid for name, process in processes.items()}
         for row, (process, method, path, body, keyed) in ROWS.items():
-            status = status_of(f"http://127.0.0.1:{ports[process]}{path}", method, body,
-                               authorization if keyed else "")
+            status = status_of(f"http://127.0.0.1:{ports[process]}{path}", method, body, authorization if keyed else "")
             if status != 200:
                 raise SystemExit(f"{row}: {method} {path} answers {status}")
         runs: dict[str, list[dict]] = {row: [] for row in ROWS}
         for round_number in range(args.rounds):
             for row, (process, *_rest) in ROWS.items():
-                runs[row].append(measure(row, f"http://127.0.0.1:{ports[process]}", pids, authorization, args,
-                                         script))
-                print(f"round {round_number + 1} {row}: {runs[row][-1]['rps']:.0f} req/s, "
-                      f"CPU ms per request {runs[row][-1]['cpu_ms_per_request']}", flush=True)
+                runs[row].append(measure(row, f"http://127.0.0.1:{ports[process]}", pids, authorization, args, script))
+                print(
+                    f"round {round_number + 1} {row}: {runs[row][-1]['rps']:.0f} req/s, "
+                    f"CPU ms per request {runs[row][-1]['cpu_ms_per_request']}",
+                    flush=True,
+                )
     finally:
         for process in processes.values():
             process.terminate()
@@ -253,19 +289,34 @@ def main() -> None:
 
     median = summarise(runs)
     proxied = [median[row]["cpu_ms_per_request"]["gateway"] for row in ("no_database", "one_row", "calculation")]
-    invalid = [f"{row}: {figures['errors']} errors, {figures['non_2xx']} non-2xx"
-               for row, figures in median.items() if figures["errors"] or figures["non_2xx"]]
-    report = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version(),
-                          "load_average_before": [round(x, 2) for x in load_before],
-                          "load_average_after": [round(x, 2) for x in os.getloadavg()]},
-              "database": make_url(database_url).get_backend_name(), "workers": args.workers,
-              "connections": args.connections, "duration_seconds": args.duration, "rounds": args.rounds,
-              "valid": not invalid, "problems": invalid, "rows": median,
-              "gateway_cpu_ms_per_proxied_request": max(proxied), "targets": TARGETS,
-              "note": "cpu_ms_per_request: each process's CPU (with its workers) over the requests wrk counted; "
-                      "bare is the bare app, gateway and subsidy the chiiki processes"}
+    invalid = [
+        f"{row}: {figures['errors']} errors, {figures['non_2xx']} non-2xx"
+        for row, figures in median.items()
+        if figures["errors"] or figures["non_2xx"]
+    ]
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "database": make_url(database_url).get_backend_name(),
+        "workers": args.workers,
+        "connections": args.connections,
+        "duration_seconds": args.duration,
+        "rounds": args.rounds,
+        "valid": not invalid,
+        "problems": invalid,
+        "rows": median,
+        "gateway_cpu_ms_per_proxied_request": max(proxied),
+        "targets": TARGETS,
+        "note": "cpu_ms_per_request: each process's CPU (with its workers) over the requests wrk counted; "
+        "bare is the bare app, gateway and subsidy the chiiki processes",
+    }
     backend = report["database"]
     results_file = RESULTS if backend == "sqlite" else RESULTS.with_stem(f"request_path-{backend}")
     results_file.parent.mkdir(parents=True, exist_ok=True)

@@ -45,13 +45,22 @@ CSV_HEADER = "myki_id,birth_date,household_with_children,income_band,activity_pa
 
 
 def json_rows(prefix: str, count: int) -> list[dict]:
-    return [{"myki_id": f"{prefix}-{n:06d}", "birth_date": "1985-06-01", "household_with_children": n % 2 == 0,
-             "income_band": n % 5, "activity_participation": n % 3 == 0} for n in range(count)]
+    return [
+        {
+            "myki_id": f"{prefix}-{n:06d}",
+            "birth_date": "1985-06-01",
+            "household_with_children": n % 2 == 0,
+            "income_band": n % 5,
+            "activity_participation": n % 3 == 0,
+        }
+        for n in range(count)
+    ]
 
 
 def csv_rows(prefix: str, count: int) -> str:
-    return CSV_HEADER + "".join(f"{prefix}-{n:06d},1985-06-01,{'true' if n % 2 else 'false'},{n % 5},1\n"
-                                for n in range(count))
+    return CSV_HEADER + "".join(
+        f"{prefix}-{n:06d},1985-06-01,{'true' if n % 2 else 'false'},{n % 5},1\n" for n in range(count)
+    )
 
 
 async def keys(database_url: str) -> tuple[str, str]:
@@ -79,28 +88,57 @@ async def measure(database_url: str, rows: int, runs: int) -> dict:
 
     upgrade(database_url)
     ops, muni = await keys(database_url)
-    settings = Settings(_env_file=None, database_url=database_url, internal_secret="x" * 40, log_json=False,
-                        max_body_bytes=64 * 1024 * 1024, upstream_timeout_seconds=120)
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        internal_secret="x" * 40,
+        log_json=False,
+        max_body_bytes=64 * 1024 * 1024,
+        upstream_timeout_seconds=120,
+    )
     db = Database.from_url(database_url)
     service = mynapoint_app(settings=settings, db=db)
     gateway = gateway_app(settings=settings, db=db, transports={"mynapoint": httpx.ASGITransport(app=service)})
     figures: dict[str, list[tuple[float, float]]] = {"json_insert": [], "csv_insert": [], "csv_update": []}
     try:
-        async with LifespanManager(service), LifespanManager(gateway), httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=gateway), base_url="http://gateway.bench", timeout=600) as client:
+        async with (
+            LifespanManager(service),
+            LifespanManager(gateway),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=gateway), base_url="http://gateway.bench", timeout=600
+            ) as client,
+        ):
             as_ops, as_muni = {"Authorization": f"Bearer {ops}"}, {"Authorization": f"Bearer {muni}"}
-            provider = (await client.post("/mynapoint/providers", headers=as_ops,
-                                          json={"name": "bench", "webhook_url": "http://127.0.0.1:9/hook"})).json()
+            provider = (
+                await client.post(
+                    "/mynapoint/providers",
+                    headers=as_ops,
+                    json={"name": "bench", "webhook_url": "http://127.0.0.1:9/hook"},
+                )
+            ).json()
             now = datetime.now(UTC)
-            program = (await client.post("/mynapoint/programs", headers=as_muni, json={
-                "municipality_code": MUNICIPALITY, "name": "bench", "kind": "fixed", "points_per_person": 1000,
-                "budget_yen": 1_000_000, "provider_ids": [provider["id"]], "opens_at": now.isoformat(),
-                "closes_at": (now + timedelta(days=30)).isoformat()})).json()
+            program = (
+                await client.post(
+                    "/mynapoint/programs",
+                    headers=as_muni,
+                    json={
+                        "municipality_code": MUNICIPALITY,
+                        "name": "bench",
+                        "kind": "fixed",
+                        "points_per_person": 1000,
+                        "budget_yen": 1_000_000,
+                        "provider_ids": [provider["id"]],
+                        "opens_at": now.isoformat(),
+                        "closes_at": (now + timedelta(days=30)).isoformat(),
+                    },
+                )
+            ).json()
             url = f"/mynapoint/programs/{program['id']}/roster"
             await timed(client, url, as_muni, 500, json={"residents": json_rows("warm", 500)})
             for run in range(runs):
-                figures["json_insert"].append(await timed(client, url, as_muni, rows,
-                                                          json={"residents": json_rows(f"j{run}", rows)}))
+                figures["json_insert"].append(
+                    await timed(client, url, as_muni, rows, json={"residents": json_rows(f"j{run}", rows)})
+                )
                 text = csv_rows(f"c{run}", rows)
                 csv_headers = as_muni | {"content-type": "text/csv"}
                 figures["csv_insert"].append(await timed(client, url, csv_headers, rows, content=text))
@@ -111,9 +149,13 @@ async def measure(database_url: str, rows: int, runs: int) -> dict:
     for case, timings in figures.items():
         median = statistics.median(wall for wall, _ in timings)
         cpu = statistics.median(cpu for _, cpu in timings)
-        report[case] = {"seconds": round(median, 3), "rows_per_second": round(rows / median),
-                        "cpu_seconds": round(cpu, 3), "rows_per_cpu_second": round(rows / cpu),
-                        "runs_seconds": [round(wall, 3) for wall, _ in timings]}
+        report[case] = {
+            "seconds": round(median, 3),
+            "rows_per_second": round(rows / median),
+            "cpu_seconds": round(cpu, 3),
+            "rows_per_cpu_second": round(rows / cpu),
+            "runs_seconds": [round(wall, 3) for wall, _ in timings],
+        }
     return report
 
 
@@ -145,14 +187,22 @@ async def main(args: argparse.Namespace) -> dict:
             results["postgresql"] = await measure(database_url, args.rows, args.runs)
         finally:
             drop(server, database_url)
-    return {"benchmark": "roster", "when": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-            "rows_per_upload": args.rows, "runs": args.runs, "target_rows_per_second": 20_000, "results": results}
+    return {
+        "benchmark": "roster",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "rows_per_upload": args.rows,
+        "runs": args.runs,
+        "target_rows_per_second": 20_000,
+        "results": results,
+    }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", default=os.environ.get("CHIIKI_BENCH_DATABASE_URL",
-                                                           "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--server", default=os.environ.get("CHIIKI_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
     parser.add_argument("--rows", type=int, default=14_000)
     parser.add_argument("--runs", type=int, default=3)
     figures = asyncio.run(main(parser.parse_args()))

@@ -39,9 +39,14 @@ class AdviserYears:
         return advisor_year_reasons(self.year_of_use, self.max_years)
 
     def as_json(self) -> dict[str, Any]:
-        return {"municipality_code": self.municipality_code, "fiscal_year": self.fiscal_year,
-                "years_used": list(self.years_used), "year_of_use": self.year_of_use, "max_years": self.max_years,
-                "within_limit": self.year_of_use <= self.max_years}
+        return {
+            "municipality_code": self.municipality_code,
+            "fiscal_year": self.fiscal_year,
+            "years_used": list(self.years_used),
+            "year_of_use": self.year_of_use,
+            "max_years": self.max_years,
+            "within_limit": self.year_of_use <= self.max_years,
+        }
 
 
 def _fiscal_year(moment: datetime) -> int:
@@ -56,30 +61,35 @@ def years_of_use(activity: list[tuple[datetime, datetime | None]], now_year: int
     return years
 
 
-async def advisor_spans(session: AsyncSession,
-                        codes: Collection[str]) -> list[tuple[str, datetime, datetime | None]]:
+async def advisor_spans(session: AsyncSession, codes: Collection[str]) -> list[tuple[str, datetime, datetime | None]]:
     """(municipality, became active, completed or None) of each advisor-market match of `codes` that became
     active, from the matches' recorded transitions."""
     began = func.min(case((col(MatchTransition.to_status) == MatchStatus.active, col(MatchTransition.at))))
     ended = func.max(case((col(MatchTransition.to_status) == MatchStatus.completed, col(MatchTransition.at))))
-    query = (select(col(Match.municipality_code), began, ended)
-             .join(MatchTransition, col(MatchTransition.match_id) == col(Match.id))
-             .where(Match.market == Market.advisor, col(Match.municipality_code).in_(list(codes)),
-                    col(MatchTransition.to_status).in_([MatchStatus.active, MatchStatus.completed]))
-             .group_by(col(Match.id), col(Match.municipality_code)))
+    query = (
+        select(col(Match.municipality_code), began, ended)
+        .join(MatchTransition, col(MatchTransition.match_id) == col(Match.id))
+        .where(
+            Match.market == Market.advisor,
+            col(Match.municipality_code).in_(list(codes)),
+            col(MatchTransition.to_status).in_([MatchStatus.active, MatchStatus.completed]),
+        )
+        .group_by(col(Match.id), col(Match.municipality_code))
+    )
     return [(code, start, end) for code, start, end in (await session.exec(query)).all() if start is not None]
 
 
-async def adviser_years_of(session: AsyncSession, codes: Collection[str],
-                           fiscal_year: int) -> dict[str, AdviserYears]:
+async def adviser_years_of(session: AsyncSession, codes: Collection[str], fiscal_year: int) -> dict[str, AdviserYears]:
     """Each municipality's years of adviser use as seen from `fiscal_year` (one query for all of `codes`)."""
     spans: dict[str, list[tuple[datetime, datetime | None]]] = defaultdict(list)
     for code, began, ended in await advisor_spans(session, codes):
         spans[code].append((began, ended))
     max_years = int(parameter("advisor", "max_years", fiscal_year).value)
     now_year = current_fiscal_year()
-    return {code: AdviserYears(code, fiscal_year, tuple(sorted(years_of_use(spans.get(code, []), now_year))),
-                               max_years) for code in codes}
+    return {
+        code: AdviserYears(code, fiscal_year, tuple(sorted(years_of_use(spans.get(code, []), now_year))), max_years)
+        for code in codes
+    }
 
 
 async def adviser_years(session: AsyncSession, code: str, fiscal_year: int) -> AdviserYears:

@@ -70,9 +70,12 @@ def health_router() -> APIRouter:
         """Liveness: answers as long as the process serves requests; it reads nothing."""
         return Health(status="ok")
 
-    @router.get("/readyz", response_model=Readiness,
-                summary="The database answers and its schema is at the latest migration",
-                responses=error_responses(ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.MIGRATIONS_PENDING))
+    @router.get(
+        "/readyz",
+        response_model=Readiness,
+        summary="The database answers and its schema is at the latest migration",
+        responses=error_responses(ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.MIGRATIONS_PENDING),
+    )
     async def get_readiness(request: Request) -> JSONResponse:
         """Readiness: a 503 while the database cannot be reached or its schema is behind the code."""
         return await readiness(request.app.state.db)
@@ -89,8 +92,10 @@ async def readiness(db: Database) -> JSONResponse:
     except Exception as exc:  # any failure to reach the database means "not ready", never a 500
         return error_response(ErrorCode.DATABASE_UNAVAILABLE, f"database unreachable: {type(exc).__name__}")
     if current != head:
-        return error_response(ErrorCode.MIGRATIONS_PENDING,
-                              f"database schema is at {current or 'nothing'}, expected {head}: run chiiki db upgrade")
+        return error_response(
+            ErrorCode.MIGRATIONS_PENDING,
+            f"database schema is at {current or 'nothing'}, expected {head}: run chiiki db upgrade",
+        )
     return JSONResponse({"status": "ready", "database": "ok", "migration": current})
 
 
@@ -108,8 +113,9 @@ def service_error_codes(path: str, _method: str, operation: Operation) -> set[Er
     return codes
 
 
-def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
-                       settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+def create_service_app(
+    name: str, title: str, routers: Iterable[APIRouter], *, settings: Settings | None = None, db: Database | None = None
+) -> FastAPI:
     """A service app. Tests pass `db` (their own database) and `settings`; processes read the environment."""
     settings = settings or get_settings()
 
@@ -122,8 +128,13 @@ def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
         if owns_db:
             await app.state.db.dispose()
 
-    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan, telemetry=fastapi_telemetry(settings),
-                  generate_unique_id_function=operation_ids(name))
+    app = FastAPI(
+        title=title,
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry=fastapi_telemetry(settings),
+        generate_unique_id_function=operation_ids(name),
+    )
     app.state.service = name
     app.state.settings = settings
     if db is not None:
@@ -131,8 +142,9 @@ def create_service_app(name: str, title: str, routers: Iterable[APIRouter], *,
     stamp_request_ids()
     install_error_handlers(app)
     app.add_middleware(JsonDepthLimitMiddleware)  # inside the identity check: only the gateway's bodies are read
-    app.add_middleware(GatewayIdentityMiddleware, secret=settings.internal_secret_bytes(),
-                       require_gateway=settings.require_gateway)
+    app.add_middleware(
+        GatewayIdentityMiddleware, secret=settings.internal_secret_bytes(), require_gateway=settings.require_gateway
+    )
     app.add_middleware(ObservabilityMiddleware, service=name)  # added last, so it runs first
     app.include_router(health_router())
     app.include_router(metrics_router())

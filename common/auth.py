@@ -55,6 +55,7 @@ ANONYMOUS_PRINCIPAL = Principal(role=ANONYMOUS)
 
 # --- keys -----------------------------------------------------------------------------------------
 
+
 def hash_secret(secret: str) -> str:
     # Keys carry 256 random bits, so a plain SHA-256 is enough; a slow hash would only slow every request.
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -68,8 +69,12 @@ def parse_key(key: str) -> tuple[str, str] | None:
 
 
 async def create_api_key(
-    session: AsyncSession, role: str, *, municipality_code: str | None = None,
-    provider_id: str | None = None, label: str = "",
+    session: AsyncSession,
+    role: str,
+    *,
+    municipality_code: str | None = None,
+    provider_id: str | None = None,
+    label: str = "",
 ) -> tuple[ApiKey, str]:
     """Store a new key and return it with its plaintext, which is never stored and cannot be shown again."""
     try:
@@ -78,8 +83,9 @@ async def create_api_key(
         allowed = ", ".join(r.value for r in ApiKeyRole)
         raise Unprocessable(f"unknown role {role!r}; use one of {allowed}", field="role") from None
     if (role == ApiKeyRole.municipality) != (municipality_code is not None):
-        raise Unprocessable("a municipality key, and only a municipality key, names a municipality code",
-                            field="municipality_code")
+        raise Unprocessable(
+            "a municipality key, and only a municipality key, names a municipality code", field="municipality_code"
+        )
     if (role == ApiKeyRole.provider) != (provider_id is not None):
         raise Unprocessable("a provider key, and only a provider key, names a provider id", field="provider_id")
     if municipality_code is not None and await session.get(Municipality, municipality_code) is None:
@@ -88,8 +94,14 @@ async def create_api_key(
         raise NotFound(f"no provider with id {provider_id}", field="provider_id")
 
     key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-    api_key = ApiKey(id=key_id, label=label, role=role, municipality_code=municipality_code,
-                     provider_id=provider_id, secret_hash=hash_secret(secret))
+    api_key = ApiKey(
+        id=key_id,
+        label=label,
+        role=role,
+        municipality_code=municipality_code,
+        provider_id=provider_id,
+        secret_hash=hash_secret(secret),
+    )
     session.add(api_key)
     await session.flush()
     return api_key, f"{KEY_PREFIX}_{key_id}_{secret}"
@@ -125,8 +137,9 @@ async def rotate_api_key(session: AsyncSession, key_id: str, *, grace_seconds: i
     if grace_seconds < 0:
         raise Unprocessable("the grace period cannot be negative", field="grace_seconds")
     old = await _active_key(session, key_id)
-    new, plaintext = await create_api_key(session, old.role, municipality_code=old.municipality_code,
-                                          provider_id=old.provider_id, label=old.label)
+    new, plaintext = await create_api_key(
+        session, old.role, municipality_code=old.municipality_code, provider_id=old.provider_id, label=old.label
+    )
     old.replaced_by = new.id
     if grace_seconds:
         old.expires_at = utcnow() + timedelta(seconds=grace_seconds)
@@ -151,6 +164,7 @@ async def revoke_keys_with_label(session: AsyncSession, label: str) -> int:
 @dataclass(frozen=True)
 class KeyRecord:
     """What checking a key needs of its row: ApiKey's own field names, without the ORM."""
+
     id: str
     role: str
     municipality_code: str | None
@@ -223,8 +237,12 @@ async def find_key(session: AsyncSession, authorization: str | None) -> ApiKey |
 def principal_for(api_key: StoredKey | None) -> Principal:
     if api_key is None:
         return ANONYMOUS_PRINCIPAL
-    return Principal(role=str(api_key.role), key_id=api_key.id, municipality_code=api_key.municipality_code,
-                     provider_id=api_key.provider_id)
+    return Principal(
+        role=str(api_key.role),
+        key_id=api_key.id,
+        municipality_code=api_key.municipality_code,
+        provider_id=api_key.provider_id,
+    )
 
 
 async def authenticate(session: AsyncSession, authorization: str | None) -> Principal:
@@ -244,26 +262,35 @@ async def record_key_use(session: AsyncSession, key_id: str) -> None:
     """Set last_used_at. Run it in a transaction of its own: on SQLite a read transaction that later
     writes cannot wait for the lock (SQLITE_BUSY at once), while one that starts by writing can."""
     await session.exec(
-        update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=utcnow())
+        update(ApiKey)
+        .where(col(ApiKey.id) == key_id)
+        .values(last_used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
 
 
 # --- the signed principal between gateway and services --------------------------------------------
 
+
 def _signature(secret: bytes, payload: str) -> str:
     return hmac.new(secret, payload.encode(), hashlib.sha256).hexdigest()
 
 
 def sign_principal(principal: Principal, secret: bytes, now: float | None = None) -> dict[str, str]:
-    fields = {"role": principal.role, "key": principal.key_id or "", "municipality": principal.municipality_code or "",
-              "provider": principal.provider_id or "", "ts": str(int(now if now is not None else time.time()))}
+    fields = {
+        "role": principal.role,
+        "key": principal.key_id or "",
+        "municipality": principal.municipality_code or "",
+        "provider": principal.provider_id or "",
+        "ts": str(int(now if now is not None else time.time())),
+    }
     payload = urlencode(fields)
     return {PRINCIPAL_HEADER: payload, SIGNATURE_HEADER: _signature(secret, payload)}
 
 
-def verify_principal(payload: str | None, signature: str | None, secret: bytes,
-                     now: float | None = None) -> Principal | None:
+def verify_principal(
+    payload: str | None, signature: str | None, secret: bytes, now: float | None = None
+) -> Principal | None:
     """The principal the gateway signed, or None when the headers are missing, forged or stale."""
     if not payload or not signature or not hmac.compare_digest(_signature(secret, payload), signature):
         return None
@@ -274,12 +301,16 @@ def verify_principal(payload: str | None, signature: str | None, secret: bytes,
         return None
     if age > SIGNATURE_MAX_AGE_SECONDS:
         return None
-    return Principal(role=fields.get("role", ANONYMOUS), key_id=fields.get("key") or None,
-                     municipality_code=fields.get("municipality") or None,
-                     provider_id=fields.get("provider") or None)
+    return Principal(
+        role=fields.get("role", ANONYMOUS),
+        key_id=fields.get("key") or None,
+        municipality_code=fields.get("municipality") or None,
+        provider_id=fields.get("provider") or None,
+    )
 
 
 # --- dependencies for routes -----------------------------------------------------------------------
+
 
 async def get_principal(request: Request) -> Principal:
     return getattr(request.state, "principal", ANONYMOUS_PRINCIPAL)
@@ -290,8 +321,11 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 # Only documents that an operation takes `Authorization: Bearer <api key>`: the gateway checks the key and
 # never forwards it, so behind the gateway this always reads None.
-API_KEY_SCHEME = HTTPBearer(auto_error=False, scheme_name="ApiKey",
-                            description="An API key from `chiiki keys create`: `Authorization: Bearer chk_…`")
+API_KEY_SCHEME = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An API key from `chiiki keys create`: `Authorization: Bearer chk_…`",
+)
 
 
 def require_roles(

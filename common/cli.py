@@ -16,8 +16,9 @@ if TYPE_CHECKING:  # the commands import these lazily, so that `chiiki --help` s
 
 Result = TypeVar("Result")
 
-app = typer.Typer(help="chiiki: regional-vitality policies as services.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="chiiki: regional-vitality policies as services.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 data_app = typer.Typer(help="Reference data.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -74,8 +75,9 @@ def keys_create(
 
     async def work(session: "AsyncSession") -> tuple["ApiKey", str, int]:
         revoked = await revoke_keys_with_label(session, label) if replace and label else 0
-        api_key, plaintext = await create_api_key(session, role, municipality_code=municipality,
-                                                  provider_id=provider, label=label)
+        api_key, plaintext = await create_api_key(
+            session, role, municipality_code=municipality, provider_id=provider, label=label
+        )
         return api_key, plaintext, revoked
 
     try:
@@ -83,8 +85,12 @@ def keys_create(
     except ChiikiError as exc:
         _fail(exc.message)
     binding = api_key.municipality_code or api_key.provider_id
-    typer.echo(f"created {api_key.role} key {api_key.id}" + (f" for {binding}" if binding else "")
-               + (f" (revoked {revoked} earlier '{label}' key(s))" if revoked else ""), err=True)
+    typer.echo(
+        f"created {api_key.role} key {api_key.id}"
+        + (f" for {binding}" if binding else "")
+        + (f" (revoked {revoked} earlier '{label}' key(s))" if revoked else ""),
+        err=True,
+    )
     typer.echo(plaintext)
 
 
@@ -105,11 +111,18 @@ def keys_list(
     keys = asyncio.run(_in_session(work))
     typer.echo(f"{'id':16}  {'role':12}  {'tenant':24}  {'label':20}  {'created':16}  {'last used':16}  state")
     for key in keys:
-        state = (f"revoked {_when(key.revoked_at)}" if key.revoked_at
-                 else f"expires {_when(key.expires_at)}" if key.expires_at else "active")
+        state = (
+            f"revoked {_when(key.revoked_at)}"
+            if key.revoked_at
+            else f"expires {_when(key.expires_at)}"
+            if key.expires_at
+            else "active"
+        )
         tenant = key.municipality_code or key.provider_id or "-"
-        typer.echo(f"{key.id:16}  {key.role:12}  {tenant:24}  {key.label or '-':20}  {_when(key.created_at):16}  "
-                   f"{_when(key.last_used_at):16}  {state}")
+        typer.echo(
+            f"{key.id:16}  {key.role:12}  {tenant:24}  {key.label or '-':20}  {_when(key.created_at):16}  "
+            f"{_when(key.last_used_at):16}  {state}"
+        )
 
 
 @keys_app.command("revoke")
@@ -135,8 +148,9 @@ def keys_rotate(
     from common.errors import ChiikiError
 
     try:
-        new_key, plaintext = asyncio.run(_in_session(
-            lambda session: rotate_api_key(session, key_id, grace_seconds=grace_minutes * 60)))
+        new_key, plaintext = asyncio.run(
+            _in_session(lambda session: rotate_api_key(session, key_id, grace_seconds=grace_minutes * 60))
+        )
     except ChiikiError as exc:
         _fail(exc.message)
     until = f"in {grace_minutes} minute(s)" if grace_minutes else "now"
@@ -147,8 +161,9 @@ def keys_rotate(
 @app.command("service")
 def service(
     name: Annotated[str, typer.Argument(help="gateway, subsidy, matching or mynapoint")],
-    workers: Annotated[int, typer.Option(min=1, envvar="CHIIKI_WORKERS",
-                                         help="processes serving this service's port (one per core)")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, envvar="CHIIKI_WORKERS", help="processes serving this service's port (one per core)")
+    ] = 1,
 ) -> None:
     """Run one service of the suite (what each container runs), in one process or several."""
     if name not in PROCESSES:

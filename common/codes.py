@@ -3,8 +3,10 @@
 import re
 
 MUNICIPALITY_CODE_PATTERN = r"^[0-9]{6}$"
-MUNICIPALITY_CODE_DESCRIPTION = ("全国地方公共団体コード: five digits and a check digit, the sixth: "
-                                 "(11 − (6·d1 + 5·d2 + 4·d3 + 3·d4 + 2·d5) mod 11) mod 10, e.g. 012092")
+MUNICIPALITY_CODE_DESCRIPTION = (
+    "全国地方公共団体コード: five digits and a check digit, the sixth: "
+    "(11 − (6·d1 + 5·d2 + 4·d3 + 3·d4 + 2·d5) mod 11) mod 10, e.g. 012092"
+)
 _SIX_DIGITS = re.compile(MUNICIPALITY_CODE_PATTERN)
 _WEIGHTS = (6, 5, 4, 3, 2)
 

@@ -53,8 +53,10 @@ class _Compiled:
         raw = await cursor.fetchone() if self.result_processors else None
         if raw is None:
             return None
-        return tuple(value if processor is None else processor(value)
-                     for value, processor in zip(raw, self.result_processors, strict=True))
+        return tuple(
+            value if processor is None else processor(value)
+            for value, processor in zip(raw, self.result_processors, strict=True)
+        )
 
 
 class DriverStatement:
@@ -80,8 +82,10 @@ class DriverStatement:
             processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 bind_processors[name] = processor
-        result_processors = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
-                                  for column in getattr(statement, "exported_columns", ()))
+        result_processors = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in getattr(statement, "exported_columns", ())
+        )
         literals = {name: bind.value for name, bind in compiled.binds.items() if bind.value is not None}
         sql, preparation = str(compiled), None
         if dialect.name == "postgresql":
@@ -104,8 +108,9 @@ class _Preparation:
         return cls(name, f"PREPARE {name} AS {sql}")
 
     def execute(self, parameter_count: int) -> str:
-        return f"EXECUTE {self.name}({', '.join(['%s'] * parameter_count)})" if parameter_count else \
-            f"EXECUTE {self.name}"
+        return (
+            f"EXECUTE {self.name}({', '.join(['%s'] * parameter_count)})" if parameter_count else f"EXECUTE {self.name}"
+        )
 
 
 def _quoted(identifier: str) -> str:
@@ -117,8 +122,9 @@ class BulkUpsert:
     rows give (the key's included); the others of `columns` are updated on a row whose key exists, except
     `insert_only` ones (an id the row keeps for life)."""
 
-    def __init__(self, table: Table, key: tuple[str, ...], columns: tuple[str, ...], *,
-                 insert_only: tuple[str, ...] = ()):
+    def __init__(
+        self, table: Table, key: tuple[str, ...], columns: tuple[str, ...], *, insert_only: tuple[str, ...] = ()
+    ):
         self.table, self.key, self.columns = table, key, columns
         self.kept = key + insert_only
         self.upsert = DriverStatement(self._upsert)
@@ -131,13 +137,16 @@ class BulkUpsert:
             f"COPY {staging} ({names}) FROM STDIN",
             f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM {staging} "
             f"ON CONFLICT ({', '.join(quote(name) for name in key)}) DO UPDATE SET {updates}",
-            f"TRUNCATE {staging}")
+            f"TRUNCATE {staging}",
+        )
 
     def _upsert(self, dialect: str) -> ClauseElement:
         values = {name: bindparam(name, type_=self.table.c[name].type) for name in self.columns}
         statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(self.table).values(values)
-        return statement.on_conflict_do_update(index_elements=list(self.key), set_={
-            name: statement.excluded[name] for name in self.columns if name not in self.kept})
+        return statement.on_conflict_do_update(
+            index_elements=list(self.key),
+            set_={name: statement.excluded[name] for name in self.columns if name not in self.kept},
+        )
 
     async def copy_on_postgresql(self, driver: psycopg.AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
         create, copy, move, empty = self._postgresql
@@ -273,8 +282,10 @@ class DriverConnection:
         if self.dialect.name == "postgresql":
             outcomes = await self._run_on_postgresql(driver, prepared, commit_on_driver)
         else:
-            outcomes = [await self._outcome(compiled, await self._execute(driver, compiled, values))
-                        for compiled, values in prepared]
+            outcomes = [
+                await self._outcome(compiled, await self._execute(driver, compiled, values))
+                for compiled, values in prepared
+            ]
             if commit_on_driver:
                 await driver.commit()
         if commit and (not commit_on_driver or self._session_must_be_told()):
@@ -287,8 +298,9 @@ class DriverConnection:
         session = self.session
         return self.dialect.name != "postgresql" or bool(session.new or session.dirty or session.deleted)
 
-    async def _run_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: _Prepared,
-                                 commit: bool) -> list[Outcome]:
+    async def _run_on_postgresql(
+        self, driver: psycopg.AsyncConnection, prepared: _Prepared, commit: bool
+    ) -> list[Outcome]:
         try:
             return await self._send_on_postgresql(driver, prepared, commit)
         except psycopg.errors.InvalidSqlStatementName:
@@ -297,8 +309,9 @@ class DriverConnection:
                 raise  # the batch joined a transaction: only its owner can roll it back and start again
             return await self._send_on_postgresql(driver, prepared, commit)  # it began its own, now rolled back
 
-    async def _send_on_postgresql(self, driver: psycopg.AsyncConnection, prepared: _Prepared,
-                                  commit: bool) -> list[Outcome]:
+    async def _send_on_postgresql(
+        self, driver: psycopg.AsyncConnection, prepared: _Prepared, commit: bool
+    ) -> list[Outcome]:
         await _prepare_missing(driver, [compiled.preparation for compiled, _ in prepared if compiled.preparation])
         # With no transaction open yet, the query begins its own: psycopg would send BEGIN in a round trip
         # of its own, so the connection is in autocommit mode for the length of this one query.

@@ -58,21 +58,30 @@ class HostFacts:
     high_population_decline: bool = False
 
     @classmethod
-    def from_municipality(cls, municipality: MunicipalityFacts, *, in_teiju_jiritsuken: bool = False,
-                          high_population_decline: bool = False,
-                          has_disadvantaged_area: bool | None = None) -> "HostFacts":
+    def from_municipality(
+        cls,
+        municipality: MunicipalityFacts,
+        *,
+        in_teiju_jiritsuken: bool = False,
+        high_population_decline: bool = False,
+        has_disadvantaged_area: bool | None = None,
+    ) -> "HostFacts":
         return cls(
-            code=municipality.code, name=municipality.name,
+            code=municipality.code,
+            name=municipality.name,
             in_three_metro_area=municipality.metro_area is not None,
-            has_disadvantaged_area=(municipality.kaso_type is not None if has_disadvantaged_area is None
-                                    else has_disadvantaged_area),
-            in_teiju_jiritsuken=in_teiju_jiritsuken, high_population_decline=high_population_decline,
+            has_disadvantaged_area=(
+                municipality.kaso_type is not None if has_disadvantaged_area is None else has_disadvantaged_area
+            ),
+            in_teiju_jiritsuken=in_teiju_jiritsuken,
+            high_population_decline=high_population_decline,
         )
 
 
 # --- dated parameters -------------------------------------------------------------------------------
 # The limits live in the subsidy service's rules files, where they are validated, cited and traced; callers
 # that have no rules context of their own (matching) read them here, so there is one copy of each number.
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -108,40 +117,56 @@ def parameter(program: str, name: str, fiscal_year: int) -> Parameter:
 
 # --- the checks -------------------------------------------------------------------------------------
 
+
 def host_municipality_reasons(host: HostFacts) -> list[Reason]:
     """①三大都市圏外, or ②inside it with a 条件不利地域, a 定住自立圏 or a high rate of population decline."""
     if not host.in_three_metro_area:
         return []
     if host.has_disadvantaged_area or host.in_teiju_jiritsuken or host.high_population_decline:
         return []
-    return [Reason("host_in_three_metro_area",
-                   f"{host.name} is in the 三大都市圏 and has no 条件不利地域, no 定住自立圏 and no high population "
-                   f"decline, so it cannot host ({HOST_SOURCE})")]
+    return [
+        Reason(
+            "host_in_three_metro_area",
+            f"{host.name} is in the 三大都市圏 and has no 条件不利地域, no 定住自立圏 and no high population "
+            f"decline, so it cannot host ({HOST_SOURCE})",
+        )
+    ]
 
 
 def company_reasons(company_in_three_metro_area: bool) -> list[Reason]:
     if company_in_three_metro_area:
         return []
-    return [Reason("company_outside_three_metro_area",
-                   "the company is not in the 三大都市圏 and has no head-office function there "
-                   "(「地域活性化起業人」 対象者)")]
+    return [
+        Reason(
+            "company_outside_three_metro_area",
+            "the company is not in the 三大都市圏 and has no head-office function there (「地域活性化起業人」 対象者)",
+        )
+    ]
 
 
 def satellite_office_company_reasons(company_in_three_metro_area: bool) -> list[Reason]:
     if company_in_three_metro_area:
         return []
-    return [Reason("company_outside_three_metro_area",
-                   "the company is not in the 三大都市圏; the satellite-office matching brings companies of the "
-                   "three big metropolitan areas to municipalities "
-                   "(「サテライトオフィス・マッチング支援事業」 三大都市圏企業)")]
+    return [
+        Reason(
+            "company_outside_three_metro_area",
+            "the company is not in the 三大都市圏; the satellite-office matching brings companies of the "
+            "three big metropolitan areas to municipalities "
+            "(「サテライトオフィス・マッチング支援事業」 三大都市圏企業)",
+        )
+    ]
 
 
 def dispatch_months_reasons(months: int, min_months: int, max_months: int) -> list[Reason]:
     if min_months <= months <= max_months:
         return []
-    return [Reason("dispatch_period_out_of_range",
-                   f"a dispatch of {months} months is outside {min_months}–{max_months} months "
-                   "(「地域活性化起業人」 期間 ６ヵ月 ～ ３年)")]
+    return [
+        Reason(
+            "dispatch_period_out_of_range",
+            f"a dispatch of {months} months is outside {min_months}–{max_months} months "
+            "(「地域活性化起業人」 期間 ６ヵ月 ～ ３年)",
+        )
+    ]
 
 
 def dispatch_period_reasons(months: int, fiscal_year: int) -> list[Reason]:
@@ -150,8 +175,9 @@ def dispatch_period_reasons(months: int, fiscal_year: int) -> list[Reason]:
     return dispatch_months_reasons(months, shortest.value, longest.value)
 
 
-def kigyojin_pair_reasons(company_in_three_metro_area: bool, host: HostFacts, fiscal_year: int,
-                          dispatch_months: int | None = None) -> list[Reason]:
+def kigyojin_pair_reasons(
+    company_in_three_metro_area: bool, host: HostFacts, fiscal_year: int, dispatch_months: int | None = None
+) -> list[Reason]:
     reasons = company_reasons(company_in_three_metro_area) + host_municipality_reasons(host)
     if dispatch_months is not None:
         reasons += dispatch_period_reasons(dispatch_months, fiscal_year)
@@ -161,9 +187,13 @@ def kigyojin_pair_reasons(company_in_three_metro_area: bool, host: HostFacts, fi
 def adviser_outside_reasons(adviser_lives_outside: bool) -> list[Reason]:
     if adviser_lives_outside:
         return []
-    return [Reason("adviser_lives_in_host",
-                   "the adviser lives in the municipality; only experts living outside it count "
-                   "(「外部専門家（地域力創造アドバイザー）制度」 市町村外在住)")]
+    return [
+        Reason(
+            "adviser_lives_in_host",
+            "the adviser lives in the municipality; only experts living outside it count "
+            "(「外部専門家（地域力創造アドバイザー）制度」 市町村外在住)",
+        )
+    ]
 
 
 def adviser_residence_reasons(adviser_municipality_code: str | None, host: HostFacts) -> list[Reason]:
@@ -173,31 +203,47 @@ def adviser_residence_reasons(adviser_municipality_code: str | None, host: HostF
 def advisor_year_reasons(year_of_use: int, max_years: int) -> list[Reason]:
     if year_of_use <= max_years:
         return []
-    return [Reason("advisor_years_exceeded", f"year {year_of_use} of use is past the limit of {max_years} years "
-                   "(「外部専門家（地域力創造アドバイザー）制度」 最大３年間)")]
+    return [
+        Reason(
+            "advisor_years_exceeded",
+            f"year {year_of_use} of use is past the limit of {max_years} years "
+            "(「外部専門家（地域力創造アドバイザー）制度」 最大３年間)",
+        )
+    ]
 
 
 def advisor_invitation_reasons(days: int, times: int, min_days: int, min_times: int) -> list[Reason]:
     if days >= min_days or times >= min_times:
         return []
-    return [Reason("advisor_too_few_invitations",
-                   f"{days} days and {times} invitations are fewer than {min_days} days or {min_times} times in "
-                   "the fiscal year (「外部専門家（地域力創造アドバイザー）制度」 延べ１０日以上又は５回以上)")]
+    return [
+        Reason(
+            "advisor_too_few_invitations",
+            f"{days} days and {times} invitations are fewer than {min_days} days or {min_times} times in "
+            "the fiscal year (「外部専門家（地域力創造アドバイザー）制度」 延べ１０日以上又は５回以上)",
+        )
+    ]
 
 
 def project_manager_year_reasons(year_of_service: int, max_years: int) -> list[Reason]:
     if year_of_service <= max_years:
         return []
-    return [Reason("project_manager_years_exceeded",
-                   f"year {year_of_service} of service is past the limit of {max_years} years per person")]
+    return [
+        Reason(
+            "project_manager_years_exceeded",
+            f"year {year_of_service} of service is past the limit of {max_years} years per person",
+        )
+    ]
 
 
 def project_manager_residence_reasons(moved_in: bool, local_exception: bool) -> list[Reason]:
     """A move of residence into a 条件不利地域, except local ex-協力隊 / ex-起業人."""
     if moved_in or local_exception:
         return []
-    return [Reason("no_move_of_residence",
-                   "no move of residence into a 条件不利地域, and not a local ex-協力隊 / ex-起業人")]
+    return [
+        Reason(
+            "no_move_of_residence", "no move of residence into a 条件不利地域, and not a local ex-協力隊 / ex-起業人"
+        )
+    ]
 
 
 def advisor_pair_reasons(adviser_municipality_code: str | None, host: HostFacts) -> list[Reason]:
@@ -206,6 +252,7 @@ def advisor_pair_reasons(adviser_municipality_code: str | None, host: HostFacts)
 
 
 # --- residents of a municipal point program (自治体マイナポイント) ---------------------------------------
+
 
 class PointTerms(Protocol):
     """What resident eligibility reads of a point program: its window and its rules (Program.eligibility)."""
@@ -237,8 +284,13 @@ def window_reasons(program: PointTerms, now: datetime) -> list[Reason]:
     opens, closes = aware(program.opens_at), aware(program.closes_at)
     if opens <= now < closes:
         return []
-    return [Reason("outside_window", "Applications for this program are not open now "
-                   f"(open {opens.astimezone(JST):%Y-%m-%d} to {closes.astimezone(JST):%Y-%m-%d} JST).")]
+    return [
+        Reason(
+            "outside_window",
+            "Applications for this program are not open now "
+            f"(open {opens.astimezone(JST):%Y-%m-%d} to {closes.astimezone(JST):%Y-%m-%d} JST).",
+        )
+    ]
 
 
 def resident_reasons(program: PointTerms, entry: ResidentFacts | None, now: datetime) -> list[Reason]:
@@ -246,8 +298,12 @@ def resident_reasons(program: PointTerms, entry: ResidentFacts | None, now: date
     if closed := window_reasons(program, now):
         return closed
     if entry is None:
-        return [Reason("not_on_roster", "You are not on the municipality's list of residents for this program; "
-                       "please ask the municipality.")]
+        return [
+            Reason(
+                "not_on_roster",
+                "You are not on the municipality's list of residents for this program; please ask the municipality.",
+            )
+        ]
     rules, reasons = program.eligibility, []
     if rules.get("min_age") is not None or rules.get("max_age") is not None:
         reasons += _age_reasons(program, entry, rules)
@@ -266,11 +322,21 @@ def resident_reasons(program: PointTerms, entry: ResidentFacts | None, now: date
 def _card_reasons(entry: ResidentFacts, deadline: date) -> list[Reason]:
     """The card-application deadline of マイナポイント第1弾 (令和3年4月末) and 第2弾 (令和5年2月末)."""
     if entry.card_applied_on is None:
-        return [Reason("card_application_unknown", "The municipality has no date of your My Number Card "
-                       f"application; this program is for cards applied for by {deadline:%Y-%m-%d}. Please ask it.")]
+        return [
+            Reason(
+                "card_application_unknown",
+                "The municipality has no date of your My Number Card "
+                f"application; this program is for cards applied for by {deadline:%Y-%m-%d}. Please ask it.",
+            )
+        ]
     if entry.card_applied_on > deadline:
-        return [Reason("card_applied_too_late", f"This program is for My Number Cards applied for by "
-                       f"{deadline:%Y-%m-%d}; yours was applied for on {entry.card_applied_on:%Y-%m-%d}.")]
+        return [
+            Reason(
+                "card_applied_too_late",
+                f"This program is for My Number Cards applied for by "
+                f"{deadline:%Y-%m-%d}; yours was applied for on {entry.card_applied_on:%Y-%m-%d}.",
+            )
+        ]
     return []
 
 

@@ -88,10 +88,24 @@ def for_status(status: int) -> ErrorCode:
 
 
 # The codes of plain HTTP statuses, which the framework or a proxied answer may bring to any route.
-GENERIC = frozenset({ErrorCode.BAD_REQUEST, ErrorCode.INVALID_INPUT, ErrorCode.UNAUTHORIZED, ErrorCode.FORBIDDEN,
-                     ErrorCode.NOT_FOUND, ErrorCode.METHOD_NOT_ALLOWED, ErrorCode.NOT_ACCEPTABLE, ErrorCode.CONFLICT,
-                     ErrorCode.PAYLOAD_TOO_LARGE, ErrorCode.UNSUPPORTED_MEDIA_TYPE, ErrorCode.RATE_LIMITED,
-                     ErrorCode.INTERNAL_ERROR, ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.UPSTREAM_TIMEOUT})
+GENERIC = frozenset(
+    {
+        ErrorCode.BAD_REQUEST,
+        ErrorCode.INVALID_INPUT,
+        ErrorCode.UNAUTHORIZED,
+        ErrorCode.FORBIDDEN,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.METHOD_NOT_ALLOWED,
+        ErrorCode.NOT_ACCEPTABLE,
+        ErrorCode.CONFLICT,
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.INTERNAL_ERROR,
+        ErrorCode.UPSTREAM_UNAVAILABLE,
+        ErrorCode.UPSTREAM_TIMEOUT,
+    }
+)
 _GENERIC = {code.status: code for code in reversed(list(ErrorCode)) if code in GENERIC}
 
 MARKDOWN_HEAD = """\

@@ -36,8 +36,15 @@ class ChiikiError(Exception):
 
     code = ErrorCode.BAD_REQUEST
 
-    def __init__(self, message: str, *, code: ErrorCode | None = None, field: str | None = None,
-                 headers: dict[str, str] | None = None, errors: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.code = code or self.code
@@ -84,8 +91,9 @@ class ErrorDetail(BaseModel):
     code: ErrorCode = Field(description="a registered error code: docs/errors.md lists them with their statuses")
     message: str = Field(description="for people; may change, so match on `code`")
     field: str | None = Field(None, description="the field the error is about (the first one, when several are)")
-    errors: list[FieldError] | None = Field(None, description="every invalid field of an invalid_input request, "
-                                                              "the first one being `field`")
+    errors: list[FieldError] | None = Field(
+        None, description="every invalid field of an invalid_input request, the first one being `field`"
+    )
     request_id: str | None = Field(None, description="the X-Request-ID of the request, as in the logs")
 
 
@@ -95,8 +103,9 @@ class ErrorEnvelope(BaseModel):
     error: ErrorDetail
 
 
-def error_body(code: ErrorCode, message: str, field: str | None = None,
-               errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def error_body(
+    code: ErrorCode, message: str, field: str | None = None, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": str(code), "message": message}
     if field:
         error["field"] = field
@@ -106,12 +115,17 @@ def error_body(code: ErrorCode, message: str, field: str | None = None,
     return {"error": error}
 
 
-def error_response(code: ErrorCode, message: str, field: str | None = None,
-                   headers: dict[str, str] | None = None, *, status: int | None = None,
-                   errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+def error_response(
+    code: ErrorCode,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    status: int | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
     """The error body with the code's status (`status` only where a framework chose another, as for 405)."""
-    return JSONResponse(error_body(code, message, field, errors), status_code=status or code.status,
-                        headers=headers)
+    return JSONResponse(error_body(code, message, field, errors), status_code=status or code.status, headers=headers)
 
 
 def _field_of(location: Sequence[Any], prefix: str | None) -> str | None:
@@ -125,8 +139,9 @@ def field_errors(problems: Sequence[Mapping[str, Any]], prefix: str | None = Non
     for problem in problems:
         field = _field_of(tuple(problem.get("loc", ())), prefix)
         text = str(problem["msg"]).removeprefix("Value error, ")
-        found.append({"field": field, "code": str(ErrorCode.INVALID_INPUT),
-                      "message": f"{field}: {text}" if field else text})
+        found.append(
+            {"field": field, "code": str(ErrorCode.INVALID_INPUT), "message": f"{field}: {text}" if field else text}
+        )
     return found or [{"field": prefix, "code": str(ErrorCode.INVALID_INPUT), "message": "invalid request"}]
 
 
@@ -157,13 +172,19 @@ def allowed_methods(request: Request, *, skip: BaseRoute | None = None) -> list[
     first route of the path, and a path often has several (GET and POST on a collection). Each method is tried
     as the router would, so routes inside included routers count too."""
     routes = [route for route in request.app.router.routes if route is not skip]
-    return [method for method in ROUTABLE_METHODS
-            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)]
+    return [
+        method
+        for method in ROUTABLE_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
 
 
 def method_not_allowed(request: Request, methods: list[str]) -> JSONResponse:
-    return error_response(ErrorCode.METHOD_NOT_ALLOWED, f"{request.method} is not allowed on {request.url.path}; "
-                          f"use {', '.join(methods)}", headers={"Allow": ", ".join(methods)})
+    return error_response(
+        ErrorCode.METHOD_NOT_ALLOWED,
+        f"{request.method} is not allowed on {request.url.path}; use {', '.join(methods)}",
+        headers={"Allow": ", ".join(methods)},
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -180,15 +201,22 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 # The database is down, restarting, or (SQLite) still locked after the busy timeout, or no pooled connection
 # came free in time: the request may be retried. Raised by SQLAlchemy, or by the driver itself on the
 # driver-level paths (common/driver_sql.py).
-DATABASE_UNAVAILABLE = (SqlAlchemyOperationalError, PoolTimeoutError, psycopg.OperationalError,
-                        sqlite3.OperationalError)
+DATABASE_UNAVAILABLE = (
+    SqlAlchemyOperationalError,
+    PoolTimeoutError,
+    psycopg.OperationalError,
+    sqlite3.OperationalError,
+)
 DATABASE_RETRY_AFTER_SECONDS = 1
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable in %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return error_response(ErrorCode.DATABASE_UNAVAILABLE, "the database cannot be reached just now; retry shortly",
-                          headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+    return error_response(
+        ErrorCode.DATABASE_UNAVAILABLE,
+        "the database cannot be reached just now; retry shortly",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
 
 
 # A value the database cannot store or compare, which no request model caught (a NUL in a path parameter, a

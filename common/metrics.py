@@ -27,13 +27,16 @@ from starlette.types import Scope
 
 __all__ = ["Counter", "Gauge", "Histogram", "metrics_router", "on_scrape", "UPSTREAM_ERRORS"]
 
-REQUESTS = Counter("chiiki_http_requests_total", "HTTP requests answered",
-                   ["service", "method", "route", "status"])
-LATENCY = Histogram("chiiki_http_request_duration_seconds", "Time to answer an HTTP request",
-                    ["service", "method", "route"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-UPSTREAM_ERRORS = Counter("chiiki_gateway_upstream_errors_total", "Gateway calls to a service that failed",
-                          ["upstream", "kind"])
+REQUESTS = Counter("chiiki_http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"])
+LATENCY = Histogram(
+    "chiiki_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+UPSTREAM_ERRORS = Counter(
+    "chiiki_gateway_upstream_errors_total", "Gateway calls to a service that failed", ["upstream", "kind"]
+)
 RATE_LIMITED = Counter("chiiki_gateway_rate_limited_total", "Requests refused with 429", ["kind"])
 
 ScrapeHook = Callable[[FastAPI], Awaitable[None]]
@@ -77,8 +80,12 @@ def on_scrape(app: FastAPI, hook: ScrapeHook) -> None:
 def metrics_router() -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get("/metrics", summary="Prometheus metrics of this process", response_class=Response,
-                responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics of this process",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def get_metrics(request: Request) -> Response:
         """Request counts and latencies by route template, and the figures the service adds, in the Prometheus
         text format."""

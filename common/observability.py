@@ -67,10 +67,21 @@ class ObservabilityMiddleware:
         REQUESTS.labels(self.service, method, route, str(status)).inc()
         LATENCY.labels(self.service, method, route).observe(seconds)
         principal = scope.get("state", {}).get("principal")
-        access_log.info("%s %s %s", method, scope["path"], status, extra={
-            "service": self.service, "method": method, "path": scope["path"], "route": route, "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-            "principal": principal.describe() if principal is not None else None})
+        access_log.info(
+            "%s %s %s",
+            method,
+            scope["path"],
+            status,
+            extra={
+                "service": self.service,
+                "method": method,
+                "path": scope["path"],
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "principal": principal.describe() if principal is not None else None,
+            },
+        )
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -77,9 +77,11 @@ def _by_status(codes: Iterable[ErrorCode]) -> dict[int, list[ErrorCode]]:
 
 def _response(status: int, codes: list[ErrorCode]) -> dict[str, Any]:
     lines = "\n".join(f"- `{code}`: {code.meaning}" for code in codes)
-    response: dict[str, Any] = {"description": f"{HTTPStatus(status).phrase}:\n\n{lines}",
-                                "content": {"application/json": {"schema": ERROR_REF}},
-                                X_ERROR_CODES: [str(code) for code in codes]}
+    response: dict[str, Any] = {
+        "description": f"{HTTPStatus(status).phrase}:\n\n{lines}",
+        "content": {"application/json": {"schema": ERROR_REF}},
+        X_ERROR_CODES: [str(code) for code in codes],
+    }
     if status in WITH_RETRY_AFTER:
         response["headers"] = RETRY_AFTER
     return response
@@ -116,8 +118,9 @@ def declared_codes(operation: Operation) -> set[ErrorCode]:
 
 def set_error_responses(operation: Operation, codes: Iterable[ErrorCode]) -> None:
     """Replace the operation's error responses with one per status of `codes`; other responses stay."""
-    responses = {status: response for status, response in operation.get("responses", {}).items()
-                 if not is_error_status(status)}
+    responses = {
+        status: response for status, response in operation.get("responses", {}).items() if not is_error_status(status)
+    }
     responses |= {str(status): response for status, response in error_responses(*codes).items()}
     operation["responses"] = dict(sorted(responses.items()))
 

@@ -48,8 +48,9 @@ def decode_cursor(cursor: str) -> str:
 
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN,
-                                        description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=200, pattern=CURSOR_PATTERN, description="next_cursor of the previous page")
+    ] = None,
 ) -> PageParams:
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
@@ -70,8 +71,9 @@ def _typed(key: ColumnElement[Any] | Mapped[Any], after: str) -> str | int:
         raise Unprocessable("cursor is not one this API returned", field="cursor") from None
 
 
-def keyset(query: SelectOfScalar[Row], key: ColumnElement[Any] | Mapped[Any],
-           params: PageParams) -> SelectOfScalar[Row]:
+def keyset(
+    query: SelectOfScalar[Row], key: ColumnElement[Any] | Mapped[Any], params: PageParams
+) -> SelectOfScalar[Row]:
     """One page of `query` in the order of `key` (a unique column, e.g. `col(Model.id)`): the rows after the
     cursor, and one more than the limit so that `make_page` can tell whether a next page exists. An integer
     key (an append-only log's id) is compared as a number."""

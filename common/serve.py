@@ -38,8 +38,17 @@ def run_one(name: str, workers: int = 1) -> None:
     if workers > 1:
         os.environ[MULTIPROCESS_DIRECTORY] = str(_fresh_metrics_directory(settings.var_dir, name))
     # log_config=None: uvicorn's records go through our handler, with request ids, as JSON.
-    uvicorn.run(FACTORIES[name], factory=True, host=settings.host, port=port, log_config=None, workers=workers,
-                access_log=False, proxy_headers=False, timeout_graceful_shutdown=STOP_GRACE_SECONDS)
+    uvicorn.run(
+        FACTORIES[name],
+        factory=True,
+        host=settings.host,
+        port=port,
+        log_config=None,
+        workers=workers,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=STOP_GRACE_SECONDS,
+    )
 
 
 def _fresh_metrics_directory(var_dir: Path, name: str) -> Path:
@@ -100,12 +109,16 @@ def run_all(names: tuple[str, ...]) -> int:
     env = dict(os.environ)
     # Generated at run time when not configured, and handed to every process so that they agree.
     env.setdefault("CHIIKI_INTERNAL_SECRET", settings.internal_secret_bytes().decode())
-    children = [Child(name, [sys.executable, "-m", "common.cli", *COMMANDS.get(name, ("service", name))], env)
-                for name in names]
+    children = [
+        Child(name, [sys.executable, "-m", "common.cli", *COMMANDS.get(name, ("service", name))], env) for name in names
+    ]
     for child in children:
         child.start()
-    print(f"chiiki: gateway on http://{settings.host}:{settings.gateway_port} "
-          f"(services on ports {settings.subsidy_port}-{settings.mynapoint_port}); Ctrl-C stops all", flush=True)
+    print(
+        f"chiiki: gateway on http://{settings.host}:{settings.gateway_port} "
+        f"(services on ports {settings.subsidy_port}-{settings.mynapoint_port}); Ctrl-C stops all",
+        flush=True,
+    )
     stopping = False
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:

@@ -14,8 +14,7 @@ MIN_SECRET_LENGTH = 32
 
 class Settings(BaseSettings):
     # An error never repeats the input: it holds every secret and the database URL with its password.
-    model_config = SettingsConfigDict(env_prefix="CHIIKI_", env_file=".env", extra="ignore",
-                                      hide_input_in_errors=True)
+    model_config = SettingsConfigDict(env_prefix="CHIIKI_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     env: Literal["development", "test", "production"] = "development"
     var_dir: Path = Path("var")

@@ -34,11 +34,18 @@ CORS_EXPOSED = ["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Rem
 
 def front_door(app: ASGIApp, settings: Settings) -> ASGIApp:
     """CORS for the configured origins, then the body cap, around `app` (outermost first)."""
-    inner: ASGIApp = BodySizeLimitMiddleware(app, max_bytes=settings.max_body_bytes,
-                                             route_max_bytes=settings.route_max_body_bytes)
+    inner: ASGIApp = BodySizeLimitMiddleware(
+        app, max_bytes=settings.max_body_bytes, route_max_bytes=settings.route_max_body_bytes
+    )
     if origins := settings.cors_origin_list():
-        inner = CORSMiddleware(inner, allow_origins=origins, allow_headers=CORS_HEADERS,
-                               allow_methods=list(PROXY_METHODS), expose_headers=CORS_EXPOSED, max_age=600)
+        inner = CORSMiddleware(
+            inner,
+            allow_origins=origins,
+            allow_headers=CORS_HEADERS,
+            allow_methods=list(PROXY_METHODS),
+            expose_headers=CORS_EXPOSED,
+            max_age=600,
+        )
     return inner
 
 
@@ -48,8 +55,12 @@ class GatewayApp(FastAPI):
     lean: "ProxiedPath | None" = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (self.lean is not None and scope["type"] == "http" and scope["method"] in PROXY_METHODS
-                and upstream_for(scope["path"]) is not None):
+        if (
+            self.lean is not None
+            and scope["type"] == "http"
+            and scope["method"] in PROXY_METHODS
+            and upstream_for(scope["path"]) is not None
+        ):
             scope["app"] = self
             await self.lean(scope, receive, send)
             return
@@ -60,13 +71,15 @@ class ProxiedPath:
     """`handle` (the proxy: a request in, a response out) behind the front door's layers; `route`, the proxy's
     catch-all route, is named in the scope for metrics and logs, as the router would have."""
 
-    def __init__(self, app: FastAPI, route: Route, handle: Callable[[Request], Awaitable[Response]],
-                 settings: Settings):
+    def __init__(
+        self, app: FastAPI, route: Route, handle: Callable[[Request], Awaitable[Response]], settings: Settings
+    ):
         self.app = app
         self.route = route
         self.handle = handle
-        self.stack = ObservabilityMiddleware(front_door(self._proxy, settings), service="gateway",
-                                             on_response_start=add_security_headers)
+        self.stack = ObservabilityMiddleware(
+            front_door(self._proxy, settings), service="gateway", on_response_start=add_security_headers
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["route"] = self.route

@@ -32,8 +32,7 @@ from common.errors import ChiikiError
 from common.models import ApiKey
 
 log = logging.getLogger("chiiki.gateway.keys")
-COLUMNS = ("id", "role", "municipality_code", "provider_id", "secret_hash", "revoked_at", "expires_at",
-           "last_used_at")
+COLUMNS = ("id", "role", "municipality_code", "provider_id", "secret_hash", "revoked_at", "expires_at", "last_used_at")
 SELECT_KEY = f"SELECT {', '.join(COLUMNS)} FROM api_key WHERE id = "  # only constants go into this f-string
 TIMESTAMPS = ("revoked_at", "expires_at", "last_used_at")
 # A read in WAL mode does not wait for writers; this bounds the rare wait (a checkpoint's restart) on the loop.
@@ -49,9 +48,11 @@ LISTENER_RETRY_SECONDS = 1.0
 
 class KeyStoreUnavailable(ChiikiError):
     def __init__(self, cause: Exception):
-        super().__init__(f"API keys cannot be checked now (the database did not answer: {type(cause).__name__}); "
-                         "retry shortly", code=ErrorCode.KEY_STORE_UNAVAILABLE,
-                         headers={"Retry-After": "5"})
+        super().__init__(
+            f"API keys cannot be checked now (the database did not answer: {type(cause).__name__}); retry shortly",
+            code=ErrorCode.KEY_STORE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
 
 
 class KeyStore(Protocol):
@@ -172,8 +173,10 @@ class KeyListener:
                 async for notice in connection.notifies():
                     self.pending.append(notice.payload)
             except psycopg.Error as exc:
-                log.warning("lost the connection that listens for key changes (%s); keys are read uncached "
-                            "until it is back", type(exc).__name__)
+                log.warning(
+                    "lost the connection that listens for key changes (%s); keys are read uncached until it is back",
+                    type(exc).__name__,
+                )
             finally:
                 self.connection, self._lost = None, True
                 await connection.close()
@@ -204,8 +207,14 @@ class PostgresKeyStore:
     """A few connections of psycopg's own pool; the statement is prepared on each after a few uses."""
 
     def __init__(self, conninfo: str, max_connections: int = 4, wait_seconds: float = POSTGRES_WAIT_SECONDS):
-        self.pool = AsyncConnectionPool(conninfo, min_size=1, max_size=max_connections, open=False,
-                                        timeout=wait_seconds, kwargs={"autocommit": True, "row_factory": tuple_row})
+        self.pool = AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_connections,
+            open=False,
+            timeout=wait_seconds,
+            kwargs={"autocommit": True, "row_factory": tuple_row},
+        )
         self.listener = KeyListener(conninfo)
         self.cache = KeyCache()
         self._generation = 0  # moves with every change heard of: a read that overlapped one is not cached

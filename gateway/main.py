@@ -60,14 +60,20 @@ DOCS_ASSETS_URL = "/static-offline-docs"
 class GatewayReadiness(BaseModel):
     status: Literal["ready"]
     database: Literal["ok"] = Field(description="the key store's database answered a query at the latest migration")
-    services: dict[str, Literal["ready"]] = Field(description="each service by name, every one ready",
-                                                  examples=[{"subsidy": "ready", "matching": "ready",
-                                                             "mynapoint": "ready"}])
+    services: dict[str, Literal["ready"]] = Field(
+        description="each service by name, every one ready",
+        examples=[{"subsidy": "ready", "matching": "ready", "mynapoint": "ready"}],
+    )
 
 
-def create_app(*, settings: Settings | None = None, db: Database | None = None,
-               transports: dict[str, httpx.AsyncBaseTransport] | None = None,
-               rate_limit_clock: Clock | None = None, key_store: KeyStore | None = None) -> GatewayApp:
+def create_app(
+    *,
+    settings: Settings | None = None,
+    db: Database | None = None,
+    transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+    rate_limit_clock: Clock | None = None,
+    key_store: KeyStore | None = None,
+) -> GatewayApp:
     """The gateway. Tests pass `db` (keys are then read through its sessions), in-process `transports` to the
     service apps, a fake clock, or a `key_store`."""
     settings = settings or get_settings()
@@ -77,8 +83,9 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
         owns_db = getattr(app.state, "db", None) is None
         if owns_db:
             app.state.db = Database.from_settings(settings)
-        app.state.keys = key_store or (await open_key_store(settings.database_url) if owns_db
-                                       else SessionKeyStore(app.state.db))
+        app.state.keys = key_store or (
+            await open_key_store(settings.database_url) if owns_db else SessionKeyStore(app.state.db)
+        )
         app.state.transports = build_transports(settings, transports)
         app.state.upstreams = build_clients(settings, app.state.transports)
         yield
@@ -88,9 +95,16 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
         if owns_db:
             await app.state.db.dispose()
 
-    app = GatewayApp(title="chiiki", version="0.1.0", lifespan=lifespan, openapi_url=None, docs_url=None,
-                     redoc_url=None, telemetry=fastapi_telemetry(settings),
-                     generate_unique_id_function=operation_ids("gateway"))
+    app = GatewayApp(
+        title="chiiki",
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        telemetry=fastapi_telemetry(settings),
+        generate_unique_id_function=operation_ids("gateway"),
+    )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter.from_settings(settings, rate_limit_clock)
     app.state.openapi = MergedDocument(app.openapi)
@@ -112,28 +126,37 @@ def create_app(*, settings: Settings | None = None, db: Database | None = None,
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="chiiki API",
-                                   swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
-                                   swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="chiiki API",
+            swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
+        )
 
     @app.get("/healthz", tags=["health"], response_model=Health, summary="The gateway process is up")
     async def get_health() -> Health:
         """Liveness of the gateway alone: it asks neither its database nor the services."""
         return Health(status="ok")
 
-    @app.get("/readyz", tags=["health"], response_model=GatewayReadiness,
-             summary="The key store and every service are ready",
-             responses=error_responses(ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.MIGRATIONS_PENDING,
-                                       ErrorCode.SERVICES_NOT_READY))
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=GatewayReadiness,
+        summary="The key store and every service are ready",
+        responses=error_responses(
+            ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.MIGRATIONS_PENDING, ErrorCode.SERVICES_NOT_READY
+        ),
+    )
     async def get_readiness(request: Request) -> JSONResponse:
         """Ready when the key store's database answers at the latest migration and every service's own readiness
         does; a 503 naming what is not ready otherwise."""
         own = await readiness(request.app.state.db)
         if own.status_code != 200:
             return own
-        results = await asyncio.gather(*(_upstream_ready(name, client)
-                                         for name, client in request.app.state.upstreams.items()))
+        results = await asyncio.gather(
+            *(_upstream_ready(name, client) for name, client in request.app.state.upstreams.items())
+        )
         services = dict(results)
         if any(state != "ready" for state in services.values()):
             not_ready = ", ".join(f"{name} ({state})" for name, state in services.items() if state != "ready")
@@ -200,15 +223,19 @@ class ProxyEndpoint:
             exc.headers = {**(exc.headers or {}), **decision.headers()}
             raise
         request.state.principal = principal
-        decision = await _enforce_rate_limit(state.rate_limiter, principal.key_id, address,
-                                             webhook=segment == "webhooks")
-        seconds = route_setting(request.method, path, self.settings.upstream_timeout_seconds,
-                                self.settings.upstream_route_timeouts)
+        decision = await _enforce_rate_limit(
+            state.rate_limiter, principal.key_id, address, webhook=segment == "webhooks"
+        )
+        seconds = route_setting(
+            request.method, path, self.settings.upstream_timeout_seconds, self.settings.upstream_route_timeouts
+        )
         timeout = httpx.Timeout(seconds, connect=self.settings.upstream_connect_timeout_seconds)
-        response = await forward(request, state.transports[upstream], self.base_urls[upstream], upstream,
-                                 principal, self.signer, timeout)
-        response.raw_headers.extend((name.lower().encode(), value.encode())
-                                    for name, value in decision.headers().items())
+        response = await forward(
+            request, state.transports[upstream], self.base_urls[upstream], upstream, principal, self.signer, timeout
+        )
+        response.raw_headers.extend(
+            (name.lower().encode(), value.encode()) for name, value in decision.headers().items()
+        )
         return response
 
 
@@ -248,16 +275,20 @@ async def _record_use(db: Database, key_id: str) -> None:
         log.warning("could not record the use of key %s: %s", key_id, type(exc).__name__)
 
 
-async def _enforce_rate_limit(limiter: RateLimiter, key_id: str | None, client_address: str | None,
-                              *, webhook: bool = False) -> Decision:
+async def _enforce_rate_limit(
+    limiter: RateLimiter, key_id: str | None, client_address: str | None, *, webhook: bool = False
+) -> Decision:
     """The bucket's decision for this request; a 429 with Retry-After and the RateLimit fields if refused."""
     decision = await limiter.check(key_id, client_address, webhook=webhook)
     if not decision.allowed:
         kind = "key" if key_id else "address"
         RATE_LIMITED.labels(kind).inc()
-        raise ChiikiError(f"too many requests for this {'API key' if key_id else 'client address'}; "
-                          f"retry after {decision.retry_after_seconds} s", code=ErrorCode.RATE_LIMITED,
-                          headers=decision.headers())
+        raise ChiikiError(
+            f"too many requests for this {'API key' if key_id else 'client address'}; "
+            f"retry after {decision.retry_after_seconds} s",
+            code=ErrorCode.RATE_LIMITED,
+            headers=decision.headers(),
+        )
     return decision
 
 

@@ -16,8 +16,10 @@ API_SECURITY_HEADERS = {
     "cross-origin-resource-policy": "same-origin",
 }
 # Swagger UI runs its own scripts and styles (served by the gateway itself, never from a CDN).
-DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+)
 DOCS_PATHS = ("/docs", "/static-offline-docs/")
 
 
@@ -98,8 +100,9 @@ class BodySizeLimitMiddleware:
         return replay
 
     async def _refuse_too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        await self._refuse(scope, receive, send, ErrorCode.PAYLOAD_TOO_LARGE,
-                           f"the request body is larger than {limit} bytes")
+        await self._refuse(
+            scope, receive, send, ErrorCode.PAYLOAD_TOO_LARGE, f"the request body is larger than {limit} bytes"
+        )
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, code: ErrorCode, message: str) -> None:

@@ -25,13 +25,25 @@ from common.openapi import (
 from gateway.proxy import upstream_for
 
 CACHE_SECONDS = 60
-SECURITY_SCHEMES = {"ApiKey": {"type": "http", "scheme": "bearer",
-                               "description": "An API key from `chiiki keys create`: `Authorization: Bearer chk_…`"}}
+SECURITY_SCHEMES = {
+    "ApiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key from `chiiki keys create`: `Authorization: Bearer chk_…`",
+    }
+}
 # What the gateway itself may answer in front of any service operation: a malformed request or body length,
 # a bad key (checked whenever one is sent), the rate limits, the key store, and the service's absence.
-THROUGH_THE_GATEWAY = frozenset({ErrorCode.BAD_REQUEST, ErrorCode.UNAUTHORIZED, ErrorCode.RATE_LIMITED,
-                                 ErrorCode.KEY_STORE_UNAVAILABLE, ErrorCode.UPSTREAM_UNAVAILABLE,
-                                 ErrorCode.UPSTREAM_TIMEOUT})
+THROUGH_THE_GATEWAY = frozenset(
+    {
+        ErrorCode.BAD_REQUEST,
+        ErrorCode.UNAUTHORIZED,
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.KEY_STORE_UNAVAILABLE,
+        ErrorCode.UPSTREAM_UNAVAILABLE,
+        ErrorCode.UPSTREAM_TIMEOUT,
+    }
+)
 BODY_METHODS = frozenset({"post", "put", "patch"})
 # A service's answer to a caller that went around the gateway: never seen through it.
 SERVICE_ONLY = frozenset({ErrorCode.GATEWAY_REQUIRED})
@@ -77,9 +89,11 @@ def _rename_schema(document: Document, old: str, new: str) -> Document:
 
 def merge_documents(gateway_document: Document, service_documents: dict[str, Document]) -> Document:
     merged = document_errors(copy.deepcopy(gateway_document), gateway_error_codes)
-    merged["info"]["description"] = ("The chiiki suite through its gateway: subsidy, matching and mynapoint. "
-                                     "Protected operations take `Authorization: Bearer <api key>`. Every error "
-                                     "has the `Error` body; each operation lists the codes it can answer.")
+    merged["info"]["description"] = (
+        "The chiiki suite through its gateway: subsidy, matching and mynapoint. "
+        "Protected operations take `Authorization: Bearer <api key>`. Every error "
+        "has the `Error` body; each operation lists the codes it can answer."
+    )
     components = merged.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
@@ -107,8 +121,7 @@ def merge_documents(gateway_document: Document, service_documents: dict[str, Doc
 
 
 class MergedDocument:
-    def __init__(self, gateway_document_factory: Callable[[], Document],
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, gateway_document_factory: Callable[[], Document], clock: Callable[[], float] = time.monotonic):
         self.gateway_document_factory = gateway_document_factory
         self.clock = clock
         self._document: Document | None = None

@@ -29,14 +29,25 @@ from common.settings import Settings
 # Which service answers which first path segment.
 ROUTES = {"subsidy": "subsidy", "matching": "matching", "mynapoint": "mynapoint", "webhooks": "mynapoint"}
 
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                        "transfer-encoding", "upgrade", "host"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+    }
+)
 # Never forwarded from the caller: its API key stays at the gateway, and identity comes only from us.
 # The gateway's own server writes these.
 DROPPED_RESPONSE_HEADERS = frozenset(name.encode() for name in HOP_BY_HOP | {"date", "server"})
-DROPPED_REQUEST_HEADERS = frozenset(name.encode() for name in
-                                    HOP_BY_HOP | {"authorization", "x-request-id", "x-forwarded-for",
-                                                  *IDENTITY_HEADERS})
+DROPPED_REQUEST_HEADERS = frozenset(
+    name.encode() for name in HOP_BY_HOP | {"authorization", "x-request-id", "x-forwarded-for", *IDENTITY_HEADERS}
+)
 RETRIED_METHODS = frozenset({"GET", "HEAD"})
 
 
@@ -44,21 +55,26 @@ def upstream_urls(settings: Settings) -> dict[str, str]:
     return {"subsidy": settings.subsidy_url, "matching": settings.matching_url, "mynapoint": settings.mynapoint_url}
 
 
-def build_transports(settings: Settings, given: dict[str, httpx.AsyncBaseTransport] | None = None
-                     ) -> dict[str, httpx.AsyncBaseTransport]:
-    limits = httpx.Limits(max_connections=settings.upstream_max_connections,
-                          max_keepalive_connections=settings.upstream_max_connections)
+def build_transports(
+    settings: Settings, given: dict[str, httpx.AsyncBaseTransport] | None = None
+) -> dict[str, httpx.AsyncBaseTransport]:
+    limits = httpx.Limits(
+        max_connections=settings.upstream_max_connections, max_keepalive_connections=settings.upstream_max_connections
+    )
     given = given or {}
-    return {name: given.get(name) or AiohttpTransport(limits=limits, trust_env=False)
-            for name in upstream_urls(settings)}
+    return {
+        name: given.get(name) or AiohttpTransport(limits=limits, trust_env=False) for name in upstream_urls(settings)
+    }
 
 
 def build_clients(settings: Settings, transports: dict[str, httpx.AsyncBaseTransport]) -> dict[str, httpx.AsyncClient]:
     """Clients for the gateway's own calls (readiness, API documents), on the proxy's transports; closing a
     client closes its transport."""
     timeout = httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds)
-    return {name: httpx.AsyncClient(base_url=url, timeout=timeout, transport=transports[name])
-            for name, url in upstream_urls(settings).items()}
+    return {
+        name: httpx.AsyncClient(base_url=url, timeout=timeout, transport=transports[name])
+        for name, url in upstream_urls(settings).items()
+    }
 
 
 def upstream_for(path: str) -> str | None:
@@ -144,8 +160,7 @@ async def _call(transport: httpx.AsyncBaseTransport, upstream_request: httpx.Req
         raise _as_connect_error(exc, upstream_request) from exc.__cause__
 
 
-async def _send(transport: httpx.AsyncBaseTransport, upstream_request: httpx.Request,
-                upstream: str) -> httpx.Response:
+async def _send(transport: httpx.AsyncBaseTransport, upstream_request: httpx.Request, upstream: str) -> httpx.Response:
     try:
         return await _call(transport, upstream_request)
     except httpx.ConnectError:
@@ -166,8 +181,11 @@ class UpstreamResponse(Response):
         self.upstream = upstream
         self.status_code = upstream.status_code
         self.background = None
-        self.raw_headers = [(name.lower(), value) for name, value in upstream.headers.raw
-                            if name.lower() not in DROPPED_RESPONSE_HEADERS]
+        self.raw_headers = [
+            (name.lower(), value)
+            for name, value in upstream.headers.raw
+            if name.lower() not in DROPPED_RESPONSE_HEADERS
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -182,8 +200,15 @@ class UpstreamResponse(Response):
             await self.upstream.aclose()
 
 
-async def forward(request: Request, transport: httpx.AsyncBaseTransport, base_url: httpx.URL, upstream: str,
-                  principal: Principal, signer: IdentitySigner, timeout: httpx.Timeout) -> Response:
+async def forward(
+    request: Request,
+    transport: httpx.AsyncBaseTransport,
+    base_url: httpx.URL,
+    upstream: str,
+    principal: Principal,
+    signer: IdentitySigner,
+    timeout: httpx.Timeout,
+) -> Response:
     # The path as the caller sent it, still percent-encoded: decoding it first would turn %0B into a raw
     # control character that no URL may carry.
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
@@ -194,15 +219,20 @@ async def forward(request: Request, transport: httpx.AsyncBaseTransport, base_ur
         url = base_url.copy_with(raw_path=path + b"?" + query if query else path)
     except httpx.InvalidURL:
         return error_response(ErrorCode.BAD_REQUEST, "the request URL is not valid")
-    upstream_request = httpx.Request(request.method, url, headers=_forward_headers(request, principal, signer),
-                                     content=await _body(request),
-                                     extensions={"timeout": timeout.as_dict()})
+    upstream_request = httpx.Request(
+        request.method,
+        url,
+        headers=_forward_headers(request, principal, signer),
+        content=await _body(request),
+        extensions={"timeout": timeout.as_dict()},
+    )
     try:
         upstream_response = await _send(transport, upstream_request, upstream)
     except httpx.TimeoutException:
         UPSTREAM_ERRORS.labels(upstream, "timeout").inc()
-        return error_response(ErrorCode.UPSTREAM_TIMEOUT,
-                              f"the {upstream} service did not answer within {timeout.read:g} s")
+        return error_response(
+            ErrorCode.UPSTREAM_TIMEOUT, f"the {upstream} service did not answer within {timeout.read:g} s"
+        )
     except httpx.ConnectError:
         UPSTREAM_ERRORS.labels(upstream, "connect_error").inc()
         return error_response(ErrorCode.UPSTREAM_UNAVAILABLE, f"the {upstream} service is unreachable")

@@ -41,8 +41,11 @@ class Decision:
         Retry-After when the request is refused."""
         if not self.limit:
             return {}
-        fields = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
-                  "RateLimit-Reset": str(self.reset_seconds)}
+        fields = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
         return fields if self.allowed else fields | {"Retry-After": str(self.retry_after_seconds)}
 
 
@@ -56,8 +59,9 @@ def _retry_after(missing_tokens: float, rule: Rule) -> int:
 def _decision(allowed: bool, tokens: float, rule: Rule) -> Decision:
     """What a bucket holding `tokens` after this request answers."""
     retry_after = 0 if allowed else _retry_after(1 - tokens, rule)
-    return Decision(allowed, retry_after, rule.burst, math.floor(tokens),
-                    math.ceil((rule.burst - tokens) / rule.tokens_per_second))
+    return Decision(
+        allowed, retry_after, rule.burst, math.floor(tokens), math.ceil((rule.burst - tokens) / rule.tokens_per_second)
+    )
 
 
 class MemoryBuckets:
@@ -118,7 +122,8 @@ class RedisBuckets:
     async def take(self, key: str, rule: Rule) -> Decision:
         ttl = max(60, math.ceil(rule.burst / rule.tokens_per_second))  # an idle bucket is full again by then
         allowed, millitokens = await self._script(
-            keys=[self.prefix + key], args=[rule.burst, repr(rule.tokens_per_second), repr(self.clock()), ttl])
+            keys=[self.prefix + key], args=[rule.burst, repr(rule.tokens_per_second), repr(self.clock()), ttl]
+        )
         return _decision(bool(allowed), int(millitokens) / 1000, rule)
 
     async def close(self) -> None:

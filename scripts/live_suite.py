@@ -41,8 +41,14 @@ class LiveSuite:
 
     def __init__(self, folder: Path):
         self.database_url = f"sqlite:///{folder / 'suite.db'}"
-        self.settings = Settings(env="test", database_url=self.database_url, var_dir=folder / "var",
-                                 internal_secret=secrets.token_urlsafe(32), log_json=False, rate_limit_enabled=False)
+        self.settings = Settings(
+            env="test",
+            database_url=self.database_url,
+            var_dir=folder / "var",
+            internal_secret=secrets.token_urlsafe(32),
+            log_json=False,
+            rate_limit_enabled=False,
+        )
         self.socket = socket.socket()
         self.socket.bind(("127.0.0.1", 0))
         self.base_url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
@@ -57,7 +63,8 @@ class LiveSuite:
             _, self.ops_key = await create_api_key(session, "ops", label="live-suite")
             await session.commit()
         transports: dict[str, httpx.AsyncBaseTransport] = {
-            name: httpx.ASGITransport(app=build(settings=self.settings, db=db)) for name, build in SERVICES.items()}
+            name: httpx.ASGITransport(app=build(settings=self.settings, db=db)) for name, build in SERVICES.items()
+        }
         app = gateway_app(settings=self.settings, db=db, transports=transports)
         self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
         try:

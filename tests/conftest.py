@@ -37,6 +37,7 @@ def pytest_report_header(config) -> str:
 
 # --- fresh databases, one per backend per run ---------------------------------------------------------
 
+
 async def _load_reference(url: str) -> None:
     db = Database.from_url(url)
     async with db.sessionmaker() as session:
@@ -75,8 +76,9 @@ async def db(engine) -> AsyncIterator[Database]:
     async with engine.connect() as connection:
         transaction = await connection.begin()
         database = Database(engine)
-        database.sessionmaker = async_sessionmaker(bind=connection, class_=AsyncSession, expire_on_commit=False,
-                                                   join_transaction_mode="create_savepoint")
+        database.sessionmaker = async_sessionmaker(
+            bind=connection, class_=AsyncSession, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
         database.reader = database.sessionmaker
         yield database
         await transaction.rollback()
@@ -90,10 +92,17 @@ async def session(db) -> AsyncIterator[AsyncSession]:
 
 # --- the suite in-process: gateway → services, all on the test database ---------------------------
 
+
 @pytest.fixture
 def settings(database_url, tmp_path) -> Settings:
-    return Settings(env="test", database_url=database_url, internal_secret=TEST_SECRET, var_dir=tmp_path,
-                    log_json=False, upstream_timeout_seconds=5.0)
+    return Settings(
+        env="test",
+        database_url=database_url,
+        internal_secret=TEST_SECRET,
+        var_dir=tmp_path,
+        log_json=False,
+        upstream_timeout_seconds=5.0,
+    )
 
 
 @pytest.fixture
@@ -102,8 +111,11 @@ def service_apps(settings, db) -> dict:
     from services.mynapoint.main import create_app as mynapoint_app
     from services.subsidy.main import create_app as subsidy_app
 
-    return {"subsidy": subsidy_app(settings=settings, db=db), "matching": matching_app(settings=settings, db=db),
-            "mynapoint": mynapoint_app(settings=settings, db=db)}
+    return {
+        "subsidy": subsidy_app(settings=settings, db=db),
+        "matching": matching_app(settings=settings, db=db),
+        "mynapoint": mynapoint_app(settings=settings, db=db),
+    }
 
 
 @pytest.fixture
@@ -123,8 +135,9 @@ async def gateway_app(settings, db, upstream_transports):
 @pytest.fixture
 async def client(gateway_app) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client to the gateway, which reaches the services in-process."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway_app),
-                                 base_url="http://gateway.test") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=gateway_app), base_url="http://gateway.test"
+    ) as client:
         yield client
 
 

@@ -55,11 +55,14 @@ def test_replace_revokes_earlier_keys_with_the_label(cli_env):
     engine.dispose()
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--role", "root"], "unknown role"),
-    (["--role", "municipality"], "names a municipality code"),
-    (["--role", "provider", "--provider", "nobody"], "no provider"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--role", "root"], "unknown role"),
+        (["--role", "municipality"], "names a municipality code"),
+        (["--role", "provider", "--provider", "nobody"], "no provider"),
+    ],
+)
 def test_bad_key_requests_fail_with_a_message(cli_env, args, message):
     run("db", "upgrade")
     result = run("keys", "create", *args)

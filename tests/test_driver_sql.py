@@ -13,14 +13,23 @@ from common.db import Database
 from common.driver_sql import DriverConnection, DriverStatement
 from common.models import IdempotencyRecord, Program
 
-INSERT_RECORD = DriverStatement(lambda _dialect: insert(IdempotencyRecord.__table__).values(
-    id=bindparam("id", type_=IdempotencyRecord.__table__.c.id.type),
-    request_hash=bindparam("request_hash", type_=IdempotencyRecord.__table__.c.request_hash.type),
-    created_at=bindparam("created_at", type_=IdempotencyRecord.__table__.c.created_at.type)))
-READ_RECORD = DriverStatement(lambda _dialect: select(IdempotencyRecord.request_hash, IdempotencyRecord.created_at)
-                              .where(IdempotencyRecord.id == bindparam("id")))
-OVERSPEND = DriverStatement(lambda _dialect: update(Program.__table__).where(Program.id == bindparam("id"))
-                            .values(reserved_yen=Program.budget_yen + 1))
+INSERT_RECORD = DriverStatement(
+    lambda _dialect: insert(IdempotencyRecord.__table__).values(
+        id=bindparam("id", type_=IdempotencyRecord.__table__.c.id.type),
+        request_hash=bindparam("request_hash", type_=IdempotencyRecord.__table__.c.request_hash.type),
+        created_at=bindparam("created_at", type_=IdempotencyRecord.__table__.c.created_at.type),
+    )
+)
+READ_RECORD = DriverStatement(
+    lambda _dialect: select(IdempotencyRecord.request_hash, IdempotencyRecord.created_at).where(
+        IdempotencyRecord.id == bindparam("id")
+    )
+)
+OVERSPEND = DriverStatement(
+    lambda _dialect: (
+        update(Program.__table__).where(Program.id == bindparam("id")).values(reserved_yen=Program.budget_yen + 1)
+    )
+)
 MOMENT = datetime(2026, 3, 31, 23, 59, 58, 123456, tzinfo=UTC)
 
 
@@ -45,8 +54,9 @@ async def test_a_failing_statement_fails_the_batch_and_names_the_check_it_broke(
     sql = DriverConnection(session)
     record = _key()
     try:
-        await sql.run_all([(INSERT_RECORD, {"id": record, "request_hash": "h", "created_at": MOMENT}),
-                           (OVERSPEND, {"id": program})])
+        await sql.run_all(
+            [(INSERT_RECORD, {"id": record, "request_hash": "h", "created_at": MOMENT}), (OVERSPEND, {"id": program})]
+        )
         raise AssertionError("the overspend was accepted")
     except sql.integrity_error as error:
         assert sql.violated_constraint(error) == "ck_program_within_budget"
@@ -56,8 +66,9 @@ async def test_a_failing_statement_fails_the_batch_and_names_the_check_it_broke(
 
 async def test_inside_a_savepoint_a_committing_batch_ends_the_savepoint_not_the_outer_transaction(session):
     record = _key()
-    await DriverConnection(session).commit_with([(INSERT_RECORD, {"id": record, "request_hash": "h",
-                                                                   "created_at": MOMENT})])
+    await DriverConnection(session).commit_with(
+        [(INSERT_RECORD, {"id": record, "request_hash": "h", "created_at": MOMENT})]
+    )
     assert _driver_in_transaction(session.bind.sync_connection.connection.driver_connection)  # the test's own
     assert await session.get(IdempotencyRecord, record) is not None
 
@@ -72,12 +83,16 @@ async def test_committing_batches_commit_on_the_driver_and_with_them_what_the_or
             await sql.commit_with([(INSERT_RECORD, {"id": second, "request_hash": "h", "created_at": MOMENT})])
             assert not writer.new
             async with db.reader() as other:
-                assert [await other.get(IdempotencyRecord, record) is not None for record in (first, by_orm, second)] \
-                    == [True, True, True]
+                assert [
+                    await other.get(IdempotencyRecord, record) is not None for record in (first, by_orm, second)
+                ] == [True, True, True]
             await writer.rollback()  # too late: the batches committed
         async with db.reader() as other:
-            assert [await other.get(IdempotencyRecord, record) is not None for record in (first, by_orm, second)] \
-                == [True, True, True]
+            assert [await other.get(IdempotencyRecord, record) is not None for record in (first, by_orm, second)] == [
+                True,
+                True,
+                True,
+            ]
     finally:
         async with db.sessionmaker() as cleanup:
             await cleanup.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_([first, by_orm, second])))
@@ -131,8 +146,11 @@ async def test_a_committing_batch_whose_statements_were_dropped_prepares_them_ag
             assert await other.get(IdempotencyRecord, record) is not None
     finally:
         async with db.sessionmaker() as cleanup:
-            await cleanup.exec(delete(IdempotencyRecord).where(IdempotencyRecord.request_hash == "h",
-                                                               IdempotencyRecord.created_at == MOMENT))
+            await cleanup.exec(
+                delete(IdempotencyRecord).where(
+                    IdempotencyRecord.request_hash == "h", IdempotencyRecord.created_at == MOMENT
+                )
+            )
             await cleanup.commit()
 
 
@@ -140,16 +158,18 @@ async def test_a_committing_batch_that_fails_is_rolled_back_whole_and_the_sessio
     program = await _program(session)
     sql, record = DriverConnection(session), _key()
     with pytest.raises(sql.integrity_error):
-        await sql.commit_with([(INSERT_RECORD, {"id": record, "request_hash": "h", "created_at": MOMENT}),
-                               (OVERSPEND, {"id": program})])
+        await sql.commit_with(
+            [(INSERT_RECORD, {"id": record, "request_hash": "h", "created_at": MOMENT}), (OVERSPEND, {"id": program})]
+        )
     # No rollback here: commit_with has done it, so the session answers at once, and nothing of the batch stayed.
     assert await session.get(IdempotencyRecord, record) is None
     assert await session.get(Program, program) is None  # the program was flushed in the same transaction
 
 
 async def _prepared_runs(session: AsyncSession, name: str) -> int:
-    found = await session.exec(text("SELECT generic_plans + custom_plans FROM pg_prepared_statements "
-                                    "WHERE name = :name").bindparams(name=name))
+    found = await session.exec(
+        text("SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE name = :name").bindparams(name=name)
+    )
     return found.scalar_one()
 
 
@@ -160,8 +180,16 @@ def _driver_in_transaction(driver) -> bool:
 
 
 async def _program(session: AsyncSession) -> str:
-    program = Program(id=f"prog_{_key()[:12]}", municipality_code="012092", name="t", kind="fixed",
-                      points_per_person=1, budget_yen=10, opens_at=MOMENT, closes_at=MOMENT)
+    program = Program(
+        id=f"prog_{_key()[:12]}",
+        municipality_code="012092",
+        name="t",
+        kind="fixed",
+        points_per_person=1,
+        budget_yen=10,
+        opens_at=MOMENT,
+        closes_at=MOMENT,
+    )
     session.add(program)
     await session.flush()
     return program.id

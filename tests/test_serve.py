@@ -47,15 +47,20 @@ def _get(url: str, headers: dict | None = None) -> Answer:
 
 
 def _cli(env, *args) -> str:
-    return subprocess.run([sys.executable, "-m", "common.cli", *args], env=env, check=True,
-                          capture_output=True, text=True, timeout=120).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "common.cli", *args], env=env, check=True, capture_output=True, text=True, timeout=120
+    ).stdout
 
 
 @pytest.fixture
 def suite(tmp_path):
     ports = dict(zip(NAMES, _free_ports(4), strict=True))
-    env = dict(os.environ, CHIIKI_DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}", CHIIKI_VAR_DIR=str(tmp_path),
-               CHIIKI_LOG_JSON="true")
+    env = dict(
+        os.environ,
+        CHIIKI_DATABASE_URL=f"sqlite:///{tmp_path / 'run.db'}",
+        CHIIKI_VAR_DIR=str(tmp_path),
+        CHIIKI_LOG_JSON="true",
+    )
     env.pop("CHIIKI_INTERNAL_SECRET", None)  # generated at run time, as in make run
     for name, port in ports.items():
         env[f"CHIIKI_{name.upper()}_PORT"] = str(port)

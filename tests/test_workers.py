@@ -33,8 +33,7 @@ def _status(url: str) -> int | None:
 
 
 def _workers_of(pid: int) -> set[int]:
-    return {int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat")
-            if _parent_of(stat) == pid}
+    return {int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat") if _parent_of(stat) == pid}
 
 
 def _parent_of(stat: Path) -> int | None:
@@ -52,10 +51,17 @@ def _healthz_answers(metrics: str) -> float:
 def test_two_workers_share_the_port_and_metrics_add_up_both(tmp_path):
     port, database_url = _free_port(), f"sqlite:///{tmp_path / 'chiiki.db'}"
     upgrade(database_url)
-    env = dict(os.environ, CHIIKI_DATABASE_URL=database_url, CHIIKI_VAR_DIR=str(tmp_path),
-               CHIIKI_INTERNAL_SECRET=TEST_SECRET, CHIIKI_SUBSIDY_PORT=str(port), CHIIKI_HOST="127.0.0.1")
-    process = subprocess.Popen([sys.executable, "-m", "common.cli", "service", "subsidy", "--workers", "2"], env=env,
-                               stderr=subprocess.DEVNULL)
+    env = dict(
+        os.environ,
+        CHIIKI_DATABASE_URL=database_url,
+        CHIIKI_VAR_DIR=str(tmp_path),
+        CHIIKI_INTERNAL_SECRET=TEST_SECRET,
+        CHIIKI_SUBSIDY_PORT=str(port),
+        CHIIKI_HOST="127.0.0.1",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "common.cli", "service", "subsidy", "--workers", "2"], env=env, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         answered, deadline = 0, time.monotonic() + 60

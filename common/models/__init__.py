@@ -41,7 +41,30 @@ from common.models.subsidy import SubsidyCalculation, SubsidyImpactJob  # noqa: 
 
 metadata: MetaData = SQLModel.metadata
 
-__all__ = ["Adviser", "Application", "ApiKey", "ApiKeyRole", "Company", "DeliveryAttempt", "FieldOfWork", "Grant",
-           "IdempotencyRecord", "InboundWebhook", "LedgerEntry", "Match", "MatchTransition", "Municipality", "Need",
-           "OutboxEvent", "Program", "ProgramChange", "Provider", "Round", "RoundPreference", "RosterEntry",
-           "SubsidyCalculation", "SubsidyImpactJob", "metadata"]
+__all__ = [
+    "Adviser",
+    "Application",
+    "ApiKey",
+    "ApiKeyRole",
+    "Company",
+    "DeliveryAttempt",
+    "FieldOfWork",
+    "Grant",
+    "IdempotencyRecord",
+    "InboundWebhook",
+    "LedgerEntry",
+    "Match",
+    "MatchTransition",
+    "Municipality",
+    "Need",
+    "OutboxEvent",
+    "Program",
+    "ProgramChange",
+    "Provider",
+    "Round",
+    "RoundPreference",
+    "RosterEntry",
+    "SubsidyCalculation",
+    "SubsidyImpactJob",
+    "metadata",
+]

@@ -19,9 +19,7 @@ class ApiKeyRole(StrEnum):
 class ApiKey(SQLModel, table=True):
     __tablename__ = "api_key"
     __table_args__ = (
-        CheckConstraint(
-            "(role = 'municipality') = (municipality_code IS NOT NULL)", name="municipality_binding"
-        ),
+        CheckConstraint("(role = 'municipality') = (municipality_code IS NOT NULL)", name="municipality_binding"),
         CheckConstraint("(role = 'provider') = (provider_id IS NOT NULL)", name="provider_binding"),
         CheckConstraint("role IN ('ops', 'municipality', 'provider', 'app')", name="known_role"),
     )

@@ -61,6 +61,7 @@ def _json_list(description: str) -> Any:  # what sqlmodel's Field() returns, so 
 
 # --- vocabulary ------------------------------------------------------------------------------------
 
+
 class FieldOfWorkBase(SQLModel):
     code: str = Field(primary_key=True, max_length=40, description="stable identifier, e.g. tourism")
     name_ja: str = Field(max_length=40)
@@ -73,6 +74,7 @@ class FieldOfWork(FieldOfWorkBase, table=True):
 
 
 # --- municipality needs ----------------------------------------------------------------------------
+
 
 class NeedBase(SQLModel):
     market: Market = Field(sa_type=String(16), index=True)
@@ -98,12 +100,13 @@ class Need(NeedBase, table=True):
 
 # --- companies -------------------------------------------------------------------------------------
 
+
 class CompanyBase(SQLModel):
     name: str = Field(min_length=1, max_length=120)
-    municipality_code: str = Field(foreign_key="municipality.code", max_length=6, index=True,
-                                   description="head office")
+    municipality_code: str = Field(foreign_key="municipality.code", max_length=6, index=True, description="head office")
     head_office_function_in_three_metro_area: bool = Field(
-        default=False, description="本社機能 in a 三大都市圏 although the registered head office is elsewhere")
+        default=False, description="本社機能 in a 三大都市圏 although the registered head office is elsewhere"
+    )
     markets: list[Market] = _json_list("markets the company takes part in")
     fields: list[str] = _json_list("field-of-work codes")
     capacity: int = Field(default=1, ge=1, le=100, description="staff it can send or offices it can open")
@@ -123,11 +126,13 @@ class Company(CompanyBase, table=True):
 
 # --- advisers --------------------------------------------------------------------------------------
 
+
 class AdviserBase(SQLModel):
     name: str = Field(min_length=1, max_length=120)
     adviser_type: AdviserType = Field(sa_type=String(16))
-    municipality_code: str = Field(foreign_key="municipality.code", max_length=6, index=True,
-                                   description="where the adviser lives")
+    municipality_code: str = Field(
+        foreign_key="municipality.code", max_length=6, index=True, description="where the adviser lives"
+    )
     fields: list[str] = _json_list("field-of-work codes")
     capacity: int = Field(default=1, ge=1, le=50, description="municipalities the adviser can serve in a year")
     experience_years: int = Field(default=0, ge=0, le=80)
@@ -145,14 +150,18 @@ class Adviser(AdviserBase, table=True):
 
 # --- rounds ----------------------------------------------------------------------------------------
 
+
 class Round(SQLModel, table=True):
     __tablename__ = "matching_round"
     id: str = Field(primary_key=True, max_length=40)
     name: str = Field(max_length=120)
     market: Market = Field(sa_type=String(16))
     proposing_side: PartyKind = Field(sa_type=String(16))
-    tie_break_method: TieBreakMethod = Field(default=TieBreakMethod.id_order, sa_type=String(16),
-                                             sa_column_kwargs={"server_default": TieBreakMethod.id_order.value})
+    tie_break_method: TieBreakMethod = Field(
+        default=TieBreakMethod.id_order,
+        sa_type=String(16),
+        sa_column_kwargs={"server_default": TieBreakMethod.id_order.value},
+    )
     tie_break_seed: int | None = Field(default=None, sa_type=sa.BigInteger, description="the lottery's seed")
     solved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     result: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
@@ -173,16 +182,29 @@ class RoundPreference(SQLModel, table=True):
 
 # --- matches and their lifecycle -------------------------------------------------------------------
 
+
 class Match(SQLModel, table=True):
     __tablename__ = "matching_match"
     __table_args__ = (
         CheckConstraint("(company_id IS NULL) <> (adviser_id IS NULL)", name="one_counterpart"),
-        Index("uq_matching_match_live_company", "market", "municipality_code", "company_id", unique=True,
-              sqlite_where=text(f"company_id IS NOT NULL AND {LIVE_CONDITION}"),
-              postgresql_where=text(f"company_id IS NOT NULL AND {LIVE_CONDITION}")),
-        Index("uq_matching_match_live_adviser", "market", "municipality_code", "adviser_id", unique=True,
-              sqlite_where=text(f"adviser_id IS NOT NULL AND {LIVE_CONDITION}"),
-              postgresql_where=text(f"adviser_id IS NOT NULL AND {LIVE_CONDITION}")),
+        Index(
+            "uq_matching_match_live_company",
+            "market",
+            "municipality_code",
+            "company_id",
+            unique=True,
+            sqlite_where=text(f"company_id IS NOT NULL AND {LIVE_CONDITION}"),
+            postgresql_where=text(f"company_id IS NOT NULL AND {LIVE_CONDITION}"),
+        ),
+        Index(
+            "uq_matching_match_live_adviser",
+            "market",
+            "municipality_code",
+            "adviser_id",
+            unique=True,
+            sqlite_where=text(f"adviser_id IS NOT NULL AND {LIVE_CONDITION}"),
+            postgresql_where=text(f"adviser_id IS NOT NULL AND {LIVE_CONDITION}"),
+        ),
     )
     id: str = Field(primary_key=True, max_length=40)
     market: Market = Field(sa_type=String(16))
@@ -208,4 +230,3 @@ class MatchTransition(SQLModel, table=True):
     actor_key_id: str | None = Field(default=None, max_length=16)
     request_id: str | None = Field(default=None, max_length=128)
     at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
-

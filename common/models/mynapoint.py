@@ -31,15 +31,15 @@ class GrantStatus(StrEnum):
 
 
 class LedgerKind(StrEnum):
-    fund = "fund"        # budget +amount (initial budget and top-ups)
+    fund = "fund"  # budget +amount (initial budget and top-ups)
     reserve = "reserve"  # reserved +amount (a grant approved)
-    post = "post"        # reserved −amount, posted +amount (grant.credited)
-    void = "void"        # reserved −amount (delivery finally failed, expired, or revoked before credit)
-    revoke = "revoke"    # posted −amount (a credited grant taken back)
+    post = "post"  # reserved −amount, posted +amount (grant.credited)
+    void = "void"  # reserved −amount (delivery finally failed, expired, or revoked before credit)
+    revoke = "revoke"  # posted −amount (a credited grant taken back)
 
 
 class ProgramStatus(StrEnum):
-    open = "open"      # takes applications within its window
+    open = "open"  # takes applications within its window
     paused = "paused"  # refuses new applications for now; reserved grants run their course
     closed = "closed"  # refuses new applications for good (it may be opened again by its municipality)
 
@@ -52,6 +52,7 @@ class DeliveryStatus(StrEnum):
 
 
 # --- providers ------------------------------------------------------------------------------------------
+
 
 class ProviderBase(SQLModel):
     name: str = Field(min_length=1, max_length=120)
@@ -77,6 +78,7 @@ class ProviderPublic(ProviderBase):
 
 # --- programs -------------------------------------------------------------------------------------------
 
+
 class Program(SQLModel, table=True):
     __tablename__ = "program"
     __table_args__ = (
@@ -101,8 +103,9 @@ class Program(SQLModel, table=True):
     provider_ids: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     eligibility: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     template: str | None = Field(default=None, max_length=40)
-    status: ProgramStatus = Field(default=ProgramStatus.open, sa_type=String(16),
-                                  sa_column_kwargs={"server_default": ProgramStatus.open.value})
+    status: ProgramStatus = Field(
+        default=ProgramStatus.open, sa_type=String(16), sa_column_kwargs={"server_default": ProgramStatus.open.value}
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
@@ -133,15 +136,19 @@ class RosterEntry(SQLModel, table=True):
     activity_participation: bool = False
     # What lists and pages name an entry by: the hashed マイキーID is never shown. A new one at each upsert.
     entry_id: str = Field(default_factory=lambda: new_id("res"), max_length=40, unique=True, index=True)
-    card_applied_on: date | None = Field(default=None, description="the day (JST) the resident applied for the "
-                                         "マイナンバーカード, as the municipality attests it")
+    card_applied_on: date | None = Field(
+        default=None,
+        description="the day (JST) the resident applied for the マイナンバーカード, as the municipality attests it",
+    )
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
 class Application(SQLModel, table=True):
     __tablename__ = "application"
-    __table_args__ = (UniqueConstraint("program_id", "myki_hash", name="uq_application_program_resident"),
-                      CheckConstraint("granted_yen >= 0", name="granted_not_negative"))
+    __table_args__ = (
+        UniqueConstraint("program_id", "myki_hash", name="uq_application_program_resident"),
+        CheckConstraint("granted_yen >= 0", name="granted_not_negative"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     program_id: str = Field(foreign_key="program.id", max_length=40)
@@ -151,8 +158,11 @@ class Application(SQLModel, table=True):
     granted_yen: int = Field(default=0, sa_type=BigInteger, description="points granted so far (premium cap)")
     request_id: str | None = Field(default=None, max_length=128)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
-    unlinked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True),
-                                         description="the provider reported the account unlinked (account.unlinked)")
+    unlinked_at: datetime | None = Field(
+        default=None,
+        sa_type=DateTime(timezone=True),
+        description="the provider reported the account unlinked (account.unlinked)",
+    )
 
 
 class Grant(SQLModel, table=True):
@@ -206,6 +216,7 @@ class LedgerEntry(SQLModel, table=True):
 
 # --- idempotency and webhooks ------------------------------------------------------------------------------
 
+
 class IdempotencyRecord(SQLModel, table=True):
     """A claimed Idempotency-Key; response_status is null while the first request is still running."""
 
@@ -225,8 +236,9 @@ class OutboxEvent(SQLModel, table=True):
     provider_id: str = Field(foreign_key="provider.id", max_length=40, index=True)
     event_type: str = Field(max_length=60)
     body: str = Field(sa_type=Text, description="the exact JSON bytes that are signed and sent")
-    grant_id: str | None = Field(default=None, max_length=40, index=True,
-                                 description="the grant a grant.* event is about")
+    grant_id: str | None = Field(
+        default=None, max_length=40, index=True, description="the grant a grant.* event is about"
+    )
     status: DeliveryStatus = Field(default=DeliveryStatus.pending, sa_type=String(16))
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)

@@ -39,9 +39,13 @@ def _thresholds(side: Side, partners: dict[str, list[str]]) -> dict[str, int]:
 
 def _capacity_use(side: Side, partners: dict[str, list[str]]) -> dict[str, Any]:
     used = {agent: len(partners.get(agent, [])) for agent in side.rankings}
-    return {"participants": len(side.rankings), "capacity": sum(side.capacities[a] for a in side.rankings),
-            "used": sum(used.values()), "full": sum(used[a] >= side.capacities[a] for a in side.rankings),
-            "over_capacity": sorted(a for a in side.rankings if used[a] > side.capacities[a])}
+    return {
+        "participants": len(side.rankings),
+        "capacity": sum(side.capacities[a] for a in side.rankings),
+        "used": sum(used.values()),
+        "full": sum(used[a] >= side.capacities[a] for a in side.rankings),
+        "over_capacity": sorted(a for a in side.rankings if used[a] > side.capacities[a]),
+    }
 
 
 def blocking_and_checked(proposers: Side, receivers: Side, matching: Collection[Pair]) -> tuple[list[Pair], int]:
@@ -52,8 +56,12 @@ def blocking_and_checked(proposers: Side, receivers: Side, matching: Collection[
     accepts = {party: nobody for ranking in proposers.rankings.values() for party in ranking}
     accepts.update((receiver, frozenset(ranking)) for receiver, ranking in receivers.rankings.items())
     # whom each receiver would take now: anyone it accepts while it has room, else those ahead of its worst partner
-    wanted = {receiver: accepts[receiver] if receiver_limit[receiver] == len(ranking)
-              else frozenset(ranking[:receiver_limit[receiver]]) for receiver, ranking in receivers.rankings.items()}
+    wanted = {
+        receiver: accepts[receiver]
+        if receiver_limit[receiver] == len(ranking)
+        else frozenset(ranking[: receiver_limit[receiver]])
+        for receiver, ranking in receivers.rankings.items()
+    }
     acceptance = cast(Callable[[str], frozenset[str]], accepts.get)  # every ranked party has an entry; get is fast
     # Receivers that accept every proposer need no lookup per pair: counting them is one set operation each.
     every_proposer = frozenset(proposers.rankings)
@@ -62,14 +70,15 @@ def blocking_and_checked(proposers: Side, receivers: Side, matching: Collection[
     for proposer, ranking in proposers.rankings.items():
         others = list(filterfalse(accept_all.__contains__, ranking))
         checked += len(ranking) - len(others) + sum(map(contains, map(acceptance, others), repeat(proposer)))
-        for receiver in ranking[:proposer_limit[proposer]]:  # beyond its limit the proposer wants no one new
+        for receiver in ranking[: proposer_limit[proposer]]:  # beyond its limit the proposer wants no one new
             if proposer in wanted.get(receiver, nobody) and (proposer, receiver) not in matched:
                 blocking.append((proposer, receiver))
     return sorted(blocking), checked
 
 
-def stability_certificate(proposers: Side, receivers: Side, matching: Collection[Pair], *, proposing: str,
-                          receiving: str) -> dict[str, Any]:
+def stability_certificate(
+    proposers: Side, receivers: Side, matching: Collection[Pair], *, proposing: str, receiving: str
+) -> dict[str, Any]:
     partners = _partners(matching)
     blocking, checked = blocking_and_checked(proposers, receivers, matching)
     return {
@@ -78,6 +87,6 @@ def stability_certificate(proposers: Side, receivers: Side, matching: Collection
         "stable": not blocking,
         "capacities": {proposing: _capacity_use(proposers, partners), receiving: _capacity_use(receivers, partners)},
         "optimality": f"deferred acceptance with the {proposing} side proposing: every {proposing} has the best "
-                      f"partners it can have in any stable matching of these rankings, every {receiving} the "
-                      "worst (Roth 1984, responsive preferences with capacities)",
+        f"partners it can have in any stable matching of these rankings, every {receiving} the "
+        "worst (Roth 1984, responsive preferences with capacities)",
     }

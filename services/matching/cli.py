@@ -13,8 +13,13 @@ app = typer.Typer(help="Matching: municipalities, companies and advisers.", no_a
 
 @app.command("demo-data")
 def demo_data(
-    size: Annotated[str, typer.Option(help="small: 100 companies, 60 advisers, 80 hosts; large: 2,000 companies, "
-                                           "500 advisers, needs of every 過疎 municipality")] = "small",
+    size: Annotated[
+        str,
+        typer.Option(
+            help="small: 100 companies, 60 advisers, 80 hosts; large: 2,000 companies, "
+            "500 advisers, needs of every 過疎 municipality"
+        ),
+    ] = "small",
 ) -> None:
     """Load a synthetic market (companies in Tokyo, Osaka and Nagoya; advisers; needs of 過疎 municipalities).
 
@@ -30,7 +35,8 @@ def demo_data(
     except RuntimeError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"demo market ({size}): {counts['companies']} companies, {counts['advisers']} advisers, "
-               f"{counts['needs']} needs of {counts['municipalities_with_needs']} municipalities")
-    typer.echo("try: GET /matching/recommendations?market=kigyojin&for=municipality:"
-               f"{counts['example_municipality']}")
+    typer.echo(
+        f"demo market ({size}): {counts['companies']} companies, {counts['advisers']} advisers, "
+        f"{counts['needs']} needs of {counts['municipalities_with_needs']} municipalities"
+    )
+    typer.echo(f"try: GET /matching/recommendations?market=kigyojin&for=municipality:{counts['example_municipality']}")

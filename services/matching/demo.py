@@ -28,10 +28,28 @@ HOST_MUNICIPALITIES = 80
 SIZES = ("small", "large")
 HEAD_OFFICE_TYPES = ("special_ward", "designated_city", "city")
 AREA_PREFIX = {"tokyo": "", "osaka": "関西", "nagoya": "中部"}  # names are unique within the market
-NAME_HEADS = ["みらい", "あおぞら", "さくら", "ひかり", "つばさ", "やまびこ", "なないろ", "こだま", "いろは",
-              "ことぶき"]
-NAME_TAILS = ["テック", "ソリューションズ", "デザイン", "コンサルティング", "ラボ", "エナジー", "ネットワークス",
-              "商事"]
+NAME_HEADS = [
+    "みらい",
+    "あおぞら",
+    "さくら",
+    "ひかり",
+    "つばさ",
+    "やまびこ",
+    "なないろ",
+    "こだま",
+    "いろは",
+    "ことぶき",
+]
+NAME_TAILS = [
+    "テック",
+    "ソリューションズ",
+    "デザイン",
+    "コンサルティング",
+    "ラボ",
+    "エナジー",
+    "ネットワークス",
+    "商事",
+]
 ADVISER_FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田", "山田"]
 ADVISER_GIVEN = ["健一", "美咲", "大輔", "陽子", "翔太", "由美", "誠", "彩", "拓也", "恵"]
 NEED_TITLES = {
@@ -64,38 +82,70 @@ async def _municipalities(session: AsyncSession, *conditions: Any) -> list[Munic
 def _names(rng: random.Random, area: str, count: int, numbered: bool) -> list[str]:
     """`count` distinct company names of the area; numbered ones (the large market's) never meet the small's."""
     if not numbered:
-        return rng.sample([f"{AREA_PREFIX[area]}{head}{tail}株式会社" for head in NAME_HEADS for tail in NAME_TAILS],
-                          count)
+        return rng.sample(
+            [f"{AREA_PREFIX[area]}{head}{tail}株式会社" for head in NAME_HEADS for tail in NAME_TAILS], count
+        )
     return [f"{AREA_PREFIX[area]}{rng.choice(NAME_HEADS)}{rng.choice(NAME_TAILS)}{n:04d}株式会社" for n in range(count)]
 
 
-def _companies(rng: random.Random, heads_by_area: dict[str, list[Municipality]], fields: list[str],
-               prefectures: list[str], per_area: dict[str, int] = COMPANIES_PER_AREA,
-               id_prefix: str = "co_demo_", first: int = 1) -> list[Company]:
+def _companies(
+    rng: random.Random,
+    heads_by_area: dict[str, list[Municipality]],
+    fields: list[str],
+    prefectures: list[str],
+    per_area: dict[str, int] = COMPANIES_PER_AREA,
+    id_prefix: str = "co_demo_",
+    first: int = 1,
+) -> list[Company]:
     companies: list[Company] = []
     for area, count in per_area.items():
         for name in _names(rng, area, count, numbered=id_prefix != "co_demo_"):
             number = len(companies) + first
-            markets = rng.choice([[Market.kigyojin], [Market.satellite_office],
-                                  [Market.kigyojin, Market.satellite_office]])
-            companies.append(_fixed(Company(
-                id=f"{id_prefix}{number:03d}", name=name,
-                municipality_code=rng.choice(heads_by_area[area]).code, markets=markets,
-                fields=rng.sample(fields, rng.randint(1, 3)), capacity=rng.randint(1, 3),
-                dispatch_months=rng.choice([6, 12, 24, 36]) if Market.kigyojin in markets else None,
-                track_record=rng.randint(0, 15), preferred_prefectures=rng.sample(prefectures, rng.randint(0, 2)),
-                description="合成データ (demo): 地方への人材派遣・サテライトオフィス開設を検討中")))
+            markets = rng.choice(
+                [[Market.kigyojin], [Market.satellite_office], [Market.kigyojin, Market.satellite_office]]
+            )
+            companies.append(
+                _fixed(
+                    Company(
+                        id=f"{id_prefix}{number:03d}",
+                        name=name,
+                        municipality_code=rng.choice(heads_by_area[area]).code,
+                        markets=markets,
+                        fields=rng.sample(fields, rng.randint(1, 3)),
+                        capacity=rng.randint(1, 3),
+                        dispatch_months=rng.choice([6, 12, 24, 36]) if Market.kigyojin in markets else None,
+                        track_record=rng.randint(0, 15),
+                        preferred_prefectures=rng.sample(prefectures, rng.randint(0, 2)),
+                        description="合成データ (demo): 地方への人材派遣・サテライトオフィス開設を検討中",
+                    )
+                )
+            )
     return companies
 
 
-def _advisers(rng: random.Random, homes: list[Municipality], fields: list[str], count: int = ADVISERS,
-              id_prefix: str = "adv_demo_", first: int = 1) -> list[Adviser]:
-    return [_fixed(Adviser(
-        id=f"{id_prefix}{number:03d}", name=f"{rng.choice(ADVISER_FAMILY)} {rng.choice(ADVISER_GIVEN)}",
-        adviser_type=AdviserType.municipal_staff if rng.random() < 0.1 else AdviserType.private_expert,
-        municipality_code=rng.choice(homes).code, fields=rng.sample(fields, rng.randint(1, 3)),
-        capacity=rng.randint(1, 4), experience_years=rng.randint(1, 30),
-        description="合成データ (demo): 地域力創造アドバイザー")) for number in range(first, first + count)]
+def _advisers(
+    rng: random.Random,
+    homes: list[Municipality],
+    fields: list[str],
+    count: int = ADVISERS,
+    id_prefix: str = "adv_demo_",
+    first: int = 1,
+) -> list[Adviser]:
+    return [
+        _fixed(
+            Adviser(
+                id=f"{id_prefix}{number:03d}",
+                name=f"{rng.choice(ADVISER_FAMILY)} {rng.choice(ADVISER_GIVEN)}",
+                adviser_type=AdviserType.municipal_staff if rng.random() < 0.1 else AdviserType.private_expert,
+                municipality_code=rng.choice(homes).code,
+                fields=rng.sample(fields, rng.randint(1, 3)),
+                capacity=rng.randint(1, 4),
+                experience_years=rng.randint(1, 30),
+                description="合成データ (demo): 地域力創造アドバイザー",
+            )
+        )
+        for number in range(first, first + count)
+    ]
 
 
 def _needs(rng: random.Random, hosts: list[Municipality], id_prefix: str = "need_demo_") -> list[Need]:
@@ -103,11 +153,20 @@ def _needs(rng: random.Random, hosts: list[Municipality], id_prefix: str = "need
     for host in hosts:
         for market in rng.sample(list(Market), rng.randint(1, 2)):
             field = rng.choice(sorted(NEED_TITLES))
-            needs.append(_fixed(Need(
-                id=f"{id_prefix}{len(needs) + 1:03d}", municipality_code=host.code, market=market,
-                title=NEED_TITLES[field], fields=[field, *rng.sample(sorted(NEED_TITLES), 1)],
-                capacity=rng.randint(1, 2), dispatch_months=12 if market == Market.kigyojin else None,
-                description=f"合成データ (demo): {host.name}の課題")))
+            needs.append(
+                _fixed(
+                    Need(
+                        id=f"{id_prefix}{len(needs) + 1:03d}",
+                        municipality_code=host.code,
+                        market=market,
+                        title=NEED_TITLES[field],
+                        fields=[field, *rng.sample(sorted(NEED_TITLES), 1)],
+                        capacity=rng.randint(1, 2),
+                        dispatch_months=12 if market == Market.kigyojin else None,
+                        description=f"合成データ (demo): {host.name}の課題",
+                    )
+                )
+            )
             needs[-1].fields = list(dict.fromkeys(needs[-1].fields))
     return needs
 
@@ -133,8 +192,9 @@ async def load_demo_data(session: AsyncSession, size: str = "small") -> dict[str
     if not fields:
         raise RuntimeError("the fields-of-work vocabulary is empty: run `chiiki data load` first")
     cities = col(Municipality.type).in_(HEAD_OFFICE_TYPES)
-    heads_by_area = {area: await _municipalities(session, Municipality.metro_area == area, cities)
-                     for area in COMPANIES_PER_AREA}
+    heads_by_area = {
+        area: await _municipalities(session, Municipality.metro_area == area, cities) for area in COMPANIES_PER_AREA
+    }
     everyone = await _municipalities(session)
     prefectures = sorted({m.pref_code for m in everyone})
     kaso = await _municipalities(session, col(Municipality.kaso_type).is_not(None))
@@ -145,8 +205,9 @@ async def load_demo_data(session: AsyncSession, size: str = "small") -> dict[str
     needs = _needs(rng, small_hosts)
     if size == "large":
         more = random.Random(LARGE_SEED)
-        companies += _companies(more, heads_by_area, fields, prefectures, LARGE_COMPANIES_PER_AREA, "co_demo_l",
-                                len(companies) + 1)
+        companies += _companies(
+            more, heads_by_area, fields, prefectures, LARGE_COMPANIES_PER_AREA, "co_demo_l", len(companies) + 1
+        )
         advisers += _advisers(more, everyone, fields, LARGE_ADVISERS, "adv_demo_l", len(advisers) + 1)
         taken = {host.code for host in small_hosts}
         needs += _needs(more, [host for host in kaso if host.code not in taken], "need_demo_l")
@@ -154,6 +215,10 @@ async def load_demo_data(session: AsyncSession, size: str = "small") -> dict[str
     await _upsert(session, advisers)
     await _upsert(session, needs)
     await session.flush()
-    return {"companies": len(companies), "advisers": len(advisers), "needs": len(needs),
-            "municipalities_with_needs": len({need.municipality_code for need in needs}),
-            "example_municipality": next(n.municipality_code for n in needs if n.market == Market.kigyojin)}
+    return {
+        "companies": len(companies),
+        "advisers": len(advisers),
+        "needs": len(needs),
+        "municipalities_with_needs": len({need.municipality_code for need in needs}),
+        "example_municipality": next(n.municipality_code for n in needs if n.market == Market.kigyojin),
+    }

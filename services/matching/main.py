@@ -10,4 +10,3 @@ from services.matching.api import router
 
 def create_app(*, settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     return create_service_app("matching", "chiiki matching", [router], settings=settings, db=db)
-

@@ -29,15 +29,31 @@ TRANSITIONS: dict[MatchStatus, tuple[MatchStatus, ...]] = {
     MatchStatus.declined: (),
     MatchStatus.withdrawn: (),
 }
-MATCH_FIELDS = ("id", "market", "municipality_code", "company_id", "adviser_id", "need_id", "round_id", "status",
-                "created_at", "updated_at")
+MATCH_FIELDS = (
+    "id",
+    "market",
+    "municipality_code",
+    "company_id",
+    "adviser_id",
+    "need_id",
+    "round_id",
+    "status",
+    "created_at",
+    "updated_at",
+)
 
 
-def _transition_record(principal: Principal, match_id: str, from_status: MatchStatus | None,
-                       to_status: MatchStatus) -> MatchTransition:
-    return MatchTransition(match_id=match_id, from_status=from_status, to_status=to_status,
-                           actor=principal.describe(), actor_key_id=principal.key_id,
-                           request_id=current_request_id())
+def _transition_record(
+    principal: Principal, match_id: str, from_status: MatchStatus | None, to_status: MatchStatus
+) -> MatchTransition:
+    return MatchTransition(
+        match_id=match_id,
+        from_status=from_status,
+        to_status=to_status,
+        actor=principal.describe(),
+        actor_key_id=principal.key_id,
+        request_id=current_request_id(),
+    )
 
 
 def new_match(session: AsyncSession, principal: Principal, **fields: Any) -> Match:
@@ -55,13 +71,16 @@ def pair_of(match: Match) -> tuple[str, str]:
 
 def match_exists(match: Match) -> Conflict:
     partner = f"company {match.company_id}" if match.company_id else f"adviser {match.adviser_id}"
-    return Conflict(f"municipality {match.municipality_code} and {partner} already have the {match.status} "
-                    f"{match.market} match {match.id}; it must be declined, withdrawn or completed before another",
-                    code=ErrorCode.MATCH_EXISTS)
+    return Conflict(
+        f"municipality {match.municipality_code} and {partner} already have the {match.status} "
+        f"{match.market} match {match.id}; it must be declined, withdrawn or completed before another",
+        code=ErrorCode.MATCH_EXISTS,
+    )
 
 
-async def live_match_by_pair(session: AsyncSession, market: str,
-                             pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Match]:
+async def live_match_by_pair(
+    session: AsyncSession, market: str, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Match]:
     wanted = set(pairs)
     found = await repository.live_matches(session, market, {code for code, _ in wanted})
     return {pair_of(match): match for match in found if pair_of(match) in wanted}
@@ -77,8 +96,7 @@ async def _check_need(session: AsyncSession, data: MatchCreate) -> None:
         return
     need = await session.get(Need, data.need_id)
     if need is None or need.municipality_code != data.municipality_code or need.market != data.market:
-        raise Unprocessable(f"{data.need_id} is not a {data.market} need of {data.municipality_code}",
-                            field="need_id")
+        raise Unprocessable(f"{data.need_id} is not a {data.market} need of {data.municipality_code}", field="need_id")
 
 
 async def create_match(session: AsyncSession, principal: Principal, data: MatchCreate) -> Match:
@@ -95,8 +113,11 @@ async def create_match(session: AsyncSession, principal: Principal, data: MatchC
     if data.round_id is not None:
         await get_or_404(session, Round, data.round_id, field="round_id")
     if reasons := scoring.pair_reasons(data.market, host, partner, current_fiscal_year()):
-        raise Unprocessable("this pair is not eligible: " + "; ".join(r.message for r in reasons),
-                            code=ErrorCode.INELIGIBLE_PAIR, field=field)
+        raise Unprocessable(
+            "this pair is not eligible: " + "; ".join(r.message for r in reasons),
+            code=ErrorCode.INELIGIBLE_PAIR,
+            field=field,
+        )
     pair = (data.municipality_code, partner_id)
     await _refuse_second_live_match(session, data.market, pair)
     savepoint = await session.begin_nested()
@@ -123,8 +144,9 @@ async def transition(session: AsyncSession, principal: Principal, match_id: str,
     allowed = TRANSITIONS[current]
     if to not in allowed:
         options = ", ".join(allowed) if allowed else f"nothing: {current} is final"
-        raise Conflict(f"a {current} match cannot move to {to}; allowed: {options}",
-                       code=ErrorCode.ILLEGAL_TRANSITION, field="to")
+        raise Conflict(
+            f"a {current} match cannot move to {to}; allowed: {options}", code=ErrorCode.ILLEGAL_TRANSITION, field="to"
+        )
     if not await repository.move_match(session, match_id, current, to, utcnow()):
         raise Conflict("the match changed meanwhile; read it again", code=ErrorCode.CONCURRENT_TRANSITION, field="to")
     session.add(_transition_record(principal, match_id, current, to))
@@ -142,6 +164,15 @@ async def match_view(session: AsyncSession, match: Match) -> dict[str, Any]:
     return {
         **match_summary(match),
         "allowed_transitions": list(TRANSITIONS[MatchStatus(match.status)]),
-        "history": [{"from": t.from_status, "to": t.to_status, "actor": t.actor, "actor_key_id": t.actor_key_id,
-                     "request_id": t.request_id, "at": t.at} for t in history],
+        "history": [
+            {
+                "from": t.from_status,
+                "to": t.to_status,
+                "actor": t.actor,
+                "actor_key_id": t.actor_key_id,
+                "request_id": t.request_id,
+                "at": t.at,
+            }
+            for t in history
+        ],
     }

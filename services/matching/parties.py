@@ -63,49 +63,79 @@ async def municipality(session: AsyncSession, code: str, field: str) -> Municipa
 
 async def known_ids(session: AsyncSession, kind: PartyKind, ids: Collection[str]) -> set[str]:
     """Which of `ids` name an existing municipality, company or adviser."""
-    key = {PartyKind.municipality: col(Municipality.code), PartyKind.company: col(Company.id),
-           PartyKind.adviser: col(Adviser.id)}[kind]
+    key = {
+        PartyKind.municipality: col(Municipality.code),
+        PartyKind.company: col(Company.id),
+        PartyKind.adviser: col(Adviser.id),
+    }[kind]
     return await repository.existing_ids(session, key, ids)
 
 
 # --- the parties as the scoring sees them ----------------------------------------------------------
 
-def host_view(facts: MunicipalityFacts, needs: list[Need], under_way: int = 0,
-              adviser_years: AdviserYears | None = None) -> HostView:
+
+def host_view(
+    facts: MunicipalityFacts, needs: list[Need], under_way: int = 0, adviser_years: AdviserYears | None = None
+) -> HostView:
     host_facts = HostFacts.from_municipality(
-        facts, in_teiju_jiritsuken=any(n.in_teiju_jiritsuken for n in needs),
-        high_population_decline=any(n.high_population_decline for n in needs))
+        facts,
+        in_teiju_jiritsuken=any(n.in_teiju_jiritsuken for n in needs),
+        high_population_decline=any(n.high_population_decline for n in needs),
+    )
     return HostView(
-        code=facts.code, name=facts.name, pref_code=facts.pref_code, facts=host_facts,
+        code=facts.code,
+        name=facts.name,
+        pref_code=facts.pref_code,
+        facts=host_facts,
         fields=frozenset(f for n in needs for f in n.fields),
         wished_partners=frozenset(p for n in needs for p in n.wished_partners),
-        capacity_left=sum(n.capacity for n in needs) - under_way, adviser_years=adviser_years,
+        capacity_left=sum(n.capacity for n in needs) - under_way,
+        adviser_years=adviser_years,
     )
 
 
 def company_view(row: CompanyRow, home: MunicipalityFacts, under_way: int = 0) -> PartnerView:
     return PartnerView(
-        kind=PartyKind.company, id=row.id, name=row.name, municipality_code=row.municipality_code,
+        kind=PartyKind.company,
+        id=row.id,
+        name=row.name,
+        municipality_code=row.municipality_code,
         pref_code=home.pref_code,
         in_three_metro_area=home.metro_area is not None or row.head_office_function_in_three_metro_area,
-        fields=frozenset(row.fields), preferred_prefectures=frozenset(row.preferred_prefectures),
-        wished_municipalities=frozenset(row.wished_municipalities), experience=row.track_record,
-        capacity_left=row.capacity - under_way, dispatch_months=row.dispatch_months, markets=frozenset(row.markets),
+        fields=frozenset(row.fields),
+        preferred_prefectures=frozenset(row.preferred_prefectures),
+        wished_municipalities=frozenset(row.wished_municipalities),
+        experience=row.track_record,
+        capacity_left=row.capacity - under_way,
+        dispatch_months=row.dispatch_months,
+        markets=frozenset(row.markets),
     )
 
 
 def adviser_view(row: AdviserRow, home: MunicipalityFacts, under_way: int = 0) -> PartnerView:
     return PartnerView(
-        kind=PartyKind.adviser, id=row.id, name=row.name, municipality_code=row.municipality_code,
-        pref_code=home.pref_code, in_three_metro_area=home.metro_area is not None,
-        fields=frozenset(row.fields), preferred_prefectures=frozenset(row.preferred_prefectures),
-        wished_municipalities=frozenset(row.wished_municipalities), experience=row.experience_years,
-        capacity_left=row.capacity - under_way, markets=frozenset({Market.advisor}),
+        kind=PartyKind.adviser,
+        id=row.id,
+        name=row.name,
+        municipality_code=row.municipality_code,
+        pref_code=home.pref_code,
+        in_three_metro_area=home.metro_area is not None,
+        fields=frozenset(row.fields),
+        preferred_prefectures=frozenset(row.preferred_prefectures),
+        wished_municipalities=frozenset(row.wished_municipalities),
+        experience=row.experience_years,
+        capacity_left=row.capacity - under_way,
+        markets=frozenset({Market.advisor}),
     )
 
 
-async def hosts(session: AsyncSession, market: Market, codes: list[str] | None = None,
-                fiscal_year: int | None = None, known: dict[str, MunicipalityFacts] | None = None) -> list[HostView]:
+async def hosts(
+    session: AsyncSession,
+    market: Market,
+    codes: list[str] | None = None,
+    fiscal_year: int | None = None,
+    known: dict[str, MunicipalityFacts] | None = None,
+) -> list[HostView]:
     """Municipalities with open needs in `market` (or exactly `codes`, needs or not), as of `fiscal_year`;
     `known` gives facts already read."""
     needs_by_code: dict[str, list[Need]] = defaultdict(list)
@@ -117,16 +147,19 @@ async def hosts(session: AsyncSession, market: Market, codes: list[str] | None =
     years: dict[str, AdviserYears] = {}
     if market == Market.advisor:
         years = await adviser_years_of(session, list(facts), fiscal_year or current_fiscal_year())
-    return [host_view(facts[code], needs_by_code.get(code, []), under_way.get(code, 0), years.get(code))
-            for code in sorted(facts)]
+    return [
+        host_view(facts[code], needs_by_code.get(code, []), under_way.get(code, 0), years.get(code))
+        for code in sorted(facts)
+    ]
 
 
 def partner_column(market: Market) -> Mapped[str | None]:
     return col(Match.adviser_id) if partner_kind(market) == PartyKind.adviser else col(Match.company_id)
 
 
-async def partners(session: AsyncSession, market: Market, ids: list[str] | None = None, *,
-                   count_under_way: bool = True) -> list[PartnerView]:
+async def partners(
+    session: AsyncSession, market: Market, ids: list[str] | None = None, *, count_under_way: bool = True
+) -> list[PartnerView]:
     """Companies taking part in `market`, or advisers (or exactly `ids`); their capacity left counts the matches
     under way unless `count_under_way` is False."""
     under_way = await repository.matches_under_way(session, partner_column(market)) if count_under_way else {}
@@ -139,19 +172,22 @@ async def partners(session: AsyncSession, market: Market, ids: list[str] | None 
     return [company_view(row, homes[row.municipality_code], under_way.get(row.id, 0)) for row in companies]
 
 
-async def subject_host(session: AsyncSession, market: Market, code: str, field: str,
-                       fiscal_year: int | None = None) -> HostView:
+async def subject_host(
+    session: AsyncSession, market: Market, code: str, field: str, fiscal_year: int | None = None
+) -> HostView:
     """The municipality `code` as a host in `market` (as of `fiscal_year`), or a 422 naming `field`."""
     found = await municipality(session, code, field)
     return (await hosts(session, market, [code], fiscal_year, known={code: found}))[0]
 
 
-async def subject_partner(session: AsyncSession, market: Market, kind: PartyKind, ident: str,
-                          field: str) -> PartnerView:
+async def subject_partner(
+    session: AsyncSession, market: Market, kind: PartyKind, ident: str, field: str
+) -> PartnerView:
     """The company or adviser `ident` as a party of `market`, or a 4xx naming `field`."""
     if kind != partner_kind(market):
-        raise Unprocessable(f"in the {market} market municipalities are matched with {partner_kind(market)}s",
-                            field=field)
+        raise Unprocessable(
+            f"in the {market} market municipalities are matched with {partner_kind(market)}s", field=field
+        )
     found = await partners(session, market, [ident])
     if not found:
         raise NotFound(f"no {kind} {ident}", field=field)

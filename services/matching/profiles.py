@@ -34,21 +34,24 @@ PROFILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 # --- validation shared by the profiles -------------------------------------------------------------
 
+
 async def _check_fields(session: AsyncSession, fields: list[str]) -> list[str]:
     if len(fields) > MAX_FIELDS:
         raise Unprocessable(f"at most {MAX_FIELDS} fields of work", field="fields")
     unknown = sorted(set(fields) - await repository.field_codes(session))
     if unknown:
-        raise Unprocessable(f"unknown field(s) of work: {', '.join(unknown)} (see GET /matching/fields)",
-                            field="fields")
+        raise Unprocessable(
+            f"unknown field(s) of work: {', '.join(unknown)} (see GET /matching/fields)", field="fields"
+        )
     return list(dict.fromkeys(fields))
 
 
 def _check_prefectures(codes: list[str], field: str = "preferred_prefectures") -> list[str]:
     bad = [code for code in codes if not PREFECTURE.match(code)]
     if bad or len(codes) > 47:
-        raise Unprocessable(f"prefecture codes are 01–47, at most 47 of them (got {bad[:3] or len(codes)})",
-                            field=field)
+        raise Unprocessable(
+            f"prefecture codes are 01–47, at most 47 of them (got {bad[:3] or len(codes)})", field=field
+        )
     return list(dict.fromkeys(codes))
 
 
@@ -95,6 +98,7 @@ def _check_markets(markets: list[Market]) -> None:
 
 # --- needs -----------------------------------------------------------------------------------------
 
+
 def _check_need_period(market: Market, months: int | None) -> None:
     if market != Market.kigyojin or months is None:
         return
@@ -120,8 +124,7 @@ async def get_need(session: AsyncSession, code: str, need_id: str) -> Need:
     return need
 
 
-async def update_need(session: AsyncSession, principal: Principal, code: str, need_id: str,
-                      data: NeedUpdate) -> Need:
+async def update_need(session: AsyncSession, principal: Principal, code: str, need_id: str, data: NeedUpdate) -> Need:
     ensure_acts_for(principal, code)
     need = await get_need(session, code, need_id)
     changes = await _clean_lists(session, data.model_dump(exclude_unset=True))
@@ -132,6 +135,7 @@ async def update_need(session: AsyncSession, principal: Principal, code: str, ne
 
 
 # --- companies and advisers ------------------------------------------------------------------------
+
 
 async def create_company(session: AsyncSession, data: CompanyCreate) -> Company:
     await municipality(session, data.municipality_code, "municipality_code")

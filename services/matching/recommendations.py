@@ -59,10 +59,15 @@ def offset_of(cursor: str | None) -> int:
 def _candidate(scored: Scored) -> dict[str, Any]:
     host, partner, candidate = scored.pairing.host, scored.pairing.partner, scored.pairing.candidate
     parts = scored.parts
-    return {"candidate": candidate.party, "name": candidate.name,
-            "municipality_code": candidate.code if isinstance(candidate, HostView) else candidate.municipality_code,
-            "score": sum(parts.values()), "score_parts": parts, "eligible": True,
-            "shared_fields": sorted(host.fields & partner.fields)}
+    return {
+        "candidate": candidate.party,
+        "name": candidate.name,
+        "municipality_code": candidate.code if isinstance(candidate, HostView) else candidate.municipality_code,
+        "score": sum(parts.values()),
+        "score_parts": parts,
+        "eligible": True,
+        "shared_fields": sorted(host.fields & partner.fields),
+    }
 
 
 async def _pairings(session: AsyncSession, market: Market, subject: str, fiscal_year: int) -> list[Pairing]:
@@ -85,8 +90,9 @@ class Ranked:
     excluded: list[dict[str, Any]]
 
 
-async def _for_host(session: AsyncSession, market: Market, host: HostView, fiscal_year: int, window: slice,
-                    explain: bool) -> Ranked:
+async def _for_host(
+    session: AsyncSession, market: Market, host: HostView, fiscal_year: int, window: slice, explain: bool
+) -> Ranked:
     """A municipality's candidates from the in-memory registry: the eligible ones scored, the others excluded.
     Only the page's candidates get their parts built: a municipality's candidates are thousands."""
     index = await registry(session, market)
@@ -94,8 +100,13 @@ async def _for_host(session: AsyncSession, market: Market, host: HostView, fisca
     host_reasons = scoring.host_reasons(market, host)
     ranked: list[tuple[int, str, PartnerView]] = []
     excluded = []
-    for partner, party, own_reasons, points in zip(index.partners, index.parties, index.partner_reasons(fiscal_year),
-                                                   index.partner_points(host.pref_code), strict=True):
+    for partner, party, own_reasons, points in zip(
+        index.partners,
+        index.parties,
+        index.partner_reasons(fiscal_year),
+        index.partner_points(host.pref_code),
+        strict=True,
+    ):
         if busy := under_way.get(partner.id):
             partner = replace(partner, capacity_left=partner.capacity_left - busy)
         pair_reasons = scoring.pair_only_reasons(market, host, partner)
@@ -105,12 +116,10 @@ async def _for_host(session: AsyncSession, market: Market, host: HostView, fisca
             continue
         ranked.append((-points - scoring.pair_points(host, partner), party, partner))
     ranked.sort()  # by score, then party name; party names are unique, so the views are never compared
-    return Ranked([Scored(Pairing(host, partner, partner)) for _, _, partner in ranked[window]], len(ranked),
-                  excluded)
+    return Ranked([Scored(Pairing(host, partner, partner)) for _, _, partner in ranked[window]], len(ranked), excluded)
 
 
-async def _for_partner(session: AsyncSession, market: Market, subject: str, fiscal_year: int,
-                       window: slice) -> Ranked:
+async def _for_partner(session: AsyncSession, market: Market, subject: str, fiscal_year: int, window: slice) -> Ranked:
     scored, excluded = [], []
     for pairing in await _pairings(session, market, subject, fiscal_year):
         if reasons := scoring.pair_reasons(market, pairing.host, pairing.partner, fiscal_year):
@@ -121,8 +130,9 @@ async def _for_partner(session: AsyncSession, market: Market, subject: str, fisc
     return Ranked(scored[window], len(scored), excluded)
 
 
-async def recommend(session: AsyncSession, market: Market, subject: str, *, fiscal_year: int, limit: int,
-                    offset: int, explain: bool) -> dict[str, Any]:
+async def recommend(
+    session: AsyncSession, market: Market, subject: str, *, fiscal_year: int, limit: int, offset: int, explain: bool
+) -> dict[str, Any]:
     kind, ident = parse_party(subject, "for")
     extra: dict[str, Any] = {}
     window = slice(offset, offset + limit)
@@ -133,22 +143,34 @@ async def recommend(session: AsyncSession, market: Market, subject: str, *, fisc
             extra["adviser_years"] = host.adviser_years.as_json()
     else:
         ranked = await _for_partner(session, market, subject, fiscal_year, window)
-    result = {"market": market, "for": subject, "fiscal_year": fiscal_year, **extra,
-              "items": [_candidate(entry) for entry in ranked.page],
-              "next_cursor": encode_cursor(str(offset + limit)) if offset + limit < ranked.total else None}
+    result = {
+        "market": market,
+        "for": subject,
+        "fiscal_year": fiscal_year,
+        **extra,
+        "items": [_candidate(entry) for entry in ranked.page],
+        "next_cursor": encode_cursor(str(offset + limit)) if offset + limit < ranked.total else None,
+    }
     if explain:
         result["excluded"] = sorted(ranked.excluded, key=lambda entry: str(entry["candidate"]))
     return result
 
 
-async def explain_pair(session: AsyncSession, market: Market, municipality_code: str, partner: str,
-                       fiscal_year: int) -> dict[str, Any]:
+async def explain_pair(
+    session: AsyncSession, market: Market, municipality_code: str, partner: str, fiscal_year: int
+) -> dict[str, Any]:
     host = await subject_host(session, market, municipality_code, "municipality", fiscal_year)
     kind, ident = parse_party(partner, "partner")
     counterpart = await subject_partner(session, market, kind, ident, "partner")
     reasons = scoring.pair_reasons(market, host, counterpart, fiscal_year)
-    result = {"market": market, "municipality": municipality_code, "partner": partner, "fiscal_year": fiscal_year,
-              "eligible": not reasons, "reasons": reasons_json(reasons)}
+    result = {
+        "market": market,
+        "municipality": municipality_code,
+        "partner": partner,
+        "fiscal_year": fiscal_year,
+        "eligible": not reasons,
+        "reasons": reasons_json(reasons),
+    }
     if host.adviser_years is not None:
         result["adviser_years"] = host.adviser_years.as_json()
     return result

@@ -42,8 +42,9 @@ class RegistryIndex:
     def partner_reasons(self, fiscal_year: int) -> list[list[Reason]]:
         """Each partner's own eligibility reasons in `fiscal_year`, in the order of `partners`."""
         if fiscal_year not in self._reasons:
-            self._reasons[fiscal_year] = [scoring.partner_reasons(self.market, partner, fiscal_year)
-                                          for partner in self.partners]
+            self._reasons[fiscal_year] = [
+                scoring.partner_reasons(self.market, partner, fiscal_year) for partner in self.partners
+            ]
         return self._reasons[fiscal_year]
 
 

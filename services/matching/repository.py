@@ -87,8 +87,13 @@ async def get_municipality(session: AsyncSession, code: str) -> Municipality | N
     return await session.get(Municipality, code)
 
 
-FACT_COLUMNS: tuple[Any, ...] = (Municipality.code, Municipality.name, Municipality.pref_code,
-                                 Municipality.metro_area, Municipality.kaso_type)
+FACT_COLUMNS: tuple[Any, ...] = (
+    Municipality.code,
+    Municipality.name,
+    Municipality.pref_code,
+    Municipality.metro_area,
+    Municipality.kaso_type,
+)
 
 
 async def municipality_facts(session: AsyncSession, codes: Collection[str]) -> dict[str, MunicipalityFacts]:
@@ -99,8 +104,10 @@ async def municipality_facts(session: AsyncSession, codes: Collection[str]) -> d
 
 # --- profiles --------------------------------------------------------------------------------------
 
-def _profile_page(model: type[Profile], page: PageParams, *, market: str | None, field: str | None,
-                  prefecture: str | None) -> SelectOfScalar[Profile]:
+
+def _profile_page(
+    model: type[Profile], page: PageParams, *, market: str | None, field: str | None, prefecture: str | None
+) -> SelectOfScalar[Profile]:
     query = keyset(select(model), col(model.id), page)
     if market and model is Company:
         query = query.where(_json_list_contains(col(Company.markets), market))
@@ -110,24 +117,34 @@ def _profile_page(model: type[Profile], page: PageParams, *, market: str | None,
         query = query.where(_json_list_contains(col(model.fields), field))
     if prefecture:
         query = query.join(Municipality, col(Municipality.code) == col(model.municipality_code)).where(
-            Municipality.pref_code == prefecture)
+            Municipality.pref_code == prefecture
+        )
     return query
 
 
-async def list_companies(session: AsyncSession, page: PageParams, *, market: str | None, field: str | None,
-                         prefecture: str | None) -> list[Company]:
+async def list_companies(
+    session: AsyncSession, page: PageParams, *, market: str | None, field: str | None, prefecture: str | None
+) -> list[Company]:
     query = _profile_page(Company, page, market=market, field=field, prefecture=prefecture)
     return list((await session.exec(query)).all())
 
 
-async def list_advisers(session: AsyncSession, page: PageParams, *, field: str | None,
-                        prefecture: str | None) -> list[Adviser]:
+async def list_advisers(
+    session: AsyncSession, page: PageParams, *, field: str | None, prefecture: str | None
+) -> list[Adviser]:
     query = _profile_page(Adviser, page, market=None, field=field, prefecture=prefecture)
     return list((await session.exec(query)).all())
 
 
-async def list_needs(session: AsyncSession, page: PageParams, *, municipality_code: str | None = None,
-                     market: str | None, field: str | None, prefecture: str | None) -> list[Need]:
+async def list_needs(
+    session: AsyncSession,
+    page: PageParams,
+    *,
+    municipality_code: str | None = None,
+    market: str | None,
+    field: str | None,
+    prefecture: str | None,
+) -> list[Need]:
     query = _profile_page(Need, page, market=market, field=field, prefecture=prefecture)
     if municipality_code:
         query = query.where(Need.municipality_code == municipality_code)
@@ -144,16 +161,33 @@ async def open_needs(session: AsyncSession, market: str, codes: Collection[str] 
 
 # What the scoring reads of a company or an adviser: light rows, without descriptions.
 COMPANY_COLUMNS: tuple[Any, ...] = (
-    Company.id, Company.name, Company.municipality_code, Company.markets,
-    Company.head_office_function_in_three_metro_area, Company.fields, Company.capacity, Company.dispatch_months,
-    Company.track_record, Company.preferred_prefectures, Company.wished_municipalities)
+    Company.id,
+    Company.name,
+    Company.municipality_code,
+    Company.markets,
+    Company.head_office_function_in_three_metro_area,
+    Company.fields,
+    Company.capacity,
+    Company.dispatch_months,
+    Company.track_record,
+    Company.preferred_prefectures,
+    Company.wished_municipalities,
+)
 ADVISER_COLUMNS: tuple[Any, ...] = (
-    Adviser.id, Adviser.name, Adviser.municipality_code, Adviser.fields, Adviser.capacity, Adviser.experience_years,
-    Adviser.preferred_prefectures, Adviser.wished_municipalities)
+    Adviser.id,
+    Adviser.name,
+    Adviser.municipality_code,
+    Adviser.fields,
+    Adviser.capacity,
+    Adviser.experience_years,
+    Adviser.preferred_prefectures,
+    Adviser.wished_municipalities,
+)
 
 
-async def company_rows(session: AsyncSession, *, market: str | None = None,
-                       ids: Collection[str] | None = None) -> list[CompanyRow]:
+async def company_rows(
+    session: AsyncSession, *, market: str | None = None, ids: Collection[str] | None = None
+) -> list[CompanyRow]:
     """Companies in `market`, or exactly those with `ids`."""
     query = select(*COMPANY_COLUMNS).order_by(col(Company.id))
     if ids is not None:
@@ -185,12 +219,13 @@ async def existing_ids(session: AsyncSession, key: Mapped[str], ids: Collection[
 
 # --- capacity in use -------------------------------------------------------------------------------
 
-async def matches_under_way(session: AsyncSession, column: Mapped[str | None], market: str | None = None,
-                            keys: Collection[str] | None = None) -> dict[str, int]:
+
+async def matches_under_way(
+    session: AsyncSession, column: Mapped[str | None], market: str | None = None, keys: Collection[str] | None = None
+) -> dict[str, int]:
     """How many matches under way each municipality, company or adviser has (by `column`; only `keys`, if
     given)."""
-    query = (select(column, func.count()).where(col(Match.status).in_(UNDER_WAY), column.is_not(None))
-             .group_by(column))
+    query = select(column, func.count()).where(col(Match.status).in_(UNDER_WAY), column.is_not(None)).group_by(column)
     if market:
         query = query.where(Match.market == market)
     if keys is not None:
@@ -200,14 +235,18 @@ async def matches_under_way(session: AsyncSession, column: Mapped[str | None], m
 
 # --- rounds ----------------------------------------------------------------------------------------
 
-async def upsert_preference(session: AsyncSession, round_id: str, participant: str, capacity: int,
-                            ranking: list[str | list[str]]) -> None:
+
+async def upsert_preference(
+    session: AsyncSession, round_id: str, participant: str, capacity: int, ranking: list[str | list[str]]
+) -> None:
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(RoundPreference).values(round_id=round_id, participant=participant, capacity=capacity,
-                                               ranking=ranking)
+    statement = insert(RoundPreference).values(
+        round_id=round_id, participant=participant, capacity=capacity, ranking=ranking
+    )
     statement = statement.on_conflict_do_update(
         index_elements=["round_id", "participant"],
-        set_={"capacity": statement.excluded.capacity, "ranking": statement.excluded.ranking})
+        set_={"capacity": statement.excluded.capacity, "ranking": statement.excluded.ranking},
+    )
     await session.exec(statement)
 
 
@@ -220,19 +259,24 @@ class PreferenceRow(Protocol):
     def ranking(self) -> list[str | list[str]]: ...
 
 
-async def preferences(session: AsyncSession, round_id: str,
-                      participants: Collection[str] | None = None) -> list[PreferenceRow]:
+async def preferences(
+    session: AsyncSession, round_id: str, participants: Collection[str] | None = None
+) -> list[PreferenceRow]:
     """The round's preferences (or those of `participants`), by participant, as light rows."""
-    query = (select(col(RoundPreference.participant), col(RoundPreference.capacity), col(RoundPreference.ranking))
-             .where(RoundPreference.round_id == round_id).order_by(col(RoundPreference.participant)))
+    query = (
+        select(col(RoundPreference.participant), col(RoundPreference.capacity), col(RoundPreference.ranking))
+        .where(RoundPreference.round_id == round_id)
+        .order_by(col(RoundPreference.participant))
+    )
     if participants is not None:
         query = query.where(col(RoundPreference.participant).in_(list(participants)))
     rows: Any = (await session.exec(query)).all()  # Row objects: named like PreferenceRow
     return list(rows)
 
 
-async def list_rounds(session: AsyncSession, page: PageParams, *, market: str | None,
-                      solved: bool | None) -> list[Round]:
+async def list_rounds(
+    session: AsyncSession, page: PageParams, *, market: str | None, solved: bool | None
+) -> list[Round]:
     query = keyset(select(Round), col(Round.id), page)
     if market:
         query = query.where(Round.market == market)
@@ -250,26 +294,35 @@ async def round_for_update(session: AsyncSession, round_id: str) -> Round | None
 async def mark_solved(session: AsyncSession, round_id: str, result: dict[str, Any], now: datetime) -> bool:
     """Store the result once: False when another request solved the round first."""
     outcome = await session.exec(
-        update(Round).where(col(Round.id) == round_id, col(Round.solved_at).is_(None))
-        .values(solved_at=now, result=result).execution_options(synchronize_session=False))
+        update(Round)
+        .where(col(Round.id) == round_id, col(Round.solved_at).is_(None))
+        .values(solved_at=now, result=result)
+        .execution_options(synchronize_session=False)
+    )
     return outcome.rowcount == 1
 
 
 # --- matches ---------------------------------------------------------------------------------------
 
-async def move_match(session: AsyncSession, match_id: str, from_status: str, to_status: str,
-                     now: datetime) -> bool:
+
+async def move_match(session: AsyncSession, match_id: str, from_status: str, to_status: str, now: datetime) -> bool:
     """Change the status only if it is still `from_status`, so two concurrent moves cannot both succeed."""
     outcome = await session.exec(
-        update(Match).where(col(Match.id) == match_id, col(Match.status) == from_status)
-        .values(status=to_status, updated_at=now).execution_options(synchronize_session=False))
+        update(Match)
+        .where(col(Match.id) == match_id, col(Match.status) == from_status)
+        .values(status=to_status, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     return outcome.rowcount == 1
 
 
 async def live_matches(session: AsyncSession, market: str, municipality_codes: Collection[str]) -> list[Match]:
     """The matches in `market` of these municipalities that still hold their pair (see LIVE_STATUSES)."""
-    query = select(Match).where(Match.market == market, col(Match.status).in_(LIVE_STATUSES),
-                                col(Match.municipality_code).in_(list(municipality_codes)))
+    query = select(Match).where(
+        Match.market == market,
+        col(Match.status).in_(LIVE_STATUSES),
+        col(Match.municipality_code).in_(list(municipality_codes)),
+    )
     return list((await session.exec(query.order_by(col(Match.id)))).all())
 
 
@@ -282,8 +335,9 @@ async def transitions(session: AsyncSession, match_id: str) -> list[MatchTransit
     return list((await session.exec(query)).all())
 
 
-async def list_matches(session: AsyncSession, page: PageParams, *, municipality_code: str | None,
-                       status: str | None) -> list[Match]:
+async def list_matches(
+    session: AsyncSession, page: PageParams, *, municipality_code: str | None, status: str | None
+) -> list[Match]:
     query = keyset(select(Match), col(Match.id), page)
     if municipality_code:
         query = query.where(Match.municipality_code == municipality_code)

@@ -21,11 +21,15 @@ def _isoformat(moment: datetime) -> str:
 
 # A time as the dict views have always written it (datetime.isoformat: "+00:00", not pydantic's "Z"), in UTC even
 # when SQLite gave it back without its zone.
-Timestamp = Annotated[datetime, PlainSerializer(_isoformat, return_type=str, when_used="json"),
-                      WithJsonSchema({"type": "string", "format": "date-time"})]
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(_isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 # --- recommendations and eligibility -------------------------------------------------------------
+
 
 class ReasonOut(BaseModel):
     code: str = Field(description="stable, e.g. host_in_three_metro_area")
@@ -87,6 +91,7 @@ class Eligibility(BaseModel):
 
 
 # --- rounds ----------------------------------------------------------------------------------------
+
 
 class TieBreakOut(BaseModel):
     method: TieBreakMethod
@@ -203,6 +208,7 @@ class ParticipantView(BaseModel):
 
 
 # --- matches ---------------------------------------------------------------------------------------
+
 
 class MatchSummary(BaseModel):
     id: str

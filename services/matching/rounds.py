@@ -29,13 +29,21 @@ MAX_RANKED = 5000
 
 async def create_round(session: AsyncSession, data: RoundCreate) -> Round:
     if data.proposing_side not in (PartyKind.municipality, partner_kind(data.market)):
-        raise Unprocessable(f"in the {data.market} market the proposing side is municipality or "
-                            f"{partner_kind(data.market)}", field="proposing_side")
+        raise Unprocessable(
+            f"in the {data.market} market the proposing side is municipality or {partner_kind(data.market)}",
+            field="proposing_side",
+        )
     if data.tie_break.method == TieBreakMethod.id_order and data.tie_break.seed is not None:
         raise Unprocessable("only a lottery has a seed", field="tie_break.seed")
     tie_break = TieBreak.drawn(data.tie_break.method, data.tie_break.seed)
-    round_ = Round(id=new_id("rnd"), name=data.name, market=data.market, proposing_side=data.proposing_side,
-                   tie_break_method=tie_break.method, tie_break_seed=tie_break.seed)
+    round_ = Round(
+        id=new_id("rnd"),
+        name=data.name,
+        market=data.market,
+        proposing_side=data.proposing_side,
+        tie_break_method=tie_break.method,
+        tie_break_seed=tie_break.seed,
+    )
     session.add(round_)
     await session.flush()
     return round_
@@ -52,8 +60,9 @@ async def _locked_round(session: AsyncSession, round_id: str) -> Round:
     return round_
 
 
-async def list_rounds(session: AsyncSession, page: PageParams, *, market: Market | None,
-                      status: RoundStatus | None) -> list[Round]:
+async def list_rounds(
+    session: AsyncSession, page: PageParams, *, market: Market | None, status: RoundStatus | None
+) -> list[Round]:
     solved = None if status is None else status == RoundStatus.solved
     return await repository.list_rounds(session, page, market=market, solved=solved)
 
@@ -63,10 +72,16 @@ def tie_break_of(round_: Round) -> TieBreak:
 
 
 def round_summary(round_: Round) -> dict[str, Any]:
-    return {"id": round_.id, "name": round_.name, "market": round_.market, "proposing_side": round_.proposing_side,
-            "status": RoundStatus.open if round_.solved_at is None else RoundStatus.solved,
-            "tie_break": tie_break_of(round_).describe(), "created_at": round_.created_at,
-            "solved_at": round_.solved_at}
+    return {
+        "id": round_.id,
+        "name": round_.name,
+        "market": round_.market,
+        "proposing_side": round_.proposing_side,
+        "status": RoundStatus.open if round_.solved_at is None else RoundStatus.solved,
+        "tie_break": tie_break_of(round_).describe(),
+        "created_at": round_.created_at,
+        "solved_at": round_.solved_at,
+    }
 
 
 def round_view(round_: Round) -> dict[str, Any]:
@@ -75,8 +90,8 @@ def round_view(round_: Round) -> dict[str, Any]:
 
 # --- preferences -----------------------------------------------------------------------------------
 
-async def _check_participant(session: AsyncSession, principal: Principal, round_: Round,
-                             participant: str) -> PartyKind:
+
+async def _check_participant(session: AsyncSession, principal: Principal, round_: Round, participant: str) -> PartyKind:
     kind, ident = parse_party(participant, "participant")
     other = partner_kind(round_.market)
     if kind not in (PartyKind.municipality, other):
@@ -90,8 +105,7 @@ async def _check_participant(session: AsyncSession, principal: Principal, round_
     return kind
 
 
-async def _check_ranking(session: AsyncSession, ranked_kind: PartyKind, ranker: PartyKind,
-                         ranking: Ranking) -> None:
+async def _check_ranking(session: AsyncSession, ranked_kind: PartyKind, ranker: PartyKind, ranking: Ranking) -> None:
     if any(not isinstance(entry, str) and not entry for entry in ranking):
         raise Unprocessable("a tie lists at least one participant", field="ranking")
     named = list(entries(ranking))
@@ -108,8 +122,9 @@ async def _check_ranking(session: AsyncSession, ranked_kind: PartyKind, ranker: 
         raise Unprocessable(f"unknown {ranked_kind}(s) in the ranking: {', '.join(unknown[:5])}", field="ranking")
 
 
-async def submit_preferences(session: AsyncSession, principal: Principal, round_id: str,
-                             data: PreferencesIn) -> dict[str, Any]:
+async def submit_preferences(
+    session: AsyncSession, principal: Principal, round_id: str, data: PreferencesIn
+) -> dict[str, Any]:
     """The participant's capacity and ranking, replacing what it sent before; refused once the round is solved
     (the round is locked meanwhile, so a solve never reads a half-changed set)."""
     round_ = await _locked_round(session, round_id)
@@ -119,11 +134,11 @@ async def submit_preferences(session: AsyncSession, principal: Principal, round_
     ranked_kind = partner_kind(round_.market) if kind == PartyKind.municipality else PartyKind.municipality
     await _check_ranking(session, ranked_kind, kind, data.ranking)
     await repository.upsert_preference(session, round_id, data.participant, data.capacity, data.ranking)
-    return {"round_id": round_id, "participant": data.participant, "capacity": data.capacity,
-            "ranking": data.ranking}
+    return {"round_id": round_id, "participant": data.participant, "capacity": data.capacity, "ranking": data.ranking}
 
 
 # --- solving ---------------------------------------------------------------------------------------
+
 
 async def solve_round(session: AsyncSession, round_id: str) -> dict[str, Any]:
     round_ = await _locked_round(session, round_id)
@@ -131,9 +146,13 @@ async def solve_round(session: AsyncSession, round_id: str) -> dict[str, Any]:
         raise Conflict("the round is already solved; GET it for the result", code=ErrorCode.ROUND_SOLVED)
     market = Market(round_.market)
     rows = await repository.preferences(session, round_id)
-    preferences = RoundPreferences(market, PartyKind(round_.proposing_side),
-                                   {sys.intern(row.participant): shared(row.ranking) for row in rows},
-                                   {row.participant: row.capacity for row in rows}, tie_break_of(round_))
+    preferences = RoundPreferences(
+        market,
+        PartyKind(round_.proposing_side),
+        {sys.intern(row.participant): shared(row.ranking) for row in rows},
+        {row.participant: row.capacity for row in rows},
+        tie_break_of(round_),
+    )
     result = solving.solve(round_id, preferences, await solving.exclusions(session, market, preferences.rankings))
     now = utcnow()
     if not await repository.mark_solved(session, round_id, result, now):
@@ -142,6 +161,7 @@ async def solve_round(session: AsyncSession, round_id: str) -> dict[str, Any]:
 
 
 # --- from the assignment to matches ----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RoundMatches:
@@ -161,13 +181,23 @@ async def propose_round_matches(session: AsyncSession, principal: Principal, rou
     live = await live_match_by_pair(session, round_.market, assigned)
     savepoint = await session.begin_nested()
     try:
-        created = [new_match(session, principal, market=round_.market, municipality_code=code, round_id=round_id,
-                             **{f"{other}_id": partner})
-                   for code, partner in assigned if (code, partner) not in made and (code, partner) not in live]
+        created = [
+            new_match(
+                session,
+                principal,
+                market=round_.market,
+                municipality_code=code,
+                round_id=round_id,
+                **{f"{other}_id": partner},
+            )
+            for code, partner in assigned
+            if (code, partner) not in made and (code, partner) not in live
+        ]
         await session.flush()
     except IntegrityError:  # a pair got a match from another request meanwhile
         await savepoint.rollback()
-        raise Conflict("a match for one of the pairs was created meanwhile; call again",
-                       code=ErrorCode.MATCH_EXISTS) from None
+        raise Conflict(
+            "a match for one of the pairs was created meanwhile; call again", code=ErrorCode.MATCH_EXISTS
+        ) from None
     await savepoint.commit()
     return RoundMatches(created, [match for pair, match in sorted(live.items()) if pair not in made])

@@ -34,11 +34,13 @@ def profile_examples(*bodies: dict[str, Any]) -> SQLModelConfig:
     """The same for bodies built on the tables' SQLModel bases, whose config type is SQLModel's own."""
     return SQLModelConfig(extra="forbid", json_schema_extra={"examples": list(bodies)})
 
+
 # A stored time in UTC: SQLite gives it back without its zone, which a date-time of the document must have.
 UtcTime = Annotated[datetime, AfterValidator(aware)]
 
 
 # --- vocabulary ------------------------------------------------------------------------------------
+
 
 class FieldOfWorkPublic(FieldOfWorkBase):
     pass
@@ -46,10 +48,18 @@ class FieldOfWorkPublic(FieldOfWorkBase):
 
 # --- municipality needs ----------------------------------------------------------------------------
 
+
 class NeedCreate(NeedBase):
-    model_config = profile_examples({
-        "market": "kigyojin", "title": "ICT・デジタル：役場業務のDXと人材育成", "fields": ["ict_digital"],
-        "capacity": 1, "dispatch_months": 12, "description": "窓口のオンライン化と職員研修"})
+    model_config = profile_examples(
+        {
+            "market": "kigyojin",
+            "title": "ICT・デジタル：役場業務のDXと人材育成",
+            "fields": ["ict_digital"],
+            "capacity": 1,
+            "dispatch_months": 12,
+            "description": "窓口のオンライン化と職員研修",
+        }
+    )
 
 
 class NeedUpdate(BaseModel):
@@ -75,10 +85,19 @@ class NeedPublic(NeedBase):
 
 # --- companies -------------------------------------------------------------------------------------
 
+
 class CompanyCreate(CompanyBase):
-    model_config = profile_examples({
-        "name": "みらいデジタル株式会社", "municipality_code": "131016", "markets": ["kigyojin", "satellite_office"],
-        "fields": ["ict_digital", "tourism"], "capacity": 2, "dispatch_months": 12, "preferred_prefectures": ["01"]})
+    model_config = profile_examples(
+        {
+            "name": "みらいデジタル株式会社",
+            "municipality_code": "131016",
+            "markets": ["kigyojin", "satellite_office"],
+            "fields": ["ict_digital", "tourism"],
+            "capacity": 2,
+            "dispatch_months": 12,
+            "preferred_prefectures": ["01"],
+        }
+    )
 
 
 class CompanyUpdate(BaseModel):
@@ -104,10 +123,18 @@ class CompanyPublic(CompanyBase):
 
 # --- advisers --------------------------------------------------------------------------------------
 
+
 class AdviserCreate(AdviserBase):
-    model_config = profile_examples({
-        "name": "佐藤 健一", "adviser_type": "private_expert", "municipality_code": "011002", "fields": ["tourism"],
-        "capacity": 2, "experience_years": 12})
+    model_config = profile_examples(
+        {
+            "name": "佐藤 健一",
+            "adviser_type": "private_expert",
+            "municipality_code": "011002",
+            "fields": ["tourism"],
+            "capacity": 2,
+            "experience_years": 12,
+        }
+    )
 
 
 class AdviserUpdate(BaseModel):
@@ -131,6 +158,7 @@ class AdviserPublic(AdviserBase):
 
 # --- rounds ----------------------------------------------------------------------------------------
 
+
 class RoundStatus(StrEnum):
     open = "open"  # taking preferences
     solved = "solved"
@@ -138,39 +166,59 @@ class RoundStatus(StrEnum):
 
 class TieBreakIn(BaseModel):
     method: TieBreakMethod = TieBreakMethod.id_order
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1,
-                             description="the lottery's seed; drawn by the server (and shown) when a lottery has none")
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**63 - 1,
+        description="the lottery's seed; drawn by the server (and shown) when a lottery has none",
+    )
 
 
 class RoundCreate(BaseModel):
     model_config = examples(
         {"name": "地域活性化起業人マッチングセミナー", "market": "kigyojin", "proposing_side": "municipality"},
-        {"name": "アドバイザー・マッチング", "market": "advisor", "proposing_side": "adviser",
-         "tie_break": {"method": "lottery", "seed": 2023}})
+        {
+            "name": "アドバイザー・マッチング",
+            "market": "advisor",
+            "proposing_side": "adviser",
+            "tie_break": {"method": "lottery", "seed": 2023},
+        },
+    )
 
     name: str = Field(min_length=1, max_length=120)
     market: Market
     proposing_side: PartyKind = Field(description="municipality, or company (adviser in the advisor market)")
-    tie_break: TieBreakIn = Field(default_factory=TieBreakIn,
-                                  description="how tied candidates in a ranking are ordered: id_order or lottery")
+    tie_break: TieBreakIn = Field(
+        default_factory=TieBreakIn, description="how tied candidates in a ranking are ordered: id_order or lottery"
+    )
 
 
 class PreferencesIn(BaseModel):
-    model_config = examples({"participant": "municipality:012092", "capacity": 1,
-                              "ranking": ["company:co_demo_001", ["company:co_demo_003", "company:co_demo_005"]]})
+    model_config = examples(
+        {
+            "participant": "municipality:012092",
+            "capacity": 1,
+            "ranking": ["company:co_demo_001", ["company:co_demo_003", "company:co_demo_005"]],
+        }
+    )
 
     participant: str = Field(pattern=PARTY_PATTERN, description="municipality:CODE, company:ID or adviser:ID")
     capacity: int = Field(ge=1, le=100)
     ranking: list[str | list[str]] = Field(
-        max_length=5000, description="the other side's participants, best first; a list entry ranks its members "
-                                     "equally (a tie, broken by the round's tie_break)")
+        max_length=5000,
+        description="the other side's participants, best first; a list entry ranks its members "
+        "equally (a tie, broken by the round's tie_break)",
+    )
 
 
 # --- matches ---------------------------------------------------------------------------------------
 
+
 class MatchCreate(BaseModel):
-    model_config = examples({"market": "kigyojin", "municipality_code": "012092", "company_id": "co_demo_003"},
-                             {"market": "advisor", "municipality_code": "012092", "adviser_id": "adv_demo_001"})
+    model_config = examples(
+        {"market": "kigyojin", "municipality_code": "012092", "company_id": "co_demo_003"},
+        {"market": "advisor", "municipality_code": "012092", "adviser_id": "adv_demo_001"},
+    )
 
     market: Market
     municipality_code: str = Field(min_length=6, max_length=6)
@@ -184,4 +232,3 @@ class TransitionIn(BaseModel):
     model_config = examples({"to": "accepted"})
 
     to: MatchStatus
-

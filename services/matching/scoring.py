@@ -70,6 +70,7 @@ class PartnerView:
 
 # --- eligibility: one reason list per side, and the pair -------------------------------------------
 
+
 def host_reasons(market: Market, host: HostView) -> list[Reason]:
     if market == Market.satellite_office:
         return []
@@ -98,11 +99,15 @@ def pair_only_reasons(market: Market, host: HostView, partner: PartnerView) -> l
 
 
 def pair_reasons(market: Market, host: HostView, partner: PartnerView, fiscal_year: int) -> list[Reason]:
-    return (partner_reasons(market, partner, fiscal_year) + host_reasons(market, host)
-            + pair_only_reasons(market, host, partner))
+    return (
+        partner_reasons(market, partner, fiscal_year)
+        + host_reasons(market, host)
+        + pair_only_reasons(market, host, partner)
+    )
 
 
 # --- the score --------------------------------------------------------------------------------------
+
 
 def score_parts(host: HostView, partner: PartnerView) -> dict[str, int]:
     shared = len(host.fields & partner.fields)
@@ -116,7 +121,7 @@ def score_parts(host: HostView, partner: PartnerView) -> dict[str, int]:
         "capacity": CAPACITY_POINTS if host.capacity_left > 0 and partner.capacity_left > 0 else 0,
         "experience": min(EXPERIENCE_POINTS, partner.experience),
         "stated_preferences": WISH_POINTS * (partner.id in host.wished_partners)
-                              + WISH_POINTS * (host.code in partner.wished_municipalities),
+        + WISH_POINTS * (host.code in partner.wished_municipalities),
     }
 
 

@@ -21,8 +21,9 @@ class Side:
 
 def deferred_acceptance(proposers: Side, receivers: Side) -> set[tuple[str, str]]:
     """The proposer-optimal stable matching, as (proposer, receiver) pairs."""
-    receiver_rank = {r: dict(zip(ranking, range(len(ranking)), strict=True))
-                     for r, ranking in receivers.rankings.items()}
+    receiver_rank = {
+        r: dict(zip(ranking, range(len(ranking)), strict=True)) for r, ranking in receivers.rankings.items()
+    }
     held: dict[str, list[tuple[int, str]]] = {r: [] for r in receivers.rankings}  # max-heap by rank: worst first
     held_count = dict.fromkeys(proposers.rankings, 0)
     next_choice = dict.fromkeys(proposers.rankings, 0)

@@ -44,8 +44,9 @@ async def exclusions(session: AsyncSession, market: Market, rankings: dict[str, 
     host_by_party = {host.party: host for host in await hosts(session, market, codes)}
     partner_by_party = {partner.party: partner for partner in await partners(session, market, partner_ids)}
     excluded = {party: scoring.host_reasons(market, host) for party, host in host_by_party.items()}
-    excluded |= {party: scoring.partner_reasons(market, partner, fiscal_year)
-                 for party, partner in partner_by_party.items()}
+    excluded |= {
+        party: scoring.partner_reasons(market, partner, fiscal_year) for party, partner in partner_by_party.items()
+    }
     excluded_pairs = {}
     for municipality, partner in _ranked_pairs(market, rankings):
         if municipality not in host_by_party or partner not in partner_by_party:
@@ -58,16 +59,21 @@ async def exclusions(session: AsyncSession, market: Market, rankings: dict[str, 
 def _ranked_pairs(market: Market, rankings: dict[str, Ranking]) -> set[Pair]:
     if market != Market.advisor:  # only the advisor market has a rule about the pair itself
         return set()
-    return {(party, other) if is_municipality(party) else (other, party)
-            for party, ranking in rankings.items() for other in entries(ranking)}
+    return {
+        (party, other) if is_municipality(party) else (other, party)
+        for party, ranking in rankings.items()
+        for other in entries(ranking)
+    }
 
 
 def solver_rankings(market: RoundPreferences, excluded: Exclusions) -> dict[str, list[str]]:
     """The strict rankings the solver reads. An excluded participant ranks no one, so no one is matched with it:
     its name may stay in others' rankings (a pair counts only if each side ranks the other)."""
     key = market.tie_break.sort_key()
-    ranked: dict[str, list[str]] = {party: [] if party in excluded.participants else strict(ranking, key)
-                                    for party, ranking in market.rankings.items()}
+    ranked: dict[str, list[str]] = {
+        party: [] if party in excluded.participants else strict(ranking, key)
+        for party, ranking in market.rankings.items()
+    }
     for municipality, partner in excluded.pairs:
         for one, other in ((municipality, partner), (partner, municipality)):
             if one in ranked:
@@ -99,23 +105,29 @@ def solve(round_id: str, market: RoundPreferences, excluded: Exclusions) -> dict
     proposing = market.proposing_side.value
     receiving = other if by_municipality else PartyKind.municipality.value
     assignment = [
-        {"municipality": _ident(municipality), other: _ident(partner),
-         "municipality_rank": rank_of(market.rankings[municipality], partner),
-         f"{other}_rank": rank_of(market.rankings[partner], municipality)}
+        {
+            "municipality": _ident(municipality),
+            other: _ident(partner),
+            "municipality_rank": rank_of(market.rankings[municipality], partner),
+            f"{other}_rank": rank_of(market.rankings[partner], municipality),
+        }
         for municipality, partner in sorted(pairs)
     ]
     in_pairs = {party for pair in pairs for party in pair}
     return {
-        "round_id": round_id, "market": market.market, "proposing_side": market.proposing_side,
+        "round_id": round_id,
+        "market": market.market,
+        "proposing_side": market.proposing_side,
         "tie_break": market.tie_break.describe(),
         "assignment": assignment,
         "unmatched": sorted(set(market.rankings) - in_pairs),
-        "excluded": [{"participant": party, "reasons": reasons_json(reasons)}
-                     for party, reasons in sorted(excluded.participants.items())],
-        "excluded_pairs": [{"municipality": _ident(municipality), other: _ident(partner),
-                            "reasons": reasons_json(reasons)}
-                           for (municipality, partner), reasons in sorted(excluded.pairs.items())],
-        "certificate": stability_certificate(proposers, receivers, matched, proposing=proposing,
-                                             receiving=receiving),
+        "excluded": [
+            {"participant": party, "reasons": reasons_json(reasons)}
+            for party, reasons in sorted(excluded.participants.items())
+        ],
+        "excluded_pairs": [
+            {"municipality": _ident(municipality), other: _ident(partner), "reasons": reasons_json(reasons)}
+            for (municipality, partner), reasons in sorted(excluded.pairs.items())
+        ],
+        "certificate": stability_certificate(proposers, receivers, matched, proposing=proposing, receiving=receiving),
     }
-

@@ -48,8 +48,11 @@ class TieBreak:
 
     def describe(self) -> dict[str, Any]:
         if self.method == TieBreakMethod.lottery:
-            return {"method": self.method, "seed": self.seed,
-                    "rule": "tied participants in ascending order of sha256(f'{seed}:{party}') in hex"}
+            return {
+                "method": self.method,
+                "seed": self.seed,
+                "rule": "tied participants in ascending order of sha256(f'{seed}:{party}') in hex",
+            }
         return {"method": self.method, "seed": None, "rule": "tied participants in the order of their party names"}
 
 

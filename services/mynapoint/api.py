@@ -59,9 +59,14 @@ IDEMPOTENCY_CODES = (ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KE
 
 # --- programs --------------------------------------------------------------------------------------------
 
-@router.get("/program-templates", response_model=TemplateList, summary="Built-in program templates",
-            description="マイナポイント第1弾 and 第2弾 ①②③ with their windows, points and the card-application "
-                        "deadline each enforces (`eligibility.card_applied_by`).")
+
+@router.get(
+    "/program-templates",
+    response_model=TemplateList,
+    summary="Built-in program templates",
+    description="マイナポイント第1弾 and 第2弾 ①②③ with their windows, points and the card-application "
+    "deadline each enforces (`eligibility.card_applied_by`).",
+)
 async def list_templates(_principal: Authenticated) -> dict[str, Any]:
     return {"items": [{"id": key, **value} for key, value in TEMPLATES.items()]}
 
@@ -70,62 +75,105 @@ def _program_json(program: Program) -> dict[str, Any]:
     return ProgramPublic.model_validate(program).model_dump(mode="json")
 
 
-@router.get("/programs", response_model=Page[ProgramPublic], summary="List point programs",
-            description="A municipality key lists its own municipality's programs (another `municipality_code` is "
-                        "403); app and ops keys any. `open_on` keeps programs whose window overlaps that JST day.")
-async def list_programs(session: SessionDep, principal: ProgramReaders, page: Pages,
-                        municipality_code: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
-                        status: ProgramStatus | None = None, open_on: date | None = None) -> dict[str, Any]:
-    rows = await listings.list_programs(session, principal, page, municipality_code=municipality_code,
-                                        status=status, open_on=open_on)
+@router.get(
+    "/programs",
+    response_model=Page[ProgramPublic],
+    summary="List point programs",
+    description="A municipality key lists its own municipality's programs (another `municipality_code` is "
+    "403); app and ops keys any. `open_on` keeps programs whose window overlaps that JST day.",
+)
+async def list_programs(
+    session: SessionDep,
+    principal: ProgramReaders,
+    page: Pages,
+    municipality_code: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    status: ProgramStatus | None = None,
+    open_on: date | None = None,
+) -> dict[str, Any]:
+    rows = await listings.list_programs(
+        session, principal, page, municipality_code=municipality_code, status=status, open_on=open_on
+    )
     return make_page(rows, page, "id")
 
 
-@router.post("/programs", status_code=201, response_model=ProgramPublic, summary="Create a point program",
-             description="From scratch or from a template, whose values fill what the body omits. "
-                         "Idempotency-Key recommended.",
-             responses=error_responses(ErrorCode.NOT_FOUND, *IDEMPOTENCY_CODES))
-async def create_program(body: ProgramCreate, request: Request, session: SessionDep, principal: MunicipalityOrOps,
-                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+@router.post(
+    "/programs",
+    status_code=201,
+    response_model=ProgramPublic,
+    summary="Create a point program",
+    description="From scratch or from a template, whose values fill what the body omits. Idempotency-Key recommended.",
+    responses=error_responses(ErrorCode.NOT_FOUND, *IDEMPOTENCY_CODES),
+)
+async def create_program(
+    body: ProgramCreate,
+    request: Request,
+    session: SessionDep,
+    principal: MunicipalityOrOps,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     async def work(_remember: idempotency.Remember) -> dict[str, Any]:
         return _program_json(await programs.create_program(session, principal, body))
 
-    return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work,
-                                 status_code=201)
+    return await idempotency.run(
+        request, session, principal, idempotency_key, body.model_dump(mode="json"), work, status_code=201
+    )
 
 
-@router.get("/programs/{program_id}", response_model=ProgramPublic, summary="Read a program",
-            description="Its terms, status and balances (`budget_yen`, `reserved_yen`, `posted_yen`).",
-            responses=error_responses(ErrorCode.NOT_FOUND))
+@router.get(
+    "/programs/{program_id}",
+    response_model=ProgramPublic,
+    summary="Read a program",
+    description="Its terms, status and balances (`budget_yen`, `reserved_yen`, `posted_yen`).",
+    responses=error_responses(ErrorCode.NOT_FOUND),
+)
 async def get_program(program_id: str, session: SessionDep, principal: ProgramReaders) -> Program:
     return await program_for(session, principal, program_id, manage=False)
 
 
-@router.patch("/programs/{program_id}", response_model=ProgramPublic, summary="Rename, reschedule, pause or close",
-              description="Only the fields sent change: `name`, `closes_at` (never before now), `status` (`open`, "
-                          "`paused`, `closed`). Paused and closed programs refuse new applications; grants already "
-                          "reserved are untouched. Each change is recorded in the change log.",
-              responses=error_responses(ErrorCode.NOT_FOUND))
-async def update_program(program_id: str, body: ProgramUpdate, session: SessionDep,
-                         principal: MunicipalityOrOps) -> Program:
+@router.patch(
+    "/programs/{program_id}",
+    response_model=ProgramPublic,
+    summary="Rename, reschedule, pause or close",
+    description="Only the fields sent change: `name`, `closes_at` (never before now), `status` (`open`, "
+    "`paused`, `closed`). Paused and closed programs refuse new applications; grants already "
+    "reserved are untouched. Each change is recorded in the change log.",
+    responses=error_responses(ErrorCode.NOT_FOUND),
+)
+async def update_program(
+    program_id: str, body: ProgramUpdate, session: SessionDep, principal: MunicipalityOrOps
+) -> Program:
     return await lifecycle.update_program(session, principal, program_id, body)
 
 
-@router.get("/programs/{program_id}/changes", response_model=Page[ProgramChangePublic],
-            summary="List a program's changes", description="Who changed what, when and in which request, oldest "
-                                                            "first, with the changed fields before and after.",
-            responses=error_responses(ErrorCode.NOT_FOUND))
-async def list_program_changes(program_id: str, session: SessionDep, principal: MunicipalityOrOps,
-                               page: Pages) -> dict[str, Any]:
+@router.get(
+    "/programs/{program_id}/changes",
+    response_model=Page[ProgramChangePublic],
+    summary="List a program's changes",
+    description="Who changed what, when and in which request, oldest first, with the changed fields before and after.",
+    responses=error_responses(ErrorCode.NOT_FOUND),
+)
+async def list_program_changes(
+    program_id: str, session: SessionDep, principal: MunicipalityOrOps, page: Pages
+) -> dict[str, Any]:
     rows: list[ProgramChange] = await listings.list_changes(session, principal, program_id, page)
     return make_page(rows, page, "id")
 
 
-@router.post("/programs/{program_id}/funding", response_model=ProgramPublic, summary="Top up a program's budget",
-             description="A ledger entry that raises `budget_yen`. Idempotency-Key recommended.",
-             responses=error_responses(ErrorCode.NOT_FOUND, *IDEMPOTENCY_CODES))
-async def fund_program(program_id: str, body: Funding, request: Request, session: SessionDep,
-                       principal: MunicipalityOrOps, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+@router.post(
+    "/programs/{program_id}/funding",
+    response_model=ProgramPublic,
+    summary="Top up a program's budget",
+    description="A ledger entry that raises `budget_yen`. Idempotency-Key recommended.",
+    responses=error_responses(ErrorCode.NOT_FOUND, *IDEMPOTENCY_CODES),
+)
+async def fund_program(
+    program_id: str,
+    body: Funding,
+    request: Request,
+    session: SessionDep,
+    principal: MunicipalityOrOps,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     async def work(_remember: idempotency.Remember) -> dict[str, Any]:
         return _program_json(await programs.fund_program(session, principal, program_id, body.amount_yen))
 
@@ -134,35 +182,70 @@ async def fund_program(program_id: str, body: Funding, request: Request, session
 
 # --- roster ----------------------------------------------------------------------------------------------
 
-ROSTER_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"type": "object", "required": ["residents"], "additionalProperties": False,
-                                    "properties": {"residents": {"type": "array", "maxItems": MAX_ROSTER_ROWS,
-                                                                 "items": RosterRow.model_json_schema()}}},
-                         "example": {"residents": [{
-            "myki_id": "mykiid-0001", "birth_date": "1990-04-01", "household_with_children": True,
-            "card_applied_on": "2022-11-15"}]}},
-    "text/csv": {"schema": {"type": "string"},
-                 "example": "myki_id,birth_date,household_with_children,card_applied_on\n"
-                            "mykiid-0001,1990-04-01,true,2022-11-15\n"}}}}
+ROSTER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["residents"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "residents": {
+                            "type": "array",
+                            "maxItems": MAX_ROSTER_ROWS,
+                            "items": RosterRow.model_json_schema(),
+                        }
+                    },
+                },
+                "example": {
+                    "residents": [
+                        {
+                            "myki_id": "mykiid-0001",
+                            "birth_date": "1990-04-01",
+                            "household_with_children": True,
+                            "card_applied_on": "2022-11-15",
+                        }
+                    ]
+                },
+            },
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "myki_id,birth_date,household_with_children,card_applied_on\n"
+                "mykiid-0001,1990-04-01,true,2022-11-15\n",
+            },
+        },
+    }
+}
 
 
-@router.post("/programs/{program_id}/roster", response_model=RosterUpload, summary="Upsert a program's roster",
-             description='JSON `{"residents": [...]}` or `text/csv`; all rows or none: with any error, `upserted` '
-                         "is 0 and nothing was written.",
-             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-                                       ErrorCode.PAYLOAD_TOO_LARGE),
-             openapi_extra=ROSTER_BODY)
-async def upload_roster(program_id: str, request: Request, session: SessionDep,
-                        principal: MunicipalityOrOps) -> dict[str, Any]:
+@router.post(
+    "/programs/{program_id}/roster",
+    response_model=RosterUpload,
+    summary="Upsert a program's roster",
+    description='JSON `{"residents": [...]}` or `text/csv`; all rows or none: with any error, `upserted` '
+    "is 0 and nothing was written.",
+    responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.UNSUPPORTED_MEDIA_TYPE, ErrorCode.PAYLOAD_TOO_LARGE),
+    openapi_extra=ROSTER_BODY,
+)
+async def upload_roster(
+    program_id: str, request: Request, session: SessionDep, principal: MunicipalityOrOps
+) -> dict[str, Any]:
     rows = await _roster_rows(request)
     return await programs.upsert_roster(session, principal, program_id, rows, settings_of(request).myki_secret_bytes())
 
 
-@router.get("/programs/{program_id}/roster", response_model=Page[RosterEntryPublic], summary="List a roster",
-            description="Each entry's attributes under its `entry_id`; never a マイキーID or its hash.",
-            responses=error_responses(ErrorCode.NOT_FOUND))
-async def list_roster(program_id: str, session: SessionDep, principal: MunicipalityOrOps,
-                      page: Pages) -> dict[str, Any]:
+@router.get(
+    "/programs/{program_id}/roster",
+    response_model=Page[RosterEntryPublic],
+    summary="List a roster",
+    description="Each entry's attributes under its `entry_id`; never a マイキーID or its hash.",
+    responses=error_responses(ErrorCode.NOT_FOUND),
+)
+async def list_roster(
+    program_id: str, session: SessionDep, principal: MunicipalityOrOps, page: Pages
+) -> dict[str, Any]:
     rows: list[RosterEntry] = await listings.list_roster(session, principal, program_id, page)
     return make_page(rows, page, "entry_id")
 
@@ -187,57 +270,101 @@ async def _roster_rows(request: Request) -> list[dict[str, Any]]:
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise Unprocessable("residents must be a list of objects", field="residents")
     else:
-        raise Unprocessable("send application/json or text/csv", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-                            field="content-type")
+        raise Unprocessable(
+            "send application/json or text/csv", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE, field="content-type"
+        )
     if len(rows) > MAX_ROSTER_ROWS:
-        raise Unprocessable(f"at most {MAX_ROSTER_ROWS:,} rows per upload: split the roster into several uploads "
-                            "(each is all rows or none); nothing was written", code=ErrorCode.PAYLOAD_TOO_LARGE,
-                            field="residents")
+        raise Unprocessable(
+            f"at most {MAX_ROSTER_ROWS:,} rows per upload: split the roster into several uploads "
+            "(each is all rows or none); nothing was written",
+            code=ErrorCode.PAYLOAD_TOO_LARGE,
+            field="residents",
+        )
     return rows
 
 
 def _csv_row(row: dict[str | Any, str | Any]) -> dict[str, Any]:
     """CSV cells are text: empty means absent, and booleans are true/false/1/0 (pydantic reads those)."""
-    return {key.strip(): value.strip() for key, value in row.items()
-            if key is not None and value is not None and value.strip() != ""}
+    return {
+        key.strip(): value.strip()
+        for key, value in row.items()
+        if key is not None and value is not None and value.strip() != ""
+    }
 
 
 # --- applications and a resident's status ----------------------------------------------------------------
 
-@router.post("/programs/{program_id}/applications", response_model=ApplicationResult, summary="Apply (a resident)",
-             description="Eligibility, then for a fixed program a grant if the budget covers it. A refusal is a 200 "
-                         "with `eligible` and plain-language `reasons`. Idempotency-Key recommended.",
-             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.INVALID_IDENTITY, ErrorCode.PROGRAM_PAUSED,
-                                       ErrorCode.PROGRAM_CLOSED, *IDEMPOTENCY_CODES))
-async def create_application(program_id: str, body: ApplicationCreate, request: Request, session: SessionDep,
-                             principal: AppOrOps, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+
+@router.post(
+    "/programs/{program_id}/applications",
+    response_model=ApplicationResult,
+    summary="Apply (a resident)",
+    description="Eligibility, then for a fixed program a grant if the budget covers it. A refusal is a 200 "
+    "with `eligible` and plain-language `reasons`. Idempotency-Key recommended.",
+    responses=error_responses(
+        ErrorCode.NOT_FOUND,
+        ErrorCode.INVALID_IDENTITY,
+        ErrorCode.PROGRAM_PAUSED,
+        ErrorCode.PROGRAM_CLOSED,
+        *IDEMPOTENCY_CODES,
+    ),
+)
+async def create_application(
+    program_id: str,
+    body: ApplicationCreate,
+    request: Request,
+    session: SessionDep,
+    principal: AppOrOps,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     settings = settings_of(request)
 
     async def work(remember: idempotency.Remember, applicant: Outcome | None = None) -> dict[str, Any]:
         return await applications.apply(session, program_id, body, settings, remember, applicant)
 
-    return await idempotency.run(request, session, principal, idempotency_key, body.model_dump(mode="json"), work,
-                                 reads=[applications.applicant_read(program_id, body, settings)])
+    return await idempotency.run(
+        request,
+        session,
+        principal,
+        idempotency_key,
+        body.model_dump(mode="json"),
+        work,
+        reads=[applications.applicant_read(program_id, body, settings)],
+    )
 
 
-@router.get("/programs/{program_id}/applications", response_model=Page[ApplicationPublic],
-            summary="List a program's applications",
-            description="Filters: `status` (`active`, `unlinked`), `provider_id`, `created_from`/`created_to`.",
-            responses=error_responses(ErrorCode.NOT_FOUND))
-async def list_applications(program_id: str, session: SessionDep, principal: MunicipalityOrOps, page: Pages,
-                            created: CreatedWindow, status: ApplicationStatus | None = None,
-                            provider_id: str | None = None) -> dict[str, Any]:
-    rows = await listings.list_applications(session, principal, program_id, page, status=status,
-                                            provider_id=provider_id, created=created)
+@router.get(
+    "/programs/{program_id}/applications",
+    response_model=Page[ApplicationPublic],
+    summary="List a program's applications",
+    description="Filters: `status` (`active`, `unlinked`), `provider_id`, `created_from`/`created_to`.",
+    responses=error_responses(ErrorCode.NOT_FOUND),
+)
+async def list_applications(
+    program_id: str,
+    session: SessionDep,
+    principal: MunicipalityOrOps,
+    page: Pages,
+    created: CreatedWindow,
+    status: ApplicationStatus | None = None,
+    provider_id: str | None = None,
+) -> dict[str, Any]:
+    rows = await listings.list_applications(
+        session, principal, program_id, page, status=status, provider_id=provider_id, created=created
+    )
     return make_page([_application_json(row) for row in rows], page, "id")
 
 
-@router.get("/programs/{program_id}/applications/{application_id}", response_model=ApplicationPublic,
-            summary="Read an application", description="One application of the program, with its payment "
-                                                       "account and status; never the resident's マイキーID.",
-            responses=error_responses(ErrorCode.NOT_FOUND))
-async def get_application(program_id: str, application_id: str, session: SessionDep,
-                          principal: MunicipalityOrOps) -> ApplicationPublic:
+@router.get(
+    "/programs/{program_id}/applications/{application_id}",
+    response_model=ApplicationPublic,
+    summary="Read an application",
+    description="One application of the program, with its payment account and status; never the resident's マイキーID.",
+    responses=error_responses(ErrorCode.NOT_FOUND),
+)
+async def get_application(
+    program_id: str, application_id: str, session: SessionDep, principal: MunicipalityOrOps
+) -> ApplicationPublic:
     return _application_json(await listings.get_application(session, principal, program_id, application_id))
 
 
@@ -246,35 +373,61 @@ def _application_json(application: Application) -> ApplicationPublic:
     return ApplicationPublic.model_validate({**application.model_dump(), "status": status})
 
 
-@router.post("/programs/{program_id}/status", response_model=ResidentStatus, summary="A resident's status",
-             description="Where are my points? The マイキーID goes in the body, never in a URL. Answers whether the "
-                         "resident is on the roster and eligible, the application, and each grant with its state "
-                         "and a plain-language reason.",
-             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.INVALID_IDENTITY))
-async def get_resident_status(program_id: str, body: ResidentStatusQuery, request: Request, session: SessionDep,
-                              principal: ProgramReaders) -> dict[str, Any]:
-    return await resident.resident_status(session, principal, program_id, body.myki_id,
-                                          settings_of(request).myki_secret_bytes())
+@router.post(
+    "/programs/{program_id}/status",
+    response_model=ResidentStatus,
+    summary="A resident's status",
+    description="Where are my points? The マイキーID goes in the body, never in a URL. Answers whether the "
+    "resident is on the roster and eligible, the application, and each grant with its state "
+    "and a plain-language reason.",
+    responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.INVALID_IDENTITY),
+)
+async def get_resident_status(
+    program_id: str, body: ResidentStatusQuery, request: Request, session: SessionDep, principal: ProgramReaders
+) -> dict[str, Any]:
+    return await resident.resident_status(
+        session, principal, program_id, body.myki_id, settings_of(request).myki_secret_bytes()
+    )
 
 
 # --- grants ----------------------------------------------------------------------------------------------
 
-@router.get("/grants", response_model=Page[GrantPublic], summary="List grants",
-            description="A municipality key sees its own programs' grants, a provider key its own provider's.")
-async def list_grants(session: SessionDep, principal: GrantReaders, page: Pages,
-                      program: str | None = None, provider: str | None = None,
-                      status: Annotated[GrantStatus | None, Query()] = None) -> dict[str, Any]:
-    rows: list[Grant] = await grants.list_grants(session, principal, page, program_id=program, provider_id=provider,
-                                                 status=status)
+
+@router.get(
+    "/grants",
+    response_model=Page[GrantPublic],
+    summary="List grants",
+    description="A municipality key sees its own programs' grants, a provider key its own provider's.",
+)
+async def list_grants(
+    session: SessionDep,
+    principal: GrantReaders,
+    page: Pages,
+    program: str | None = None,
+    provider: str | None = None,
+    status: Annotated[GrantStatus | None, Query()] = None,
+) -> dict[str, Any]:
+    rows: list[Grant] = await grants.list_grants(
+        session, principal, page, program_id=program, provider_id=provider, status=status
+    )
     return make_page(rows, page, "id")
 
 
-@router.post("/grants/{grant_id}/revoke", response_model=GrantPublic, summary="Take a grant back",
-             description="Voids a reservation, or a compensating entry for a credited grant. Idempotency-Key "
-                         "recommended: a replay answers 200 again instead of 422 grant_resolved.",
-             responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.GRANT_RESOLVED, *IDEMPOTENCY_CODES))
-async def revoke_grant(grant_id: str, request: Request, session: SessionDep, principal: MunicipalityOrOps,
-                       idempotency_key: IdempotencyKey = None) -> JSONResponse:
+@router.post(
+    "/grants/{grant_id}/revoke",
+    response_model=GrantPublic,
+    summary="Take a grant back",
+    description="Voids a reservation, or a compensating entry for a credited grant. Idempotency-Key "
+    "recommended: a replay answers 200 again instead of 422 grant_resolved.",
+    responses=error_responses(ErrorCode.NOT_FOUND, ErrorCode.GRANT_RESOLVED, *IDEMPOTENCY_CODES),
+)
+async def revoke_grant(
+    grant_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: MunicipalityOrOps,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     async def work(_remember: idempotency.Remember) -> dict[str, Any]:
         grant = await grants.revoke_grant(session, principal, grant_id)
         return GrantPublic.model_validate(grant).model_dump(mode="json")

@@ -30,19 +30,30 @@ from services.mynapoint.schemas import ApplicationCreate
 from services.mynapoint.statements import APPLICANT, INSERT_APPLICATION, ProgramTerms, applicant_from
 
 
-def applicant_read(program_id: str, body: ApplicationCreate,
-                   settings: Settings) -> tuple[DriverStatement, dict[str, Any]]:
+def applicant_read(
+    program_id: str, body: ApplicationCreate, settings: Settings
+) -> tuple[DriverStatement, dict[str, Any]]:
     """The read an application starts with, for the Idempotency-Key claim to carry in its round trip."""
     return APPLICANT, {"program_id": program_id, "myki_hash": myki_hash(body.myki_id, settings.myki_secret_bytes())}
 
 
 def refused(reasons: list[Reason], *, eligible: bool = False) -> dict[str, Any]:
-    return {"application_id": None, "eligible": eligible, "reasons": [asdict(reason) for reason in reasons],
-            "grant": None}
+    return {
+        "application_id": None,
+        "eligible": eligible,
+        "reasons": [asdict(reason) for reason in reasons],
+        "grant": None,
+    }
 
 
-async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate, settings: Settings,
-                remember: Remember = FORGET, applicant: Outcome | None = None) -> dict[str, Any]:
+async def apply(
+    session: AsyncSession,
+    program_id: str,
+    body: ApplicationCreate,
+    settings: Settings,
+    remember: Remember = FORGET,
+    applicant: Outcome | None = None,
+) -> dict[str, Any]:
     """A resident's application; `remember` stores the response (Idempotency-Key) in this same transaction.
     `applicant`: APPLICANT's outcome, when the claim of the Idempotency-Key already ran it."""
     read, values = applicant_read(program_id, body, settings)
@@ -53,8 +64,11 @@ async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate,
     if body.provider_id not in found.program.provider_ids:
         raise Unprocessable("this program does not run on that payment service", field="provider_id")
     if could_be_my_number(body.provider_account_id):
-        raise Unprocessable("a 12-digit 個人番号 (My Number) must never be sent; send the payment account's own id",
-                            code=ErrorCode.INVALID_IDENTITY, field="provider_account_id")
+        raise Unprocessable(
+            "a 12-digit 個人番号 (My Number) must never be sent; send the payment account's own id",
+            code=ErrorCode.INVALID_IDENTITY,
+            field="provider_account_id",
+        )
     if found.earlier_application_id is not None:
         return await _apply_again(session, program_id, values["myki_hash"], body, settings)
     refuse_unless_open(program_id, found.program.status)
@@ -64,8 +78,9 @@ async def apply(session: AsyncSession, program_id: str, body: ApplicationCreate,
     return await _admit(session, sql, found.program, values["myki_hash"], body, settings, remember)
 
 
-async def _apply_again(session: AsyncSession, program_id: str, digest: str, body: ApplicationCreate,
-                       settings: Settings) -> dict[str, Any]:
+async def _apply_again(
+    session: AsyncSession, program_id: str, digest: str, body: ApplicationCreate, settings: Settings
+) -> dict[str, Any]:
     """The resident has an application: its outcome again, or re-linking it after the account was unlinked."""
     program = await get_or_404(session, Program, program_id, field="program_id")
     existing = await repository.application_for(session, program_id, digest)
@@ -77,8 +92,15 @@ async def _apply_again(session: AsyncSession, program_id: str, digest: str, body
     return await application_result(session, existing)
 
 
-async def _admit(session: AsyncSession, sql: DriverConnection, program: ProgramTerms, digest: str,
-                 body: ApplicationCreate, settings: Settings, remember: Remember) -> dict[str, Any]:
+async def _admit(
+    session: AsyncSession,
+    sql: DriverConnection,
+    program: ProgramTerms,
+    digest: str,
+    body: ApplicationCreate,
+    settings: Settings,
+    remember: Remember,
+) -> dict[str, Any]:
     """Record the application and, for a fixed program, reserve its grant — all or nothing, in one batch that
     also stores the response and commits (DriverConnection.commit_with), so one round trip does all of it.
 
@@ -87,9 +109,16 @@ async def _admit(session: AsyncSession, sql: DriverConnection, program: ProgramT
     COMMIT right behind it. When the budget does not cover the grant, the program's CHECK constraint fails
     the batch and the whole transaction is rolled back: the resident may apply again after a top-up.
     """
-    application = {"id": new_id("appl"), "program_id": program.id, "myki_hash": digest,
-                   "provider_id": body.provider_id, "provider_account_id": body.provider_account_id,
-                   "granted_yen": 0, "request_id": current_request_id(), "created_at": utcnow()}
+    application = {
+        "id": new_id("appl"),
+        "program_id": program.id,
+        "myki_hash": digest,
+        "provider_id": body.provider_id,
+        "provider_account_id": body.provider_account_id,
+        "granted_yen": 0,
+        "request_id": current_request_id(),
+        "created_at": utcnow(),
+    }
     result: dict[str, Any] = {"application_id": application["id"], "eligible": True, "reasons": [], "grant": None}
     rows, reservation = [], []
     if program.kind == ProgramKind.fixed and program.points_per_person:
@@ -111,13 +140,17 @@ async def _admit(session: AsyncSession, sql: DriverConnection, program: ProgramT
 
 async def application_result(session: AsyncSession, application: Application) -> dict[str, Any]:
     program = await get_or_404(session, Program, application.program_id, field="program_id")
-    grant = await grants.latest_fixed_grant(session, program.id, application.myki_hash) \
-        if program.kind == ProgramKind.fixed else None
+    grant = (
+        await grants.latest_fixed_grant(session, program.id, application.myki_hash)
+        if program.kind == ProgramKind.fixed
+        else None
+    )
     return {"application_id": application.id, "eligible": True, "reasons": [], "grant": grants.grant_brief(grant)}
 
 
-async def relink(session: AsyncSession, program: Program, application: Application, body: ApplicationCreate,
-                 settings: Settings) -> dict[str, Any]:
+async def relink(
+    session: AsyncSession, program: Program, application: Application, body: ApplicationCreate, settings: Settings
+) -> dict[str, Any]:
     """The resident applies again after the account was unlinked: the application moves to the new account.
 
     Re-linking is applying again, so the window and the roster are checked again. In a fixed program, when the
@@ -139,8 +172,9 @@ async def relink(session: AsyncSession, program: Program, application: Applicati
     return await application_result(session, application)
 
 
-async def _relink_and_replace(session: AsyncSession, program: Program, application: Application,
-                              body: ApplicationCreate, settings: Settings) -> None:
+async def _relink_and_replace(
+    session: AsyncSession, program: Program, application: Application, body: ApplicationCreate, settings: Settings
+) -> None:
     relinked = await repository.relink(session, application.id, body.provider_id, body.provider_account_id)
     if not relinked or program.kind != ProgramKind.fixed or not program.points_per_person:
         return  # not relinked: a concurrent request just did it
@@ -148,5 +182,6 @@ async def _relink_and_replace(session: AsyncSession, program: Program, applicati
     if previous is None or previous.status != GrantStatus.voided:
         return
     await session.refresh(application)
-    await grants.reserve_grant(session, program.id, application, f"{grants.RELINK_SOURCE}{previous.id}",
-                               program.points_per_person, settings)
+    await grants.reserve_grant(
+        session, program.id, application, f"{grants.RELINK_SOURCE}{previous.id}", program.points_per_person, settings
+    )

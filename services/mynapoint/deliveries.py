@@ -16,28 +16,56 @@ from services.mynapoint import repository
 from services.mynapoint.statements import INSERT_OUTBOX_EVENT
 
 
-def outbox_entry(provider_id: str, event_type: str, data: dict[str, Any],
-                 not_before: datetime | None = None) -> tuple[DriverStatement, dict[str, Any]]:
+def outbox_entry(
+    provider_id: str, event_type: str, data: dict[str, Any], not_before: datetime | None = None
+) -> tuple[DriverStatement, dict[str, Any]]:
     """The one way an outbound event is written: its row, for the caller's batch or transaction."""
     now = utcnow()
-    body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": data},
-                      ensure_ascii=False, separators=(",", ":"))
+    body = json.dumps(
+        {"type": event_type, "timestamp": now.isoformat(), "data": data}, ensure_ascii=False, separators=(",", ":")
+    )
     due = not_before if not_before is not None and not_before > now else now
-    return (INSERT_OUTBOX_EVENT, {"id": new_id("msg"), "provider_id": provider_id, "event_type": event_type,
-                                  "grant_id": data.get("grant_id"), "body": body,
-                                  "status": DeliveryStatus.pending.value, "attempts": 0, "next_attempt_at": due,
-                                  "created_at": now})
+    return (
+        INSERT_OUTBOX_EVENT,
+        {
+            "id": new_id("msg"),
+            "provider_id": provider_id,
+            "event_type": event_type,
+            "grant_id": data.get("grant_id"),
+            "body": body,
+            "status": DeliveryStatus.pending.value,
+            "attempts": 0,
+            "next_attempt_at": due,
+            "created_at": now,
+        },
+    )
 
 
 def grant_created(grant: dict[str, Any], provider_account_id: str) -> tuple[DriverStatement, dict[str, Any]]:
-    return outbox_entry(grant["provider_id"], "grant.created", {
-        "grant_id": grant["id"], "program_id": grant["program_id"], "provider_account_id": provider_account_id,
-        "points": grant["points"], "expires_at": grant["expires_at"].isoformat()})
+    return outbox_entry(
+        grant["provider_id"],
+        "grant.created",
+        {
+            "grant_id": grant["id"],
+            "program_id": grant["program_id"],
+            "provider_account_id": provider_account_id,
+            "points": grant["points"],
+            "expires_at": grant["expires_at"].isoformat(),
+        },
+    )
 
 
 async def tell_revoked(session: AsyncSession, grant: Grant, not_before: datetime | None = None) -> None:
-    await DriverConnection(session).run_all([outbox_entry(grant.provider_id, "grant.revoked", {
-        "grant_id": grant.id, "program_id": grant.program_id, "points": grant.points}, not_before)])
+    await DriverConnection(session).run_all(
+        [
+            outbox_entry(
+                grant.provider_id,
+                "grant.revoked",
+                {"grant_id": grant.id, "program_id": grant.program_id, "points": grant.points},
+                not_before,
+            )
+        ]
+    )
 
 
 async def withdraw_from_provider(session: AsyncSession, grant: Grant) -> None:

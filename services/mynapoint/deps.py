@@ -18,8 +18,9 @@ AppOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.app))]
 ProgramReaders = Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality, ApiKeyRole.app))]
 GrantReaders = Annotated[Principal, Depends(require_roles(ApiKeyRole.municipality, ApiKeyRole.provider))]
 ProviderOrOps = Annotated[Principal, Depends(require_roles(ApiKeyRole.provider))]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
-                                              max_length=idempotency.MAX_KEY_LENGTH)]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=idempotency.MAX_KEY_LENGTH)
+]
 Pages = Annotated[PageParams, Depends(page_params)]
 
 

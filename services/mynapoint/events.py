@@ -55,39 +55,91 @@ class EventType:
 
     def envelope_schema(self, ref_template: str = REF_TEMPLATE) -> dict[str, Any]:
         """The whole message: {"type", "timestamp", "data"}, `data` as a reference to its own schema."""
-        return {"title": self.schema_name, "type": "object", "required": ["type", "timestamp", "data"],
-                "properties": {"type": {"type": "string", "const": self.name},
-                               "timestamp": {"type": "string", "format": "date-time"},
-                               "data": {"$ref": ref_template.format(model=self.data.__name__)}},
-                "examples": [self.example]}
+        return {
+            "title": self.schema_name,
+            "type": "object",
+            "required": ["type", "timestamp", "data"],
+            "properties": {
+                "type": {"type": "string", "const": self.name},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "data": {"$ref": ref_template.format(model=self.data.__name__)},
+            },
+            "examples": [self.example],
+        }
 
 
 STAMP = "2023-06-01T00:00:00+00:00"
 EVENT_TYPES = (
-    EventType("grant.created", "outbound", "Credit these points to the account, then send grant.credited before "
-              "expires_at.", GrantCreatedData,
-              {"type": "grant.created", "timestamp": STAMP, "data": {
-                  "grant_id": "gr_0123456789abcdef0123", "program_id": "prog_0123456789abcdef0123",
-                  "provider_account_id": "acct-8842", "points": 7500, "expires_at": "2023-06-08T00:00:00+00:00"}}),
-    EventType("grant.revoked", "outbound", "The grant is off: take its points back if they were credited.",
-              GrantRevokedData,
-              {"type": "grant.revoked", "timestamp": STAMP, "data": {
-                  "grant_id": "gr_0123456789abcdef0123", "program_id": "prog_0123456789abcdef0123", "points": 7500}}),
-    EventType("ping", "outbound", "A test event (POST /mynapoint/providers/{provider_id}/ping): verify its "
-              "signature and answer 2xx; it changes nothing.", PingData,
-              {"type": "ping", "timestamp": STAMP, "data": {"provider_id": "prov_0123456789abcdef0123",
-                                                            "message": "ping from chiiki"}}),
-    EventType("grant.credited", "inbound", "The points of a grant.created landed on the account: the grant is "
-              "posted (once).", GrantCreditedData,
-              {"type": "grant.credited", "timestamp": STAMP, "data": {"grant_id": "gr_0123456789abcdef0123"}}),
-    EventType("charge.completed", "inbound", "Premium programs: reserves rate × amount points within the "
-              "per-person cap and the budget, once per charge.", ChargeCompleted,
-              {"type": "charge.completed", "timestamp": STAMP, "data": {
-                  "charge_id": "ch_42", "program_id": "prog_0123456789abcdef0123", "provider_account_id": "acct-8842",
-                  "amount_yen": 20000}}),
-    EventType("account.unlinked", "inbound", "The resident unlinked the account: its applications are unlinked "
-              "and their reserved grants voided.", AccountUnlinkedData,
-              {"type": "account.unlinked", "timestamp": STAMP, "data": {"provider_account_id": "acct-8842"}}),
+    EventType(
+        "grant.created",
+        "outbound",
+        "Credit these points to the account, then send grant.credited before expires_at.",
+        GrantCreatedData,
+        {
+            "type": "grant.created",
+            "timestamp": STAMP,
+            "data": {
+                "grant_id": "gr_0123456789abcdef0123",
+                "program_id": "prog_0123456789abcdef0123",
+                "provider_account_id": "acct-8842",
+                "points": 7500,
+                "expires_at": "2023-06-08T00:00:00+00:00",
+            },
+        },
+    ),
+    EventType(
+        "grant.revoked",
+        "outbound",
+        "The grant is off: take its points back if they were credited.",
+        GrantRevokedData,
+        {
+            "type": "grant.revoked",
+            "timestamp": STAMP,
+            "data": {"grant_id": "gr_0123456789abcdef0123", "program_id": "prog_0123456789abcdef0123", "points": 7500},
+        },
+    ),
+    EventType(
+        "ping",
+        "outbound",
+        "A test event (POST /mynapoint/providers/{provider_id}/ping): verify its "
+        "signature and answer 2xx; it changes nothing.",
+        PingData,
+        {
+            "type": "ping",
+            "timestamp": STAMP,
+            "data": {"provider_id": "prov_0123456789abcdef0123", "message": "ping from chiiki"},
+        },
+    ),
+    EventType(
+        "grant.credited",
+        "inbound",
+        "The points of a grant.created landed on the account: the grant is posted (once).",
+        GrantCreditedData,
+        {"type": "grant.credited", "timestamp": STAMP, "data": {"grant_id": "gr_0123456789abcdef0123"}},
+    ),
+    EventType(
+        "charge.completed",
+        "inbound",
+        "Premium programs: reserves rate × amount points within the per-person cap and the budget, once per charge.",
+        ChargeCompleted,
+        {
+            "type": "charge.completed",
+            "timestamp": STAMP,
+            "data": {
+                "charge_id": "ch_42",
+                "program_id": "prog_0123456789abcdef0123",
+                "provider_account_id": "acct-8842",
+                "amount_yen": 20000,
+            },
+        },
+    ),
+    EventType(
+        "account.unlinked",
+        "inbound",
+        "The resident unlinked the account: its applications are unlinked and their reserved grants voided.",
+        AccountUnlinkedData,
+        {"type": "account.unlinked", "timestamp": STAMP, "data": {"provider_account_id": "acct-8842"}},
+    ),
 )
 OUTBOUND = tuple(event for event in EVENT_TYPES if event.direction == "outbound")
 
@@ -98,8 +150,15 @@ def catalogue() -> list[dict[str, Any]]:
     for event in EVENT_TYPES:
         schema = event.envelope_schema("#/$defs/{model}")
         schema["$defs"] = {event.data.__name__: event.data.model_json_schema()}
-        items.append({"type": event.name, "direction": event.direction, "description": event.description,
-                      "schema": schema, "example": event.example})
+        items.append(
+            {
+                "type": event.name,
+                "direction": event.direction,
+                "description": event.description,
+                "schema": schema,
+                "example": event.example,
+            }
+        )
     return items
 
 
@@ -123,15 +182,23 @@ def webhooks_section() -> tuple[dict[str, Any], dict[str, Any]]:
     for event in OUTBOUND:
         schemas[event.schema_name] = event.envelope_schema()
         schemas[event.data.__name__] = event.data.model_json_schema(ref_template=REF_TEMPLATE)
-        webhooks[event.name] = {"post": {
-            "summary": f"{event.name} (to the provider's webhook_url, signed as Standard Webhooks)",
-            "description": event.description, "tags": ["mynapoint webhooks"],
-            "operationId": "mynapoint_webhook_" + event.name.replace(".", "_"),
-            "parameters": [{"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
-                           for name in ("webhook-id", "webhook-timestamp", "webhook-signature")],
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": REF_TEMPLATE.format(model=event.schema_name)}}}},
-            "responses": {"200": {"description": "Any 2xx acknowledges the event; anything else is retried"}}}}
+        webhooks[event.name] = {
+            "post": {
+                "summary": f"{event.name} (to the provider's webhook_url, signed as Standard Webhooks)",
+                "description": event.description,
+                "tags": ["mynapoint webhooks"],
+                "operationId": "mynapoint_webhook_" + event.name.replace(".", "_"),
+                "parameters": [
+                    {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+                    for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=event.schema_name)}}},
+                },
+                "responses": {"200": {"description": "Any 2xx acknowledges the event; anything else is retried"}},
+            }
+        }
     return webhooks, schemas
 
 

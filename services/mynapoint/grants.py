@@ -35,25 +35,39 @@ REPLACEMENT_SOURCES = (RELINK_SOURCE, REDELIVER_SOURCE)
 
 # --- writing a grant -------------------------------------------------------------------------------------
 
-def new_grant(program_id: str, application: dict[str, Any], source: str, points: int,
-              settings: Settings) -> dict[str, Any]:
+
+def new_grant(
+    program_id: str, application: dict[str, Any], source: str, points: int, settings: Settings
+) -> dict[str, Any]:
     """A reserved grant's row for `application` (its id, provider_id and myki_hash)."""
     now = utcnow()
-    return {"id": new_id("gr"), "program_id": program_id, "application_id": application["id"],
-            "provider_id": application["provider_id"], "myki_hash": application["myki_hash"], "source": source,
-            "points": points, "status": GrantStatus.reserved.value,
-            "expires_at": now + timedelta(hours=settings.grant_reservation_hours), "created_at": now}
+    return {
+        "id": new_id("gr"),
+        "program_id": program_id,
+        "application_id": application["id"],
+        "provider_id": application["provider_id"],
+        "myki_hash": application["myki_hash"],
+        "source": source,
+        "points": points,
+        "status": GrantStatus.reserved.value,
+        "expires_at": now + timedelta(hours=settings.grant_reservation_hours),
+        "created_at": now,
+    }
 
 
 def grant_rows(grant: dict[str, Any], provider_account_id: str) -> Batch:
     """The grant, its reservation's ledger row and its grant.created webhook; the reservation's balance change
     (ledger.reservation_balance) is the caller's, last in its batch."""
-    return [(INSERT_GRANT, grant), ledger.reservation_entry(grant),
-            deliveries.grant_created(grant, provider_account_id)]
+    return [
+        (INSERT_GRANT, grant),
+        ledger.reservation_entry(grant),
+        deliveries.grant_created(grant, provider_account_id),
+    ]
 
 
-async def reserve_grant(session: AsyncSession, program_id: str, application: Application, source: str,
-                        points: int, settings: Settings) -> dict[str, Any]:
+async def reserve_grant(
+    session: AsyncSession, program_id: str, application: Application, source: str, points: int, settings: Settings
+) -> dict[str, Any]:
     """A grant and its reservation in the request's transaction; ledger.BudgetExhausted when the budget does
     not cover it, after which the transaction (or the savepoint around this) must be undone."""
     holder = {"id": application.id, "provider_id": application.provider_id, "myki_hash": application.myki_hash}
@@ -72,6 +86,7 @@ def grant_brief(grant: Grant | None) -> dict[str, Any] | None:
 
 
 # --- resolving a grant -----------------------------------------------------------------------------------
+
 
 async def credit(session: AsyncSession, provider_id: str, grant_id: str) -> WebhookOutcome:
     """grant.credited in the request's transaction: ledger.POST, as the inbound batch runs it."""
@@ -111,8 +126,11 @@ async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: st
     if await void_grant(session, grant_id):
         return await _fresh(session, grant_id)
     if not await ledger.move_grant(DriverConnection(session), ledger.REVOKE, grant_id):
-        raise Unprocessable(f"grant {grant_id} is already {(await _fresh(session, grant_id)).status}",
-                            code=ErrorCode.GRANT_RESOLVED, field="grant_id")
+        raise Unprocessable(
+            f"grant {grant_id} is already {(await _fresh(session, grant_id)).status}",
+            code=ErrorCode.GRANT_RESOLVED,
+            field="grant_id",
+        )
     grant = await _fresh(session, grant_id)
     await _give_back_to_cap(session, grant)
     await deliveries.tell_revoked(session, grant)
@@ -120,8 +138,9 @@ async def revoke_grant(session: AsyncSession, principal: Principal, grant_id: st
 
 
 async def void_expired_reservations(session: AsyncSession) -> int:
-    return sum([await void_grant(session, grant_id)
-                for grant_id in await repository.expired_reservations(session, utcnow())])
+    return sum(
+        [await void_grant(session, grant_id) for grant_id in await repository.expired_reservations(session, utcnow())]
+    )
 
 
 async def _fresh(session: AsyncSession, grant_id: str) -> Grant:
@@ -133,6 +152,7 @@ async def _fresh(session: AsyncSession, grant_id: str) -> Grant:
 
 # --- the premium cap -------------------------------------------------------------------------------------
 
+
 async def _give_back_to_cap(session: AsyncSession, grant: Grant) -> None:
     """A premium grant that is voided or revoked stops counting against the resident's per-person cap.
 
@@ -142,8 +162,9 @@ async def _give_back_to_cap(session: AsyncSession, grant: Grant) -> None:
         await repository.add_to_person_total_unchecked(session, grant.application_id, -grant.points)
 
 
-async def claim_within_cap(session: AsyncSession, program: Program, application: Application, points: int, *,
-                           whole: bool = False) -> int:
+async def claim_within_cap(
+    session: AsyncSession, program: Program, application: Application, points: int, *, whole: bool = False
+) -> int:
     """Add up to `points` (all of them or none when `whole`) to the resident's premium total, within the cap."""
     for _ in range(5):
         await session.refresh(application)
@@ -151,21 +172,31 @@ async def claim_within_cap(session: AsyncSession, program: Program, application:
         grantable = max(0, min(points, room))
         if grantable == 0 or (whole and grantable < points):
             return 0
-        if await repository.add_to_person_total(session, application.id, grantable, program.per_person_cap,
-                                                application.granted_yen):
+        if await repository.add_to_person_total(
+            session, application.id, grantable, program.per_person_cap, application.granted_yen
+        ):
             return grantable
     raise Unprocessable("the resident's total is changing too fast; retry", code=ErrorCode.BUSY)
 
 
 # --- reading ---------------------------------------------------------------------------------------------
 
-async def list_grants(session: AsyncSession, principal: Principal, page: PageParams, *, program_id: str | None,
-                      provider_id: str | None, status: GrantStatus | None) -> list[Grant]:
+
+async def list_grants(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    program_id: str | None,
+    provider_id: str | None,
+    status: GrantStatus | None,
+) -> list[Grant]:
     """A municipality key sees its own municipality's grants, a provider key its own provider's."""
     municipality = principal.municipality_code if principal.role == "municipality" else None
     if principal.role == "provider":
         if provider_id not in (None, principal.provider_id):
             raise Forbidden("a provider key sees only its own grants", field="provider")
         provider_id = principal.provider_id
-    return await repository.list_grants(session, page, program_id=program_id, provider_id=provider_id,
-                                        status=status, municipality_code=municipality)
+    return await repository.list_grants(
+        session, page, program_id=program_id, provider_id=provider_id, status=status, municipality_code=municipality
+    )

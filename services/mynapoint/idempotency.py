@@ -56,8 +56,16 @@ FORGET = Forget()
 Work = Callable[..., Awaitable[dict[str, Any]]]
 
 
-async def run(request: Request, session: AsyncSession, principal: Principal, key: str | None, body: dict[str, Any],
-              work: Work, status_code: int = 200, reads: Batch = ()) -> JSONResponse:
+async def run(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    key: str | None,
+    body: dict[str, Any],
+    work: Work,
+    status_code: int = 200,
+    reads: Batch = (),
+) -> JSONResponse:
     """Run `work(remember)` once per key. `remember(result)` stores the response in the work's transaction;
     work may store it early (before its last statement, or in its batch with `remember.statements(result)`),
     and it is stored again if work returns another result.
@@ -95,19 +103,29 @@ class _Remember:
 
     def statements(self, result: dict[str, Any]) -> list[tuple[DriverStatement, dict[str, Any]]]:
         self.stored = result
-        return [(REMEMBER_RESPONSE, {"id": self.record_id, "response_status": self.status_code,
-                                     "response_body": json.dumps(result, ensure_ascii=False)})]
+        return [
+            (
+                REMEMBER_RESPONSE,
+                {
+                    "id": self.record_id,
+                    "response_status": self.status_code,
+                    "response_body": json.dumps(result, ensure_ascii=False),
+                },
+            )
+        ]
 
     async def __call__(self, result: dict[str, Any]) -> None:
         await DriverConnection(self.session).run_all(self.statements(result))
 
 
-async def _claim(session: AsyncSession, record_id: str, request_hash: str,
-                 reads: Batch) -> tuple[JSONResponse | None, list[Outcome]]:
+async def _claim(
+    session: AsyncSession, record_id: str, request_hash: str, reads: Batch
+) -> tuple[JSONResponse | None, list[Outcome]]:
     """(None, the reads' outcomes) when this request owns the key now; else the stored response to replay,
     or 409/422. The claim is committed at once, so a concurrent request with the key finds it."""
     claimed, *outcomes = await DriverConnection(session).commit_with(
-        [(CLAIM_IDEMPOTENCY_KEY, {"id": record_id, "request_hash": request_hash, "created_at": utcnow()}), *reads])
+        [(CLAIM_IDEMPOTENCY_KEY, {"id": record_id, "request_hash": request_hash, "created_at": utcnow()}), *reads]
+    )
     if claimed.row is not None:
         return None, outcomes
     return await _replay_or_refuse(session, record_id, request_hash), outcomes
@@ -120,19 +138,28 @@ async def _replay_or_refuse(claim: AsyncSession, record_id: str, request_hash: s
     if record is None:
         raise Conflict("a request with this Idempotency-Key just failed; retry", code=ErrorCode.IDEMPOTENCY_IN_PROGRESS)
     if record.request_hash != request_hash:
-        raise Unprocessable("this Idempotency-Key was used with a different request body",
-                            code=ErrorCode.IDEMPOTENCY_KEY_REUSED, field="Idempotency-Key")
+        raise Unprocessable(
+            "this Idempotency-Key was used with a different request body",
+            code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            field="Idempotency-Key",
+        )
     if record.response_status is not None:
-        return JSONResponse(json.loads(record.response_body or "null"), status_code=record.response_status,
-                            headers={"Idempotent-Replayed": "true"})
+        return JSONResponse(
+            json.loads(record.response_body or "null"),
+            status_code=record.response_status,
+            headers={"Idempotent-Replayed": "true"},
+        )
     if await _take_over_abandoned(claim, record_id):
         return None
-    raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly",
-                   code=ErrorCode.IDEMPOTENCY_IN_PROGRESS)
+    raise Conflict(
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+        code=ErrorCode.IDEMPOTENCY_IN_PROGRESS,
+    )
 
 
 async def _take_over_abandoned(claim: AsyncSession, record_id: str) -> bool:
     now = utcnow()
-    (taken,) = await DriverConnection(claim).commit_with([(TAKE_OVER_CLAIM, {
-        "id": record_id, "now": now, "abandoned_before": now - ABANDONED_AFTER})])
+    (taken,) = await DriverConnection(claim).commit_with(
+        [(TAKE_OVER_CLAIM, {"id": record_id, "now": now, "abandoned_before": now - ABANDONED_AFTER})]
+    )
     return taken.rowcount == 1

@@ -22,8 +22,7 @@ SEPARATORS = re.compile(r"[^A-Za-z0-9]")
 def my_number_check_digit(first_eleven: str) -> int:
     """The official formula (番号法施行令 第8条): Pn is the n-th digit from the right of the first eleven,
     Qn = n + 1 for n ≤ 6 and n − 5 for n ≥ 7; r = Σ Pn·Qn mod 11; check = 0 if r ≤ 1 else 11 − r."""
-    total = sum(int(digit) * (n + 1 if n <= 6 else n - 5)
-                for n, digit in enumerate(reversed(first_eleven), start=1))
+    total = sum(int(digit) * (n + 1 if n <= 6 else n - 5) for n, digit in enumerate(reversed(first_eleven), start=1))
     remainder = total % 11
     return 0 if remainder <= 1 else 11 - remainder
 

@@ -1,7 +1,6 @@
 """Inbound Standard Webhooks from providers: verified on the raw bytes, recorded once per webhook-id in the
 same transaction as their effect, unknown types recorded and acknowledged. Each outcome is a WebhookOutcome."""
 
-
 from fractions import Fraction
 from typing import Any
 
@@ -26,8 +25,9 @@ from services.mynapoint.statements import PROVIDER_SECRETS, RECORD_INBOUND, SET_
 BAD_SIGNATURE = "the webhook signature, timestamp or provider is not valid"
 
 
-async def receive(session: AsyncSession, provider_id: str, body: bytes, headers: dict[str, str],
-                  settings: Settings) -> dict[str, Any]:
+async def receive(
+    session: AsyncSession, provider_id: str, body: bytes, headers: dict[str, str], settings: Settings
+) -> dict[str, Any]:
     sql = DriverConnection(session)
     # Committed with the read, so that a grant.credited's batch begins and commits in one round trip of its own.
     (found,) = await sql.commit_with([(PROVIDER_SECRETS, {"provider_id": provider_id})])
@@ -46,9 +46,14 @@ async def receive(session: AsyncSession, provider_id: str, body: bytes, headers:
         if credited is not None:
             return credited
     record = {"provider_id": provider_id, "webhook_id": webhook_id}
-    (recorded,) = await sql.run_all([(RECORD_INBOUND, record | {"event_type": event_type,
-                                                               "outcome": WebhookOutcome.RECEIVED.value,
-                                                               "received_at": utcnow()})])
+    (recorded,) = await sql.run_all(
+        [
+            (
+                RECORD_INBOUND,
+                record | {"event_type": event_type, "outcome": WebhookOutcome.RECEIVED.value, "received_at": utcnow()},
+            )
+        ]
+    )
     if recorded.row is None:
         return {"webhook_id": webhook_id, "duplicate": True}
     effect = await _apply(session, provider_id, event_type, data, settings)
@@ -62,10 +67,15 @@ async def _credit(sql: DriverConnection, provider_id: str, webhook_id: str, gran
     foremost), which the general path then answers."""
     now = utcnow()  # one instant: RECORD_CREDIT knows the grant was posted by this batch by its resolved_at
     try:
-        *_, recorded = await sql.commit_with([
-            *ledger.movement(ledger.POST, grant_id, now, provider_id=provider_id),
-            (ledger.RECORD_CREDIT, {"provider_id": provider_id, "grant_id": grant_id, "webhook_id": webhook_id,
-                                    "now": now})])
+        *_, recorded = await sql.commit_with(
+            [
+                *ledger.movement(ledger.POST, grant_id, now, provider_id=provider_id),
+                (
+                    ledger.RECORD_CREDIT,
+                    {"provider_id": provider_id, "grant_id": grant_id, "webhook_id": webhook_id, "now": now},
+                ),
+            ]
+        )
     except sql.integrity_error:
         return None
     outcome = recorded.row[0] if recorded.row else WebhookOutcome.NO_SUCH_GRANT.value
@@ -91,8 +101,7 @@ async def _apply(session: AsyncSession, provider_id: str, event_type: str, data:
     return Effect(WebhookOutcome.UNKNOWN_EVENT_TYPE)
 
 
-async def charge_completed(session: AsyncSession, provider_id: str, data: dict[str, Any],
-                           settings: Settings) -> Effect:
+async def charge_completed(session: AsyncSession, provider_id: str, data: dict[str, Any], settings: Settings) -> Effect:
     """A qualifying charge: rate × amount in points, within the per-person cap and the budget, once per charge;
     ledger.BudgetExhausted when the budget does not cover it."""
     try:
@@ -103,8 +112,7 @@ async def charge_completed(session: AsyncSession, provider_id: str, data: dict[s
     program = await session.get(Program, charge.program_id)
     if program is None or program.kind != ProgramKind.premium or program.premium_rate is None:
         return Effect(WebhookOutcome.NO_PREMIUM_PROGRAM)
-    application = await repository.application_by_account(session, program.id, provider_id,
-                                                          charge.provider_account_id)
+    application = await repository.application_by_account(session, program.id, provider_id, charge.provider_account_id)
     if application is None:
         return Effect(WebhookOutcome.NO_APPLICATION)
     if application.unlinked_at is not None:
@@ -112,8 +120,9 @@ async def charge_completed(session: AsyncSession, provider_id: str, data: dict[s
     source = f"{grants.CHARGE_SOURCE}{charge.charge_id}"
     if await repository.grant_for(session, program.id, application.myki_hash, source) is not None:
         return Effect(WebhookOutcome.CHARGE_ALREADY_GRANTED)
-    points = await grants.claim_within_cap(session, program, application,
-                                           apply_rate(charge.amount_yen, Fraction(program.premium_rate)))
+    points = await grants.claim_within_cap(
+        session, program, application, apply_rate(charge.amount_yen, Fraction(program.premium_rate))
+    )
     if points == 0:
         return Effect(WebhookOutcome.CAP_REACHED)
     grant = await grants.reserve_grant(session, program.id, application, source, points, settings)
@@ -141,5 +150,3 @@ async def unlink_account(session: AsyncSession, provider_id: str, data: dict[str
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-

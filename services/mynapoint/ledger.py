@@ -29,8 +29,9 @@ from services.mynapoint.statements import (
     record_credit,
 )
 
-POST = GrantMovement(LedgerKind.post, GrantStatus.reserved, GrantStatus.posted, reserved_sign=-1, posted_sign=1,
-                     by_provider=True)
+POST = GrantMovement(
+    LedgerKind.post, GrantStatus.reserved, GrantStatus.posted, reserved_sign=-1, posted_sign=1, by_provider=True
+)
 VOID = GrantMovement(LedgerKind.void, GrantStatus.reserved, GrantStatus.voided, reserved_sign=-1, posted_sign=0)
 REVOKE = GrantMovement(LedgerKind.revoke, GrantStatus.posted, GrantStatus.revoked, reserved_sign=0, posted_sign=-1)
 RECORD_CREDIT = record_credit(POST)
@@ -40,27 +41,51 @@ class BudgetExhausted(Exception):
     """The program's budget does not cover a reservation; its transaction (or savepoint) must be undone."""
 
 
-def _entry(program_id: str, kind: LedgerKind, *, budget: int = 0, reserved: int = 0,
-           grant: dict[str, Any] | None = None, now: datetime) -> tuple[Any, dict[str, Any]]:
-    return (INSERT_LEDGER_ENTRY, {
-        "program_id": program_id, "grant_id": grant["id"] if grant else None,
-        "provider_id": grant["provider_id"] if grant else None, "kind": kind.value, "budget_delta": budget,
-        "reserved_delta": reserved, "posted_delta": 0, "request_id": current_request_id(), "created_at": now})
+def _entry(
+    program_id: str,
+    kind: LedgerKind,
+    *,
+    budget: int = 0,
+    reserved: int = 0,
+    grant: dict[str, Any] | None = None,
+    now: datetime,
+) -> tuple[Any, dict[str, Any]]:
+    return (
+        INSERT_LEDGER_ENTRY,
+        {
+            "program_id": program_id,
+            "grant_id": grant["id"] if grant else None,
+            "provider_id": grant["provider_id"] if grant else None,
+            "kind": kind.value,
+            "budget_delta": budget,
+            "reserved_delta": reserved,
+            "posted_delta": 0,
+            "request_id": current_request_id(),
+            "created_at": now,
+        },
+    )
 
 
 # --- fund ------------------------------------------------------------------------------------------------
 
+
 async def fund(sql: DriverConnection, program_id: str, amount: int) -> None:
-    await sql.run_all([(FUND, {"program_id": program_id, "amount": amount}),
-                       _entry(program_id, LedgerKind.fund, budget=amount, now=utcnow())])
+    await sql.run_all(
+        [
+            (FUND, {"program_id": program_id, "amount": amount}),
+            _entry(program_id, LedgerKind.fund, budget=amount, now=utcnow()),
+        ]
+    )
 
 
 # --- reserve ---------------------------------------------------------------------------------------------
 
+
 def reservation_entry(grant: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The reserve ledger row of a grant being written (the grant's own row comes first)."""
-    return _entry(grant["program_id"], LedgerKind.reserve, reserved=grant["points"], grant=grant,
-                  now=grant["created_at"])
+    return _entry(
+        grant["program_id"], LedgerKind.reserve, reserved=grant["points"], grant=grant, now=grant["created_at"]
+    )
 
 
 def reservation_balance(grant: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -85,6 +110,7 @@ async def reserve(sql: DriverConnection, rows: Batch, grant: dict[str, Any]) -> 
 
 
 # --- post, void, revoke ----------------------------------------------------------------------------------
+
 
 def movement(move: GrantMovement, grant_id: str, now: datetime, **extra: str) -> Batch:
     """A grant transition's batch: the grant moves (once), then its ledger row and balances if it did."""

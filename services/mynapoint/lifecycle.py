@@ -19,8 +19,10 @@ from common.timeutil import aware, utcnow
 from services.mynapoint.schemas import ProgramUpdate
 from services.mynapoint.tenancy import program_for
 
-REFUSAL = {ProgramStatus.paused: (ErrorCode.PROGRAM_PAUSED, "is paused: it takes no new applications for now"),
-           ProgramStatus.closed: (ErrorCode.PROGRAM_CLOSED, "is closed: it takes no new applications")}
+REFUSAL = {
+    ProgramStatus.paused: (ErrorCode.PROGRAM_PAUSED, "is paused: it takes no new applications for now"),
+    ProgramStatus.closed: (ErrorCode.PROGRAM_CLOSED, "is closed: it takes no new applications"),
+}
 
 
 def refuse_unless_open(program_id: str, status: str) -> None:
@@ -30,8 +32,7 @@ def refuse_unless_open(program_id: str, status: str) -> None:
         raise Conflict(f"program {program_id} {why}", code=code, field="program_id")
 
 
-async def update_program(session: AsyncSession, principal: Principal, program_id: str,
-                         body: ProgramUpdate) -> Program:
+async def update_program(session: AsyncSession, principal: Principal, program_id: str, body: ProgramUpdate) -> Program:
     program = await program_for(session, principal, program_id, manage=True)
     changes = _checked_changes(program, body)
     before = {name: _json(getattr(program, name)) for name in changes}
@@ -40,8 +41,16 @@ async def update_program(session: AsyncSession, principal: Principal, program_id
     after = {name: _json(value) for name, value in changes.items()}
     if before != after:
         session.add(program)
-        session.add(ProgramChange(program_id=program.id, actor=principal.describe(), key_id=principal.key_id,
-                                  request_id=current_request_id(), before=before, after=after))
+        session.add(
+            ProgramChange(
+                program_id=program.id,
+                actor=principal.describe(),
+                key_id=principal.key_id,
+                request_id=current_request_id(),
+                before=before,
+                after=after,
+            )
+        )
         await session.flush()
         await session.refresh(program)
     return program

@@ -33,14 +33,19 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-async def list_programs(session: AsyncSession, principal: Principal, page: PageParams, *,
-                        municipality_code: str | None, status: ProgramStatus | None,
-                        open_on: date | None) -> list[Program]:
+async def list_programs(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    municipality_code: str | None,
+    status: ProgramStatus | None,
+    open_on: date | None,
+) -> list[Program]:
     """A municipality key lists its own municipality's programs; ops and apps any."""
     if principal.role == "municipality":
         if municipality_code not in (None, principal.municipality_code):
-            raise Forbidden("a municipality key lists only its own municipality's programs",
-                            field="municipality_code")
+            raise Forbidden("a municipality key lists only its own municipality's programs", field="municipality_code")
         municipality_code = principal.municipality_code
     query = keyset(select(Program), col(Program.id), page)
     if municipality_code:
@@ -53,9 +58,16 @@ async def list_programs(session: AsyncSession, principal: Principal, page: PageP
     return list((await session.exec(query)).all())
 
 
-async def list_applications(session: AsyncSession, principal: Principal, program_id: str, page: PageParams, *,
-                            status: ApplicationStatus | None, provider_id: str | None,
-                            created: Window) -> list[Application]:
+async def list_applications(
+    session: AsyncSession,
+    principal: Principal,
+    program_id: str,
+    page: PageParams,
+    *,
+    status: ApplicationStatus | None,
+    provider_id: str | None,
+    created: Window,
+) -> list[Application]:
     program = await program_for(session, principal, program_id, manage=True)
     query = keyset(select(Application), col(Application.id), page).where(col(Application.program_id) == program.id)
     if status == ApplicationStatus.active:
@@ -71,8 +83,9 @@ async def list_applications(session: AsyncSession, principal: Principal, program
     return list((await session.exec(query)).all())
 
 
-async def get_application(session: AsyncSession, principal: Principal, program_id: str,
-                          application_id: str) -> Application:
+async def get_application(
+    session: AsyncSession, principal: Principal, program_id: str, application_id: str
+) -> Application:
     program = await program_for(session, principal, program_id, manage=True)
     application = await get_or_404(session, Application, application_id, field="application_id")
     if application.program_id != program.id:
@@ -80,15 +93,17 @@ async def get_application(session: AsyncSession, principal: Principal, program_i
     return application
 
 
-async def list_roster(session: AsyncSession, principal: Principal, program_id: str,
-                      page: PageParams) -> list[RosterEntry]:
+async def list_roster(
+    session: AsyncSession, principal: Principal, program_id: str, page: PageParams
+) -> list[RosterEntry]:
     program = await program_for(session, principal, program_id, manage=True)
     query = keyset(select(RosterEntry), col(RosterEntry.entry_id), page)
     return list((await session.exec(query.where(col(RosterEntry.program_id) == program.id))).all())
 
 
-async def list_changes(session: AsyncSession, principal: Principal, program_id: str,
-                       page: PageParams) -> list[ProgramChange]:
+async def list_changes(
+    session: AsyncSession, principal: Principal, program_id: str, page: PageParams
+) -> list[ProgramChange]:
     program = await program_for(session, principal, program_id, manage=True)
     query = keyset(select(ProgramChange), col(ProgramChange.id), page)
     return list((await session.exec(query.where(col(ProgramChange.program_id) == program.id))).all())
@@ -113,8 +128,7 @@ async def list_deliveries(session: AsyncSession, page: PageParams, filters: Deli
         query = query.where(col(OutboxEvent.event_type) == filters.event_type)
     if filters.program_id:
         # Every program-bound event names its program in its body; grant.* events are found by their grant too.
-        query = query.where(col(OutboxEvent.body).contains(f'"program_id":"{filters.program_id}"',
-                                                                   autoescape=True))
+        query = query.where(col(OutboxEvent.body).contains(f'"program_id":"{filters.program_id}"', autoescape=True))
     if filters.created.start:
         query = query.where(col(OutboxEvent.created_at) >= filters.created.start)
     if filters.created.end:

@@ -11,9 +11,9 @@ from services.mynapoint.events import install_webhooks
 
 
 def create_app(**kwargs: Any) -> FastAPI:
-    app = create_service_app("mynapoint", "chiiki mynapoint", [api.router, provider_api.router,
-                                                               provider_api.webhooks], **kwargs)
+    app = create_service_app(
+        "mynapoint", "chiiki mynapoint", [api.router, provider_api.router, provider_api.webhooks], **kwargs
+    )
     install_webhooks(app)
     on_scrape(app, metrics.refresh)
     return app
-

@@ -16,20 +16,31 @@ from common.models import OutboxEvent, Program
 
 log = logging.getLogger("chiiki.mynapoint.metrics")
 
-DELIVERIES = Gauge("chiiki_webhook_deliveries", "Outbound webhook events by provider and state "
-                   "(pending is the backlog, failed awaits an operator)", ["provider", "status"])
-BUDGET_YEN = Gauge("chiiki_program_budget_yen", "A program's budget and the part of it reserved or posted",
-                   ["program", "municipality", "part"])
-BUDGET_UTILISATION = Gauge("chiiki_program_budget_utilisation_ratio", "(reserved + posted) / budget of a program",
-                           ["program", "municipality"])
+DELIVERIES = Gauge(
+    "chiiki_webhook_deliveries",
+    "Outbound webhook events by provider and state (pending is the backlog, failed awaits an operator)",
+    ["provider", "status"],
+)
+BUDGET_YEN = Gauge(
+    "chiiki_program_budget_yen",
+    "A program's budget and the part of it reserved or posted",
+    ["program", "municipality", "part"],
+)
+BUDGET_UTILISATION = Gauge(
+    "chiiki_program_budget_utilisation_ratio", "(reserved + posted) / budget of a program", ["program", "municipality"]
+)
 
 
 async def refresh(app: FastAPI) -> None:
     try:
         async with app.state.db.reader() as session:
-            deliveries = (await session.exec(
-                select(OutboxEvent.provider_id, OutboxEvent.status, func.count()).group_by(
-                    OutboxEvent.provider_id, OutboxEvent.status))).all()
+            deliveries = (
+                await session.exec(
+                    select(OutboxEvent.provider_id, OutboxEvent.status, func.count()).group_by(
+                        OutboxEvent.provider_id, OutboxEvent.status
+                    )
+                )
+            ).all()
             programs = (await session.exec(select(Program))).all()
     except DBAPIError as exc:  # a scrape must still answer when the database does not
         log.warning("could not read point-issuance metrics: %s", type(exc).__name__)

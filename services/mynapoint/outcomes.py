@@ -35,8 +35,11 @@ class WebhookOutcome(StrEnum):
 
 
 # A grant.credited for a grant that is not (or no longer) reserved: what it was instead.
-NOT_POSTED = {GrantStatus.posted: WebhookOutcome.ALREADY_POSTED, GrantStatus.voided: WebhookOutcome.ALREADY_VOIDED,
-              GrantStatus.revoked: WebhookOutcome.ALREADY_REVOKED}
+NOT_POSTED = {
+    GrantStatus.posted: WebhookOutcome.ALREADY_POSTED,
+    GrantStatus.voided: WebhookOutcome.ALREADY_VOIDED,
+    GrantStatus.revoked: WebhookOutcome.ALREADY_REVOKED,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,14 +46,14 @@ def _program_fields(body: ProgramCreate) -> dict[str, Any]:
 async def create_program(session: AsyncSession, principal: Principal, body: ProgramCreate) -> Program:
     if principal.role == "municipality" and principal.municipality_code != body.municipality_code:
         raise Forbidden("a municipality key creates programs only for its own municipality", field="municipality_code")
-    await get_or_404(session, Municipality, body.municipality_code, field="municipality_code",
-                     noun="municipality with code")
+    await get_or_404(
+        session, Municipality, body.municipality_code, field="municipality_code", noun="municipality with code"
+    )
     for index, provider_id in enumerate(body.provider_ids):
         await get_or_404(session, Provider, provider_id, field=f"provider_ids.{index}")
     fields = _program_fields(body)
     budget = fields.pop("budget_yen")
-    program = Program(id=new_id("prog"), template=body.template, budget_yen=0, eligibility=_eligibility(body),
-                      **fields)
+    program = Program(id=new_id("prog"), template=body.template, budget_yen=0, eligibility=_eligibility(body), **fields)
     session.add(program)
     if budget:
         await ledger.fund(DriverConnection(session), program.id, budget)
@@ -77,8 +77,10 @@ async def fund_program(session: AsyncSession, principal: Principal, program_id: 
 
 # --- roster ----------------------------------------------------------------------------------------------
 
-async def upsert_roster(session: AsyncSession, principal: Principal, program_id: str, rows: list[dict[str, Any]],
-                        secret: bytes) -> dict[str, Any]:
+
+async def upsert_roster(
+    session: AsyncSession, principal: Principal, program_id: str, rows: list[dict[str, Any]], secret: bytes
+) -> dict[str, Any]:
     """All rows or none: every row is validated first, and any error leaves the roster untouched. The rows are
     written by one driver-level executemany (a resident already on the roster gets the new attributes)."""
     program = await program_for(session, principal, program_id, manage=True)
@@ -95,8 +97,9 @@ async def upsert_roster(session: AsyncSession, principal: Principal, program_id:
     return {"upserted": len(entries), "errors": []}
 
 
-def _roster_entry(raw: dict[str, Any], hasher: MykiHasher, number: int,
-                  errors: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _roster_entry(
+    raw: dict[str, Any], hasher: MykiHasher, number: int, errors: list[dict[str, Any]]
+) -> dict[str, Any] | None:
     try:
         row = RosterRow.model_validate(raw)
     except ValidationError as exc:
@@ -109,6 +112,12 @@ def _roster_entry(raw: dict[str, Any], hasher: MykiHasher, number: int,
     except Unprocessable as exc:
         errors.append({"row": number, "field": "myki_id", "message": exc.message})
         return None
-    return {"myki_hash": digest, "entry_id": new_id("res"), "birth_date": row.birth_date,
-            "household_with_children": row.household_with_children, "income_band": row.income_band,
-            "activity_participation": row.activity_participation, "card_applied_on": row.card_applied_on}
+    return {
+        "myki_hash": digest,
+        "entry_id": new_id("res"),
+        "birth_date": row.birth_date,
+        "household_with_children": row.household_with_children,
+        "income_band": row.income_band,
+        "activity_participation": row.activity_participation,
+        "card_applied_on": row.card_applied_on,
+    }

@@ -32,23 +32,33 @@ async def provider_for(session: AsyncSession, principal: Principal, provider_id:
 
 def _refuse_if_disabled(provider: Provider) -> None:
     if provider.webhook_disabled_at is not None:
-        raise Unprocessable(f"provider {provider.id}'s endpoint was disabled by a 410; enable it first "
-                            f"(POST /mynapoint/providers/{provider.id}/enable-webhooks)",
-                            code=ErrorCode.ENDPOINT_DISABLED, field="provider_id")
+        raise Unprocessable(
+            f"provider {provider.id}'s endpoint was disabled by a 410; enable it first "
+            f"(POST /mynapoint/providers/{provider.id}/enable-webhooks)",
+            code=ErrorCode.ENDPOINT_DISABLED,
+            field="provider_id",
+        )
 
 
 async def ping(session: AsyncSession, principal: Principal, provider_id: str) -> OutboxEvent:
     """A signed `ping` to the provider's endpoint, sent by the worker as any event; it changes nothing."""
     provider = await provider_for(session, principal, provider_id)
     _refuse_if_disabled(provider)
-    statement, values = deliveries.outbox_entry(provider.id, "ping", {"provider_id": provider.id,
-                                                                      "message": "ping from chiiki"})
+    statement, values = deliveries.outbox_entry(
+        provider.id, "ping", {"provider_id": provider.id, "message": "ping from chiiki"}
+    )
     await DriverConnection(session).run_all([(statement, values)])
     return await get_or_404(session, OutboxEvent, values["id"], field="provider_id", noun="delivery")
 
 
-async def recover(session: AsyncSession, principal: Principal, provider_id: str, since: datetime,
-                  until: datetime | None, settings: Settings) -> dict[str, Any]:
+async def recover(
+    session: AsyncSession,
+    principal: Principal,
+    provider_id: str,
+    since: datetime,
+    until: datetime | None,
+    settings: Settings,
+) -> dict[str, Any]:
     """Every failed delivery of the provider created in [since, until) is redelivered by the rules of a single
     redelivery (services/mynapoint/redelivery.py), each on its own: one the rules refuse is skipped with its
     code and nothing of it is written, the others are queued. A second call finds the queued ones pending."""
@@ -69,8 +79,15 @@ async def recover(session: AsyncSession, principal: Principal, provider_id: str,
 
 
 async def _failed_between(session: AsyncSession, provider_id: str, start: datetime, end: datetime) -> list[str]:
-    query = (select(col(OutboxEvent.id))
-             .where(col(OutboxEvent.provider_id) == provider_id, col(OutboxEvent.status) == DeliveryStatus.failed,
-                    col(OutboxEvent.created_at) >= start, col(OutboxEvent.created_at) < end)
-             .order_by(col(OutboxEvent.created_at), col(OutboxEvent.id)).limit(MAX_RECOVERED))
+    query = (
+        select(col(OutboxEvent.id))
+        .where(
+            col(OutboxEvent.provider_id) == provider_id,
+            col(OutboxEvent.status) == DeliveryStatus.failed,
+            col(OutboxEvent.created_at) >= start,
+            col(OutboxEvent.created_at) < end,
+        )
+        .order_by(col(OutboxEvent.created_at), col(OutboxEvent.id))
+        .limit(MAX_RECOVERED)
+    )
     return list((await session.exec(query)).all())

@@ -15,8 +15,9 @@ from services.mynapoint.schemas import ProviderUpdate
 from services.mynapoint.statements import ProviderSecrets
 
 
-async def create_provider(session: AsyncSession, name: str, webhook_url: str,
-                          settings: Settings) -> tuple[Provider, str]:
+async def create_provider(
+    session: AsyncSession, name: str, webhook_url: str, settings: Settings
+) -> tuple[Provider, str]:
     await signing.check_webhook_url(webhook_url, allow_insecure=settings.insecure_webhooks_allowed())
     secret = signing.new_secret()
     provider = Provider(id=new_id("prov"), name=name, webhook_url=webhook_url, webhook_secret=secret)
@@ -25,8 +26,9 @@ async def create_provider(session: AsyncSession, name: str, webhook_url: str,
     return provider, secret
 
 
-async def update_provider(session: AsyncSession, provider_id: str, body: ProviderUpdate,
-                          settings: Settings) -> Provider:
+async def update_provider(
+    session: AsyncSession, provider_id: str, body: ProviderUpdate, settings: Settings
+) -> Provider:
     """A new name or endpoint URL (checked as at onboarding); events not yet delivered go to the new URL."""
     provider = await _provider(session, provider_id)
     changes = body.model_dump(exclude_unset=True)

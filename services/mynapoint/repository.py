@@ -42,8 +42,9 @@ async def list_providers(session: AsyncSession, page: PageParams) -> list[Provid
     return list((await session.exec(keyset(select(Provider), PROVIDER.c.id, page))).all())
 
 
-async def add_to_person_total(session: AsyncSession, application_id: str, points: int, cap: int | None,
-                              seen_total: int) -> bool:
+async def add_to_person_total(
+    session: AsyncSession, application_id: str, points: int, cap: int | None, seen_total: int
+) -> bool:
     """Compare-and-set of a resident's premium total: fails if another grant moved it since it was read."""
     statement = (
         update(Application)
@@ -57,9 +58,12 @@ async def add_to_person_total(session: AsyncSession, application_id: str, points
 
 
 async def add_to_person_total_unchecked(session: AsyncSession, application_id: str, points: int) -> None:
-    await session.exec(update(Application).where(col(Application.id) == application_id)
-                       .values(granted_yen=col(Application.granted_yen) + points)
-                       .execution_options(synchronize_session=False))
+    await session.exec(
+        update(Application)
+        .where(col(Application.id) == application_id)
+        .values(granted_yen=col(Application.granted_yen) + points)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def delete_idempotency_records_before(session: AsyncSession, moment: datetime) -> int:
@@ -68,22 +72,27 @@ async def delete_idempotency_records_before(session: AsyncSession, moment: datet
 
 
 async def application_for(session: AsyncSession, program_id: str, myki_hash: str) -> Application | None:
-    query = select(Application).where(col(Application.program_id) == program_id,
-                                      col(Application.myki_hash) == myki_hash)
+    query = select(Application).where(
+        col(Application.program_id) == program_id, col(Application.myki_hash) == myki_hash
+    )
     return (await session.exec(query)).first()
 
 
-async def application_by_account(session: AsyncSession, program_id: str, provider_id: str,
-                                 account_id: str) -> Application | None:
-    query = select(Application).where(col(Application.program_id) == program_id,
-                                      col(Application.provider_id) == provider_id,
-                                      col(Application.provider_account_id) == account_id)
+async def application_by_account(
+    session: AsyncSession, program_id: str, provider_id: str, account_id: str
+) -> Application | None:
+    query = select(Application).where(
+        col(Application.program_id) == program_id,
+        col(Application.provider_id) == provider_id,
+        col(Application.provider_account_id) == account_id,
+    )
     return (await session.exec(query)).first()
 
 
 async def grant_for(session: AsyncSession, program_id: str, myki_hash: str, source: str) -> Grant | None:
-    query = select(Grant).where(col(Grant.program_id) == program_id, col(Grant.myki_hash) == myki_hash,
-                                col(Grant.source) == source)
+    query = select(Grant).where(
+        col(Grant.program_id) == program_id, col(Grant.myki_hash) == myki_hash, col(Grant.source) == source
+    )
     return (await session.exec(query)).first()
 
 
@@ -91,11 +100,14 @@ async def roster_entry(session: AsyncSession, program_id: str, myki_hash: str) -
     return await session.get(RosterEntry, (program_id, myki_hash))
 
 
-async def linked_applications_on_account(session: AsyncSession, provider_id: str, account_id: str,
-                                         program_id: str | None) -> list[Application]:
-    query = select(Application).where(col(Application.provider_id) == provider_id,
-                                      col(Application.provider_account_id) == account_id,
-                                      col(Application.unlinked_at).is_(None))
+async def linked_applications_on_account(
+    session: AsyncSession, provider_id: str, account_id: str, program_id: str | None
+) -> list[Application]:
+    query = select(Application).where(
+        col(Application.provider_id) == provider_id,
+        col(Application.provider_account_id) == account_id,
+        col(Application.unlinked_at).is_(None),
+    )
     if program_id is not None:
         query = query.where(col(Application.program_id) == program_id)
     return list((await session.exec(query.order_by(col(Application.id)))).all())
@@ -103,39 +115,59 @@ async def linked_applications_on_account(session: AsyncSession, provider_id: str
 
 async def mark_unlinked(session: AsyncSession, application_id: str, now: datetime) -> bool:
     """Only the one transaction that finds the application linked unlinks it."""
-    result = await session.exec(update(Application)
-                                .where(col(Application.id) == application_id, col(Application.unlinked_at).is_(None))
-                                .values(unlinked_at=now).execution_options(synchronize_session=False))
+    result = await session.exec(
+        update(Application)
+        .where(col(Application.id) == application_id, col(Application.unlinked_at).is_(None))
+        .values(unlinked_at=now)
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount == 1
 
 
 async def relink(session: AsyncSession, application_id: str, provider_id: str, account_id: str) -> bool:
     """Move an unlinked application to a new account; only the one transaction that finds it unlinked does."""
-    result = await session.exec(update(Application)
-                                .where(col(Application.id) == application_id, col(Application.unlinked_at).is_not(None))
-                                .values(provider_id=provider_id, provider_account_id=account_id, unlinked_at=None)
-                                .execution_options(synchronize_session=False))
+    result = await session.exec(
+        update(Application)
+        .where(col(Application.id) == application_id, col(Application.unlinked_at).is_not(None))
+        .values(provider_id=provider_id, provider_account_id=account_id, unlinked_at=None)
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount == 1
 
 
 async def reserved_grant_ids(session: AsyncSession, application_id: str) -> list[str]:
-    query = select(col(Grant.id)).where(col(Grant.application_id) == application_id,
-                                        col(Grant.status) == GrantStatus.reserved)
+    query = select(col(Grant.id)).where(
+        col(Grant.application_id) == application_id, col(Grant.status) == GrantStatus.reserved
+    )
     return list((await session.exec(query.order_by(col(Grant.id)))).all())
 
 
-async def latest_grant(session: AsyncSession, program_id: str, myki_hash: str, source: str,
-                       source_prefixes: tuple[str, ...]) -> Grant | None:
+async def latest_grant(
+    session: AsyncSession, program_id: str, myki_hash: str, source: str, source_prefixes: tuple[str, ...]
+) -> Grant | None:
     """The newest of a resident's grants whose source is `source` or starts with one of `source_prefixes`."""
-    query = (select(Grant).where(col(Grant.program_id) == program_id, col(Grant.myki_hash) == myki_hash,
-                                 or_(col(Grant.source) == source,
-                                     *(col(Grant.source).startswith(p) for p in source_prefixes)))
-             .order_by(col(Grant.created_at).desc()).limit(1))
+    query = (
+        select(Grant)
+        .where(
+            col(Grant.program_id) == program_id,
+            col(Grant.myki_hash) == myki_hash,
+            or_(col(Grant.source) == source, *(col(Grant.source).startswith(p) for p in source_prefixes)),
+        )
+        .order_by(col(Grant.created_at).desc())
+        .limit(1)
+    )
     return (await session.exec(query)).first()
 
 
-async def list_grants(session: AsyncSession, page: PageParams, *, program_id: str | None, provider_id: str | None,
-                      status: str | None, municipality_code: str | None) -> list[Grant]:
+async def list_grants(
+    session: AsyncSession,
+    page: PageParams,
+    *,
+    program_id: str | None,
+    provider_id: str | None,
+    status: str | None,
+    municipality_code: str | None,
+) -> list[Grant]:
     query = keyset(select(Grant), GRANT.c.id, page)
     if program_id:
         query = query.where(col(Grant.program_id) == program_id)
@@ -145,13 +177,18 @@ async def list_grants(session: AsyncSession, page: PageParams, *, program_id: st
         query = query.where(col(Grant.status) == status)
     if municipality_code:
         query = query.join(Program, col(Program.id) == col(Grant.program_id)).where(
-            col(Program.municipality_code) == municipality_code)
+            col(Program.municipality_code) == municipality_code
+        )
     return list((await session.exec(query)).all())
 
 
 async def expired_reservations(session: AsyncSession, now: datetime, limit: int = 100) -> list[str]:
-    query = (select(col(Grant.id)).where(col(Grant.status) == GrantStatus.reserved, col(Grant.expires_at) < now)
-             .order_by(col(Grant.expires_at)).limit(limit))
+    query = (
+        select(col(Grant.id))
+        .where(col(Grant.status) == GrantStatus.reserved, col(Grant.expires_at) < now)
+        .order_by(col(Grant.expires_at))
+        .limit(limit)
+    )
     return list((await session.exec(query)).all())
 
 
@@ -167,8 +204,11 @@ async def claim_due_events(session: AsyncSession, now: datetime, limit: int) -> 
     claim disjoint rows; SQLite ignores it, and BEGIN IMMEDIATE makes the claiming transaction the only writer."""
     query = (
         select(OutboxEvent)
-        .where(col(OutboxEvent.status) == DeliveryStatus.pending, col(OutboxEvent.next_attempt_at) <= now,
-               or_(col(OutboxEvent.lease_until).is_(None), col(OutboxEvent.lease_until) < now))
+        .where(
+            col(OutboxEvent.status) == DeliveryStatus.pending,
+            col(OutboxEvent.next_attempt_at) <= now,
+            or_(col(OutboxEvent.lease_until).is_(None), col(OutboxEvent.lease_until) < now),
+        )
         .order_by(col(OutboxEvent.next_attempt_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -182,15 +222,21 @@ async def cancel_grant_created(session: AsyncSession, grant_id: str, now: dateti
     and this reports False, or finds it cancelled and skips it."""
     statement = (
         update(OutboxEvent)
-        .where(col(OutboxEvent.grant_id) == grant_id, col(OutboxEvent.event_type) == "grant.created",
-               col(OutboxEvent.status) == DeliveryStatus.pending,
-               or_(col(OutboxEvent.lease_until).is_(None), col(OutboxEvent.lease_until) < now))
+        .where(
+            col(OutboxEvent.grant_id) == grant_id,
+            col(OutboxEvent.event_type) == "grant.created",
+            col(OutboxEvent.status) == DeliveryStatus.pending,
+            or_(col(OutboxEvent.lease_until).is_(None), col(OutboxEvent.lease_until) < now),
+        )
         .values(status=DeliveryStatus.cancelled, lease_token=None, lease_until=None)
         .execution_options(synchronize_session=False)
     )
     if not attempted:  # never sent: a redelivered event starts again from attempt 0 but was sent before
-        statement = statement.where(col(OutboxEvent.attempts) == 0, col(OutboxEvent.delivered_at).is_(None),
-                                    col(OutboxEvent.last_error).is_(None))
+        statement = statement.where(
+            col(OutboxEvent.attempts) == 0,
+            col(OutboxEvent.delivered_at).is_(None),
+            col(OutboxEvent.last_error).is_(None),
+        )
     return (await session.exec(statement)).rowcount == 1
 
 
@@ -203,44 +249,58 @@ async def grant_for_update(session: AsyncSession, grant_id: str) -> Grant | None
 
 async def application_for_update(session: AsyncSession, application_id: str) -> Application:
     """The application, locked until the transaction ends: no unlink or re-link of it happens in between."""
-    query = (select(Application).where(col(Application.id) == application_id).with_for_update()
-             .execution_options(populate_existing=True))
+    query = (
+        select(Application)
+        .where(col(Application.id) == application_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     return (await session.exec(query)).one()
 
 
 async def grant_created_event(session: AsyncSession, grant_id: str) -> OutboxEvent | None:
-    query = select(OutboxEvent).where(col(OutboxEvent.grant_id) == grant_id,
-                                      col(OutboxEvent.event_type) == "grant.created")
+    query = select(OutboxEvent).where(
+        col(OutboxEvent.grant_id) == grant_id, col(OutboxEvent.event_type) == "grant.created"
+    )
     return (await session.exec(query.order_by(col(OutboxEvent.created_at).desc()).limit(1))).first()
 
 
 async def grant_revoked_sent(session: AsyncSession, grant_id: str) -> bool:
     """Whether the provider was (or is being) told the grant is off: it was withdrawn, not just left undelivered."""
-    query = select(col(OutboxEvent.id)).where(col(OutboxEvent.grant_id) == grant_id,
-                                              col(OutboxEvent.event_type) == "grant.revoked")
+    query = select(col(OutboxEvent.id)).where(
+        col(OutboxEvent.grant_id) == grant_id, col(OutboxEvent.event_type) == "grant.revoked"
+    )
     return (await session.exec(query.limit(1))).first() is not None
 
 
 async def grant_created_lease(session: AsyncSession, grant_id: str, now: datetime) -> datetime | None:
     """When a worker's live lease on the grant's grant.created ends; None when nobody is sending it."""
-    query = select(col(OutboxEvent.lease_until)).where(col(OutboxEvent.grant_id) == grant_id,
-                                                  col(OutboxEvent.event_type) == "grant.created",
-                                                  col(OutboxEvent.status) == DeliveryStatus.pending,
-                                                  col(OutboxEvent.lease_until) >= now)
+    query = select(col(OutboxEvent.lease_until)).where(
+        col(OutboxEvent.grant_id) == grant_id,
+        col(OutboxEvent.event_type) == "grant.created",
+        col(OutboxEvent.status) == DeliveryStatus.pending,
+        col(OutboxEvent.lease_until) >= now,
+    )
     return (await session.exec(query)).first()
 
 
 async def ledger_sums(session: AsyncSession) -> dict[str, Balances]:
-    query = select(col(LedgerEntry.program_id), func.sum(col(LedgerEntry.budget_delta)),
-                   func.sum(col(LedgerEntry.reserved_delta)), func.sum(col(LedgerEntry.posted_delta))
-                   ).group_by(col(LedgerEntry.program_id))
-    return {program_id: Balances(int(budget or 0), int(reserved or 0), int(posted or 0))
-            for program_id, budget, reserved, posted in (await session.exec(query))}
+    query = select(
+        col(LedgerEntry.program_id),
+        func.sum(col(LedgerEntry.budget_delta)),
+        func.sum(col(LedgerEntry.reserved_delta)),
+        func.sum(col(LedgerEntry.posted_delta)),
+    ).group_by(col(LedgerEntry.program_id))
+    return {
+        program_id: Balances(int(budget or 0), int(reserved or 0), int(posted or 0))
+        for program_id, budget, reserved, posted in (await session.exec(query))
+    }
 
 
 async def grant_sums(session: AsyncSession) -> dict[tuple[str, str], int]:
     query = select(col(Grant.program_id), col(Grant.status), func.sum(col(Grant.points))).group_by(
-        col(Grant.program_id), col(Grant.status))
+        col(Grant.program_id), col(Grant.status)
+    )
     return {(program_id, status): int(points or 0) for program_id, status, points in (await session.exec(query))}
 
 
@@ -250,20 +310,31 @@ async def grant_status(session: AsyncSession, grant_id: str, provider_id: str) -
     return (await session.exec(query)).first()
 
 
-async def settlement_rows(session: AsyncSession, start: datetime, end: datetime, municipality_code: str | None,
-                          provider_id: str | None) -> list[SettlementRow]:
+async def settlement_rows(
+    session: AsyncSession, start: datetime, end: datetime, municipality_code: str | None, provider_id: str | None
+) -> list[SettlementRow]:
     """Posted yen and entries per municipality × provider × kind (post, revoke) in [start, end)."""
     query = (
-        core_select(PROGRAM.c.municipality_code, LEDGER.c.provider_id, LEDGER.c.kind, func.sum(LEDGER.c.posted_delta),
-                    func.count())
+        core_select(
+            PROGRAM.c.municipality_code,
+            LEDGER.c.provider_id,
+            LEDGER.c.kind,
+            func.sum(LEDGER.c.posted_delta),
+            func.count(),
+        )
         .join(PROGRAM, PROGRAM.c.id == LEDGER.c.program_id)
-        .where(LEDGER.c.kind.in_([LedgerKind.post.value, LedgerKind.revoke.value]), LEDGER.c.created_at >= start,
-               LEDGER.c.created_at < end)
+        .where(
+            LEDGER.c.kind.in_([LedgerKind.post.value, LedgerKind.revoke.value]),
+            LEDGER.c.created_at >= start,
+            LEDGER.c.created_at < end,
+        )
         .group_by(PROGRAM.c.municipality_code, LEDGER.c.provider_id, LEDGER.c.kind)
     )
     if municipality_code:
         query = query.where(PROGRAM.c.municipality_code == municipality_code)
     if provider_id:
         query = query.where(LEDGER.c.provider_id == provider_id)
-    return [SettlementRow(code, provider, kind, int(posted or 0), int(count))
-            for code, provider, kind, posted, count in (await (await session.connection()).execute(query)).all()]
+    return [
+        SettlementRow(code, provider, kind, int(posted or 0), int(count))
+        for code, provider, kind, posted, count in (await (await session.connection()).execute(query)).all()
+    ]

@@ -1,4 +1,4 @@
-""""Where are my points?": a resident's standing in one program — on the roster or not, eligible or why not,
+""" "Where are my points?": a resident's standing in one program — on the roster or not, eligible or why not,
 the application, and each grant with its state in plain words. The マイキーID comes in a body (never a URL),
 is hashed at once, and is neither stored nor answered."""
 
@@ -23,16 +23,21 @@ NOT_APPLIED = Reason("not_applied", "You are eligible and have not applied yet."
 AWAITING = Reason("awaiting_credit", "Your points are approved and waiting for the payment service to credit them.")
 CREDITED = Reason("credited", "Your points were credited to your payment account.")
 REVOKED = Reason("revoked", "The municipality took these points back after they were credited.")
-VOID_UNDELIVERED = Reason("voided_undelivered", "These points were cancelled: the payment service could not be "
-                          "reached. The municipality can send them again.")
-VOID_UNLINKED = Reason("voided_unlinked", "These points were cancelled because your payment account was unlinked; "
-                       "apply again with another account.")
+VOID_UNDELIVERED = Reason(
+    "voided_undelivered",
+    "These points were cancelled: the payment service could not be reached. The municipality can send them again.",
+)
+VOID_UNLINKED = Reason(
+    "voided_unlinked",
+    "These points were cancelled because your payment account was unlinked; apply again with another account.",
+)
 VOID_EXPIRED = Reason("voided_expired", "These points were cancelled: the payment service did not credit them in time.")
 VOID_WITHDRAWN = Reason("voided_withdrawn", "The municipality withdrew these points before they were credited.")
 
 
-async def resident_status(session: AsyncSession, principal: Principal, program_id: str, myki_id: str,
-                          secret: bytes) -> dict[str, Any]:
+async def resident_status(
+    session: AsyncSession, principal: Principal, program_id: str, myki_id: str, secret: bytes
+) -> dict[str, Any]:
     program = await program_for(session, principal, program_id, manage=False)
     digest = myki_hash(myki_id, secret)
     entry = await repository.roster_entry(session, program.id, digest)
@@ -40,12 +45,21 @@ async def resident_status(session: AsyncSession, principal: Principal, program_i
     grants = await _grants(session, program.id, digest)
     refusals = _refusals(program, resident_reasons(program, entry, utcnow()), application)
     reasons = refusals or _progress(program, application, grants)
-    return {"program_id": program.id, "on_roster": entry is not None, "eligible": not refusals,
-            "reasons": [asdict(reason) for reason in reasons],
-            "application": None if application is None else {
-                "id": application.id, "provider_id": application.provider_id,
-                "created_at": application.created_at, "unlinked_at": application.unlinked_at},
-            "grants": [await _grant_state(session, grant, application) for grant in grants]}
+    return {
+        "program_id": program.id,
+        "on_roster": entry is not None,
+        "eligible": not refusals,
+        "reasons": [asdict(reason) for reason in reasons],
+        "application": None
+        if application is None
+        else {
+            "id": application.id,
+            "provider_id": application.provider_id,
+            "created_at": application.created_at,
+            "unlinked_at": application.unlinked_at,
+        },
+        "grants": [await _grant_state(session, grant, application) for grant in grants],
+    }
 
 
 def _refusals(program: Program, eligibility: list[Reason], application: Application | None) -> list[Reason]:
@@ -80,9 +94,15 @@ async def _grants(session: AsyncSession, program_id: str, digest: str) -> list[G
 
 
 async def _grant_state(session: AsyncSession, grant: Grant, application: Application | None) -> dict[str, Any]:
-    return {"id": grant.id, "points": grant.points, "status": str(grant.status), "created_at": grant.created_at,
-            "expires_at": grant.expires_at, "resolved_at": grant.resolved_at,
-            "reason": asdict(await _grant_reason(session, grant, application))}
+    return {
+        "id": grant.id,
+        "points": grant.points,
+        "status": str(grant.status),
+        "created_at": grant.created_at,
+        "expires_at": grant.expires_at,
+        "resolved_at": grant.resolved_at,
+        "reason": asdict(await _grant_reason(session, grant, application)),
+    }
 
 
 async def _grant_reason(session: AsyncSession, grant: Grant, application: Application | None) -> Reason:
@@ -98,8 +118,11 @@ async def _grant_reason(session: AsyncSession, grant: Grant, application: Applic
 async def _void_reason(session: AsyncSession, grant: Grant, application: Application | None) -> Reason:
     resolved = aware(grant.resolved_at) if grant.resolved_at else None
     created = await repository.grant_created_event(session, grant.id)
-    if created is not None and created.status == DeliveryStatus.failed and \
-            not await repository.grant_revoked_sent(session, grant.id):
+    if (
+        created is not None
+        and created.status == DeliveryStatus.failed
+        and not await repository.grant_revoked_sent(session, grant.id)
+    ):
         return VOID_UNDELIVERED
     if application is not None and application.unlinked_at and resolved and resolved >= aware(application.unlinked_at):
         return VOID_UNLINKED

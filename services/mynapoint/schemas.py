@@ -14,7 +14,7 @@ from common.schemas import AwareDatetime, BoundedDate, RequestBody, StoredDateti
 
 
 class ApplicationStatus(StrEnum):
-    active = "active"      # linked to its payment account
+    active = "active"  # linked to its payment account
     unlinked = "unlinked"  # the provider reported the account unlinked; applying again re-links it
 
 
@@ -26,20 +26,27 @@ class Eligibility(RequestBody):
     max_income_band: int | None = Field(default=None, ge=0)
     requires_activity: bool | None = None
     card_applied_by: BoundedDate | None = Field(
-        default=None, description="the resident's マイナンバーカード must have been applied for on or before this day "
-                                  "(JST; the roster's card_applied_on): the deadlines of マイナポイント第1弾 and 第2弾")
+        default=None,
+        description="the resident's マイナンバーカード must have been applied for on or before this day "
+        "(JST; the roster's card_applied_on): the deadlines of マイナポイント第1弾 and 第2弾",
+    )
 
 
 class ProgramCreate(RequestBody):
-    municipality_code: str = Field(min_length=6, max_length=6, pattern=MUNICIPALITY_CODE_PATTERN,
-                                   description=MUNICIPALITY_CODE_DESCRIPTION)
+    municipality_code: str = Field(
+        min_length=6, max_length=6, pattern=MUNICIPALITY_CODE_PATTERN, description=MUNICIPALITY_CODE_DESCRIPTION
+    )
     name: str = Field(min_length=1, max_length=200)
     purpose: str = Field(default="", max_length=200)
     template: str | None = Field(default=None, description="a built-in template id; its values fill what is omitted")
     kind: Literal["fixed", "premium"] | None = None
     points_per_person: int | None = Field(default=None, gt=0)
-    premium_rate: str | None = Field(default=None, max_length=20, pattern=r"^[0-9]+(\.[0-9]+|/[0-9]*[1-9][0-9]*)?$",
-                                     description='exact, above 0 and at most 1: "1/4" or "0.25"')
+    premium_rate: str | None = Field(
+        default=None,
+        max_length=20,
+        pattern=r"^[0-9]+(\.[0-9]+|/[0-9]*[1-9][0-9]*)?$",
+        description='exact, above 0 and at most 1: "1/4" or "0.25"',
+    )
     per_person_cap: int | None = Field(default=None, gt=0)
     budget_yen: int = Field(ge=0, strict=True)
     opens_at: AwareDatetime | None = None
@@ -47,10 +54,21 @@ class ProgramCreate(RequestBody):
     provider_ids: list[str] = Field(min_length=1)
     eligibility: Eligibility = Field(default_factory=Eligibility)
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "municipality_code": "012092", "name": "夕張市 子育て応援ポイント", "template": "mynapoint-2-health-insurance",
-        "budget_yen": 7_500_000, "provider_ids": ["prov_0123456789abcdef0123"],
-        "opens_at": "2023-06-01T00:00:00+09:00", "closes_at": "2024-04-01T00:00:00+09:00"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "municipality_code": "012092",
+                    "name": "夕張市 子育て応援ポイント",
+                    "template": "mynapoint-2-health-insurance",
+                    "budget_yen": 7_500_000,
+                    "provider_ids": ["prov_0123456789abcdef0123"],
+                    "opens_at": "2023-06-01T00:00:00+09:00",
+                    "closes_at": "2024-04-01T00:00:00+09:00",
+                }
+            ]
+        }
+    )
 
     @field_validator("premium_rate")
     @classmethod
@@ -93,11 +111,13 @@ class ProgramUpdate(RequestBody):
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     closes_at: AwareDatetime | None = Field(default=None, description="never before now, and after opens_at")
-    status: ProgramStatus | None = Field(default=None, description="paused or closed refuse new applications; "
-                                                                   "grants already reserved are untouched")
+    status: ProgramStatus | None = Field(
+        default=None, description="paused or closed refuse new applications; grants already reserved are untouched"
+    )
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "paused"},
-                                                              {"closes_at": "2024-04-01T00:00:00+09:00"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "paused"}, {"closes_at": "2024-04-01T00:00:00+09:00"}]}
+    )
 
 
 class ProgramChangePublic(BaseModel):
@@ -141,8 +161,9 @@ class RosterRow(BaseModel):
     household_with_children: bool = False
     income_band: int | None = Field(default=None, ge=0)
     activity_participation: bool = False
-    card_applied_on: BoundedDate | None = Field(default=None, description="the day (JST) the resident applied for "
-                                                                          "the マイナンバーカード")
+    card_applied_on: BoundedDate | None = Field(
+        default=None, description="the day (JST) the resident applied for the マイナンバーカード"
+    )
 
 
 class RosterRowError(BaseModel):
@@ -181,8 +202,17 @@ class ApplicationCreate(RequestBody):
     provider_id: str = Field(min_length=1, max_length=40)
     provider_account_id: str = Field(min_length=1, max_length=100)
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "myki_id": "mykiid-0001", "provider_id": "prov_0123456789abcdef0123", "provider_account_id": "acct-8842"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "myki_id": "mykiid-0001",
+                    "provider_id": "prov_0123456789abcdef0123",
+                    "provider_account_id": "acct-8842",
+                }
+            ]
+        }
+    )
 
 
 class ReasonPublic(BaseModel):
@@ -254,8 +284,9 @@ class ProviderCreate(RequestBody):
     name: str = Field(min_length=1, max_length=120)
     webhook_url: str = Field(min_length=1, max_length=2048)
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "テストペイ",
-                                                               "webhook_url": "https://pay.example/hooks"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "テストペイ", "webhook_url": "https://pay.example/hooks"}]}
+    )
 
 
 class ProviderUpdate(RequestBody):

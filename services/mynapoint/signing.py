@@ -25,8 +25,12 @@ def sign_headers(msg_id: str, body: str, secrets_: list[str], now: datetime | No
     """The three Standard Webhooks headers; one signature per live secret (two during a rotation)."""
     timestamp = (now or datetime.now(UTC)).replace(microsecond=0)
     signatures = " ".join(Webhook(secret).sign(msg_id, timestamp, body) for secret in secrets_)
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(timestamp.timestamp())),
-            "webhook-signature": signatures, "content-type": "application/json"}
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": signatures,
+        "content-type": "application/json",
+    }
 
 
 def verify(body: bytes, headers: dict[str, str], secrets_: list[str]) -> bool:
@@ -68,8 +72,11 @@ async def destination(url: str, *, allow_insecure: bool) -> Destination:
         return Destination(url)
     address = await public_address(url)
     original = httpx.URL(url)
-    return Destination(str(original.copy_with(host=address)), headers={"host": original.netloc.decode("ascii")},
-                       extensions={"sni_hostname": original.raw_host.decode("ascii")})
+    return Destination(
+        str(original.copy_with(host=address)),
+        headers={"host": original.netloc.decode("ascii")},
+        extensions={"sni_hostname": original.raw_host.decode("ascii")},
+    )
 
 
 def _absolute_http(url: str) -> None:
@@ -103,8 +110,10 @@ async def public_address(url: str) -> str:
         raise Unprocessable(f"webhook_url host {parts.hostname} does not resolve", field="webhook_url")
     for address in addresses:
         if not is_public_address(address):
-            raise Unprocessable(f"webhook_url must resolve to a public address; {parts.hostname} resolves to "
-                                f"{address}", field="webhook_url")
+            raise Unprocessable(
+                f"webhook_url must resolve to a public address; {parts.hostname} resolves to {address}",
+                field="webhook_url",
+            )
     return addresses[0]
 
 
@@ -115,8 +124,12 @@ NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
 IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 # Where RFC 6052 puts the IPv4 address for each prefix length a local-use NAT64 may choose within its /48:
 # the bytes of the address before and after the reserved byte 8.
-NAT64_LAYOUTS = {48: (slice(6, 8), slice(9, 11)), 56: (slice(7, 8), slice(9, 12)),
-                 64: (slice(8, 8), slice(9, 13)), 96: (slice(12, 16), slice(16, 16))}
+NAT64_LAYOUTS = {
+    48: (slice(6, 8), slice(9, 11)),
+    56: (slice(7, 8), slice(9, 12)),
+    64: (slice(8, 8), slice(9, 13)),
+    96: (slice(12, 16), slice(16, 16)),
+}
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:

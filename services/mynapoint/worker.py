@@ -58,9 +58,17 @@ class Claimed:
 
 
 class DeliveryWorker:
-    def __init__(self, db: Database, settings: Settings, *, client: httpx.AsyncClient | None = None,
-                 schedule: tuple[float, ...] = RETRY_SCHEDULE, lease_seconds: float | None = None,
-                 batch_size: int = 20, rng: random.Random | None = None):
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        schedule: tuple[float, ...] = RETRY_SCHEDULE,
+        lease_seconds: float | None = None,
+        batch_size: int = 20,
+        rng: random.Random | None = None,
+    ):
         self.db = db
         self.settings = settings
         self.client = client or httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
@@ -142,9 +150,19 @@ class DeliveryWorker:
                 provider = await session.get_one(Provider, event.provider_id)
                 event.lease_token, event.lease_until = secrets.token_hex(8), now + self.lease
                 session.add(event)
-                claimed.append(Claimed(event.id, event.lease_token, event.body, provider.webhook_url,
-                                       live_secrets(provider, now), event.attempts,
-                                       provider.webhook_disabled_at is not None, event.event_type, event.grant_id))
+                claimed.append(
+                    Claimed(
+                        event.id,
+                        event.lease_token,
+                        event.body,
+                        provider.webhook_url,
+                        live_secrets(provider, now),
+                        event.attempts,
+                        provider.webhook_disabled_at is not None,
+                        event.event_type,
+                        event.grant_id,
+                    )
+                )
                 # Counted as it starts: a worker that dies sending it may have delivered it, so a void must
                 # not take it for never sent (and cancel it without telling the provider).
                 event.attempts += 1
@@ -157,8 +175,9 @@ class DeliveryWorker:
         outcome = await self._send(event)
         latency_ms = round((time.monotonic() - clock) * 1000)
         error = outcome[1][:500] if outcome[1] else None
-        return DeliveryAttempt(event_id=event.id, attempted_at=started, status_code=outcome[0], error=error,
-                               latency_ms=latency_ms), outcome
+        return DeliveryAttempt(
+            event_id=event.id, attempted_at=started, status_code=outcome[0], error=error, latency_ms=latency_ms
+        ), outcome
 
     async def _send(self, event: Claimed) -> tuple[int | None, str | None, float | None]:
         if event.disabled:
@@ -167,26 +186,38 @@ class DeliveryWorker:
             # Checked at every attempt, and sent to the address checked: the name may have been rebound since.
             target = await signing.destination(event.url, allow_insecure=self.settings.insecure_webhooks_allowed())
             headers = signing.sign_headers(event.id, event.body, event.secrets) | target.headers
-            response = await self.client.post(target.url, content=event.body.encode(), headers=headers,
-                                              extensions=target.extensions,
-                                              timeout=self.settings.webhook_timeout_seconds)
+            response = await self.client.post(
+                target.url,
+                content=event.body.encode(),
+                headers=headers,
+                extensions=target.extensions,
+                timeout=self.settings.webhook_timeout_seconds,
+            )
         except ChiikiError as exc:
             return None, exc.message, None
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"[:500], None
         return response.status_code, None, _retry_after(response.headers.get("retry-after"))
 
-    async def _record(self, session: AsyncSession, event: Claimed, status: int | None, error: str | None,
-                      retry_after: float | None) -> None:
+    async def _record(
+        self, session: AsyncSession, event: Claimed, status: int | None, error: str | None, retry_after: float | None
+    ) -> None:
         now = utcnow()
         attempts = event.attempts + 1
-        values: dict[str, Any] = {"attempts": attempts, "last_status_code": status, "last_error": error,
-                  "lease_token": None, "lease_until": None}
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "last_status_code": status,
+            "last_error": error,
+            "lease_token": None,
+            "lease_until": None,
+        }
         if status is not None and 200 <= status < 300:
             values |= {"status": DeliveryStatus.delivered, "delivered_at": now, "last_error": None}
         elif status == 410 or attempts >= len(self.schedule):
-            values |= {"status": DeliveryStatus.failed,
-                       "last_error": "endpoint gone (410): disabled" if status == 410 else error or f"HTTP {status}"}
+            values |= {
+                "status": DeliveryStatus.failed,
+                "last_error": "endpoint gone (410): disabled" if status == 410 else error or f"HTTP {status}",
+            }
         elif await _grant_resolved_meanwhile(session, event):
             values |= {"status": DeliveryStatus.cancelled, "last_error": error or f"HTTP {status}"}
         else:
@@ -206,10 +237,17 @@ class DeliveryWorker:
     async def _after_final_failure(self, session: AsyncSession, event: Claimed, gone: bool, now: datetime) -> None:
         outbox = await session.get_one(OutboxEvent, event.id)
         if gone:
-            await session.exec(update(Provider).where(col(Provider.id) == outbox.provider_id)
-                               .values(webhook_disabled_at=now).execution_options(synchronize_session=False))
-        if outbox.event_type == "grant.created" and outbox.grant_id and \
-                await grants.void_undelivered_grant(session, outbox.grant_id):
+            await session.exec(
+                update(Provider)
+                .where(col(Provider.id) == outbox.provider_id)
+                .values(webhook_disabled_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        if (
+            outbox.event_type == "grant.created"
+            and outbox.grant_id
+            and await grants.void_undelivered_grant(session, outbox.grant_id)
+        ):
             log.info("voided grant %s after its grant.created could not be delivered", outbox.grant_id)
 
 
@@ -229,21 +267,29 @@ async def _grant_resolved_meanwhile(session: AsyncSession, event: Claimed) -> bo
     if event.event_type != "grant.created" or event.grant_id is None:
         return False
     # FOR SHARE: a void still in flight has found this event leased and is enqueueing grant.revoked; wait for it.
-    status = (await session.exec(select(Grant.status).where(Grant.id == event.grant_id)
-                                 .with_for_update(read=True))).first()
+    status = (
+        await session.exec(select(Grant.status).where(Grant.id == event.grant_id).with_for_update(read=True))
+    ).first()
     return status is not None and status != GrantStatus.reserved
 
 
 async def _extend_leases(session: AsyncSession, tokens: list[str], until: datetime) -> None:
     """Leases still held by these tokens run until `until`; an event already recorded holds none."""
-    await session.exec(update(OutboxEvent).where(col(OutboxEvent.lease_token).in_(tokens))
-                       .values(lease_until=until).execution_options(synchronize_session=False))
+    await session.exec(
+        update(OutboxEvent)
+        .where(col(OutboxEvent.lease_token).in_(tokens))
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _update_if_still_leased(session: AsyncSession, event: Claimed, values: dict[str, Any]) -> bool:
-    result = await session.exec(update(OutboxEvent)
-                                .where(col(OutboxEvent.id) == event.id, col(OutboxEvent.lease_token) == event.token)
-                                .values(**values).execution_options(synchronize_session=False))
+    result = await session.exec(
+        update(OutboxEvent)
+        .where(col(OutboxEvent.id) == event.id, col(OutboxEvent.lease_token) == event.token)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount == 1
 
 

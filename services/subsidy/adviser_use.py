@@ -16,14 +16,20 @@ ADVISOR = "advisor"
 YEAR_OF_USE = "year_of_use"
 
 
-def _applied_year(rulebook: Rulebook, program_id: Any, municipality_code: Any, fiscal_year: Any,
-                  inputs: Any) -> int | None:
+def _applied_year(
+    rulebook: Rulebook, program_id: Any, municipality_code: Any, fiscal_year: Any, inputs: Any
+) -> int | None:
     """The fiscal year whose year of use the calculation needs, or None when it needs none: another program, no
     municipality, `year_of_use` given, or a request the calculation will refuse anyway (a year without rules
     among them)."""
     program = rulebook.programs.get(program_id) if isinstance(program_id, str) else None
-    if (program_id != ADVISOR or program is None or not isinstance(municipality_code, str)
-            or not isinstance(inputs, dict) or YEAR_OF_USE in inputs):
+    if (
+        program_id != ADVISOR
+        or program is None
+        or not isinstance(municipality_code, str)
+        or not isinstance(inputs, dict)
+        or YEAR_OF_USE in inputs
+    ):
         return None
     if fiscal_year is not None and (not isinstance(fiscal_year, int) or isinstance(fiscal_year, bool)):
         return None
@@ -31,8 +37,14 @@ def _applied_year(rulebook: Rulebook, program_id: Any, municipality_code: Any, f
     return year if year in program.fiscal_years else None
 
 
-async def with_year_of_use(session: AsyncSession, rulebook: Rulebook, program_id: str, fiscal_year: int | None,
-                           municipality_code: str | None, inputs: dict[str, Any]) -> dict[str, Any]:
+async def with_year_of_use(
+    session: AsyncSession,
+    rulebook: Rulebook,
+    program_id: str,
+    fiscal_year: int | None,
+    municipality_code: str | None,
+    inputs: dict[str, Any],
+) -> dict[str, Any]:
     """`inputs`, with the recorded `year_of_use` when the calculation needs it."""
     year = _applied_year(rulebook, program_id, municipality_code, fiscal_year, inputs)
     if year is None or municipality_code is None:

@@ -45,11 +45,21 @@ def _distributed_energy(ctx: Context, given: Raw) -> Bound:
     if fsi is None:
         by_fsi = max(ctx.p("weakest_rate"), ctx.p("weak_rate"), ctx.p("default_rate"))
     else:
-        by_fsi = (ctx.p("weakest_rate") if fsi < ctx.p("weakest_fsi_threshold") else
-                  ctx.p("weak_rate") if fsi < ctx.p("weak_fsi_threshold") else ctx.p("default_rate"))
+        by_fsi = (
+            ctx.p("weakest_rate")
+            if fsi < ctx.p("weakest_fsi_threshold")
+            else ctx.p("weak_rate")
+            if fsi < ctx.p("weak_fsi_threshold")
+            else ctx.p("default_rate")
+        )
     novel = given.get("highly_novel")
-    rate = ctx.p("highly_novel_rate") if novel is True else by_fsi if novel is False else \
-        max(by_fsi, ctx.p("highly_novel_rate"))
+    rate = (
+        ctx.p("highly_novel_rate")
+        if novel is True
+        else by_fsi
+        if novel is False
+        else max(by_fsi, ctx.p("highly_novel_rate"))
+    )
     cost = _given_int(given, "plan_cost")
     return Bound(_floor(min(ctx.p("cost_cap"), cost if cost is not None else ctx.p("cost_cap")) * rate))
 
@@ -60,8 +70,9 @@ def _decarbonization_experts(ctx: Context, given: Raw) -> Bound:
 
 def _okoshi_obog_network(ctx: Context, given: Raw) -> Bound:
     if ctx.p("prefectures_only") and _attribute(ctx, "is_prefecture") is False:
-        return Bound(0, [{"code": "not_a_prefecture", "message": "the OB・OG network start-up support goes to a "
-                          "prefecture"}])
+        return Bound(
+            0, [{"code": "not_a_prefecture", "message": "the OB・OG network start-up support goes to a prefecture"}]
+        )
     return Bound(ctx.p("startup_cap"))
 
 
@@ -110,8 +121,9 @@ def _kaso_bond(ctx: Context, given: Raw) -> Bound:
 
 def _teiju_kasseika_bond(ctx: Context, given: Raw) -> Bound:
     if given.get("in_teiju_jiritsuken") is False:
-        return Bound(0, [{"code": "not_in_teiju_jiritsuken", "message": "the bond is for a municipality in a "
-                          "定住自立圏"}])
+        return Bound(
+            0, [{"code": "not_in_teiju_jiritsuken", "message": "the bond is for a municipality in a 定住自立圏"}]
+        )
     return UNBOUNDED
 
 
@@ -134,8 +146,11 @@ def _kaso_grant_component(ctx: Context, given: Raw, component: str, applicant: s
         return 0
     if component == "sustainable_development":
         cap = ctx.p("sustainable_development_cap")
-        return cap if applicant == "municipality" else \
-            max(_floor(cap * Fraction(rate)) for rate in ctx.p("prefecture_rates"))
+        return (
+            cap
+            if applicant == "municipality"
+            else max(_floor(cap * Fraction(rate)) for rate in ctx.p("prefecture_rates"))
+        )
     cost = _given_int(given, "cost")
     return None if cost is None else _floor(cost * ctx.p(f"{component}_rate"))
 

@@ -9,8 +9,14 @@ from services.subsidy.service import parameters_for
 
 def program_summary(program: Program) -> dict[str, Any]:
     spec = program.spec
-    return {"id": spec.program, "name_ja": spec.name_ja, "name_en": spec.name_en, "citation": spec.citation,
-            "summary": spec.summary, "fiscal_years": list(program.fiscal_years)}
+    return {
+        "id": spec.program,
+        "name_ja": spec.name_ja,
+        "name_en": spec.name_en,
+        "citation": spec.citation,
+        "summary": spec.summary,
+        "fiscal_years": list(program.fiscal_years),
+    }
 
 
 def program_detail(rulebook: Rulebook, program: Program, fiscal_year: int | None) -> dict[str, Any]:
@@ -21,16 +27,26 @@ def program_detail(rulebook: Rulebook, program: Program, fiscal_year: int | None
         detail |= {"fiscal_year": fiscal_year, "parameters_hash": params.hash}
     parameters = []
     for name, spec in program.spec.parameters.items():
-        entry: dict[str, Any] = {"name": name, "type": spec.type, "description": spec.description,
-                                 "citation": spec.citation}
+        entry: dict[str, Any] = {
+            "name": name,
+            "type": spec.type,
+            "description": spec.description,
+            "citation": spec.citation,
+        }
         if spec.interpretation:
             entry["interpretation"] = spec.interpretation
         if params is not None:
             entry |= params.trace_entries[name]
         else:
-            entry["values"] = [{"period": period_label(v.from_year, v.to_year), "value": v.value,
-                                **({"citation": v.citation} if v.citation else {}),
-                                **({"note": v.note} if v.note else {})} for v in spec.values]
+            entry["values"] = [
+                {
+                    "period": period_label(v.from_year, v.to_year),
+                    "value": v.value,
+                    **({"citation": v.citation} if v.citation else {}),
+                    **({"note": v.note} if v.note else {}),
+                }
+                for v in spec.values
+            ]
         parameters.append(entry)
     detail["parameters"] = parameters
     detail["inputs_schema"] = CALCULATORS[program.id].inputs.model_json_schema()
@@ -46,16 +62,27 @@ def _parameter_timeline(program: Program, name: str) -> dict[str, Any]:
         changed = fiscal_year != program.fiscal_years[0] and value != previous
         if changed:
             changed_in.append(fiscal_year)
-        entry: dict[str, Any] = {"fiscal_year": fiscal_year, "value": value, "period": parameter.period,
-                                 "citation": parameter.citation, "changed": changed}
+        entry: dict[str, Any] = {
+            "fiscal_year": fiscal_year,
+            "value": value,
+            "period": parameter.period,
+            "citation": parameter.citation,
+            "changed": changed,
+        }
         if parameter.note:
             entry["note"] = parameter.note
         if changed:
             entry["previous_value"] = previous
         years.append(entry)
         previous = value
-    timeline: dict[str, Any] = {"name": name, "type": spec.type, "description": spec.description,
-                                "citation": spec.citation, "values": years, "changed_in": changed_in}
+    timeline: dict[str, Any] = {
+        "name": name,
+        "type": spec.type,
+        "description": spec.description,
+        "citation": spec.citation,
+        "values": years,
+        "changed_in": changed_in,
+    }
     if spec.interpretation:
         timeline["interpretation"] = spec.interpretation
     return timeline
@@ -64,5 +91,10 @@ def _parameter_timeline(program: Program, name: str) -> dict[str, Any]:
 def program_timeline(rulebook: Rulebook, program: Program) -> dict[str, Any]:
     """Every parameter's value in each fiscal year the rulebook covers, where it changed, and each citation."""
     parameters = [_parameter_timeline(program, name) for name in program.spec.parameters]
-    return {"program": program.id, "fiscal_years": list(program.fiscal_years), "rules_version": rulebook.version,
-            "parameters": parameters, "changed": [p["name"] for p in parameters if p["changed_in"]]}
+    return {
+        "program": program.id,
+        "fiscal_years": list(program.fiscal_years),
+        "rules_version": rulebook.version,
+        "parameters": parameters,
+        "changed": [p["name"] for p in parameters if p["changed_in"]],
+    }

@@ -44,23 +44,36 @@ def _text(value: Any) -> str:
 
 def _print_result(result: dict[str, Any], console: Console) -> None:
     status = "[green]eligible[/]" if result["eligible"] else "[red]not eligible[/]"
-    console.print(f"[bold]{result['program']}[/] FY{result['fiscal_year']}: {status}, "
-                  f"amount [bold]{result['amount']:,}[/] yen")
+    console.print(
+        f"[bold]{result['program']}[/] FY{result['fiscal_year']}: {status}, amount [bold]{result['amount']:,}[/] yen"
+    )
     breakdown = Table("output", "value", title="breakdown")
     for key, value in result["breakdown"].items():
-        breakdown.add_row(key, f"{value:,}" if isinstance(value, int) and not isinstance(value, bool)
-                          else json.dumps(value, ensure_ascii=False))
+        breakdown.add_row(
+            key,
+            f"{value:,}"
+            if isinstance(value, int) and not isinstance(value, bool)
+            else json.dumps(value, ensure_ascii=False),
+        )
     console.print(breakdown)
     for reason in result["reasons"]:
         console.print(f"  [yellow]reason[/] {reason['code']}: {reason['message']}")
     trace = Table("#", "rule", "formula", "parameters (period)", "result", "citation", title="trace", show_lines=True)
     trace.columns[1].overflow = "fold"
     for step in result["trace"]:
-        params = "\n".join(f"{p['name']} = {_text(p['value'])} ({p['period']})"
-                           + (" (what-if)" if p.get("overridden") else "") for p in step["parameters"])
+        params = "\n".join(
+            f"{p['name']} = {_text(p['value'])} ({p['period']})" + (" (what-if)" if p.get("overridden") else "")
+            for p in step["parameters"]
+        )
         notes = "".join(f"\n[dim]{note}[/]" for note in step.get("notes", []))
-        trace.add_row(str(step["step"]), step["rule"], step["formula"] + notes, params,
-                      json.dumps(step["result"], ensure_ascii=False), step["citation"])
+        trace.add_row(
+            str(step["step"]),
+            step["rule"],
+            step["formula"] + notes,
+            params,
+            json.dumps(step["result"], ensure_ascii=False),
+            step["citation"],
+        )
     console.print(trace)
     console.print(f"rules {result['rules_version']}, parameters {result['parameters_hash']}")
 
@@ -71,14 +84,29 @@ def _write_csv(result: dict[str, Any]) -> None:
     writer.writerow(["result", "amount", result["amount"], "", "", ""])
     writer.writerow(["result", "eligible", result["eligible"], "", "", ""])
     for key, value in result["breakdown"].items():
-        writer.writerow(["breakdown", key, json.dumps(value, ensure_ascii=False) if not isinstance(value, int)
-                         else value, "", "", ""])
+        writer.writerow(
+            [
+                "breakdown",
+                key,
+                json.dumps(value, ensure_ascii=False) if not isinstance(value, int) else value,
+                "",
+                "",
+                "",
+            ]
+        )
     for reason in result["reasons"]:
         writer.writerow(["reason", reason["code"], reason["message"], "", "", ""])
     for step in result["trace"]:
-        writer.writerow(["trace", step["rule"], json.dumps(step["result"], ensure_ascii=False), step["formula"],
-                         "; ".join(f"{p['name']}={p['value']} ({p['period']})" for p in step["parameters"]),
-                         step["citation"]])
+        writer.writerow(
+            [
+                "trace",
+                step["rule"],
+                json.dumps(step["result"], ensure_ascii=False),
+                step["formula"],
+                "; ".join(f"{p['name']}={p['value']} ({p['period']})" for p in step["parameters"]),
+                step["citation"],
+            ]
+        )
     writer.writerow(["meta", "rules_version", result["rules_version"], "", "", ""])
     writer.writerow(["meta", "parameters_hash", result["parameters_hash"], "", "", ""])
 
@@ -86,10 +114,12 @@ def _write_csv(result: dict[str, Any]) -> None:
 @app.command("calc")
 def calc(
     program: Annotated[str, typer.Argument(help="program id, e.g. local10000 (see `chiiki subsidy programs`)")],
-    assignments: Annotated[list[str] | None,
-                           typer.Argument(help="inputs as key=value, e.g. plan_cost=30000000")] = None,
-    fiscal_year: Annotated[int | None,
-                           typer.Option(help="fiscal year (令和5年度 = 2023); default: the current one")] = None,
+    assignments: Annotated[
+        list[str] | None, typer.Argument(help="inputs as key=value, e.g. plan_cost=30000000")
+    ] = None,
+    fiscal_year: Annotated[
+        int | None, typer.Option(help="fiscal year (令和5年度 = 2023); default: the current one")
+    ] = None,
     municipality: Annotated[str | None, typer.Option(help="municipality code, for reference attributes")] = None,
     override: Annotated[list[str] | None, typer.Option(help="what-if parameter as name=value (repeatable)")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout, for a spreadsheet")] = False,

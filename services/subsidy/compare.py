@@ -13,11 +13,16 @@ from services.subsidy.service import compute, program_of
 def _difference(baseline: Any, reform: Any) -> Any:
     """reform − baseline for integer lines (recursively through objects); None where a line is not a number."""
     if isinstance(baseline, dict) and isinstance(reform, dict):
-        lines = {key: _difference(baseline.get(key, 0), reform.get(key, 0))
-                 for key in dict.fromkeys([*baseline, *reform])}
+        lines = {
+            key: _difference(baseline.get(key, 0), reform.get(key, 0)) for key in dict.fromkeys([*baseline, *reform])
+        }
         return {key: line for key, line in lines.items() if line is not None}
-    if isinstance(baseline, int) and isinstance(reform, int) and not isinstance(baseline, bool) \
-            and not isinstance(reform, bool):
+    if (
+        isinstance(baseline, int)
+        and isinstance(reform, int)
+        and not isinstance(baseline, bool)
+        and not isinstance(reform, bool)
+    ):
         return reform - baseline
     return None
 
@@ -29,9 +34,17 @@ def _parameter_changes(before: list[dict[str, Any]], after: list[dict[str, Any]]
     for name in dict.fromkeys([*old, *new]):
         a, b = old.get(name, {}), new.get(name, {})
         if a.get("value") != b.get("value") or a.get("citation") != b.get("citation"):
-            changes.append({"name": name, "baseline_value": a.get("value"), "reform_value": b.get("value"),
-                            "baseline_citation": a.get("citation"), "reform_citation": b.get("citation"),
-                            "baseline_period": a.get("period"), "reform_period": b.get("period")})
+            changes.append(
+                {
+                    "name": name,
+                    "baseline_value": a.get("value"),
+                    "reform_value": b.get("value"),
+                    "baseline_citation": a.get("citation"),
+                    "reform_citation": b.get("citation"),
+                    "baseline_period": a.get("period"),
+                    "reform_period": b.get("period"),
+                }
+            )
     return changes
 
 
@@ -45,14 +58,26 @@ def changed_steps(baseline: list[dict[str, Any]], reform: list[dict[str, Any]]) 
         parameters = _parameter_changes(a["parameters"] if a else [], b["parameters"] if b else [])
         results_differ = a is None or b is None or a["result"] != b["result"]
         if parameters or results_differ:
-            changes.append({"rule": rule, "citation": (b or a or {}).get("citation"),
-                            "baseline_result": a["result"] if a else None, "reform_result": b["result"] if b else None,
-                            "parameters": parameters})
+            changes.append(
+                {
+                    "rule": rule,
+                    "citation": (b or a or {}).get("citation"),
+                    "baseline_result": a["result"] if a else None,
+                    "reform_result": b["result"] if b else None,
+                    "parameters": parameters,
+                }
+            )
     return changes
 
 
-def _side(rulebook: Rulebook, program_id: str, name: str, scenario: Scenario, inputs: dict[str, Any],
-          municipality: MunicipalityFacts | None) -> dict[str, Any]:
+def _side(
+    rulebook: Rulebook,
+    program_id: str,
+    name: str,
+    scenario: Scenario,
+    inputs: dict[str, Any],
+    municipality: MunicipalityFacts | None,
+) -> dict[str, Any]:
     try:
         return compute(rulebook, program_id, scenario.fiscal_year, inputs, scenario.overrides, municipality)
     except ChiikiError as exc:
@@ -64,9 +89,16 @@ def _side(rulebook: Rulebook, program_id: str, name: str, scenario: Scenario, in
 def compare(rulebook: Rulebook, reference: ReferenceData, program_id: str, request: CompareRequest) -> dict[str, Any]:
     program_of(rulebook, program_id)
     municipality = reference.find(request.municipality_code)
-    baseline, reform = (_side(rulebook, program_id, name, scenario, request.inputs, municipality)
-                        for name, scenario in (("baseline", request.baseline), ("reform", request.reform)))
-    return {"baseline": baseline, "reform": reform,
-            "difference": {"amount": reform["amount"] - baseline["amount"],
-                           "breakdown": _difference(baseline["breakdown"], reform["breakdown"]) or {}},
-            "changed_steps": changed_steps(baseline["trace"], reform["trace"])}
+    baseline, reform = (
+        _side(rulebook, program_id, name, scenario, request.inputs, municipality)
+        for name, scenario in (("baseline", request.baseline), ("reform", request.reform))
+    )
+    return {
+        "baseline": baseline,
+        "reform": reform,
+        "difference": {
+            "amount": reform["amount"] - baseline["amount"],
+            "breakdown": _difference(baseline["breakdown"], reform["breakdown"]) or {},
+        },
+        "changed_steps": changed_steps(baseline["trace"], reform["trace"]),
+    }

@@ -18,8 +18,10 @@ from services.subsidy.rulebook import Program, Rulebook
 from services.subsidy.service import ATTRIBUTE_NAMES, applied_fiscal_year, attributes_for, compute
 
 ATTRIBUTE_DESCRIPTIONS = {
-    "fiscal_strength_index": ("string", "財政力指数 of the municipality, e.g. \"0.45\" (the reference data has it "
-                              "for most municipalities)"),
+    "fiscal_strength_index": (
+        "string",
+        '財政力指数 of the municipality, e.g. "0.45" (the reference data has it for most municipalities)',
+    ),
     "kaso": ("boolean", "the municipality is 過疎 (過疎関係市町村)"),
     "in_three_metro_areas": ("boolean", "the municipality is in the 三大都市圏"),
     "population": ("integer", "population of the municipality (令和2年国勢調査)"),
@@ -51,9 +53,12 @@ def describe_input(program: Program, name: str, problem: str | None = None) -> d
     else:
         schema = input_schema(program.id)
         prop = schema.get("properties", {}).get(name, {})
-        described = {"name": name, "type": _schema_type(prop),
-                     "description": prop.get("description") or prop.get("title") or name,
-                     "required": name in schema.get("required", [])}
+        described = {
+            "name": name,
+            "type": _schema_type(prop),
+            "description": prop.get("description") or prop.get("title") or name,
+            "required": name in schema.get("required", []),
+        }
         for key in ("enum", "default", "minimum", "maximum"):
             if key in prop:
                 described[key] = prop[key]
@@ -74,8 +79,14 @@ def _cited(program: Program, reasons: list[dict[str, Any]]) -> list[dict[str, An
     return [{**reason, "citation": program.spec.citation} for reason in reasons]
 
 
-def _needs_inputs(rulebook: Rulebook, program: Program, fiscal_year: int, municipality: MunicipalityFacts | None,
-                  inputs: dict[str, Any], missing: list[dict[str, Any]]) -> dict[str, Any]:
+def _needs_inputs(
+    rulebook: Rulebook,
+    program: Program,
+    fiscal_year: int,
+    municipality: MunicipalityFacts | None,
+    inputs: dict[str, Any],
+    missing: list[dict[str, Any]],
+) -> dict[str, Any]:
     ctx = Context(rulebook.parameter_set(program.id, fiscal_year), attributes_for(municipality, inputs))
     limit = bound(program.id, ctx, inputs)
     if limit.max_amount == 0 and limit.reasons:
@@ -86,16 +97,31 @@ def _needs_inputs(rulebook: Rulebook, program: Program, fiscal_year: int, munici
     return item
 
 
-def find_one(rulebook: Rulebook, program: Program, requested_year: int | None,
-             municipality: MunicipalityFacts | None, inputs: dict[str, Any]) -> dict[str, Any]:
+def find_one(
+    rulebook: Rulebook,
+    program: Program,
+    requested_year: int | None,
+    municipality: MunicipalityFacts | None,
+    inputs: dict[str, Any],
+) -> dict[str, Any]:
     fiscal_year, notice = applied_fiscal_year(program, requested_year)
     head: dict[str, Any] = {"program": program.id, "name_ja": program.spec.name_ja, "fiscal_year": fiscal_year}
     if notice:
         head["notice"] = notice
     if fiscal_year not in program.fiscal_years:
-        return head | {"status": "ineligible", "reasons": _cited(program, [{
-            "code": "no_rules_for_fiscal_year", "message": f"the rules of {program.id} cover FY"
-            f"{program.fiscal_years[0]}–FY{program.fiscal_years[-1]}, not FY{fiscal_year}"}])}
+        return head | {
+            "status": "ineligible",
+            "reasons": _cited(
+                program,
+                [
+                    {
+                        "code": "no_rules_for_fiscal_year",
+                        "message": f"the rules of {program.id} cover FY"
+                        f"{program.fiscal_years[0]}–FY{program.fiscal_years[-1]}, not FY{fiscal_year}",
+                    }
+                ],
+            ),
+        }
     fields = CALCULATORS[program.id].inputs.model_fields
     own = {name: value for name, value in inputs.items() if name in fields}
     given = own | {name: value for name, value in inputs.items() if name in ATTRIBUTE_NAMES}
@@ -114,9 +140,16 @@ def find_one(rulebook: Rulebook, program: Program, requested_year: int | None,
     return head | {"status": "ineligible", "reasons": _cited(program, result["reasons"])}
 
 
-def find(rulebook: Rulebook, requested_year: int | None, municipality: MunicipalityFacts,
-         inputs: dict[str, Any]) -> dict[str, Any]:
-    items = [find_one(rulebook, rulebook.programs[program_id], requested_year, municipality, inputs)
-             for program_id in sorted(rulebook.programs)]
-    return {"municipality_code": municipality.code, "municipality_name": municipality.name, "items": items,
-            "rules_version": rulebook.version}
+def find(
+    rulebook: Rulebook, requested_year: int | None, municipality: MunicipalityFacts, inputs: dict[str, Any]
+) -> dict[str, Any]:
+    items = [
+        find_one(rulebook, rulebook.programs[program_id], requested_year, municipality, inputs)
+        for program_id in sorted(rulebook.programs)
+    ]
+    return {
+        "municipality_code": municipality.code,
+        "municipality_name": municipality.name,
+        "items": items,
+        "rules_version": rulebook.version,
+    }

@@ -34,8 +34,16 @@ from services.subsidy.service import (
 
 log = logging.getLogger("chiiki.subsidy.impact")
 CHUNK = 400  # rows between two progress commits (and two yields to the event loop)
-CSV_COLUMNS = ("code", "name", "baseline_eligible", "baseline_amount", "reform_eligible", "reform_amount",
-               "difference", "error")
+CSV_COLUMNS = (
+    "code",
+    "name",
+    "baseline_eligible",
+    "baseline_amount",
+    "reform_eligible",
+    "reform_amount",
+    "difference",
+    "error",
+)
 
 
 def _check_request(rulebook: Rulebook, request: ImpactRequest) -> None:
@@ -50,20 +58,30 @@ def _check_request(rulebook: Rulebook, request: ImpactRequest) -> None:
         raise validation_error(exc, "inputs") from None
 
 
-async def create_job(session: Any, rulebook: Rulebook, reference: ReferenceData, principal: Principal,
-                     request: ImpactRequest) -> SubsidyImpactJob:
+async def create_job(
+    session: Any, rulebook: Rulebook, reference: ReferenceData, principal: Principal, request: ImpactRequest
+) -> SubsidyImpactJob:
     _check_request(rulebook, request)
-    job = SubsidyImpactJob(id=new_id("impact"), program=request.program, fiscal_year=request.fiscal_year,
-                           inputs=request.inputs, overrides=request.overrides, status="queued", total=len(reference),
-                           created_by_key_id=principal.key_id)
+    job = SubsidyImpactJob(
+        id=new_id("impact"),
+        program=request.program,
+        fiscal_year=request.fiscal_year,
+        inputs=request.inputs,
+        overrides=request.overrides,
+        status="queued",
+        total=len(reference),
+        created_by_key_id=principal.key_id,
+    )
     await repository.add(session, job)
     return job
 
 
-def _side(rulebook: Rulebook, job: SubsidyImpactJob, overrides: dict[str, Any],
-          municipality: MunicipalityFacts) -> tuple[bool, int]:
-    result = compute(rulebook, job.program, job.fiscal_year, job.inputs, overrides, municipality,
-                     include_trace=False, in_path=False)
+def _side(
+    rulebook: Rulebook, job: SubsidyImpactJob, overrides: dict[str, Any], municipality: MunicipalityFacts
+) -> tuple[bool, int]:
+    result = compute(
+        rulebook, job.program, job.fiscal_year, job.inputs, overrides, municipality, include_trace=False, in_path=False
+    )
     return result["eligible"], result["amount"]
 
 
@@ -73,25 +91,34 @@ def impact_row(rulebook: Rulebook, job: SubsidyImpactJob, municipality: Municipa
         row["baseline_eligible"], row["baseline_amount"] = _side(rulebook, job, {}, municipality)
         row["reform_eligible"], row["reform_amount"] = _side(rulebook, job, job.overrides, municipality)
     except ChiikiError as exc:  # e.g. a municipality without a 財政力指数: reported in its row
-        return row | {"baseline_eligible": None, "baseline_amount": None, "reform_eligible": None,
-                      "reform_amount": None, "difference": None, "error": exc.message}
+        return row | {
+            "baseline_eligible": None,
+            "baseline_amount": None,
+            "reform_eligible": None,
+            "reform_amount": None,
+            "difference": None,
+            "error": exc.message,
+        }
     row["difference"] = row["reform_amount"] - row["baseline_amount"]
     return row
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, int]:
     good = [row for row in rows if "error" not in row]
-    return {"municipalities": len(rows), "errors": len(rows) - len(good),
-            "baseline_amount": sum(row["baseline_amount"] for row in good),
-            "reform_amount": sum(row["reform_amount"] for row in good),
-            "difference": sum(row["difference"] for row in good),
-            "baseline_eligible": sum(1 for row in good if row["baseline_eligible"]),
-            "reform_eligible": sum(1 for row in good if row["reform_eligible"]),
-            "gain": sum(1 for row in good if row["difference"] > 0),
-            "lose": sum(1 for row in good if row["difference"] < 0),
-            "unchanged": sum(1 for row in good if row["difference"] == 0),
-            "become_eligible": sum(1 for row in good if row["reform_eligible"] and not row["baseline_eligible"]),
-            "become_ineligible": sum(1 for row in good if row["baseline_eligible"] and not row["reform_eligible"])}
+    return {
+        "municipalities": len(rows),
+        "errors": len(rows) - len(good),
+        "baseline_amount": sum(row["baseline_amount"] for row in good),
+        "reform_amount": sum(row["reform_amount"] for row in good),
+        "difference": sum(row["difference"] for row in good),
+        "baseline_eligible": sum(1 for row in good if row["baseline_eligible"]),
+        "reform_eligible": sum(1 for row in good if row["reform_eligible"]),
+        "gain": sum(1 for row in good if row["difference"] > 0),
+        "lose": sum(1 for row in good if row["difference"] < 0),
+        "unchanged": sum(1 for row in good if row["difference"] == 0),
+        "become_eligible": sum(1 for row in good if row["reform_eligible"] and not row["baseline_eligible"]),
+        "become_ineligible": sum(1 for row in good if row["baseline_eligible"] and not row["reform_eligible"]),
+    }
 
 
 async def _progress(db: Database, job_id: str, **changes: Any) -> SubsidyImpactJob:
@@ -113,7 +140,7 @@ async def run_job(db: Database, rulebook: Rulebook, reference: ReferenceData, jo
         municipalities = list(reference.by_code.values())
         rows: list[dict[str, Any]] = []
         for start in range(0, len(municipalities), CHUNK):
-            rows += [impact_row(rulebook, job, m) for m in municipalities[start:start + CHUNK]]
+            rows += [impact_row(rulebook, job, m) for m in municipalities[start : start + CHUNK]]
             await _progress(db, job_id, done=len(rows))
             await asyncio.sleep(0)
         fiscal_year, _ = applied_fiscal_year(rulebook.programs[job.program], job.fiscal_year)
@@ -150,11 +177,17 @@ async def get_job(session: Any, principal: Principal, job_id: str) -> SubsidyImp
 
 
 def job_view(job: SubsidyImpactJob) -> dict[str, Any]:
-    view: dict[str, Any] = {"id": job.id, "status": job.status, "program": job.program,
-                            "fiscal_year": job.fiscal_year, "inputs": job.inputs, "overrides": job.overrides,
-                            "progress": {"done": job.done, "total": job.total},
-                            "created_at": job.created_at.isoformat(),
-                            "finished_at": job.finished_at.isoformat() if job.finished_at else None}
+    view: dict[str, Any] = {
+        "id": job.id,
+        "status": job.status,
+        "program": job.program,
+        "fiscal_year": job.fiscal_year,
+        "inputs": job.inputs,
+        "overrides": job.overrides,
+        "progress": {"done": job.done, "total": job.total},
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
     if job.error:
         view["error"] = job.error
     if job.result is not None:

@@ -40,19 +40,33 @@ def facts_of(row: Municipality) -> MunicipalityFacts:
     source = f"reference:{row.code}"
     fsi_source = source + (f" (財政力指数 FY{row.fiscal_strength_index_fy})" if row.fiscal_strength_index_fy else "")
     fsi = row.fiscal_strength_index
-    attributes = {"fiscal_strength_index": Attribute(Fraction(fsi) if fsi is not None else None, fsi_source),
-                  "kaso": Attribute(row.kaso_type is not None, source),
-                  "in_three_metro_areas": Attribute(row.metro_area is not None, source),
-                  "population": Attribute(row.population_2020, source + " (令和2年国勢調査)"),
-                  "is_prefecture": Attribute(row.type == "prefecture", source)}
+    attributes = {
+        "fiscal_strength_index": Attribute(Fraction(fsi) if fsi is not None else None, fsi_source),
+        "kaso": Attribute(row.kaso_type is not None, source),
+        "in_three_metro_areas": Attribute(row.metro_area is not None, source),
+        "population": Attribute(row.population_2020, source + " (令和2年国勢調査)"),
+        "is_prefecture": Attribute(row.type == "prefecture", source),
+    }
     return MunicipalityFacts(row.code, row.name, row.type, MappingProxyType(attributes))
 
 
 def _fingerprint(rows: list[Municipality]) -> str:
     digest = hashlib.sha256()
     for row in rows:
-        digest.update(repr((row.code, row.name, row.type, row.fiscal_strength_index, row.fiscal_strength_index_fy,
-                            row.kaso_type, row.metro_area, row.population_2020)).encode())
+        digest.update(
+            repr(
+                (
+                    row.code,
+                    row.name,
+                    row.type,
+                    row.fiscal_strength_index,
+                    row.fiscal_strength_index_fy,
+                    row.kaso_type,
+                    row.metro_area,
+                    row.population_2020,
+                )
+            ).encode()
+        )
     return digest.hexdigest()
 
 

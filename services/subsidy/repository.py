@@ -31,17 +31,24 @@ class CalculationFilters:
     fiscal_year: int | None = None
 
 
-async def list_municipalities(session: AsyncSession, page: PageParams, *, pref_code: str | None = None,
-                              kaso: bool | None = None, metro: bool | None = None,
-                              municipality_type: str | None = None) -> list[Municipality]:
+async def list_municipalities(
+    session: AsyncSession,
+    page: PageParams,
+    *,
+    pref_code: str | None = None,
+    kaso: bool | None = None,
+    metro: bool | None = None,
+    municipality_type: str | None = None,
+) -> list[Municipality]:
     query = select(Municipality)
     if pref_code:
         query = query.where(Municipality.pref_code == pref_code)
     if kaso is not None:
         query = query.where(col(Municipality.kaso_type).is_not(None) if kaso else col(Municipality.kaso_type).is_(None))
     if metro is not None:
-        query = query.where(col(Municipality.metro_area).is_not(None) if metro
-                            else col(Municipality.metro_area).is_(None))
+        query = query.where(
+            col(Municipality.metro_area).is_not(None) if metro else col(Municipality.metro_area).is_(None)
+        )
     if municipality_type:
         query = query.where(Municipality.type == municipality_type)
     return list((await session.exec(keyset(query, MUNICIPALITY_CODE, page))).all())
@@ -52,8 +59,9 @@ async def add(session: AsyncSession, row: SQLModel) -> None:
     await session.flush()
 
 
-async def list_calculations(session: AsyncSession, page: PageParams, scope: CalculationScope,
-                            filters: CalculationFilters) -> list[SubsidyCalculation]:
+async def list_calculations(
+    session: AsyncSession, page: PageParams, scope: CalculationScope, filters: CalculationFilters
+) -> list[SubsidyCalculation]:
     query = select(SubsidyCalculation)
     equal = {"municipality_code": scope.municipality_code, "created_by_key_id": scope.created_by_key_id}
     for name, value in (equal | {"program": filters.program, "fiscal_year": filters.fiscal_year}).items():

@@ -87,8 +87,9 @@ def parse_value(kind: ParamType, raw: Any) -> Any:
         return None
     if kind in ("yen", "int"):
         if isinstance(raw, bool) or not isinstance(raw, int) or (kind == "yen" and raw < 0):
-            raise ValueError(f"expected {'a non-negative integer yen amount' if kind == 'yen' else 'an integer'}, "
-                             f"got {raw!r}")
+            raise ValueError(
+                f"expected {'a non-negative integer yen amount' if kind == 'yen' else 'an integer'}, got {raw!r}"
+            )
         return raw
     if kind in ("rate", "decimal"):
         if not isinstance(raw, str):
@@ -151,8 +152,12 @@ class Parameter:
     overridden: bool = False
 
     def trace_entry(self) -> dict[str, Any]:
-        entry = {"name": self.name, "value": to_json(self.value, self.kind), "period": self.period,
-                 "citation": self.citation}
+        entry = {
+            "name": self.name,
+            "value": to_json(self.value, self.kind),
+            "period": self.period,
+            "citation": self.citation,
+        }
         if self.interpretation:
             entry["interpretation"] = self.interpretation
         if self.note:
@@ -193,16 +198,29 @@ class Program:
         spec = self.spec.parameters[name]
         for dated in spec.values:
             if dated.from_year <= fiscal_year <= dated.to_year:
-                return Parameter(name, spec.type, parse_value(spec.type, dated.value),
-                                 period_label(dated.from_year, dated.to_year), dated.citation or spec.citation,
-                                 spec.interpretation, dated.note)
+                return Parameter(
+                    name,
+                    spec.type,
+                    parse_value(spec.type, dated.value),
+                    period_label(dated.from_year, dated.to_year),
+                    dated.citation or spec.citation,
+                    spec.interpretation,
+                    dated.note,
+                )
         raise KeyError(f"{self.id}.{name} has no value for FY{fiscal_year}")
 
 
 def _parameter_set(program: Program, fiscal_year: int, parameters: dict[str, Parameter]) -> ParameterSet:
-    canonical = json.dumps({"program": program.id, "fiscal_year": fiscal_year,
-                            "parameters": {n: to_json(p.value, p.kind) for n, p in sorted(parameters.items())}},
-                           sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(
+        {
+            "program": program.id,
+            "fiscal_year": fiscal_year,
+            "parameters": {n: to_json(p.value, p.kind) for n, p in sorted(parameters.items())},
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     digest = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
     entries = {name: p.trace_entry() for name, p in parameters.items()}
     return ParameterSet(program.id, fiscal_year, MappingProxyType(parameters), digest, MappingProxyType(entries))
@@ -222,8 +240,9 @@ class Rulebook:
         found = self._sets.get(key)
         if found is None:
             program = self.programs[program_id]
-            found = _parameter_set(program, fiscal_year,
-                                   {name: program.parameter(name, fiscal_year) for name in program.spec.parameters})
+            found = _parameter_set(
+                program, fiscal_year, {name: program.parameter(name, fiscal_year) for name in program.spec.parameters}
+            )
             self._sets[key] = found
         return found
 
@@ -251,8 +270,16 @@ class Rulebook:
                 value = parse_value(spec.type, raw)
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from None
-            parameters[name] = Parameter(name, original.kind, value, original.period, original.citation,
-                                         original.interpretation, original.note, overridden=True)
+            parameters[name] = Parameter(
+                name,
+                original.kind,
+                value,
+                original.period,
+                original.citation,
+                original.interpretation,
+                original.note,
+                overridden=True,
+            )
         return _parameter_set(program, base.fiscal_year, parameters)
 
 
@@ -262,13 +289,16 @@ def _check_periods(where: str, name: str, spec: ParameterSpec, years: FiscalYear
         if dated.from_year > dated.to_year:
             raise RulesError(f"{where}: parameters.{name}: period from {dated.from_year} is after to {dated.to_year}")
         if dated.from_year < expected:
-            raise RulesError(f"{where}: parameters.{name}: period FY{dated.from_year} overlaps an earlier period "
-                             f"or starts before fiscal_years.first")
+            raise RulesError(
+                f"{where}: parameters.{name}: period FY{dated.from_year} overlaps an earlier period "
+                f"or starts before fiscal_years.first"
+            )
         if dated.from_year > expected:
             raise RulesError(f"{where}: parameters.{name}: no value for FY{expected} (missing period)")
         if dated.value is None and not spec.nullable:
-            raise RulesError(f"{where}: parameters.{name}: FY{dated.from_year}: null (not in force) needs "
-                             "nullable: true")
+            raise RulesError(
+                f"{where}: parameters.{name}: FY{dated.from_year}: null (not in force) needs nullable: true"
+            )
         try:
             parse_value(spec.type, dated.value)
         except ValueError as exc:

@@ -16,8 +16,10 @@ from services.subsidy.service import compute
 
 def check_tenant(principal: Principal, municipality_code: str | None) -> None:
     if principal.role == "municipality" and municipality_code != principal.municipality_code:
-        raise Forbidden(f"a key of municipality {principal.municipality_code} can only save its own calculations",
-                        field="municipality_code")
+        raise Forbidden(
+            f"a key of municipality {principal.municipality_code} can only save its own calculations",
+            field="municipality_code",
+        )
 
 
 def can_read(principal: Principal, municipality_code: str | None, created_by_key_id: str | None) -> bool:
@@ -28,17 +30,32 @@ def can_read(principal: Principal, municipality_code: str | None, created_by_key
     return created_by_key_id == principal.key_id
 
 
-async def save_calculation(session: AsyncSession, rulebook: Rulebook, reference: ReferenceData,
-                           principal: Principal, request: ProgramCalculationRequest) -> SubsidyCalculation:
+async def save_calculation(
+    session: AsyncSession,
+    rulebook: Rulebook,
+    reference: ReferenceData,
+    principal: Principal,
+    request: ProgramCalculationRequest,
+) -> SubsidyCalculation:
     check_tenant(principal, request.municipality_code)
     municipality = reference.find(request.municipality_code)
-    result = compute(rulebook, request.program, request.fiscal_year, request.inputs, request.overrides, municipality,
-                     in_path=False)
-    row = SubsidyCalculation(id=new_id("calc"), program=result["program"],
-                             fiscal_year=result["fiscal_year"], municipality_code=request.municipality_code,
-                             inputs=request.inputs, overrides=request.overrides, eligible=result["eligible"],
-                             amount=result["amount"], result=result, rules_version=result["rules_version"],
-                             parameters_hash=result["parameters_hash"], created_by_key_id=principal.key_id)
+    result = compute(
+        rulebook, request.program, request.fiscal_year, request.inputs, request.overrides, municipality, in_path=False
+    )
+    row = SubsidyCalculation(
+        id=new_id("calc"),
+        program=result["program"],
+        fiscal_year=result["fiscal_year"],
+        municipality_code=request.municipality_code,
+        inputs=request.inputs,
+        overrides=request.overrides,
+        eligible=result["eligible"],
+        amount=result["amount"],
+        result=result,
+        rules_version=result["rules_version"],
+        parameters_hash=result["parameters_hash"],
+        created_by_key_id=principal.key_id,
+    )
     await repository.add(session, row)
     return row
 
@@ -50,8 +67,9 @@ async def get_calculation(session: AsyncSession, principal: Principal, calculati
     return row
 
 
-async def list_calculations(session: AsyncSession, principal: Principal, page: PageParams,
-                            filters: repository.CalculationFilters) -> list[SubsidyCalculation]:
+async def list_calculations(
+    session: AsyncSession, principal: Principal, page: PageParams, filters: repository.CalculationFilters
+) -> list[SubsidyCalculation]:
     """One page of the calculations `principal` may read (as `can_read` says of one), with the filters."""
     if principal.role == "ops":
         return await repository.list_calculations(session, page, repository.CalculationScope(), filters)

@@ -14,8 +14,13 @@ from common.models.subsidy import SubsidyCalculationPublic
 from common.pagination import Page
 from common.timeutil import aware
 
-LOCAL10000_INPUTS = {"initial_investment": 40_000_000, "municipal_grant": 10_000_000, "loan_amount": 20_000_000,
-                     "own_funds": 10_000_000, "lender_type": "jfc"}
+LOCAL10000_INPUTS = {
+    "initial_investment": 40_000_000,
+    "municipal_grant": 10_000_000,
+    "loan_amount": 20_000_000,
+    "own_funds": 10_000_000,
+    "lender_type": "jfc",
+}
 CALCULATION_EXAMPLE = {"fiscal_year": 2023, "municipality_code": "012092", "inputs": LOCAL10000_INPUTS}
 
 
@@ -27,8 +32,11 @@ def examples(*bodies: dict[str, Any]) -> ConfigDict:
 class CalculationRequest(BaseModel):
     model_config = examples(CALCULATION_EXAMPLE, CALCULATION_EXAMPLE | {"overrides": {"weakest_area_rate": "4/5"}})
 
-    fiscal_year: StrictInt | None = Field(default=None, description="Western year the fiscal year starts in "
-                                          "(令和5年度 = 2023); default: the fiscal year containing today")
+    fiscal_year: StrictInt | None = Field(
+        default=None,
+        description="Western year the fiscal year starts in "
+        "(令和5年度 = 2023); default: the fiscal year containing today",
+    )
     municipality_code: str | None = Field(default=None, max_length=6, description="全国地方公共団体コード")
     inputs: dict[str, Any] = Field(default_factory=dict, description="input names as in subsidy-rules.md")
     overrides: dict[str, Any] = Field(default_factory=dict, description="what-if: parameter values to use instead")
@@ -41,20 +49,31 @@ class ProgramCalculationRequest(CalculationRequest):
 
 
 class BatchRequest(BaseModel):
-    model_config = examples({"items": [{"program": "local10000"} | CALCULATION_EXAMPLE,
-                                       {"program": "local10000", "fiscal_year": 2023, "inputs": {}}],
-                             "include_trace": False})
+    model_config = examples(
+        {
+            "items": [
+                {"program": "local10000"} | CALCULATION_EXAMPLE,
+                {"program": "local10000", "fiscal_year": 2023, "inputs": {}},
+            ],
+            "include_trace": False,
+        }
+    )
 
     items: list[Any] = Field(max_length=10_000, description="each like the body of a calculation, plus `program`")
     include_trace: StrictBool = Field(default=True, description="false leaves the trace out of each result")
 
 
 class FinderRequest(BaseModel):
-    model_config = examples({"fiscal_year": 2023, "municipality_code": "012092",
-                             "inputs": {"initial_investment": 40_000_000}}, {"municipality_code": "012092"})
+    model_config = examples(
+        {"fiscal_year": 2023, "municipality_code": "012092", "inputs": {"initial_investment": 40_000_000}},
+        {"municipality_code": "012092"},
+    )
 
-    fiscal_year: StrictInt | None = Field(default=None, description="default: per program, today's fiscal year "
-                                          "when its rules cover it, else the latest they cover (with a notice)")
+    fiscal_year: StrictInt | None = Field(
+        default=None,
+        description="default: per program, today's fiscal year "
+        "when its rules cover it, else the latest they cover (with a notice)",
+    )
     municipality_code: str = Field(max_length=6, description="全国地方公共団体コード")
     inputs: dict[str, Any] = Field(default_factory=dict, description="any inputs known so far; may be empty")
 
@@ -67,9 +86,14 @@ class Scenario(BaseModel):
 
 
 class CompareRequest(BaseModel):
-    model_config = examples({"municipality_code": "012092", "inputs": LOCAL10000_INPUTS,
-                             "baseline": {"fiscal_year": 2023},
-                             "reform": {"fiscal_year": 2023, "overrides": {"weakest_area_rate": "4/5"}}})
+    model_config = examples(
+        {
+            "municipality_code": "012092",
+            "inputs": LOCAL10000_INPUTS,
+            "baseline": {"fiscal_year": 2023},
+            "reform": {"fiscal_year": 2023, "overrides": {"weakest_area_rate": "4/5"}},
+        }
+    )
 
     municipality_code: str | None = Field(default=None, max_length=6)
     inputs: dict[str, Any] = Field(default_factory=dict, description="the same inputs for both sides")
@@ -78,22 +102,32 @@ class CompareRequest(BaseModel):
 
 
 class ImpactRequest(BaseModel):
-    model_config = examples({"program": "local10000", "fiscal_year": 2023, "inputs": LOCAL10000_INPUTS,
-                             "overrides": {"weakest_area_rate": "4/5"}})
+    model_config = examples(
+        {
+            "program": "local10000",
+            "fiscal_year": 2023,
+            "inputs": LOCAL10000_INPUTS,
+            "overrides": {"weakest_area_rate": "4/5"},
+        }
+    )
 
     program: str = Field(max_length=60)
     fiscal_year: StrictInt | None = Field(default=None, description="default as for a calculation")
-    inputs: dict[str, Any] = Field(default_factory=dict, description="applied to every municipality, whose own "
-                                   "attributes come from the reference data")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="the reform: parameter values to use "
-                                      "instead; none compares the baseline with itself")
+    inputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="applied to every municipality, whose own attributes come from the reference data",
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the reform: parameter values to use instead; none compares the baseline with itself",
+    )
 
 
 class ParameterValue(BaseModel):
     """A parameter's value as a calculation used it."""
 
     name: str
-    value: Any = Field(description="rates as exact fractions (\"3/4\"), decimals as decimal text, yen as integers")
+    value: Any = Field(description='rates as exact fractions ("3/4"), decimals as decimal text, yen as integers')
     period: str = Field(description="fiscal years the value holds for, e.g. FY2022–FY2023")
     citation: str
     interpretation: str | None = None

@@ -84,16 +84,21 @@ def applied_fiscal_year(program: Program, requested: int | None) -> tuple[int, s
     if today in years:
         return today, None
     latest = years[-1]
-    return latest, (f"no fiscal_year given and the rules of {program.id} cover FY{years[0]}–FY{latest}, not "
-                    f"today's FY{today}: FY{latest} applied")
+    return latest, (
+        f"no fiscal_year given and the rules of {program.id} cover FY{years[0]}–FY{latest}, not "
+        f"today's FY{today}: FY{latest} applied"
+    )
 
 
 def parameters_for(rulebook: Rulebook, program: Program, fiscal_year: int, overrides: dict[str, Any]) -> ParameterSet:
     if fiscal_year not in program.fiscal_years:
         years = program.fiscal_years
-        raise Unprocessable(f"{program.id} has no parameters for FY{fiscal_year}; "
-                            f"fiscal years with parameters: {years.start}–{years.stop - 1}",
-                            code=ErrorCode.UNKNOWN_FISCAL_YEAR, field="fiscal_year")
+        raise Unprocessable(
+            f"{program.id} has no parameters for FY{fiscal_year}; "
+            f"fiscal years with parameters: {years.start}–{years.stop - 1}",
+            code=ErrorCode.UNKNOWN_FISCAL_YEAR,
+            field="fiscal_year",
+        )
     base = rulebook.parameter_set(program.id, fiscal_year)
     if not overrides:
         return base
@@ -101,16 +106,27 @@ def parameters_for(rulebook: Rulebook, program: Program, fiscal_year: int, overr
         return rulebook.with_overrides(base, overrides)
     except KeyError as exc:
         name = exc.args[0]
-        raise Unprocessable(f"{program.id} has no parameter {name!r} to override", code=ErrorCode.INVALID_OVERRIDE,
-                            field=f"overrides.{name}") from None
+        raise Unprocessable(
+            f"{program.id} has no parameter {name!r} to override",
+            code=ErrorCode.INVALID_OVERRIDE,
+            field=f"overrides.{name}",
+        ) from None
     except ValueError as exc:
         name = str(exc).split(":", 1)[0]
         raise Unprocessable(f"overrides.{exc}", code=ErrorCode.INVALID_OVERRIDE, field=f"overrides.{name}") from None
 
 
-def compute(rulebook: Rulebook, program_id: str, fiscal_year: int | None, inputs: Any, overrides: Any,
-            municipality: MunicipalityFacts | None, *, include_trace: bool = True,
-            in_path: bool = True) -> dict[str, Any]:
+def compute(
+    rulebook: Rulebook,
+    program_id: str,
+    fiscal_year: int | None,
+    inputs: Any,
+    overrides: Any,
+    municipality: MunicipalityFacts | None,
+    *,
+    include_trace: bool = True,
+    in_path: bool = True,
+) -> dict[str, Any]:
     """One calculation, without the database: `municipality` comes from the reference data (or is None)."""
     program = program_of(rulebook, program_id, in_path=in_path)
     fiscal_year, notice = applied_fiscal_year(program, fiscal_year)
@@ -130,13 +146,22 @@ def compute(rulebook: Rulebook, program_id: str, fiscal_year: int | None, inputs
     except (ArithmeticError, ValueError, TypeError) as exc:
         if not overrides:
             raise  # with the published parameters this is a bug: let it be a logged 500
-        raise Unprocessable(f"the overridden parameters cannot be applied to these inputs: {exc}",
-                            code=ErrorCode.INVALID_OVERRIDE, field="overrides") from None
+        raise Unprocessable(
+            f"the overridden parameters cannot be applied to these inputs: {exc}",
+            code=ErrorCode.INVALID_OVERRIDE,
+            field="overrides",
+        ) from None
     result: dict[str, Any] = {
-        "program": program.id, "fiscal_year": fiscal_year,
+        "program": program.id,
+        "fiscal_year": fiscal_year,
         "municipality_code": municipality.code if municipality is not None else None,
-        "eligible": ctx.eligible, "amount": amount if ctx.eligible else 0, "breakdown": breakdown,
-        "reasons": ctx.reasons, "rules_version": rulebook.version, "parameters_hash": params.hash}
+        "eligible": ctx.eligible,
+        "amount": amount if ctx.eligible else 0,
+        "breakdown": breakdown,
+        "reasons": ctx.reasons,
+        "rules_version": rulebook.version,
+        "parameters_hash": params.hash,
+    }
     if notice:
         result["notice"] = notice
     if overrides:
@@ -146,8 +171,15 @@ def compute(rulebook: Rulebook, program_id: str, fiscal_year: int | None, inputs
     return result
 
 
-def calculate(rulebook: Rulebook, reference: ReferenceData, program_id: str, fiscal_year: int | None,
-              municipality_code: str | None, inputs: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def calculate(
+    rulebook: Rulebook,
+    reference: ReferenceData,
+    program_id: str,
+    fiscal_year: int | None,
+    municipality_code: str | None,
+    inputs: dict[str, Any],
+    overrides: dict[str, Any],
+) -> dict[str, Any]:
     program_of(rulebook, program_id)
     municipality = reference.find(municipality_code)
     return compute(rulebook, program_id, fiscal_year, inputs, overrides, municipality)
@@ -161,9 +193,13 @@ def item_error(exc: ChiikiError) -> dict[str, Any]:
 
 
 def _internal_item_error() -> dict[str, Any]:
-    return {"status": ErrorCode.INTERNAL_ERROR.status,
-            "error": {"code": str(ErrorCode.INTERNAL_ERROR), "message": "this item could not be calculated: an "
-                      "unexpected error, logged with the request id"}}
+    return {
+        "status": ErrorCode.INTERNAL_ERROR.status,
+        "error": {
+            "code": str(ErrorCode.INTERNAL_ERROR),
+            "message": "this item could not be calculated: an unexpected error, logged with the request id",
+        },
+    }
 
 
 def _batch_item(rulebook: Rulebook, reference: ReferenceData, item: Any, include_trace: bool) -> dict[str, Any]:
@@ -172,12 +208,21 @@ def _batch_item(rulebook: Rulebook, reference: ReferenceData, item: Any, include
     except ValidationError as exc:
         raise validation_error(exc) from None
     municipality = reference.find(request.municipality_code)
-    return compute(rulebook, request.program, request.fiscal_year, request.inputs, request.overrides, municipality,
-                   include_trace=include_trace, in_path=False)
+    return compute(
+        rulebook,
+        request.program,
+        request.fiscal_year,
+        request.inputs,
+        request.overrides,
+        municipality,
+        include_trace=include_trace,
+        in_path=False,
+    )
 
 
-def calculate_batch(rulebook: Rulebook, reference: ReferenceData, items: list[Any], *,
-                    include_trace: bool = True) -> list[dict[str, Any]]:
+def calculate_batch(
+    rulebook: Rulebook, reference: ReferenceData, items: list[Any], *, include_trace: bool = True
+) -> list[dict[str, Any]]:
     """Results in the order of `items`; an item that fails for any reason is reported in its place."""
     results = []
     for index, item in enumerate(items):

@@ -13,8 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "typescript"
 def addresses(value: Any, where: str = "") -> list[str]:
     """Every string holding an address, with where it is; `funding` pages are links for people, not downloads."""
     if isinstance(value, dict):
-        return [found for key, item in value.items() if key != "funding"
-                for found in addresses(item, f"{where}.{key}")]
+        return [found for key, item in value.items() if key != "funding" for found in addresses(item, f"{where}.{key}")]
     if isinstance(value, list):
         return [found for index, item in enumerate(value) for found in addresses(item, f"{where}[{index}]")]
     return [where] if isinstance(value, str) and "://" in value else []

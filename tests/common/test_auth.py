@@ -22,23 +22,29 @@ SECRET = b"s" * 32
 def test_signed_principal_round_trips():
     principal = Principal(role="municipality", key_id="abc", municipality_code="012092")
     headers = sign_principal(principal, SECRET, now=1_000_000)
-    assert verify_principal(headers["x-chiiki-principal"], headers["x-chiiki-signature"], SECRET,
-                            now=1_000_010) == principal
+    assert (
+        verify_principal(headers["x-chiiki-principal"], headers["x-chiiki-signature"], SECRET, now=1_000_010)
+        == principal
+    )
 
 
 def test_tampered_or_foreign_principal_is_refused():
     headers = sign_principal(Principal(role="app"), SECRET, now=1_000_000)
     forged = headers["x-chiiki-principal"].replace("role=app", "role=ops")
     assert verify_principal(forged, headers["x-chiiki-signature"], SECRET, now=1_000_000) is None
-    assert verify_principal(headers["x-chiiki-principal"], headers["x-chiiki-signature"], b"other" * 8,
-                            now=1_000_000) is None
+    assert (
+        verify_principal(headers["x-chiiki-principal"], headers["x-chiiki-signature"], b"other" * 8, now=1_000_000)
+        is None
+    )
     assert verify_principal("role=ops", None, SECRET) is None
 
 
 def test_stale_signature_is_refused():
     headers = sign_principal(Principal(role="ops"), SECRET, now=1_000_000)
-    assert verify_principal(headers["x-chiiki-principal"], headers["x-chiiki-signature"], SECRET,
-                            now=1_000_000 + 301) is None
+    assert (
+        verify_principal(headers["x-chiiki-principal"], headers["x-chiiki-signature"], SECRET, now=1_000_000 + 301)
+        is None
+    )
 
 
 @pytest.mark.parametrize("key", ["", "chk_", "chk_abc", "xyz_abc_def", "chk__secret"])
@@ -91,14 +97,17 @@ async def test_revoked_key_is_refused_at_once(session):
         await authenticate(session, f"Bearer {plaintext}")
 
 
-@pytest.mark.parametrize("role,binding,error", [
-    ("root", {}, Unprocessable),
-    ("municipality", {}, Unprocessable),
-    ("app", {"municipality_code": "012092"}, Unprocessable),
-    ("provider", {}, Unprocessable),
-    ("municipality", {"municipality_code": "999990"}, NotFound),
-    ("provider", {"provider_id": "prov_missing"}, NotFound),
-])
+@pytest.mark.parametrize(
+    "role,binding,error",
+    [
+        ("root", {}, Unprocessable),
+        ("municipality", {}, Unprocessable),
+        ("app", {"municipality_code": "012092"}, Unprocessable),
+        ("provider", {}, Unprocessable),
+        ("municipality", {"municipality_code": "999990"}, NotFound),
+        ("provider", {"provider_id": "prov_missing"}, NotFound),
+    ],
+)
 async def test_key_bindings_are_validated(session, role, binding, error):
     with pytest.raises(error):
         await create_api_key(session, role, **binding)

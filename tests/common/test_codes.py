@@ -18,7 +18,8 @@ def test_valid_codes_have_no_problem(code):
     assert local_government_code_problem(code) is None
 
 
-@pytest.mark.parametrize("code,expected", [("012093", "check digit"), ("01209", "6 digits"),
-                                           ("01209a", "6 digits"), ("0120920", "6 digits")])
+@pytest.mark.parametrize(
+    "code,expected", [("012093", "check digit"), ("01209", "6 digits"), ("01209a", "6 digits"), ("0120920", "6 digits")]
+)
 def test_malformed_codes_are_explained(code, expected):
     assert expected in local_government_code_problem(code)

@@ -14,17 +14,26 @@ from common.models import Municipality
 
 
 def host(metro=False, disadvantaged=False, teiju=False, decline=False, code="012092"):
-    return HostFacts(code=code, name="X町", in_three_metro_area=metro, has_disadvantaged_area=disadvantaged,
-                     in_teiju_jiritsuken=teiju, high_population_decline=decline)
+    return HostFacts(
+        code=code,
+        name="X町",
+        in_three_metro_area=metro,
+        has_disadvantaged_area=disadvantaged,
+        in_teiju_jiritsuken=teiju,
+        high_population_decline=decline,
+    )
 
 
-@pytest.mark.parametrize("facts,eligible", [
-    (host(metro=False), True),                       # ① 三大都市圏外
-    (host(metro=True), False),                       # inside, nothing that admits it
-    (host(metro=True, disadvantaged=True), True),    # ② 条件不利地域を有する
-    (host(metro=True, teiju=True), True),            # ② 定住自立圏に取り組む
-    (host(metro=True, decline=True), True),          # ② 人口減少率が高い
-])
+@pytest.mark.parametrize(
+    "facts,eligible",
+    [
+        (host(metro=False), True),  # ① 三大都市圏外
+        (host(metro=True), False),  # inside, nothing that admits it
+        (host(metro=True, disadvantaged=True), True),  # ② 条件不利地域を有する
+        (host(metro=True, teiju=True), True),  # ② 定住自立圏に取り組む
+        (host(metro=True, decline=True), True),  # ② 人口減少率が高い
+    ],
+)
 def test_host_municipality(facts, eligible):
     assert (host_municipality_reasons(facts) == []) is eligible
 
@@ -36,8 +45,11 @@ def test_dispatch_period_bounds_6_months_to_3_years(months, ok):
 
 def test_kigyojin_pair_lists_every_reason():
     reasons = kigyojin_pair_reasons(False, host(metro=True), 2023, dispatch_months=48)
-    assert [r.code for r in reasons] == ["company_outside_three_metro_area", "host_in_three_metro_area",
-                                         "dispatch_period_out_of_range"]
+    assert [r.code for r in reasons] == [
+        "company_outside_three_metro_area",
+        "host_in_three_metro_area",
+        "dispatch_period_out_of_range",
+    ]
 
 
 def test_adviser_must_live_outside_the_host():
@@ -51,8 +63,9 @@ def _limit(program, name):
 
 @pytest.mark.parametrize("days,times,ok", [(10, 0, True), (9, 4, False), (0, 5, True), (9, 5, True)])
 def test_advisor_invitations_10_days_or_5_times(days, times, ok):
-    reasons = advisor_invitation_reasons(days, times, _limit("advisor", "min_invitation_days"),
-                                         _limit("advisor", "min_invitation_times"))
+    reasons = advisor_invitation_reasons(
+        days, times, _limit("advisor", "min_invitation_days"), _limit("advisor", "min_invitation_times")
+    )
     assert (reasons == []) is ok
 
 

@@ -39,8 +39,9 @@ def test_docs_page_is_the_registry():
 
 
 def test_error_responses_group_codes_by_status_in_registry_order():
-    responses = error_responses(ErrorCode.GRANT_RESOLVED, ErrorCode.NOT_FOUND, ErrorCode.BUDGET_EXHAUSTED,
-                                ErrorCode.ALREADY_REDELIVERED)
+    responses = error_responses(
+        ErrorCode.GRANT_RESOLVED, ErrorCode.NOT_FOUND, ErrorCode.BUDGET_EXHAUSTED, ErrorCode.ALREADY_REDELIVERED
+    )
     assert list(responses) == [404, 409, 422]
     assert responses[422][X_ERROR_CODES] == ["grant_resolved", "budget_exhausted"]
     assert "`budget_exhausted`: " + ErrorCode.BUDGET_EXHAUSTED.meaning in responses[422]["description"]
@@ -69,8 +70,11 @@ def raised_codes() -> dict[ErrorCode, str]:
             if path == ROOT / "common" / "error_codes.py":
                 continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
-                        and node.value.id == "ErrorCode":
+                if (
+                    isinstance(node, ast.Attribute)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == "ErrorCode"
+                ):
                     where = f"{path.relative_to(ROOT)}:{node.lineno}"
                     assert node.attr in ErrorCode.__members__, f"{where}: ErrorCode.{node.attr} is not registered"
                     found.setdefault(ErrorCode[node.attr], where)
@@ -78,14 +82,20 @@ def raised_codes() -> dict[ErrorCode, str]:
 
 
 def documented_codes(*documents: dict) -> set[ErrorCode]:
-    return {BY_VALUE[code] for document in documents for _path, _method, operation in operations(document)
-            for response in operation["responses"].values() for code in response.get(X_ERROR_CODES, ())}
+    return {
+        BY_VALUE[code]
+        for document in documents
+        for _path, _method, operation in operations(document)
+        for response in operation["responses"].values()
+        for code in response.get(X_ERROR_CODES, ())
+    }
 
 
 def test_the_scan_finds_raise_sites():
     found = raised_codes()
-    assert {ErrorCode.GRANT_RESOLVED, ErrorCode.ROUND_SOLVED, ErrorCode.UNKNOWN_PROGRAM,
-            ErrorCode.RATE_LIMITED} <= set(found)
+    assert {ErrorCode.GRANT_RESOLVED, ErrorCode.ROUND_SOLVED, ErrorCode.UNKNOWN_PROGRAM, ErrorCode.RATE_LIMITED} <= set(
+        found
+    )
 
 
 @pytest.fixture
@@ -96,8 +106,9 @@ def service_documents(service_apps) -> dict[str, dict]:
 async def test_every_raised_code_is_documented_by_an_operation_or_generic(client, service_documents):
     merged = (await client.get("/openapi.json")).json()
     documented = documented_codes(merged, *service_documents.values())
-    undocumented = {code: where for code, where in raised_codes().items()
-                    if code not in documented and code not in GENERIC}
+    undocumented = {
+        code: where for code, where in raised_codes().items() if code not in documented and code not in GENERIC
+    }
     assert not undocumented, f"raised but documented by no operation: {undocumented}"
     unused = set(ErrorCode) - documented - GENERIC
     assert not unused, f"registered but documented by no operation: {sorted(unused)}"

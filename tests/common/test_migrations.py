@@ -20,7 +20,8 @@ def _diff(database_url: str, metadata: sa.MetaData) -> list:
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "compare_server_default": True})
+                connection, opts={"compare_type": True, "compare_server_default": True}
+            )
             return compare_metadata(context, metadata)
     finally:
         engine.dispose()
@@ -72,18 +73,28 @@ def test_outbox_events_written_before_0007_are_given_their_grant(empty_database_
     upgrade(empty_database_url, "0006")
     engine = create_engine(sync_url(empty_database_url))
     now = datetime.now(UTC)
-    events = {"msg_created": ("grant.created", {"grant_id": "gr_1", "points": 5000}),
-              "msg_revoked": ("grant.revoked", {"grant_id": "gr_2", "program_id": "prog_1", "points": 5000}),
-              "msg_other": ("program.noticed", {"program_id": "prog_1"})}
+    events = {
+        "msg_created": ("grant.created", {"grant_id": "gr_1", "points": 5000}),
+        "msg_revoked": ("grant.revoked", {"grant_id": "gr_2", "program_id": "prog_1", "points": 5000}),
+        "msg_other": ("program.noticed", {"program_id": "prog_1"}),
+    }
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO provider (id, name, webhook_url, created_at) "
-                                "VALUES ('prov_1', 'テストペイ', 'https://pay.example/hooks', :now)"), {"now": now})
+        connection.execute(
+            text(
+                "INSERT INTO provider (id, name, webhook_url, created_at) "
+                "VALUES ('prov_1', 'テストペイ', 'https://pay.example/hooks', :now)"
+            ),
+            {"now": now},
+        )
         for event_id, (event_type, data) in events.items():
             body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": data}, separators=(",", ":"))
-            connection.execute(text(
-                "INSERT INTO outbox_event (id, provider_id, event_type, body, status, attempts, next_attempt_at, "
-                "created_at) VALUES (:id, 'prov_1', :event_type, :body, 'pending', 0, :now, :now)"),
-                {"id": event_id, "event_type": event_type, "body": body, "now": now})
+            connection.execute(
+                text(
+                    "INSERT INTO outbox_event (id, provider_id, event_type, body, status, attempts, next_attempt_at, "
+                    "created_at) VALUES (:id, 'prov_1', :event_type, :body, 'pending', 0, :now, :now)"
+                ),
+                {"id": event_id, "event_type": event_type, "body": body, "now": now},
+            )
     upgrade(empty_database_url)
     with engine.connect() as connection:
         named = dict(connection.execute(text("SELECT id, grant_id FROM outbox_event")).all())

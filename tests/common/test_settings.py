@@ -24,8 +24,9 @@ def test_production_refuses_to_start_without_a_strong_internal_secret():
         Settings(_env_file=None, env="production")
     with pytest.raises(ValidationError, match="CHIIKI_INTERNAL_SECRET"):
         Settings(_env_file=None, env="production", internal_secret="short")
-    assert Settings(_env_file=None, env="production", internal_secret="x" * 40,
-                    myki_secret="m" * 40).env == "production"
+    assert (
+        Settings(_env_file=None, env="production", internal_secret="x" * 40, myki_secret="m" * 40).env == "production"
+    )
 
 
 def test_production_refuses_to_start_without_a_strong_myki_secret():
@@ -45,8 +46,9 @@ def test_insecure_webhook_urls_are_allowed_by_default_only_outside_production():
 
 def test_production_refuses_to_accept_requests_outside_the_gateway():
     with pytest.raises(ValidationError, match="REQUIRE_GATEWAY"):
-        Settings(_env_file=None, env="production", internal_secret="x" * 40, myki_secret="m" * 40,
-                 require_gateway=False)
+        Settings(
+            _env_file=None, env="production", internal_secret="x" * 40, myki_secret="m" * 40, require_gateway=False
+        )
 
 
 def test_development_secret_is_generated_once_at_run_time_and_private(tmp_path):
@@ -57,12 +59,15 @@ def test_development_secret_is_generated_once_at_run_time_and_private(tmp_path):
     assert stat.S_IMODE((tmp_path / "var" / "internal-secret").stat().st_mode) == 0o600
 
 
-@pytest.mark.parametrize("given,async_driver,sync_driver", [
-    ("postgresql://u@h/db", "postgresql+psycopg", "postgresql+psycopg"),
-    ("postgres://u@h/db", "postgresql+psycopg", "postgresql+psycopg"),
-    ("sqlite:///var/x.db", "sqlite+aiosqlite", "sqlite"),
-    ("sqlite+aiosqlite:///var/x.db", "sqlite+aiosqlite", "sqlite"),
-])
+@pytest.mark.parametrize(
+    "given,async_driver,sync_driver",
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg", "postgresql+psycopg"),
+        ("postgres://u@h/db", "postgresql+psycopg", "postgresql+psycopg"),
+        ("sqlite:///var/x.db", "sqlite+aiosqlite", "sqlite"),
+        ("sqlite+aiosqlite:///var/x.db", "sqlite+aiosqlite", "sqlite"),
+    ],
+)
 def test_database_urls_get_the_drivers_the_suite_uses(given, async_driver, sync_driver):
     assert async_url(given).drivername == async_driver
     assert sync_url(given).drivername == sync_driver
@@ -79,10 +84,13 @@ def test_an_empty_internal_secret_counts_as_unset(tmp_path):
     assert len(settings.internal_secret_bytes()) >= 32
 
 
-@pytest.mark.parametrize("variable,value", [
-    ("CHIIKI_MYKI_SECRET", "myki-secret-part-1234"),
-    ("CHIIKI_INTERNAL_SECRET", "internal-secret-part-5678"),
-])
+@pytest.mark.parametrize(
+    "variable,value",
+    [
+        ("CHIIKI_MYKI_SECRET", "myki-secret-part-1234"),
+        ("CHIIKI_INTERNAL_SECRET", "internal-secret-part-5678"),
+    ],
+)
 def test_a_refused_production_setting_never_echoes_a_secret(monkeypatch, variable, value):
     monkeypatch.setenv("CHIIKI_ENV", "production")
     monkeypatch.setenv("CHIIKI_DATABASE_URL", "postgresql://chiiki:db-password-9@127.0.0.1/chiiki")

@@ -102,8 +102,9 @@ def assert_real_entry_point(argv: list[str]) -> None:
     result = CliRunner().invoke(app, [*argv[1:], "--help"])
     assert result.exit_code == 0, f"`{shlex.join(argv)}` is not a chiiki command:\n{result.output}"
     if argv[1:2] == ["service"]:
-        assert len(argv) == 3 or (len(argv) == 5 and argv[3] == "--workers" and argv[4].isdigit()), \
+        assert len(argv) == 3 or (len(argv) == 5 and argv[3] == "--workers" and argv[4].isdigit()), (
             f"`{shlex.join(argv)}` must name exactly one process, and may give its number of workers"
+        )
         name = argv[2]
         assert name in FACTORIES, f"`{shlex.join(argv)}`: no process {name!r} in common.serve.FACTORIES"
         module_name, _, function_name = FACTORIES[name].partition(":")
@@ -207,8 +208,9 @@ def test_gateway_waits_for_healthy_services_and_reaches_them_by_name(services):
 @pytest.mark.parametrize("name", CHIIKI_SERVICES)
 def test_chiiki_services_share_the_database_and_the_secret(services, name):
     service = services[name]
-    assert service.get("build") is not None or service.get("image", "").startswith("chiiki"), \
+    assert service.get("build") is not None or service.get("image", "").startswith("chiiki"), (
         "chiiki processes run the project's image"
+    )
     env = environment(service)
     assert env["CHIIKI_DATABASE_URL"].startswith("postgresql://")
     assert "@postgres:5432/" in env["CHIIKI_DATABASE_URL"]
@@ -331,8 +333,11 @@ def test_dockerfile_default_command_is_the_gateway():
 
 
 def test_dockerignore_keeps_local_state_out_of_the_image():
-    patterns = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()
-                if line.strip() and not line.startswith("#")}
+    patterns = {
+        line.strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".venv", "var", ".git", ".env", "bench/results"} <= patterns
 
 

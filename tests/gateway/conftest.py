@@ -22,8 +22,12 @@ def gateway_with(settings, db, upstream_transports, clock) -> Callable:
 
     @asynccontextmanager
     async def build(**overrides) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(settings=settings.model_copy(update=overrides), db=db, transports=upstream_transports,
-                         rate_limit_clock=clock)
+        app = create_app(
+            settings=settings.model_copy(update=overrides),
+            db=db,
+            transports=upstream_transports,
+            rate_limit_clock=clock,
+        )
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test")
         async with LifespanManager(app), client:
             yield client

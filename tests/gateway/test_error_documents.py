@@ -85,25 +85,39 @@ def test_a_service_document_lists_gateway_required_on_its_api_but_not_on_its_pro
     assert "gateway_required" in codes_of(document, "get", "/matching/fields")["401"]
     assert "401" not in codes_of(document, "get", "/healthz")
     assert codes_of(document, "post", "/matching/matches/{match_id}/transitions")["409"] == [
-        "illegal_transition", "concurrent_transition"]
+        "illegal_transition",
+        "concurrent_transition",
+    ]
 
 
 # --- several invalid fields ---------------------------------------------------------------------------
+
 
 def assert_all_reported(body: dict, fields: list[str]) -> None:
     error = body["error"]
     assert error["code"] == "invalid_input"
     assert [problem["field"] for problem in error["errors"]] == fields
-    assert all(problem["code"] == "invalid_input" and problem["message"].startswith(problem["field"])
-               for problem in error["errors"])
+    assert all(
+        problem["code"] == "invalid_input" and problem["message"].startswith(problem["field"])
+        for problem in error["errors"]
+    )
     assert error["field"] == fields[0] and error["message"] == error["errors"][0]["message"]
     assert error["request_id"]
 
 
 async def test_a_calculation_with_two_bad_inputs_reports_both(client):
-    response = await client.post(CALCULATE, json={"fiscal_year": 2023, "inputs": {
-        "initial_investment": "forty million", "municipal_grant": 10_000_000, "loan_amount": -1,
-        "lender_type": "jfc"}})
+    response = await client.post(
+        CALCULATE,
+        json={
+            "fiscal_year": 2023,
+            "inputs": {
+                "initial_investment": "forty million",
+                "municipal_grant": 10_000_000,
+                "loan_amount": -1,
+                "lender_type": "jfc",
+            },
+        },
+    )
     assert response.status_code == 422
     assert_all_reported(response.json(), ["inputs.initial_investment", "inputs.loan_amount"])
 
@@ -115,8 +129,11 @@ async def test_a_calculation_request_with_two_bad_fields_reports_both(client):
 
 
 async def test_a_program_with_two_bad_fields_reports_both(client, ops_key):
-    response = await client.post("/mynapoint/programs", headers=bearer(ops_key), json={
-        "municipality_code": "012092", "name": "", "budget_yen": -5, "provider_ids": ["prov_x"]})
+    response = await client.post(
+        "/mynapoint/programs",
+        headers=bearer(ops_key),
+        json={"municipality_code": "012092", "name": "", "budget_yen": -5, "provider_ids": ["prov_x"]},
+    )
     assert response.status_code == 422
     assert_all_reported(response.json(), ["name", "budget_yen"])
 
@@ -126,4 +143,3 @@ async def test_one_bad_field_keeps_the_body_clients_know(client):
     error = response.json()["error"]
     assert response.status_code == 422 and error["field"] == "fiscal_year"
     assert [problem["field"] for problem in error["errors"]] == ["fiscal_year"]
-

@@ -15,14 +15,16 @@ ORIGIN = "https://app.example.jp"
 
 # --- request bodies ----------------------------------------------------------------------------------
 
+
 async def test_oversize_body_is_413_before_reaching_a_service(gateway_with, app_key):
     async with gateway_with(max_body_bytes=1024) as client:
         response = await client.post("/subsidy/municipalities", content=b"x" * 1025, headers=bearer(app_key))
         assert response.status_code == 413
         assert response.json()["error"]["code"] == "payload_too_large"
         # Just under the cap passes the gateway (the service then answers for itself).
-        assert (await client.post("/subsidy/municipalities", content=b"x" * 1024,
-                                  headers=bearer(app_key))).status_code != 413
+        assert (
+            await client.post("/subsidy/municipalities", content=b"x" * 1024, headers=bearer(app_key))
+        ).status_code != 413
 
 
 async def test_a_named_route_may_take_a_larger_body(gateway_with, app_key):
@@ -30,10 +32,12 @@ async def test_a_named_route_may_take_a_larger_body(gateway_with, app_key):
     async with gateway_with(max_body_bytes=1024, route_max_body_bytes=limits) as client:
         batch = await client.post("/subsidy/calculate/batch", content=b"x" * 2048, headers=bearer(app_key))
         assert batch.status_code != 413  # the service answers for itself (422: not JSON)
-        assert (await client.post("/subsidy/calculate/batch", content=b"x" * 4097,
-                                  headers=bearer(app_key))).status_code == 413
-        assert (await client.post("/subsidy/municipalities", content=b"x" * 2048,
-                                  headers=bearer(app_key))).status_code == 413
+        assert (
+            await client.post("/subsidy/calculate/batch", content=b"x" * 4097, headers=bearer(app_key))
+        ).status_code == 413
+        assert (
+            await client.post("/subsidy/municipalities", content=b"x" * 2048, headers=bearer(app_key))
+        ).status_code == 413
 
 
 async def test_oversize_chunked_body_is_413_too(gateway_with, app_key):
@@ -48,11 +52,17 @@ async def test_oversize_chunked_body_is_413_too(gateway_with, app_key):
 
 # --- CORS and security headers ------------------------------------------------------------------------
 
+
 async def test_cors_preflight_for_a_configured_origin(gateway_with):
     async with gateway_with(cors_origins=f"{ORIGIN}, https://ops.example.jp") as client:
-        preflight = await client.options(YUBARI, headers={
-            "Origin": ORIGIN, "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "authorization"})
+        preflight = await client.options(
+            YUBARI,
+            headers={
+                "Origin": ORIGIN,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == ORIGIN
         assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
@@ -63,11 +73,14 @@ async def test_cors_preflight_for_a_configured_origin(gateway_with):
 
 async def test_cors_refuses_other_origins(gateway_with):
     async with gateway_with(cors_origins=ORIGIN) as client:
-        preflight = await client.options(YUBARI, headers={"Origin": "https://evil.example",
-                                                          "Access-Control-Request-Method": "GET"})
+        preflight = await client.options(
+            YUBARI, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+        )
         assert preflight.status_code == 400
-        assert "access-control-allow-origin" not in (await client.get(
-            "/healthz", headers={"Origin": "https://evil.example"})).headers
+        assert (
+            "access-control-allow-origin"
+            not in (await client.get("/healthz", headers={"Origin": "https://evil.example"})).headers
+        )
 
 
 async def test_security_headers_on_proxied_and_error_responses(client, app_key):
@@ -79,6 +92,7 @@ async def test_security_headers_on_proxied_and_error_responses(client, app_key):
 
 
 # --- documents ----------------------------------------------------------------------------------------
+
 
 async def test_docs_are_served_with_local_assets(client):
     page = await client.get("/docs")
@@ -100,7 +114,8 @@ async def test_one_openapi_document_merges_every_service(client, service_apps):
     operation = paths[YUBARI.replace("012092", "{code}")]["get"]
     assert operation["security"] == [{"ApiKey": []}]
     assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Error"}
+        "$ref": "#/components/schemas/Error"
+    }
     assert "429" in operation["responses"]
 
 
@@ -115,6 +130,7 @@ async def test_openapi_is_503_when_a_service_is_down(gateway_with, upstream_tran
 
 
 # --- metrics --------------------------------------------------------------------------------------------
+
 
 def samples(text: str, name: str) -> list:
     return [s for family in text_string_to_metric_families(text) for s in family.samples if s.name == name]
@@ -148,6 +164,7 @@ async def test_a_service_can_add_gauges_read_at_scrape_time(service_apps):
 
 
 # --- upstream timeouts and retries -------------------------------------------------------------------------
+
 
 def test_route_settings_pick_the_longest_matching_prefix():
     overrides = {"POST /subsidy/calculate": 30, "POST /subsidy/calculate/batch": 60, "GET /mynapoint": 20}
@@ -207,14 +224,21 @@ def test_schemas_with_one_name_but_different_shapes_are_kept_apart():
 
     def service_document(path: str, shape: dict) -> dict:
         ref = {"$ref": "#/components/schemas/Item"}
-        return {"paths": {path: {"get": {"responses": {"200": {"content": {"application/json": {"schema": ref}}}}}}},
-                "components": {"schemas": {"Item": shape}}}
+        return {
+            "paths": {path: {"get": {"responses": {"200": {"content": {"application/json": {"schema": ref}}}}}}},
+            "components": {"schemas": {"Item": shape}},
+        }
 
     gateway = {"openapi": "3.1.0", "info": {"title": "chiiki", "version": "0"}, "paths": {}}
-    merged = merge_documents(gateway, {
-        "subsidy": service_document("/subsidy/items", {"type": "object", "properties": {"yen": {"type": "integer"}}}),
-        "matching": service_document("/matching/items", {"type": "string"}),
-    })
+    merged = merge_documents(
+        gateway,
+        {
+            "subsidy": service_document(
+                "/subsidy/items", {"type": "object", "properties": {"yen": {"type": "integer"}}}
+            ),
+            "matching": service_document("/matching/items", {"type": "string"}),
+        },
+    )
     schemas = merged["components"]["schemas"]
     assert schemas["Item"]["type"] == "object" and schemas["matching_Item"]["type"] == "string"
     matching_ref = merged["paths"]["/matching/items"]["get"]["responses"]["200"]["content"]["application/json"]

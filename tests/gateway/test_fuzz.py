@@ -40,8 +40,14 @@ class LiveSuite:
 
     def __init__(self, database_url: str, var_dir):
         self.database_url = database_url
-        self.settings = Settings(env="test", database_url=database_url, internal_secret=TEST_SECRET,
-                                 var_dir=var_dir, log_json=False, rate_limit_enabled=False)
+        self.settings = Settings(
+            env="test",
+            database_url=database_url,
+            internal_secret=TEST_SECRET,
+            var_dir=var_dir,
+            log_json=False,
+            rate_limit_enabled=False,
+        )
         self.socket = socket.socket()
         self.socket.bind(("127.0.0.1", 0))
         self.base_url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
@@ -63,8 +69,9 @@ class LiveSuite:
             _, self.ops_key = await create_api_key(session, "ops", label="fuzz")
             await session.commit()
         services = {"subsidy": subsidy_app, "matching": matching_app, "mynapoint": mynapoint_app}
-        transports = {name: httpx.ASGITransport(app=build(settings=self.settings, db=db))
-                      for name, build in services.items()}
+        transports = {
+            name: httpx.ASGITransport(app=build(settings=self.settings, db=db)) for name, build in services.items()
+        }
         app = gateway_app(settings=self.settings, db=db, transports=transports)
         self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
         try:
@@ -109,8 +116,9 @@ def merged_schema(live_suite):
     return schema
 
 
-FUZZ_SETTINGS = hypothesis.settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                                    suppress_health_check=list(HealthCheck))
+FUZZ_SETTINGS = hypothesis.settings(
+    max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 def test_no_5xx_and_every_response_matches_the_document(merged_schema, live_suite):
@@ -149,5 +157,4 @@ def test_stateful_links(merged_schema, live_suite):
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             case.validate_response(response, checks=CHECKS)
 
-    Suite.run(settings=hypothesis.settings(FUZZ_SETTINGS, max_examples=max(1, EXAMPLES // 2),
-                                           stateful_step_count=6))
+    Suite.run(settings=hypothesis.settings(FUZZ_SETTINGS, max_examples=max(1, EXAMPLES // 2), stateful_step_count=6))

@@ -36,8 +36,9 @@ async def test_malformed_code_is_422_naming_the_field(client, app_key):
     assert response.json()["error"]["field"] == "code"
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer chk_0123456789abcdef_wrong"},
-                                     {"Authorization": "Token abc"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer chk_0123456789abcdef_wrong"}, {"Authorization": "Token abc"}]
+)
 async def test_protected_path_without_a_good_key_is_401(client, headers):
     response = await client.get(YUBARI, headers=headers)
     assert response.status_code == 401
@@ -45,8 +46,10 @@ async def test_protected_path_without_a_good_key_is_401(client, headers):
 
 
 async def test_a_forged_identity_header_has_no_effect(client, app_key):
-    forged = {"X-Chiiki-Principal": "role=ops&key=&municipality=&provider=&ts=9999999999",
-              "X-Chiiki-Signature": "0" * 64}
+    forged = {
+        "X-Chiiki-Principal": "role=ops&key=&municipality=&provider=&ts=9999999999",
+        "X-Chiiki-Signature": "0" * 64,
+    }
     assert (await client.get(YUBARI, headers=forged)).status_code == 401
     # An app key with a forged ops identity is still only an app key.
     response = await client.get("/mynapoint/providers", headers=bearer(app_key) | forged)
@@ -106,11 +109,16 @@ async def test_gateway_probes(client):
 
 
 async def test_pagination_through_the_gateway(client, app_key):
-    first = (await client.get("/subsidy/municipalities", params={"prefecture": "13", "limit": 10},
-                              headers=bearer(app_key))).json()
-    second = (await client.get("/subsidy/municipalities", params={"prefecture": "13", "limit": 10,
-                                                                   "cursor": first["next_cursor"]},
-                               headers=bearer(app_key))).json()
+    first = (
+        await client.get("/subsidy/municipalities", params={"prefecture": "13", "limit": 10}, headers=bearer(app_key))
+    ).json()
+    second = (
+        await client.get(
+            "/subsidy/municipalities",
+            params={"prefecture": "13", "limit": 10, "cursor": first["next_cursor"]},
+            headers=bearer(app_key),
+        )
+    ).json()
     codes = [m["code"] for m in first["items"] + second["items"]]
     assert codes == sorted(codes) and len(set(codes)) == 20
     assert all(code.startswith("13") for code in codes)
@@ -123,6 +131,7 @@ async def test_bad_query_is_422_naming_the_field(client, app_key):
 
 
 # --- the proxy itself, against stand-in upstreams ------------------------------------------------------
+
 
 class Recorder:
     """A stand-in upstream ASGI app that records what reached it and echoes the body size."""
@@ -139,10 +148,23 @@ class Recorder:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        self.requests.append({"headers": dict(scope["headers"]), "raw_headers": scope["headers"], "body": body,
-                              "method": scope["method"], "path": scope["path"], "query": scope["query_string"]})
-        await send({"type": "http.response.start", "status": 201,
-                    "headers": [(b"content-type", b"text/plain"), (b"x-upstream", b"yes")]})
+        self.requests.append(
+            {
+                "headers": dict(scope["headers"]),
+                "raw_headers": scope["headers"],
+                "body": body,
+                "method": scope["method"],
+                "path": scope["path"],
+                "query": scope["query_string"],
+            }
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 201,
+                "headers": [(b"content-type", b"text/plain"), (b"x-upstream", b"yes")],
+            }
+        )
         await send({"type": "http.response.body", "body": str(len(body)).encode()})
 
 
@@ -163,8 +185,10 @@ async def _gateway_with(settings, db, transports):
 
 
 async def _call(app, method, path, **kwargs):
-    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                       base_url="http://gateway.test") as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,
+    ):
         return await client.request(method, path, **kwargs)
 
 
@@ -172,9 +196,13 @@ async def test_bodies_headers_and_identity_reach_the_upstream(settings, db, app_
     recorder = Recorder()
     app = await _gateway_with(settings, db, {"mynapoint": httpx.ASGITransport(app=recorder)})
     body = b"x" * 300_000
-    response = await _call(app, "POST", "/webhooks/providers/prov_1?x=1", content=body,
-                           headers=bearer(app_key) | {"webhook-id": "msg_1", "X-Chiiki-Principal": "role=ops",
-                                                      "X-Request-ID": "rid-1"})
+    response = await _call(
+        app,
+        "POST",
+        "/webhooks/providers/prov_1?x=1",
+        content=body,
+        headers=bearer(app_key) | {"webhook-id": "msg_1", "X-Chiiki-Principal": "role=ops", "X-Request-ID": "rid-1"},
+    )
     assert (response.status_code, response.text, response.headers["x-upstream"]) == (201, "300000", "yes")
     seen = recorder.requests[0]
     assert (seen["path"], seen["query"], seen["body"]) == ("/webhooks/providers/prov_1", b"x=1", body)
@@ -182,15 +210,21 @@ async def test_bodies_headers_and_identity_reach_the_upstream(settings, db, app_
     assert [name for name, _ in seen["raw_headers"] if name == b"x-chiiki-principal"] == [b"x-chiiki-principal"]
     assert seen["headers"][b"webhook-id"] == b"msg_1"
     assert seen["headers"][b"x-request-id"] == b"rid-1"
-    principal = verify_principal(seen["headers"][b"x-chiiki-principal"].decode(),
-                                 seen["headers"][b"x-chiiki-signature"].decode(), TEST_SECRET.encode())
+    principal = verify_principal(
+        seen["headers"][b"x-chiiki-principal"].decode(),
+        seen["headers"][b"x-chiiki-signature"].decode(),
+        TEST_SECRET.encode(),
+    )
     assert principal.role == "app"
 
 
-@pytest.mark.parametrize("error,status,code", [
-    (httpx.ConnectError("refused"), 502, "upstream_unavailable"),
-    (httpx.ReadTimeout("slow"), 504, "upstream_timeout"),
-])
+@pytest.mark.parametrize(
+    "error,status,code",
+    [
+        (httpx.ConnectError("refused"), 502, "upstream_unavailable"),
+        (httpx.ReadTimeout("slow"), 504, "upstream_timeout"),
+    ],
+)
 async def test_upstream_failure_is_an_error_body_and_a_post_is_not_retried(settings, db, error, status, code):
     transport = FailingTransport(error)
     app = await _gateway_with(settings, db, {"subsidy": transport})
@@ -221,5 +255,7 @@ async def test_a_service_url_with_a_path_keeps_it_before_the_callers_path(settin
     settings = settings.model_copy(update={"subsidy_url": "http://subsidy.internal/chiiki/"})
     app = await _gateway_with(settings, db, {"subsidy": httpx.ASGITransport(app=recorder)})
     await _call(app, "GET", "/subsidy/municipalities/012092?limit=5", headers=bearer(app_key))
-    assert (recorder.requests[0]["path"], recorder.requests[0]["query"]) == \
-        ("/chiiki/subsidy/municipalities/012092", b"limit=5")
+    assert (recorder.requests[0]["path"], recorder.requests[0]["query"]) == (
+        "/chiiki/subsidy/municipalities/012092",
+        b"limit=5",
+    )

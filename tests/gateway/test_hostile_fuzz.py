@@ -21,8 +21,13 @@ def _operations(document: dict) -> list[tuple[str, str, list[str]]]:
         for method in ("post", "patch"):
             if method not in operations:
                 continue
-            schema = (operations[method].get("requestBody", {}).get("content", {}).get("application/json", {})
-                      .get("schema", {}))
+            schema = (
+                operations[method]
+                .get("requestBody", {})
+                .get("content", {})
+                .get("application/json", {})
+                .get("schema", {})
+            )
             if "$ref" in schema:
                 schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
             found.append((method.upper(), path, sorted(schema.get("properties", {})) or ["residents", "type"]))
@@ -31,9 +36,20 @@ def _operations(document: dict) -> list[tuple[str, str, list[str]]]:
 
 def _hostile_bodies(fields: list[str]) -> list[bytes]:
     deep = 2_000
-    bodies = [("{\"a\":" * deep + "1" + "}" * deep).encode(), b"[" * 20_000 + b"]" * 20_000,
-              b"1" + b"0" * 5_000, b"-1e999999", b'{"a": NaN, "b": Infinity}', b"\xff\xfe{\x00}", b"{\"a\": \"\xc3\"}",
-              b"", b"null", b"[]", b'"text"', b"{" * 10 + b"}"]
+    bodies = [
+        ('{"a":' * deep + "1" + "}" * deep).encode(),
+        b"[" * 20_000 + b"]" * 20_000,
+        b"1" + b"0" * 5_000,
+        b"-1e999999",
+        b'{"a": NaN, "b": Infinity}',
+        b"\xff\xfe{\x00}",
+        b'{"a": "\xc3"}',
+        b"",
+        b"null",
+        b"[]",
+        b'"text"',
+        b"{" * 10 + b"}",
+    ]
     for value in (10**40, -(10**40), 1e308, "a\x00b", "\ud800", [], {}, True, "x" * 20_000, [[[[[[[[]]]]]]]]):
         bodies.append(json.dumps(dict.fromkeys(fields, value)).encode())
     bodies.append(json.dumps({field: {"nested": "a\x00"} for field in fields}).encode())
@@ -48,8 +64,13 @@ HOSTILE_HEADERS = [
     {"user-agent": b"\xff\xfe\x80 caf\xe9", "x-request-id": b"\xff" * 200, "accept": b"\xe2\x82\xac/*"},
     {"content-type": "application/json", "idempotency-key": "k" * 10_000, "x-request-id": "123456789018"},
     {"content-type": "application/json", "idempotency-key": b"\xe9\xff", "accept-language": b"\xff"},
-    {"content-type": "application/json", "x-forwarded-for": b"\xff, 999.1.1.1", "webhook-id": b"\xff",
-     "webhook-timestamp": "99999999999999999999", "webhook-signature": "v1,!!!"},
+    {
+        "content-type": "application/json",
+        "x-forwarded-for": b"\xff, 999.1.1.1",
+        "webhook-id": b"\xff",
+        "webhook-timestamp": "99999999999999999999",
+        "webhook-signature": "v1,!!!",
+    },
 ]
 
 
@@ -66,8 +87,9 @@ async def test_no_route_answers_a_hostile_request_with_a_5xx(client, ops_key):
         for body, headers in cases:
             response = await client.request(method, path, content=body, headers=bearer(ops_key) | headers)
             if response.status_code >= 500:
-                failures.append(f"{method} {path} {headers} {body[:60]!r}: {response.status_code} "
-                                f"{response.text[:200]}")
+                failures.append(
+                    f"{method} {path} {headers} {body[:60]!r}: {response.status_code} {response.text[:200]}"
+                )
     assert not failures, "\n".join(failures[:20])
 
 

@@ -92,6 +92,7 @@ async def test_listing_hides_revoked_keys_unless_asked(session):
 
 # --- the command line, on a throwaway SQLite file ---------------------------------------------------
 
+
 @pytest.fixture
 def cli_db(tmp_path, monkeypatch):
     monkeypatch.setenv("CHIIKI_DATABASE_URL", f"sqlite:///{tmp_path / 'keys.db'}")

@@ -26,6 +26,7 @@ LABEL = "keystore-test"
 @pytest.fixture
 async def committed_key(database_url) -> AsyncIterator[tuple[str, str]]:
     """A municipality key committed to the database (the test transaction would hide it); deleted afterwards."""
+
     async def create(session):
         api_key, plaintext = await create_api_key(session, "municipality", municipality_code="012092", label=LABEL)
         return api_key.id, plaintext
@@ -72,8 +73,12 @@ async def test_the_store_for_each_database_reads_the_driver_directly(database_ur
 async def test_a_direct_read_gives_what_the_key_binds_and_typed_timestamps(database_url, store, committed_key):
     key_id, plaintext = committed_key
     record = await check_key(store.get, f"Bearer {plaintext}")
-    assert (record.id, record.role, record.municipality_code, record.provider_id) == \
-        (key_id, "municipality", "012092", None)
+    assert (record.id, record.role, record.municipality_code, record.provider_id) == (
+        key_id,
+        "municipality",
+        "012092",
+        None,
+    )
     assert record.last_used_at is None and use_is_stale(record)
 
     await run_in_session(database_url, lambda session: record_key_use(session, key_id))
@@ -91,8 +96,9 @@ async def test_a_direct_read_sees_a_revocation_committed_elsewhere_at_once(datab
         await check_key(store.get, f"Bearer {plaintext}")
 
 
-async def test_a_direct_read_refuses_a_wrong_secret_an_unknown_id_and_an_expired_key(database_url, store,
-                                                                                      committed_key):
+async def test_a_direct_read_refuses_a_wrong_secret_an_unknown_id_and_an_expired_key(
+    database_url, store, committed_key
+):
     key_id, plaintext = committed_key
     with pytest.raises(Unauthorized, match="unknown"):
         await check_key(store.get, f"Bearer chk_{key_id}_not-the-secret")
@@ -110,14 +116,17 @@ async def test_a_direct_read_refuses_a_wrong_secret_an_unknown_id_and_an_expired
 
 
 async def test_the_gateway_on_its_own_database_refuses_a_key_revoked_by_another_process(
-        settings, upstream_transports, database_url, committed_key):
+    settings, upstream_transports, database_url, committed_key
+):
     """As deployed: given no Database, the gateway opens its own and reads keys through the direct store."""
     from gateway.main import create_app
 
     key_id, plaintext = committed_key
     app = create_app(settings=settings, transports=upstream_transports)
-    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                       base_url="http://gateway.test") as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,
+    ):
         assert (await client.get("/subsidy/municipalities/012092", headers=bearer(plaintext))).status_code == 200
         await run_in_session(database_url, lambda session: revoke_api_key(session, key_id))
         await heard(app.state.keys)
@@ -150,8 +159,14 @@ async def test_a_postgresql_server_that_cannot_be_reached_is_a_503_after_a_bound
 
 def chiiki_command(database_url: str, *args: str) -> str:
     """`chiiki ARGS` in a process of its own, on this database; what it printed."""
-    done = subprocess.run([sys.executable, "-m", "common.cli", *args], capture_output=True, text=True, check=True,
-                          env=dict(os.environ, CHIIKI_DATABASE_URL=database_url), timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "common.cli", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, CHIIKI_DATABASE_URL=database_url),
+        timeout=60,
+    )
     return done.stdout.strip()
 
 
@@ -161,14 +176,17 @@ async def cached_gateway(settings, upstream_transports) -> AsyncIterator[tuple[h
     from gateway.main import create_app
 
     app = create_app(settings=settings, transports=upstream_transports)
-    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                       base_url="http://gateway.test") as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,
+    ):
         await listening(app.state.keys)
         yield client, app.state.keys
 
 
 async def test_a_cached_key_revoked_by_another_process_is_refused_from_the_next_request(
-        database_url, cached_gateway, committed_key):
+    database_url, cached_gateway, committed_key
+):
     client, store = cached_gateway
     key_id, plaintext = committed_key
     for _ in range(2):
@@ -182,7 +200,8 @@ async def test_a_cached_key_revoked_by_another_process_is_refused_from_the_next_
 
 
 async def test_a_cached_key_rotated_by_another_process_is_refused_and_its_successor_accepted(
-        database_url, cached_gateway, committed_key):
+    database_url, cached_gateway, committed_key
+):
     client, store = cached_gateway
     key_id, plaintext = committed_key
     assert (await client.get("/subsidy/municipalities/012092", headers=bearer(plaintext))).status_code == 200
@@ -203,8 +222,12 @@ async def test_a_lost_listener_turns_the_cache_off_until_it_is_back(database_url
     assert key_id in store.cache
     listener = store.listener.connection
     assert listener is not None
-    await run_in_session(database_url, lambda session: session.exec(
-        text("SELECT pg_terminate_backend(:pid)"), params={"pid": listener.info.backend_pid}))
+    await run_in_session(
+        database_url,
+        lambda session: session.exec(
+            text("SELECT pg_terminate_backend(:pid)"), params={"pid": listener.info.backend_pid}
+        ),
+    )
     for _ in range(500):  # until the listener has heard its connection close (bounded)
         if store.listener.connection is not listener:
             break

@@ -15,12 +15,15 @@ from tests.conftest import bearer
 TWELVE = re.compile(r"\d{4}[- ]?\d{4}[- ]?\d{4}")
 
 
-@pytest.mark.parametrize("line,masked", [
-    ("GET /x/123456789018 404", "GET /x/[12 digits] 404"),
-    ("id 1234-5678-9018 and 1234 5678 9018", "id [12 digits] and [12 digits]"),
-    ("１２３４５６７８９０１８", "[12 digits]"),  # full-width digits are digits too
-    ("rid-123456789018x", "rid-[12 digits]x"),
-])
+@pytest.mark.parametrize(
+    "line,masked",
+    [
+        ("GET /x/123456789018 404", "GET /x/[12 digits] 404"),
+        ("id 1234-5678-9018 and 1234 5678 9018", "id [12 digits] and [12 digits]"),
+        ("１２３４５６７８９０１８", "[12 digits]"),  # full-width digits are digits too
+        ("rid-123456789018x", "rid-[12 digits]x"),
+    ],
+)
 def test_twelve_digits_are_masked(line, masked):
     assert mask_twelve_digits(line) == masked
 
@@ -30,8 +33,7 @@ def test_other_numbers_are_left_alone(line):
     assert mask_twelve_digits(line) == line
 
 
-@pytest.fixture(params=[JsonFormatter(), TextFormatter("%(name)s [%(request_id)s] %(message)s")],
-                ids=["json", "text"])
+@pytest.fixture(params=[JsonFormatter(), TextFormatter("%(name)s [%(request_id)s] %(message)s")], ids=["json", "text"])
 def written(request) -> Iterator[io.StringIO]:
     """Everything logged during the test, as the process's own handler writes it."""
     stamp_request_ids()
@@ -48,8 +50,9 @@ def written(request) -> Iterator[io.StringIO]:
 
 
 async def test_no_access_line_carries_a_path_or_request_id_with_twelve_digits(client, app_key, written):
-    response = await client.get("/subsidy/municipalities/123456789018", headers=bearer(app_key)
-                                | {"X-Request-ID": "rid-123456789018"})
+    response = await client.get(
+        "/subsidy/municipalities/123456789018", headers=bearer(app_key) | {"X-Request-ID": "rid-123456789018"}
+    )
     assert response.status_code in (404, 422)
     assert response.headers["x-request-id"] != "rid-123456789018"  # replaced, so it is stored nowhere either
     lines = written.getvalue().splitlines()

@@ -45,8 +45,11 @@ async def test_buckets_are_separate_per_key():
     assert (await buckets.take("b", rule)).allowed
 
 
-@given(per_minute=st.integers(1, 600), burst=st.integers(1, 50),
-       gaps=st.lists(st.floats(0, 30, allow_nan=False), min_size=1, max_size=60))
+@given(
+    per_minute=st.integers(1, 600),
+    burst=st.integers(1, 50),
+    gaps=st.lists(st.floats(0, 30, allow_nan=False), min_size=1, max_size=60),
+)
 async def test_never_more_than_burst_plus_refill(per_minute, burst, gaps):
     clock = FakeClock()
     buckets = MemoryBuckets(clock=clock)
@@ -74,8 +77,9 @@ async def test_a_key_over_its_limit_gets_429_with_retry_after(gateway_with, db, 
 
 
 async def test_anonymous_calls_are_limited_per_client_address(gateway_with, clock):
-    async with gateway_with(rate_limit_enabled=True, rate_limit_anonymous_burst=1,
-                            rate_limit_anonymous_per_minute=60) as client:
+    async with gateway_with(
+        rate_limit_enabled=True, rate_limit_anonymous_burst=1, rate_limit_anonymous_per_minute=60
+    ) as client:
         # Anonymous: the service answers 401 here, but the call still costs a token of this address.
         assert (await client.get(YUBARI)).status_code == 401
         refused = await client.get(YUBARI)
@@ -154,6 +158,7 @@ async def test_inbound_webhooks_get_a_key_sized_bucket_per_address(gateway_with)
 
 # --- the draft RateLimit-* fields -------------------------------------------------------------------------
 
+
 def limit_fields(response) -> tuple[str | None, ...]:
     return tuple(response.headers.get(name) for name in ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"))
 
@@ -171,8 +176,13 @@ async def test_a_decision_tells_the_tokens_left_and_the_seconds_until_the_bucket
 
 async def test_every_response_a_bucket_governs_carries_its_fields(gateway_with, db, clock):
     key = await make_key(db, "app")
-    async with gateway_with(rate_limit_enabled=True, rate_limit_key_burst=2, rate_limit_key_per_minute=60,
-                            rate_limit_anonymous_burst=5, rate_limit_anonymous_per_minute=60) as client:
+    async with gateway_with(
+        rate_limit_enabled=True,
+        rate_limit_key_burst=2,
+        rate_limit_key_per_minute=60,
+        rate_limit_anonymous_burst=5,
+        rate_limit_anonymous_per_minute=60,
+    ) as client:
         first, second, refused = [await client.get(YUBARI, headers=bearer(key)) for _ in range(3)]
         assert (first.status_code, limit_fields(first)) == (200, ("2", "1", "1"))
         assert (second.status_code, limit_fields(second)) == (200, ("2", "0", "2"))
@@ -197,6 +207,9 @@ async def test_redis_buckets_tell_the_same_fields(redis_buckets):
     buckets, clock = redis_buckets
     rule = Rule(per_minute=30, burst=2)
     taken = [await buckets.take("k", rule) for _ in range(3)]
-    assert [(d.allowed, d.limit, d.remaining, d.reset_seconds) for d in taken] == \
-        [(True, 2, 1, 2), (True, 2, 0, 4), (False, 2, 0, 4)]
+    assert [(d.allowed, d.limit, d.remaining, d.reset_seconds) for d in taken] == [
+        (True, 2, 1, 2),
+        (True, 2, 0, 4),
+        (False, 2, 0, 4),
+    ]
     assert taken[-1].retry_after_seconds == 2

@@ -23,26 +23,32 @@ def test_in_flight_request_finishes_when_the_gateway_stops(tmp_path):
             return
         upstream_started.set()
         await asyncio.sleep(0.5)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b'{"finished": true}'})
 
-    settings = Settings(env="test", database_url=f"sqlite:///{tmp_path / 'g.db'}", internal_secret=TEST_SECRET,
-                        var_dir=tmp_path, log_json=False)
+    settings = Settings(
+        env="test",
+        database_url=f"sqlite:///{tmp_path / 'g.db'}",
+        internal_secret=TEST_SECRET,
+        var_dir=tmp_path,
+        log_json=False,
+    )
     app = create_app(settings=settings, transports={"subsidy": httpx.ASGITransport(app=slow_service)})
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
-                                           timeout_graceful_shutdown=STOP_GRACE_SECONDS))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=STOP_GRACE_SECONDS)
+    )
     serving = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     serving.start()
     while not server.started:
         time.sleep(0.02)
 
     answers = []
-    caller = threading.Thread(target=lambda: answers.append(
-        httpx.get(f"http://127.0.0.1:{port}/subsidy/programs", timeout=10)))
+    caller = threading.Thread(
+        target=lambda: answers.append(httpx.get(f"http://127.0.0.1:{port}/subsidy/programs", timeout=10))
+    )
     caller.start()
     assert upstream_started.wait(5)
     server.should_exit = True  # what SIGTERM does

@@ -46,23 +46,44 @@ async def test_the_document_declares_the_patterns_and_lengths_the_server_applies
     assert cursor["pattern"] == "^[A-Za-z0-9_-]+$" and cursor["maxLength"] == 200
     key = _parameter(document, "/mynapoint/programs", "post", "Idempotency-Key")
     assert (key["minLength"], key["maxLength"]) == (1, 255)
-    program = _resolve(document, document["paths"]["/mynapoint/programs"]["post"]["requestBody"]["content"]
-                       ["application/json"]["schema"])
+    program = _resolve(
+        document,
+        document["paths"]["/mynapoint/programs"]["post"]["requestBody"]["content"]["application/json"]["schema"],
+    )
     assert "pattern" in program["properties"]["premium_rate"]["anyOf"][0]
     assert program["properties"]["municipality_code"]["pattern"] == "^[0-9]{6}$"
     assert "check digit" in program["properties"]["municipality_code"]["description"]
-    batch = _resolve(document, document["paths"]["/subsidy/calculate/batch"]["post"]["requestBody"]["content"]
-                     ["application/json"]["schema"])
+    batch = _resolve(
+        document,
+        document["paths"]["/subsidy/calculate/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"],
+    )
     assert batch["properties"]["include_trace"]["type"] == "boolean"
 
 
-@pytest.mark.parametrize("method,path,body,field", [
-    ("POST", "/subsidy/calculate/batch", {"items": [], "include_trace": 0}, "include_trace"),
-    ("POST", "/matching/companies", {"name": "株式会社テスト", "markets": ["kigyojin"], "fields": ["tourism"],
-                                     "prefecture_code": "13", "unknown": 1}, "unknown"),
-    ("POST", f"/matching/municipalities/{MUNICIPALITY}/needs",
-     {"market": "kigyojin", "title": "観光", "fields": ["tourism"], "capacity": 1, "surprise": True}, "surprise"),
-])
+@pytest.mark.parametrize(
+    "method,path,body,field",
+    [
+        ("POST", "/subsidy/calculate/batch", {"items": [], "include_trace": 0}, "include_trace"),
+        (
+            "POST",
+            "/matching/companies",
+            {
+                "name": "株式会社テスト",
+                "markets": ["kigyojin"],
+                "fields": ["tourism"],
+                "prefecture_code": "13",
+                "unknown": 1,
+            },
+            "unknown",
+        ),
+        (
+            "POST",
+            f"/matching/municipalities/{MUNICIPALITY}/needs",
+            {"market": "kigyojin", "title": "観光", "fields": ["tourism"], "capacity": 1, "surprise": True},
+            "surprise",
+        ),
+    ],
+)
 async def test_what_the_document_refuses_the_server_refuses(client, ops_key, method, path, body, field):
     response = await client.request(method, path, json=body, headers=bearer(ops_key))
     assert response.status_code == 422, response.text
@@ -72,17 +93,27 @@ async def test_what_the_document_refuses_the_server_refuses(client, ops_key, met
 async def test_a_malformed_cursor_and_an_overlong_idempotency_key_are_422(client, ops_key):
     response = await client.get("/mynapoint/providers?cursor=not+a+cursor!", headers=bearer(ops_key))
     assert response.status_code == 422 and response.json()["error"]["field"] == "cursor"
-    response = await client.post("/mynapoint/programs", json={},
-                                 headers=bearer(ops_key) | {"Idempotency-Key": "k" * 256})
+    response = await client.post(
+        "/mynapoint/programs", json={}, headers=bearer(ops_key) | {"Idempotency-Key": "k" * 256}
+    )
     assert response.status_code == 422
     assert "Idempotency-Key" in {error["field"] for error in response.json()["error"]["errors"]}
 
 
 @pytest.mark.parametrize("rate", ["abc", "1 / 4", "1/0", "-1/4"])
 async def test_a_malformed_premium_rate_is_422(client, ops_key, rate):
-    response = await client.post("/mynapoint/programs", headers=bearer(ops_key), json={
-        "municipality_code": MUNICIPALITY, "name": "プレミアム", "kind": "premium", "premium_rate": rate,
-        "budget_yen": 1_000, "provider_ids": ["prov_x"]})
+    response = await client.post(
+        "/mynapoint/programs",
+        headers=bearer(ops_key),
+        json={
+            "municipality_code": MUNICIPALITY,
+            "name": "プレミアム",
+            "kind": "premium",
+            "premium_rate": rate,
+            "budget_yen": 1_000,
+            "provider_ids": ["prov_x"],
+        },
+    )
     assert response.status_code == 422
     assert "premium_rate" in {error["field"] for error in response.json()["error"]["errors"]}
 

@@ -25,8 +25,11 @@ def resolve(document: dict, schema: dict) -> dict:
 def check_operation_ids(document: dict) -> None:
     ids = [operation["operationId"] for _, _, operation in operations(document)]
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
-    problems = [problem for _, _, operation in operations(document)
-                if (problem := operation_id_problem(operation["operationId"]))]
+    problems = [
+        problem
+        for _, _, operation in operations(document)
+        if (problem := operation_id_problem(operation["operationId"]))
+    ]
     assert problems == []
 
 
@@ -50,8 +53,16 @@ async def test_operation_ids_are_the_service_and_the_route_name(merged):
     assert ids[("get", "/readyz")] == "gateway_get_readiness"
 
 
-@pytest.mark.parametrize("operation_id", ["subsidy", "Subsidy_calculate", "subsidy-calculate", "subsidy__x",
-                                          "subsidy_" + "x" * (OPERATION_ID_MAX_LENGTH - 7)])
+@pytest.mark.parametrize(
+    "operation_id",
+    [
+        "subsidy",
+        "Subsidy_calculate",
+        "subsidy-calculate",
+        "subsidy__x",
+        "subsidy_" + "x" * (OPERATION_ID_MAX_LENGTH - 7),
+    ],
+)
 def test_the_rule_refuses_ids_no_one_would_type(operation_id):
     assert operation_id_problem(operation_id) is not None
 
@@ -71,17 +82,25 @@ async def test_every_success_response_has_a_schema_with_named_properties(merged)
 
 
 async def test_every_operation_has_a_summary_a_description_and_a_tag(merged):
-    missing = [f"{method.upper()} {path}: {part}" for path, method, operation in operations(merged)
-               for part in ("summary", "description", "tags") if not operation.get(part)]
+    missing = [
+        f"{method.upper()} {path}: {part}"
+        for path, method, operation in operations(merged)
+        for part in ("summary", "description", "tags")
+        if not operation.get(part)
+    ]
     assert missing == []
-    subsidy_tags = {tag for path, _, operation in operations(merged) if path.startswith("/subsidy/")
-                    for tag in operation["tags"]}
+    subsidy_tags = {
+        tag for path, _, operation in operations(merged) if path.startswith("/subsidy/") for tag in operation["tags"]
+    }
     assert subsidy_tags == {"subsidy"}
 
 
 async def test_every_json_request_body_has_an_example_that_its_schema_accepts(merged):
-    bodies = [(f"{method.upper()} {path}", operation["requestBody"]["content"]["application/json"])
-              for path, method, operation in operations(merged) if "requestBody" in operation]
+    bodies = [
+        (f"{method.upper()} {path}", operation["requestBody"]["content"]["application/json"])
+        for path, method, operation in operations(merged)
+        if "requestBody" in operation
+    ]
     assert len(bodies) >= 6
     for where, media in bodies:
         resolved = resolve(merged, media["schema"])

@@ -21,8 +21,10 @@ async def test_a_non_ascii_header_byte_is_forwarded_as_sent(gateway_with, app_ke
 
     upstream_transports["subsidy"] = httpx.MockTransport(recording)
     async with gateway_with() as client:
-        response = await client.get(YUBARI, headers=bearer(app_key) | {"User-Agent": "caf\xe9 \xff".encode("latin-1"),
-                                                                       "X-Note": "日本".encode()})
+        response = await client.get(
+            YUBARI,
+            headers=bearer(app_key) | {"User-Agent": "caf\xe9 \xff".encode("latin-1"), "X-Note": "日本".encode()},
+        )
     assert response.status_code == 200, response.text
     forwarded = dict(seen[0])
     assert (forwarded[b"user-agent"], forwarded[b"x-note"]) == (b"caf\xe9 \xff", "日本".encode())
@@ -36,8 +38,9 @@ def _closed_port() -> int:
 
 
 def _count(kind: str) -> float:
-    return REGISTRY.get_sample_value("chiiki_gateway_upstream_errors_total",
-                                     {"upstream": "subsidy", "kind": kind}) or 0.0
+    return (
+        REGISTRY.get_sample_value("chiiki_gateway_upstream_errors_total", {"upstream": "subsidy", "kind": kind}) or 0.0
+    )
 
 
 async def _stopped_subsidy(settings, db, upstream_transports, method: str, path: str) -> httpx.Response:
@@ -47,8 +50,10 @@ async def _stopped_subsidy(settings, db, upstream_transports, method: str, path:
     transports = {name: t for name, t in upstream_transports.items() if name != "subsidy"}
     stopped = settings.model_copy(update={"subsidy_url": f"http://127.0.0.1:{_closed_port()}"})
     app = create_app(settings=stopped, db=db, transports=transports)
-    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                       base_url="http://gateway.test") as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,
+    ):
         return await client.request(method, path)
 
 
@@ -63,8 +68,9 @@ async def test_a_stopped_service_is_a_connect_error_and_a_get_is_retried_once(se
 
 async def test_a_post_to_a_stopped_service_is_502_and_not_retried(settings, db, upstream_transports):
     before = {kind: _count(kind) for kind in ("connect_retried", "connect_error", "timeout")}
-    response = await _stopped_subsidy(settings, db, upstream_transports, "POST",
-                                      "/subsidy/programs/local10000/calculate")
+    response = await _stopped_subsidy(
+        settings, db, upstream_transports, "POST", "/subsidy/programs/local10000/calculate"
+    )
     assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_unavailable"
     after = {kind: _count(kind) - before[kind] for kind in before}
     assert after == {"connect_retried": 0, "connect_error": 1, "timeout": 0}

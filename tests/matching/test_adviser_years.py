@@ -15,8 +15,11 @@ FY = 2030  # far enough ahead that every recorded year is before it, whatever to
 
 
 async def advisor_match(client, ops, adviser, code=YUBARI) -> dict:
-    response = await client.post("/matching/matches", headers=ops, json={
-        "market": "advisor", "municipality_code": code, "adviser_id": adviser["id"]})
+    response = await client.post(
+        "/matching/matches",
+        headers=ops,
+        json={"market": "advisor", "municipality_code": code, "adviser_id": adviser["id"]},
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -29,16 +32,19 @@ async def served(client, ops, session, adviser, fiscal_years: tuple[int, int] | 
     if fiscal_years:
         began, ended = fiscal_years
         for to, year in (("active", began), ("completed", ended)):
-            await session.exec(update(MatchTransition).where(
-                MatchTransition.match_id == match["id"], MatchTransition.to_status == to).values(
-                at=datetime(year, 6, 1, tzinfo=UTC)))
+            await session.exec(
+                update(MatchTransition)
+                .where(MatchTransition.match_id == match["id"], MatchTransition.to_status == to)
+                .values(at=datetime(year, 6, 1, tzinfo=UTC))
+            )
         await session.commit()
     return match
 
 
 async def years(client, headers, code=YUBARI, fiscal_year=FY) -> dict:
-    response = await client.get(f"/matching/municipalities/{code}/adviser-years", headers=headers,
-                                params={"fiscal_year": fiscal_year})
+    response = await client.get(
+        f"/matching/municipalities/{code}/adviser-years", headers=headers, params={"fiscal_year": fiscal_year}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -51,21 +57,37 @@ async def test_years_come_from_active_spans_and_the_fourth_is_past_the_limit(cli
     await served(client, ops, session, second, (2026, 2027))  # 2026 counts once
     body = await years(client, bearer(app_key))
     assert (body["years_used"], body["year_of_use"], body["max_years"], body["within_limit"]) == (
-        [2025, 2026, 2027], 4, 3, False)
+        [2025, 2026, 2027],
+        4,
+        3,
+        False,
+    )
     third_year = await years(client, bearer(app_key), fiscal_year=2027)
     assert (third_year["year_of_use"], third_year["within_limit"]) == (3, True)
     assert (await years(client, bearer(app_key), code=HIMI))["year_of_use"] == 1
 
     await add_need(client, ops, code=YUBARI, market="advisor", fields=["tourism"])
     another = await add_adviser(client, ops, "Another", home=SAPPORO)
-    response = await client.get("/matching/recommendations", headers=bearer(app_key), params={
-        "market": "advisor", "for": f"municipality:{YUBARI}", "fiscal_year": FY, "explain": "true"})
+    response = await client.get(
+        "/matching/recommendations",
+        headers=bearer(app_key),
+        params={"market": "advisor", "for": f"municipality:{YUBARI}", "fiscal_year": FY, "explain": "true"},
+    )
     body = response.json()
     assert body["adviser_years"]["year_of_use"] == 4 and body["items"] == []
     assert {r["code"] for e in body["excluded"] for r in e["reasons"]} == {"advisor_years_exceeded"}
-    pair = (await client.get("/matching/eligibility", headers=bearer(app_key), params={
-        "market": "advisor", "municipality": YUBARI, "partner": f"adviser:{another['id']}",
-        "fiscal_year": 2027})).json()
+    pair = (
+        await client.get(
+            "/matching/eligibility",
+            headers=bearer(app_key),
+            params={
+                "market": "advisor",
+                "municipality": YUBARI,
+                "partner": f"adviser:{another['id']}",
+                "fiscal_year": 2027,
+            },
+        )
+    ).json()
     assert (pair["eligible"], pair["adviser_years"]["year_of_use"]) == (True, 3)
 
 
@@ -83,8 +105,9 @@ async def test_unknown_municipalities_are_4xx(client, app_key):
 
 @given(st.lists(st.tuples(st.integers(2020, 2030), st.integers(0, 3)), max_size=4), st.integers(2020, 2034))
 def test_year_of_use_is_one_plus_the_years_used_before(spans, fiscal_year):
-    activity = [(datetime(start, 5, 1, tzinfo=UTC), datetime(start + length, 5, 1, tzinfo=UTC))
-                for start, length in spans]
+    activity = [
+        (datetime(start, 5, 1, tzinfo=UTC), datetime(start + length, 5, 1, tzinfo=UTC)) for start, length in spans
+    ]
     used = years_of_use(activity, now_year=2040)
     assert used == {year for start, length in spans for year in range(start, start + length + 1)}
     counted = AdviserYears(YUBARI, fiscal_year, tuple(sorted(used)), 3)

@@ -25,8 +25,9 @@ async def test_concurrent_moves_from_the_same_state_cannot_both_succeed(committe
         session.add(company)
         created.append((Company, company.id))
         await session.flush()
-        match = await matches.create_match(session, ops, MatchCreate(
-            market="kigyojin", municipality_code=YUBARI, company_id=company.id))
+        match = await matches.create_match(
+            session, ops, MatchCreate(market="kigyojin", municipality_code=YUBARI, company_id=company.id)
+        )
         created.append((Match, match.id))
         await session.commit()
 
@@ -65,8 +66,9 @@ async def test_concurrent_proposals_for_one_pair_make_one_live_match(committed_d
     async def propose():
         async with db.sessionmaker() as session:
             try:
-                match = await matches.create_match(session, ops, MatchCreate(
-                    market="kigyojin", municipality_code=YUBARI, company_id=company.id))
+                match = await matches.create_match(
+                    session, ops, MatchCreate(market="kigyojin", municipality_code=YUBARI, company_id=company.id)
+                )
                 await session.commit()
                 created.append((Match, match.id))
                 return match.id

@@ -27,8 +27,10 @@ def test_the_command_loads_the_market_once_however_often_it_runs(tmp_path, monke
     assert first.output == second.output
     engine = create_engine(url)
     with Session(engine) as session:
-        counts = {model.__name__: session.exec(select(func.count()).select_from(model)).scalar()
-                  for model in (Company, Adviser, Need)}
+        counts = {
+            model.__name__: session.exec(select(func.count()).select_from(model)).scalar()
+            for model in (Company, Adviser, Need)
+        }
     engine.dispose()
     assert counts["Company"] == 100 and counts["Adviser"] == 60 and counts["Need"] >= 80
 
@@ -37,11 +39,21 @@ async def test_demo_companies_sit_in_the_metro_areas_and_hosts_see_recommendatio
     async with db.sessionmaker() as session:
         counts = await load_demo_data(session)
         await session.commit()
-        heads = (await session.exec(select(Municipality.metro_area).join(
-            Company, Company.municipality_code == Municipality.code))).scalars().all()
+        heads = (
+            (
+                await session.exec(
+                    select(Municipality.metro_area).join(Company, Company.municipality_code == Municipality.code)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert set(heads) == {"tokyo", "osaka", "nagoya"}
-    response = await client.get("/matching/recommendations", headers=bearer(app_key), params={
-        "market": "kigyojin", "for": f"municipality:{counts['example_municipality']}"})
+    response = await client.get(
+        "/matching/recommendations",
+        headers=bearer(app_key),
+        params={"market": "kigyojin", "for": f"municipality:{counts['example_municipality']}"},
+    )
     assert response.status_code == 200, response.text
     assert response.json()["items"], "a demo host should see companies at once"
 
@@ -57,13 +69,16 @@ async def test_the_large_market_holds_the_small_one_and_every_kaso_municipality(
     first_small = await session.get(Company, "co_demo_001")
     small_name = first_small.name
     large = await load_demo_data(session, size="large")
-    kaso = (await session.exec(select(func.count()).select_from(Municipality).where(
-        Municipality.kaso_type.is_not(None)))).scalar()
+    kaso = (
+        await session.exec(select(func.count()).select_from(Municipality).where(Municipality.kaso_type.is_not(None)))
+    ).scalar()
     assert (large["companies"], large["advisers"], large["municipalities_with_needs"]) == (2000, 500, kaso)
     assert large["example_municipality"] == small["example_municipality"]
     assert (await session.get(Company, "co_demo_001")).name == small_name  # the small market is part of it
-    counts = {model: (await session.exec(select(func.count()).select_from(model))).scalar()
-              for model in (Company, Adviser, Need)}
+    counts = {
+        model: (await session.exec(select(func.count()).select_from(model))).scalar()
+        for model in (Company, Adviser, Need)
+    }
     assert counts == {Company: 2000, Adviser: 500, Need: large["needs"]}
     names = (await session.exec(select(Company.name))).scalars().all()
     assert len(set(names)) == 2000

@@ -22,21 +22,33 @@ async def test_the_full_path_is_recorded_with_who_when_and_request_id(client, op
 
     history = (await client.get(f"/matching/matches/{match['id']}", headers=yubari)).json()["history"]
     assert [(h["from"], h["to"]) for h in history] == [
-        (None, "proposed"), ("proposed", "accepted"), ("accepted", "agreement_signed"),
-        ("agreement_signed", "active"), ("active", "completed")]
-    assert [h["actor"] for h in history] == [f"municipality:{YUBARI}", "ops", f"municipality:{YUBARI}",
-                                             f"municipality:{YUBARI}", "ops"]
+        (None, "proposed"),
+        ("proposed", "accepted"),
+        ("accepted", "agreement_signed"),
+        ("agreement_signed", "active"),
+        ("active", "completed"),
+    ]
+    assert [h["actor"] for h in history] == [
+        f"municipality:{YUBARI}",
+        "ops",
+        f"municipality:{YUBARI}",
+        f"municipality:{YUBARI}",
+        "ops",
+    ]
     assert [h["request_id"] for h in history[1:]] == ["req-0", "req-1", "req-2", "req-3"]
     assert history[1]["actor_key_id"] == ops_key.split("_")[1]
     assert all(h["at"] for h in history)
 
 
-@pytest.mark.parametrize("path,to", [
-    ([], "active"),                       # cannot skip the agreement
-    (["declined"], "accepted"),           # declined is final
-    (["accepted"], "declined"),           # only a proposal can be declined
-    (["accepted", "agreement_signed", "active", "completed"], "withdrawn"),
-])
+@pytest.mark.parametrize(
+    "path,to",
+    [
+        ([], "active"),  # cannot skip the agreement
+        (["declined"], "accepted"),  # declined is final
+        (["accepted"], "declined"),  # only a proposal can be declined
+        (["accepted", "agreement_signed", "active", "completed"], "withdrawn"),
+    ],
+)
 async def test_illegal_transitions_are_409_listing_the_allowed_ones(client, ops, company, path, to):
     match = await propose(client, ops, company)
     for step in path:
@@ -61,28 +73,37 @@ async def test_only_the_parties_or_ops_see_and_move_a_match(client, yubari, himi
 
 
 async def test_a_municipality_cannot_propose_for_another(client, himi, company):
-    response = await client.post("/matching/matches", headers=himi, json={
-        "market": "kigyojin", "municipality_code": YUBARI, "company_id": company["id"]})
+    response = await client.post(
+        "/matching/matches",
+        headers=himi,
+        json={"market": "kigyojin", "municipality_code": YUBARI, "company_id": company["id"]},
+    )
     assert response.status_code == 403
 
 
 async def test_an_ineligible_pair_cannot_be_proposed(client, ops, company):
     sapporo_company = await add_company(client, ops, "Sapporo Co", SAPPORO)
     for code, partner, reason in ((YUBARI, sapporo_company, "三大都市圏"), (CHIYODA, company, "千代田区")):
-        response = await client.post("/matching/matches", headers=ops, json={
-            "market": "kigyojin", "municipality_code": code, "company_id": partner["id"]})
+        response = await client.post(
+            "/matching/matches",
+            headers=ops,
+            json={"market": "kigyojin", "municipality_code": code, "company_id": partner["id"]},
+        )
         assert response.status_code == 422
         error = response.json()["error"]
         assert (error["code"], error["field"]) == ("ineligible_pair", "company_id")
         assert reason in error["message"]
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"market": "advisor", "municipality_code": YUBARI, "company_id": "co_x"}, "adviser_id"),
-    ({"market": "kigyojin", "municipality_code": YUBARI}, "company_id"),
-    ({"market": "kigyojin", "municipality_code": YUBARI, "company_id": "co_missing"}, "company_id"),
-    ({"market": "kigyojin", "municipality_code": YUBARI, "company_id": "x", "need_id": "need_missing"}, "need_id"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"market": "advisor", "municipality_code": YUBARI, "company_id": "co_x"}, "adviser_id"),
+        ({"market": "kigyojin", "municipality_code": YUBARI}, "company_id"),
+        ({"market": "kigyojin", "municipality_code": YUBARI, "company_id": "co_missing"}, "company_id"),
+        ({"market": "kigyojin", "municipality_code": YUBARI, "company_id": "x", "need_id": "need_missing"}, "need_id"),
+    ],
+)
 async def test_bad_proposals_are_4xx_naming_the_field(client, ops, company, body, field):
     if body.get("company_id") == "x":
         body = {**body, "company_id": company["id"]}
@@ -101,12 +122,18 @@ async def test_a_municipality_lists_only_its_own_matches(client, ops, yubari, hi
 
 async def test_a_pair_has_one_live_match_until_it_ends(client, ops, yubari, company):
     first = await propose(client, yubari, company)
-    again = await client.post("/matching/matches", headers=yubari, json={
-        "market": "kigyojin", "municipality_code": YUBARI, "company_id": company["id"]})
+    again = await client.post(
+        "/matching/matches",
+        headers=yubari,
+        json={"market": "kigyojin", "municipality_code": YUBARI, "company_id": company["id"]},
+    )
     assert (again.status_code, again.json()["error"]["code"]) == (409, "match_exists")
     assert first["id"] in again.json()["error"]["message"]
-    other_market = await client.post("/matching/matches", headers=yubari, json={
-        "market": "satellite_office", "municipality_code": YUBARI, "company_id": company["id"]})
+    other_market = await client.post(
+        "/matching/matches",
+        headers=yubari,
+        json={"market": "satellite_office", "municipality_code": YUBARI, "company_id": company["id"]},
+    )
     assert other_market.status_code == 201, other_market.text  # a satellite office is another relationship
     assert (await move(client, yubari, first, "declined")).status_code == 200
     assert (await propose(client, yubari, company))["status"] == "proposed"

@@ -22,8 +22,9 @@ HACHIOJI = "132012"  # in the 三大都市圏, no 過疎
 
 
 async def recommend(client, headers, market, subject, **params):
-    response = await client.get("/matching/recommendations", params={"market": market, "for": subject, **params},
-                                headers=headers)
+    response = await client.get(
+        "/matching/recommendations", params={"market": market, "for": subject, **params}, headers=headers
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -31,8 +32,9 @@ async def recommend(client, headers, market, subject, **params):
 @pytest.fixture
 async def kigyojin_market(client, ops):
     """Companies whose scores follow from the documented points (see services/matching/scoring.py)."""
-    a = await add_company(client, ops, "A", CHIYODA, fields=["ict_digital", "tourism"], preferred_prefectures=["01"],
-                          track_record=12)
+    a = await add_company(
+        client, ops, "A", CHIYODA, fields=["ict_digital", "tourism"], preferred_prefectures=["01"], track_record=12
+    )
     b = await add_company(client, ops, "B", OSAKA, fields=["ict_digital"])
     c = await add_company(client, ops, "C", SAPPORO, fields=["ict_digital", "tourism"])  # not in the 三大都市圏
     d = await add_company(client, ops, "D", NAGOYA, fields=["ict_digital"], dispatch_months=48)  # over 3 years
@@ -48,14 +50,27 @@ async def test_a_municipality_sees_companies_ranked_with_their_score_parts(clien
     m = kigyojin_market
     body = await recommend(client, bearer(app_key), "kigyojin", f"municipality:{YUBARI}")
     by_name = {item["name"]: item for item in body["items"]}
-    assert by_name["A"]["score_parts"] == {"field_overlap": 50, "region": 20, "capacity": 10, "experience": 10,
-                                           "stated_preferences": 0}
-    assert by_name["B"]["score_parts"] == {"field_overlap": 25, "region": 10, "capacity": 10, "experience": 0,
-                                           "stated_preferences": 5}
+    assert by_name["A"]["score_parts"] == {
+        "field_overlap": 50,
+        "region": 20,
+        "capacity": 10,
+        "experience": 10,
+        "stated_preferences": 0,
+    }
+    assert by_name["B"]["score_parts"] == {
+        "field_overlap": 25,
+        "region": 10,
+        "capacity": 10,
+        "experience": 0,
+        "stated_preferences": 5,
+    }
     assert all(item["score"] == sum(item["score_parts"].values()) for item in body["items"])
     tied = sorted([f"company:{m['E']['id']}", f"company:{m['F']['id']}"])
-    assert [item["candidate"] for item in body["items"]] == [f"company:{m['A']['id']}", f"company:{m['B']['id']}",
-                                                             *tied]
+    assert [item["candidate"] for item in body["items"]] == [
+        f"company:{m['A']['id']}",
+        f"company:{m['B']['id']}",
+        *tied,
+    ]
     assert by_name["A"]["shared_fields"] == ["ict_digital", "tourism"]
 
 
@@ -69,12 +84,14 @@ async def test_excluded_candidates_are_explained_on_request(client, app_key, kig
 
 
 async def test_a_company_sees_eligible_hosts_ranked(client, app_key, kigyojin_market):
-    body = await recommend(client, bearer(app_key), "kigyojin", f"company:{kigyojin_market['A']['id']}",
-                           explain="true")
+    body = await recommend(client, bearer(app_key), "kigyojin", f"company:{kigyojin_market['A']['id']}", explain="true")
     assert [(item["candidate"], item["score"]) for item in body["items"]] == [
-        (f"municipality:{YUBARI}", 90), (f"municipality:{HIMI}", 70)]
+        (f"municipality:{YUBARI}", 90),
+        (f"municipality:{HIMI}", 70),
+    ]
     assert [(e["candidate"], e["reasons"][0]["code"]) for e in body["excluded"]] == [
-        (f"municipality:{CHIYODA}", "host_in_three_metro_area")]
+        (f"municipality:{CHIYODA}", "host_in_three_metro_area")
+    ]
 
 
 async def test_a_metro_municipality_that_declares_a_reason_may_host(client, ops, app_key, kigyojin_market):
@@ -85,15 +102,20 @@ async def test_a_metro_municipality_that_declares_a_reason_may_host(client, ops,
 
 async def test_the_pair_explanation_endpoint(client, app_key, kigyojin_market):
     async def explain(municipality, company):
-        response = await client.get("/matching/eligibility", headers=bearer(app_key), params={
-            "market": "kigyojin", "municipality": municipality, "partner": f"company:{company['id']}"})
+        response = await client.get(
+            "/matching/eligibility",
+            headers=bearer(app_key),
+            params={"market": "kigyojin", "municipality": municipality, "partner": f"company:{company['id']}"},
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
     assert (await explain(YUBARI, kigyojin_market["A"]))["eligible"] is True
     both = await explain(CHIYODA, kigyojin_market["C"])
     assert (both["eligible"], [r["code"] for r in both["reasons"]]) == (
-        False, ["company_outside_three_metro_area", "host_in_three_metro_area"])
+        False,
+        ["company_outside_three_metro_area", "host_in_three_metro_area"],
+    )
 
 
 async def test_pages_continue_the_same_ranking(client, app_key, kigyojin_market):
@@ -106,36 +128,46 @@ async def test_pages_continue_the_same_ranking(client, app_key, kigyojin_market)
 
 async def test_an_adviser_never_serves_where_they_live(client, ops, app_key):
     local = await add_adviser(client, ops, "Local", home=YUBARI)
-    outside = await add_adviser(client, ops, "Outside", home=SAPPORO, experience_years=4,
-                                wished_municipalities=[YUBARI])
+    outside = await add_adviser(
+        client, ops, "Outside", home=SAPPORO, experience_years=4, wished_municipalities=[YUBARI]
+    )
     await add_need(client, ops, code=YUBARI, market="advisor", fields=["tourism"])
     body = await recommend(client, bearer(app_key), "advisor", f"municipality:{YUBARI}", explain="true")
     assert [(i["candidate"], i["score"]) for i in body["items"]] == [(f"adviser:{outside['id']}", 50 + 10 + 10 + 4 + 5)]
     assert [(e["candidate"], e["reasons"][0]["code"]) for e in body["excluded"]] == [
-        (f"adviser:{local['id']}", "adviser_lives_in_host")]
+        (f"adviser:{local['id']}", "adviser_lives_in_host")
+    ]
     mine = await recommend(client, bearer(app_key), "advisor", f"adviser:{local['id']}")
     assert mine["items"] == []
 
 
 async def test_matches_under_way_use_up_capacity(client, ops, app_key, kigyojin_market):
     a = kigyojin_market["A"]
-    match = (await client.post("/matching/matches", headers=ops, json={
-        "market": "kigyojin", "municipality_code": YUBARI, "company_id": a["id"]})).json()
+    match = (
+        await client.post(
+            "/matching/matches",
+            headers=ops,
+            json={"market": "kigyojin", "municipality_code": YUBARI, "company_id": a["id"]},
+        )
+    ).json()
     await client.post(f"/matching/matches/{match['id']}/transitions", json={"to": "accepted"}, headers=ops)
     body = await recommend(client, bearer(app_key), "kigyojin", f"municipality:{HIMI}")
     a_item = next(item for item in body["items"] if item["name"] == "A")
     assert a_item["score_parts"]["capacity"] == 0
 
 
-@pytest.mark.parametrize("params,status,field", [
-    ({"market": "kigyojin", "for": "nobody"}, 422, "for"),
-    ({"market": "advisor", "for": "company:co_x"}, 422, "for"),
-    ({"market": "kigyojin", "for": "company:co_missing"}, 404, "for"),
-    ({"market": "kigyojin", "for": "municipality:012093"}, 422, "for"),
-    ({"market": "lottery", "for": f"municipality:{YUBARI}"}, 422, "market"),
-    ({"market": "kigyojin", "for": f"municipality:{YUBARI}", "fiscal_year": 2019}, 422, "fiscal_year"),
-    ({"market": "kigyojin", "for": f"municipality:{YUBARI}", "cursor": "!!"}, 422, "cursor"),
-])
+@pytest.mark.parametrize(
+    "params,status,field",
+    [
+        ({"market": "kigyojin", "for": "nobody"}, 422, "for"),
+        ({"market": "advisor", "for": "company:co_x"}, 422, "for"),
+        ({"market": "kigyojin", "for": "company:co_missing"}, 404, "for"),
+        ({"market": "kigyojin", "for": "municipality:012093"}, 422, "for"),
+        ({"market": "lottery", "for": f"municipality:{YUBARI}"}, 422, "market"),
+        ({"market": "kigyojin", "for": f"municipality:{YUBARI}", "fiscal_year": 2019}, 422, "fiscal_year"),
+        ({"market": "kigyojin", "for": f"municipality:{YUBARI}", "cursor": "!!"}, 422, "cursor"),
+    ],
+)
 async def test_bad_queries_are_4xx_naming_the_field(client, app_key, params, status, field):
     response = await client.get("/matching/recommendations", params=params, headers=bearer(app_key))
     assert response.status_code == status, response.text
@@ -158,15 +190,20 @@ def eligible_by_reference(company_home: Municipality, flag: bool, months: int | 
 async def test_no_ineligible_pair_is_ever_recommended(client, ops, app_key, session):
     companies = []
     for i, (home, flag, months) in enumerate(itertools.product(HEAD_OFFICES, (False, True), (None, 3, 24, 40))):
-        company = await add_company(client, ops, f"Co{i}", home, head_office_function_in_three_metro_area=flag,
-                                    dispatch_months=months)
+        company = await add_company(
+            client, ops, f"Co{i}", home, head_office_function_in_three_metro_area=flag, dispatch_months=months
+        )
         companies.append((company, await session.get(Municipality, home), flag, months))
     for code in HOSTS:
         await add_need(client, ops, code=code)
     hosts = {code: await session.get(Municipality, code) for code in HOSTS}
 
-    expected = {(host, company["id"]) for company, home, flag, months in companies for host in HOSTS
-                if eligible_by_reference(home, flag, months, hosts[host])}
+    expected = {
+        (host, company["id"])
+        for company, home, flag, months in companies
+        for host in HOSTS
+        if eligible_by_reference(home, flag, months, hosts[host])
+    }
     seen = set()
     for code in HOSTS:
         body = await recommend(client, bearer(app_key), "kigyojin", f"municipality:{code}", limit=500)
@@ -181,13 +218,17 @@ async def test_no_ineligible_pair_is_ever_recommended(client, ops, app_key, sess
 
 async def test_a_company_outside_a_market_gets_no_recommendations_in_it(client, ops, app_key):
     offices_only = await add_company(client, ops, "Offices only", CHIYODA, markets=["satellite_office"])
-    response = await client.get("/matching/recommendations", headers=bearer(app_key), params={
-        "market": "kigyojin", "for": f"company:{offices_only['id']}"})
+    response = await client.get(
+        "/matching/recommendations",
+        headers=bearer(app_key),
+        params={"market": "kigyojin", "for": f"company:{offices_only['id']}"},
+    )
     assert (response.status_code, response.json()["error"]["field"]) == (422, "for")
 
 
 async def test_the_registry_index_follows_every_change(client, ops, app_key, kigyojin_market):
     """Recommendations come from an in-memory index of the registry: a new, changed or busier company shows."""
+
     async def scores():
         body = await recommend(client, bearer(app_key), "kigyojin", f"municipality:{YUBARI}", limit=500)
         return {item["name"]: item["score"] for item in body["items"]}
@@ -198,7 +239,8 @@ async def test_the_registry_index_follows_every_change(client, ops, app_key, kig
     patched = await client.patch(f"/matching/companies/{new['id']}", headers=ops, json={"track_record": 7})
     assert patched.status_code == 200
     assert (await scores())["New"] == 50 + 10 + 10 + 7
-    offices_only = await client.patch(f"/matching/companies/{kigyojin_market['E']['id']}", headers=ops,
-                                      json={"markets": ["satellite_office"]})
+    offices_only = await client.patch(
+        f"/matching/companies/{kigyojin_market['E']['id']}", headers=ops, json={"markets": ["satellite_office"]}
+    )
     assert offices_only.status_code == 200
     assert "E" not in await scores() and "E" in before

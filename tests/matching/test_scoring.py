@@ -16,19 +16,33 @@ prefectures = st.sampled_from(["01", "13", "16", "27", "47"])
 @st.composite
 def hosts(draw):
     facts = HostFacts(code="012092", name="夕張市", in_three_metro_area=False, has_disadvantaged_area=True)
-    return HostView(code="012092", name="夕張市", pref_code=draw(prefectures), facts=facts, fields=draw(field_sets),
-                    wished_partners=draw(st.frozensets(st.sampled_from(["co_a", "co_b"]))),
-                    capacity_left=draw(st.integers(-2, 3)))
+    return HostView(
+        code="012092",
+        name="夕張市",
+        pref_code=draw(prefectures),
+        facts=facts,
+        fields=draw(field_sets),
+        wished_partners=draw(st.frozensets(st.sampled_from(["co_a", "co_b"]))),
+        capacity_left=draw(st.integers(-2, 3)),
+    )
 
 
 @st.composite
 def partners(draw):
-    return PartnerView(kind=PartyKind.company, id=draw(st.sampled_from(["co_a", "co_b"])), name="X",
-                       municipality_code="131016", pref_code="13", in_three_metro_area=True, fields=draw(field_sets),
-                       preferred_prefectures=draw(st.frozensets(prefectures)),
-                       wished_municipalities=draw(st.frozensets(st.sampled_from(["012092", "162051"]))),
-                       experience=draw(st.integers(0, 40)), capacity_left=draw(st.integers(-2, 3)),
-                       markets=frozenset({"kigyojin"}))
+    return PartnerView(
+        kind=PartyKind.company,
+        id=draw(st.sampled_from(["co_a", "co_b"])),
+        name="X",
+        municipality_code="131016",
+        pref_code="13",
+        in_three_metro_area=True,
+        fields=draw(field_sets),
+        preferred_prefectures=draw(st.frozensets(prefectures)),
+        wished_municipalities=draw(st.frozensets(st.sampled_from(["012092", "162051"]))),
+        experience=draw(st.integers(0, 40)),
+        capacity_left=draw(st.integers(-2, 3)),
+        markets=frozenset({"kigyojin"}),
+    )
 
 
 @given(hosts(), partners())

@@ -15,8 +15,14 @@ def markets(draw, max_proposers=4, max_receivers=4, max_capacity=2):
     receivers = [f"r{i}" for i in range(draw(st.integers(1, max_receivers)))]
 
     def side(agents, others):
-        rankings = {a: draw(st.permutations(others).flatmap(lambda perm: st.integers(0, len(perm)).map(
-            lambda k, perm=perm: list(perm[:k])))) for a in agents}
+        rankings = {
+            a: draw(
+                st.permutations(others).flatmap(
+                    lambda perm: st.integers(0, len(perm)).map(lambda k, perm=perm: list(perm[:k]))
+                )
+            )
+            for a in agents
+        }
         capacities = {a: draw(st.integers(1, max_capacity)) for a in agents}
         return Side(rankings, capacities)
 
@@ -41,8 +47,7 @@ def all_stable_matchings(proposers: Side, receivers: Side) -> list[set]:
     for size in range(len(pairs) + 1):
         for chosen in itertools.combinations(pairs, size):
             matching = set(chosen)
-            if within_capacities(matching, proposers, receivers) and not blocking_pairs(proposers, receivers,
-                                                                                        matching):
+            if within_capacities(matching, proposers, receivers) and not blocking_pairs(proposers, receivers, matching):
                 found.append(matching)
     return found
 

@@ -23,7 +23,7 @@ def weak_ranking(draw, others):
     ranking, start = [], 0
     while start < len(chosen):
         size = draw(st.integers(1, len(chosen) - start))
-        group = chosen[start:start + size]
+        group = chosen[start : start + size]
         ranking.append(group[0] if size == 1 else group)
         start += size
     return ranking
@@ -75,18 +75,24 @@ def partners_in(pairs, agent):
 
 
 def acceptable(market, excluded, host, firm):
-    return (host not in excluded.participants and firm not in excluded.participants
-            and firm in members(market.rankings[host]) and host in members(market.rankings[firm]))
+    return (
+        host not in excluded.participants
+        and firm not in excluded.participants
+        and firm in members(market.rankings[host])
+        and host in members(market.rankings[firm])
+    )
 
 
 def brute_force(market, excluded, pairs, position):
     """(mutually acceptable pairs, blocking ones) from the definition: a pair blocks if each would rather have
     the other than its worst partner, or has room."""
+
     def wants(agent, other):
         mine = partners_in(pairs, agent)
         ranking = market.rankings[agent]
         return len(mine) < market.capacities[agent] or any(
-            position(market, ranking, other) < position(market, ranking, partner) for partner in mine)
+            position(market, ranking, other) < position(market, ranking, partner) for partner in mine
+        )
 
     hosts = [a for a in market.rankings if a.startswith("municipality:")]
     firms = [a for a in market.rankings if a.startswith("company:")]
@@ -99,8 +105,13 @@ def brute_force(market, excluded, pairs, position):
 def test_a_seeded_round_solves_to_the_same_assignment_whatever_the_order_it_is_read_in(drawn):
     market, excluded = drawn
     first = solve("rnd_x", market, excluded)
-    shuffled = RoundPreferences(market.market, market.proposing_side, dict(reversed(market.rankings.items())),
-                                market.capacities, TieBreak(market.tie_break.method, market.tie_break.seed))
+    shuffled = RoundPreferences(
+        market.market,
+        market.proposing_side,
+        dict(reversed(market.rankings.items())),
+        market.capacities,
+        TieBreak(market.tie_break.method, market.tie_break.seed),
+    )
     assert solve("rnd_x", shuffled, excluded) == first
     assert first["tie_break"]["seed"] == market.tie_break.seed
 
@@ -132,8 +143,14 @@ def test_every_reason_given_to_an_unmatched_participant_is_true(drawn):
     market, excluded = drawn
     result = solve("rnd_x", market, excluded)
     pairs = pairs_of(result)
-    view = solved_round(result, market.rankings, market.capacities, "company", market.tie_break.sort_key(),
-                        market.tie_break.method.value)
+    view = solved_round(
+        result,
+        market.rankings,
+        market.capacities,
+        "company",
+        market.tie_break.sort_key(),
+        market.tie_break.method.value,
+    )
     for participant, ranking in market.rankings.items():
         if len(partners_in(pairs, participant)) >= market.capacities[participant]:
             continue
@@ -170,14 +187,24 @@ def test_a_lottery_breaks_a_tie_the_way_its_tickets_say():
     rankings = {"municipality:m0": ["company:c0"], "municipality:m1": ["company:c0"], "company:c0": [hosts]}
     winners = set()
     for seed in range(20):
-        market = RoundPreferences(Market.kigyojin, PartyKind.municipality, rankings,
-                                  dict.fromkeys([*hosts, "company:c0"], 1), TieBreak(TieBreakMethod.lottery, seed))
+        market = RoundPreferences(
+            Market.kigyojin,
+            PartyKind.municipality,
+            rankings,
+            dict.fromkeys([*hosts, "company:c0"], 1),
+            TieBreak(TieBreakMethod.lottery, seed),
+        )
         winner = min(hosts, key=lambda h, seed=seed: hashlib.sha256(f"{seed}:{h}".encode()).hexdigest())
         assert pairs_of(solve("rnd_x", market, Exclusions({}, {}))) == {(winner, "company:c0")}
         winners.add(winner)
     assert winners == set(hosts)  # the lottery, not the ids, decides
-    by_id = RoundPreferences(Market.kigyojin, PartyKind.municipality, rankings,
-                             dict.fromkeys([*hosts, "company:c0"], 1), TieBreak(TieBreakMethod.id_order))
+    by_id = RoundPreferences(
+        Market.kigyojin,
+        PartyKind.municipality,
+        rankings,
+        dict.fromkeys([*hosts, "company:c0"], 1),
+        TieBreak(TieBreakMethod.id_order),
+    )
     assert pairs_of(solve("rnd_x", by_id, Exclusions({}, {}))) == {("municipality:m0", "company:c0")}
 
 

@@ -55,24 +55,42 @@ async def answer(client, method: str, path: str, headers: dict, **kwargs) -> dic
 
 
 async def send(client, ops, round_id: str, participant: str, ranking: list, capacity: int = 1) -> dict:
-    return await answer(client, "POST", f"/matching/rounds/{round_id}/preferences", ops, json={
-        "participant": participant, "capacity": capacity, "ranking": ranking})
+    return await answer(
+        client,
+        "POST",
+        f"/matching/rounds/{round_id}/preferences",
+        ops,
+        json={"participant": participant, "capacity": capacity, "ranking": ranking},
+    )
 
 
 async def test_recommendations_and_eligibility_in_the_kigyojin_market(client, ops):
     tokyo = await add_company(client, ops, "Tokyo", CHIYODA, markets=["kigyojin"], dispatch_months=12)
     await add_company(client, ops, "Sapporo", SAPPORO, markets=["kigyojin"], dispatch_months=12)
     await add_need(client, ops, code=YUBARI, market="kigyojin")
-    for subject, explain in ((municipality(YUBARI), "true"), (municipality(YUBARI), "false"),
-                             (company_party(tokyo), "true")):
-        body = await answer(client, "GET", "/matching/recommendations", ops,
-                            params={"market": "kigyojin", "for": subject, "explain": explain})
+    for subject, explain in (
+        (municipality(YUBARI), "true"),
+        (municipality(YUBARI), "false"),
+        (company_party(tokyo), "true"),
+    ):
+        body = await answer(
+            client,
+            "GET",
+            "/matching/recommendations",
+            ops,
+            params={"market": "kigyojin", "for": subject, "explain": explain},
+        )
         assert_declared(Recommendations, body)
         assert body["items"] and ("excluded" in body) == (explain == "true")
     listed = await answer(client, "GET", "/matching/companies", ops)
     assert all(company["created_at"].endswith("Z") for company in listed["items"])  # read back, zone and all
-    ineligible = await answer(client, "GET", "/matching/eligibility", ops, params={
-        "market": "kigyojin", "municipality": CHIYODA, "partner": company_party(tokyo)})
+    ineligible = await answer(
+        client,
+        "GET",
+        "/matching/eligibility",
+        ops,
+        params={"market": "kigyojin", "municipality": CHIYODA, "partner": company_party(tokyo)},
+    )
     assert_declared(Eligibility, ineligible)
     assert ineligible["eligible"] is False and ineligible["reasons"] and "adviser_years" not in ineligible
 
@@ -80,9 +98,18 @@ async def test_recommendations_and_eligibility_in_the_kigyojin_market(client, op
 async def test_a_lottery_round_from_preferences_to_matches(client, ops):
     a = company_party(await add_company(client, ops, "A", CHIYODA))
     b = company_party(await add_company(client, ops, "B", CHIYODA))
-    fresh = await answer(client, "POST", "/matching/rounds", ops, json={
-        "name": "抽選", "market": "kigyojin", "proposing_side": "municipality",
-        "tie_break": {"method": "lottery", "seed": 7}})
+    fresh = await answer(
+        client,
+        "POST",
+        "/matching/rounds",
+        ops,
+        json={
+            "name": "抽選",
+            "market": "kigyojin",
+            "proposing_side": "municipality",
+            "tie_break": {"method": "lottery", "seed": 7},
+        },
+    )
     assert_declared(RoundView, fresh)
     assert fresh["result"] is None and fresh["solved_at"] is None
     assert_isoformat(fresh["created_at"])
@@ -117,8 +144,13 @@ async def test_a_lottery_round_from_preferences_to_matches(client, ops):
 
 async def test_a_match_with_its_history(client, ops):
     tokyo = await add_company(client, ops, "Tokyo", CHIYODA)
-    match = created(await client.post("/matching/matches", headers=ops, json={
-        "market": "kigyojin", "municipality_code": YUBARI, "company_id": tokyo["id"]}))
+    match = created(
+        await client.post(
+            "/matching/matches",
+            headers=ops,
+            json={"market": "kigyojin", "municipality_code": YUBARI, "company_id": tokyo["id"]},
+        )
+    )
     assert_declared(MatchView, match)
     assert match["history"][0]["from"] is None and match["history"][0]["to"] == "proposed"
     moved = await move(client, ops, match, "accepted")
@@ -138,12 +170,22 @@ async def test_the_advisor_market_shows_the_years_and_the_excluded_pairs(client,
     await add_need(client, ops, code=HIMI, market="advisor", fields=["tourism"])
     years = await answer(client, "GET", f"/matching/municipalities/{YUBARI}/adviser-years", bearer(app_key))
     assert_declared(AdviserYearsOut, years)
-    body = await answer(client, "GET", "/matching/recommendations", ops,
-                        params={"market": "advisor", "for": municipality(HIMI), "explain": "true"})
+    body = await answer(
+        client,
+        "GET",
+        "/matching/recommendations",
+        ops,
+        params={"market": "advisor", "for": municipality(HIMI), "explain": "true"},
+    )
     assert_declared(Recommendations, body)
     assert body["adviser_years"]["year_of_use"] == 1
-    pair = await answer(client, "GET", "/matching/eligibility", ops, params={
-        "market": "advisor", "municipality": YUBARI, "partner": adviser_party(local)})
+    pair = await answer(
+        client,
+        "GET",
+        "/matching/eligibility",
+        ops,
+        params={"market": "advisor", "municipality": YUBARI, "partner": adviser_party(local)},
+    )
     assert_declared(Eligibility, pair)
     assert pair["eligible"] is False and pair["adviser_years"] == years
     round_id = await new_round(client, ops, market="advisor", proposing_side="adviser")

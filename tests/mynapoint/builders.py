@@ -23,14 +23,24 @@ FAST = (0, 0, 0)  # three delivery attempts, no waiting
 
 # --- programs, rosters, residents ------------------------------------------------------------------------
 
+
 def window() -> dict:
     now = datetime.now(UTC)
     return {"opens_at": (now - timedelta(days=1)).isoformat(), "closes_at": (now + timedelta(days=30)).isoformat()}
 
 
 def fixed_program(provider_id: str, *, budget: int = 50_000, points: int = 5_000, **extra) -> dict:
-    return {"municipality_code": MUNICIPALITY, "name": "子育て応援ポイント", "purpose": "子育て支援", "kind": "fixed",
-            "points_per_person": points, "budget_yen": budget, "provider_ids": [provider_id], **window(), **extra}
+    return {
+        "municipality_code": MUNICIPALITY,
+        "name": "子育て応援ポイント",
+        "purpose": "子育て支援",
+        "kind": "fixed",
+        "points_per_person": points,
+        "budget_yen": budget,
+        "provider_ids": [provider_id],
+        **window(),
+        **extra,
+    }
 
 
 def premium_program(provider_id: str, *, cap: int, budget: int = 100_000, rate: str = "1/4") -> dict:
@@ -40,8 +50,14 @@ def premium_program(provider_id: str, *, cap: int, budget: int = 100_000, rate: 
 
 
 def resident(myki_id: str, **extra) -> dict:
-    return {"myki_id": myki_id, "birth_date": "1990-04-01", "household_with_children": True, "income_band": 2,
-            "activity_participation": True, **extra}
+    return {
+        "myki_id": myki_id,
+        "birth_date": "1990-04-01",
+        "household_with_children": True,
+        "income_band": 2,
+        "activity_participation": True,
+        **extra,
+    }
 
 
 def application(provider_id: str, myki_id: str, account: str | None = None) -> dict:
@@ -54,8 +70,9 @@ def keyed(api_key: str, idempotency_key: str) -> dict[str, str]:
 
 async def create_provider(client, ops_key: str, receiver=None) -> dict:
     """A provider (its whsec_ secret included); webhooks to it are verified by `receiver` when given."""
-    response = await client.post("/mynapoint/providers", headers=bearer(ops_key),
-                                 json={"name": "テストペイ", "webhook_url": RECEIVER_URL})
+    response = await client.post(
+        "/mynapoint/providers", headers=bearer(ops_key), json={"name": "テストペイ", "webhook_url": RECEIVER_URL}
+    )
     assert response.status_code == 201, response.text
     provider = response.json()
     if receiver is not None:
@@ -69,19 +86,27 @@ async def create_program(client, muni_key: str, body: dict, myki_ids: list[str] 
     assert created.status_code == 201, created.text
     program = created.json()
     if myki_ids:
-        uploaded = await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni_key),
-                                     json={"residents": [resident(myki_id) for myki_id in myki_ids]})
+        uploaded = await client.post(
+            f"/mynapoint/programs/{program['id']}/roster",
+            headers=bearer(muni_key),
+            json={"residents": [resident(myki_id) for myki_id in myki_ids]},
+        )
         assert uploaded.json() == {"upserted": len(set(myki_ids)), "errors": []}, uploaded.text
     return program
 
 
 # --- applications and grants -----------------------------------------------------------------------------
 
-async def apply(client, app_key: str, provider: dict, program: dict, myki: str = "myki-0001",
-                account: str | None = None) -> dict:
+
+async def apply(
+    client, app_key: str, provider: dict, program: dict, myki: str = "myki-0001", account: str | None = None
+) -> dict:
     """The resident's application, answered 200."""
-    answer = await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
-                               json=application(provider["id"], myki, account))
+    answer = await client.post(
+        f"/mynapoint/programs/{program['id']}/applications",
+        headers=bearer(app_key),
+        json=application(provider["id"], myki, account),
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -115,6 +140,7 @@ async def fresh(session, model, key):
 
 # --- webhooks both ways ----------------------------------------------------------------------------------
 
+
 def worker(db, settings, receiver_client, schedule=FAST) -> DeliveryWorker:
     return DeliveryWorker(db, settings, client=receiver_client, schedule=schedule, rng=random.Random(1))
 
@@ -123,8 +149,12 @@ def signed(secret: str, event: dict, *, msg_id: str | None = None, at: datetime 
     body = json.dumps(event, ensure_ascii=False)
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     at = at or datetime.now(UTC)
-    headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp())),
-               "webhook-signature": Webhook(secret).sign(msg_id, at, body), "content-type": "application/json"}
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, at, body),
+        "content-type": "application/json",
+    }
     return body.encode(), headers
 
 
@@ -142,11 +172,19 @@ def unlinked(account: str, **extra) -> dict:
 
 
 def charge(program: dict, charge_id: str, account: str, amount: int = 4_000) -> dict:
-    return {"type": "charge.completed", "data": {"charge_id": charge_id, "program_id": program["id"],
-                                                 "provider_account_id": account, "amount_yen": amount}}
+    return {
+        "type": "charge.completed",
+        "data": {
+            "charge_id": charge_id,
+            "program_id": program["id"],
+            "provider_account_id": account,
+            "amount_yen": amount,
+        },
+    }
 
 
 # --- redelivery ------------------------------------------------------------------------------------------
+
 
 async def failed_event_of(session, grant_id: str) -> OutboxEvent:
     query = select(OutboxEvent).where(OutboxEvent.grant_id == grant_id, OutboxEvent.event_type == "grant.created")
@@ -177,10 +215,14 @@ class Written:
 
 async def written(session, program_id: str) -> Written:
     grants = (await session.exec(select(func.count()).select_from(Grant).where(Grant.program_id == program_id))).one()
-    ledger = (await session.exec(select(func.count()).select_from(LedgerEntry)
-                                 .where(LedgerEntry.program_id == program_id))).one()
+    ledger = (
+        await session.exec(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.program_id == program_id))
+    ).one()
     events = (await session.exec(select(func.count()).select_from(OutboxEvent))).one()
-    budget, reserved, posted = (await session.exec(select(Program.budget_yen, Program.reserved_yen, Program.posted_yen)
-                                                   .where(Program.id == program_id))).one()
+    budget, reserved, posted = (
+        await session.exec(
+            select(Program.budget_yen, Program.reserved_yen, Program.posted_yen).where(Program.id == program_id)
+        )
+    ).one()
     granted = (await session.exec(select(Application.granted_yen).where(Application.program_id == program_id))).all()
     return Written(grants, ledger, events, (budget, reserved, posted), sorted(granted))

@@ -64,8 +64,18 @@ async def program(client, muni_key, provider) -> dict:
 
 # --- the suite on committed transactions -----------------------------------------------------------------
 
-MYNAPOINT_TABLES = ("ledger_entry", "delivery_attempt", "outbox_event", "inbound_webhook", "point_grant", "application",
-                    "roster_entry", "idempotency_record", "program_change", "program")
+MYNAPOINT_TABLES = (
+    "ledger_entry",
+    "delivery_attempt",
+    "outbox_event",
+    "inbound_webhook",
+    "point_grant",
+    "application",
+    "roster_entry",
+    "idempotency_record",
+    "program_change",
+    "program",
+)
 
 
 @dataclass
@@ -108,12 +118,20 @@ async def live(engine, settings):
 
     started = datetime.now(UTC)
     db = Database(engine)
-    apps = {"subsidy": subsidy_app(settings=settings, db=db), "matching": matching_app(settings=settings, db=db),
-            "mynapoint": mynapoint_app(settings=settings, db=db)}
-    gateway = gateway_app(settings=settings, db=db,
-                          transports={name: httpx.ASGITransport(app=app) for name, app in apps.items()})
-    async with LifespanManager(gateway), httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway),
-                                                           base_url="http://gateway.test", timeout=120) as client:
+    apps = {
+        "subsidy": subsidy_app(settings=settings, db=db),
+        "matching": matching_app(settings=settings, db=db),
+        "mynapoint": mynapoint_app(settings=settings, db=db),
+    }
+    gateway = gateway_app(
+        settings=settings, db=db, transports={name: httpx.ASGITransport(app=app) for name, app in apps.items()}
+    )
+    async with (
+        LifespanManager(gateway),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=gateway), base_url="http://gateway.test", timeout=120
+        ) as client,
+    ):
         yield Live(client, db, settings)
     async with db.sessionmaker() as session:
         for table in MYNAPOINT_TABLES:

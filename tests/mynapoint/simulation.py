@@ -14,8 +14,12 @@ from standardwebhooks.webhooks import Webhook
 from common.models import Application, Grant, LedgerEntry, OutboxEvent, Program
 
 # A grant's ledger rows, by its status.
-LEDGER_OF_STATUS = {"reserved": Counter(reserve=1), "posted": Counter(reserve=1, post=1),
-                    "voided": Counter(reserve=1, void=1), "revoked": Counter(reserve=1, post=1, revoke=1)}
+LEDGER_OF_STATUS = {
+    "reserved": Counter(reserve=1),
+    "posted": Counter(reserve=1, post=1),
+    "voided": Counter(reserve=1, void=1),
+    "revoked": Counter(reserve=1, post=1, revoke=1),
+}
 # The signed (reserved, posted) change of each grant movement, in units of the grant's points.
 SIGNS = {"reserve": (1, 0), "post": (-1, 1), "void": (-1, 0), "revoke": (0, -1)}
 LIVE = ("reserved", "posted")
@@ -85,6 +89,7 @@ class ProviderNetwork:
 
 # --- invariants ------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Tables:
     programs: list
@@ -99,15 +104,42 @@ async def read_tables(session) -> Tables:
         return list((await session.exec(select(*columns))).all())
 
     return Tables(
-        await rows(Program.id, Program.kind, Program.budget_yen, Program.reserved_yen, Program.posted_yen,
-                   Program.per_person_cap),
-        await rows(LedgerEntry.program_id, LedgerEntry.grant_id, LedgerEntry.kind, LedgerEntry.budget_delta,
-                   LedgerEntry.reserved_delta, LedgerEntry.posted_delta),
-        await rows(Grant.id, Grant.program_id, Grant.application_id, Grant.provider_id, Grant.myki_hash, Grant.points,
-                   Grant.status),
+        await rows(
+            Program.id,
+            Program.kind,
+            Program.budget_yen,
+            Program.reserved_yen,
+            Program.posted_yen,
+            Program.per_person_cap,
+        ),
+        await rows(
+            LedgerEntry.program_id,
+            LedgerEntry.grant_id,
+            LedgerEntry.kind,
+            LedgerEntry.budget_delta,
+            LedgerEntry.reserved_delta,
+            LedgerEntry.posted_delta,
+        ),
+        await rows(
+            Grant.id,
+            Grant.program_id,
+            Grant.application_id,
+            Grant.provider_id,
+            Grant.myki_hash,
+            Grant.points,
+            Grant.status,
+        ),
         await rows(Application.id, Application.program_id, Application.granted_yen),
-        await rows(OutboxEvent.id, OutboxEvent.provider_id, OutboxEvent.event_type, OutboxEvent.grant_id,
-                   OutboxEvent.status, OutboxEvent.attempts, OutboxEvent.last_error))
+        await rows(
+            OutboxEvent.id,
+            OutboxEvent.provider_id,
+            OutboxEvent.event_type,
+            OutboxEvent.grant_id,
+            OutboxEvent.status,
+            OutboxEvent.attempts,
+            OutboxEvent.last_error,
+        ),
+    )
 
 
 def violations(tables: Tables, funded: dict[str, int]) -> list[str]:
@@ -128,11 +160,15 @@ def _money(tables: Tables, funded: dict[str, int]) -> list[str]:
         if reserved < 0 or posted < 0 or reserved + posted > budget:
             problems.append(f"{program_id}: budget {budget} < reserved {reserved} + posted {posted}, or one < 0")
         if [budget, reserved, posted] != ledger[program_id]:
-            problems.append(f"{program_id}: balances {(budget, reserved, posted)} but the ledger sums to "
-                            f"{tuple(ledger[program_id])}")
+            problems.append(
+                f"{program_id}: balances {(budget, reserved, posted)} but the ledger sums to "
+                f"{tuple(ledger[program_id])}"
+            )
         if (reserved, posted) != (by_grants[program_id, "reserved"], by_grants[program_id, "posted"]):
-            problems.append(f"{program_id}: (reserved, posted) {(reserved, posted)} but the live grants sum to "
-                            f"{(by_grants[program_id, 'reserved'], by_grants[program_id, 'posted'])}")
+            problems.append(
+                f"{program_id}: (reserved, posted) {(reserved, posted)} but the live grants sum to "
+                f"{(by_grants[program_id, 'reserved'], by_grants[program_id, 'posted'])}"
+            )
         if budget != funded.get(program_id):
             problems.append(f"{program_id}: budget {budget} but the simulation funded {funded.get(program_id)}")
     return problems
@@ -153,8 +189,11 @@ def _grants(tables: Tables) -> list[str]:
         if status in LIVE:
             live_fixed[program_id, myki] += kinds[program_id] == "fixed"
             held[application_id] += points
-    problems += [f"{program_id}: a resident holds {count} live fixed grants"
-                 for (program_id, _myki), count in live_fixed.items() if count > 1]
+    problems += [
+        f"{program_id}: a resident holds {count} live fixed grants"
+        for (program_id, _myki), count in live_fixed.items()
+        if count > 1
+    ]
     fund_rows = rows_of.pop(None, [])
     problems += [f"a ledger row {row} of no grant" for row in fund_rows if row[0] != "fund" or any(row[2:])]
     problems += [f"ledger rows {rows} of a missing grant {grant_id}" for grant_id, rows in rows_of.items()]
@@ -164,17 +203,21 @@ def _grants(tables: Tables) -> list[str]:
 def _ledger_of_grant(grant_id: str, status: str, points: int, rows: list[tuple[str, int, int, int]]) -> list[str]:
     kinds = Counter(kind for kind, *_ in rows)
     problems = [] if kinds == LEDGER_OF_STATUS[status] else [f"{grant_id} is {status} but has ledger rows {kinds}"]
-    return problems + [f"{grant_id}'s {kind} row moves {(budget, reserved, posted)} for {points} points"
-                       for kind, budget, reserved, posted in rows
-                       if (budget, reserved, posted) != (0, SIGNS[kind][0] * points, SIGNS[kind][1] * points)]
+    return problems + [
+        f"{grant_id}'s {kind} row moves {(budget, reserved, posted)} for {points} points"
+        for kind, budget, reserved, posted in rows
+        if (budget, reserved, posted) != (0, SIGNS[kind][0] * points, SIGNS[kind][1] * points)
+    ]
 
 
 def _premium_totals(tables: Tables, held: Counter[str]) -> list[str]:
     premium = {program_id: cap for program_id, kind, _b, _r, _p, cap in tables.programs if kind == "premium"}
-    return [f"{application_id}: granted_yen {granted} but its live grants hold {held[application_id]} "
-            f"(cap {premium[program_id]})"
-            for application_id, program_id, granted in tables.applications
-            if program_id in premium and (granted != held[application_id] or granted > premium[program_id])]
+    return [
+        f"{application_id}: granted_yen {granted} but its live grants hold {held[application_id]} "
+        f"(cap {premium[program_id]})"
+        for application_id, program_id, granted in tables.applications
+        if program_id in premium and (granted != held[application_id] or granted > premium[program_id])
+    ]
 
 
 def _outbox(tables: Tables) -> list[str]:
@@ -207,15 +250,26 @@ def provider_disagreements(providers: list[FakeProvider], tables: Tables) -> lis
     the provider (worker._after_final_failure, grants.void_undelivered_grant), although an attempt whose answer
     was lost may have landed; so a provider may hold such a grant. Only that case is let through here."""
     problems = []
-    failed = {grant_id for _id, _p, event_type, grant_id, status, *_ in tables.outbox
-              if event_type == "grant.created" and status == "failed"}
+    failed = {
+        grant_id
+        for _id, _p, event_type, grant_id, status, *_ in tables.outbox
+        if event_type == "grant.created" and status == "failed"
+    }
     for provider in providers:
-        live = {grant_id for grant_id, _p, _a, provider_id, _m, _pts, status in tables.grants
-                if provider_id == provider.info["id"] and status in LIVE}
+        live = {
+            grant_id
+            for grant_id, _p, _a, provider_id, _m, _pts, status in tables.grants
+            if provider_id == provider.info["id"] and status in LIVE
+        }
         status = {grant_id: status for grant_id, *_, status in tables.grants}
-        problems += [f"{provider.host} holds {grant_id}, which is {status.get(grant_id)}; its events "
-                     f"{[event[2:] for event in tables.outbox if event[3] == grant_id]}"
-                     for grant_id in provider.holds if grant_id not in live and grant_id not in failed]
-        problems += [f"{provider.host} never got {grant_id}, which is {status[grant_id]}"
-                     for grant_id in sorted(live - set(provider.holds))]
+        problems += [
+            f"{provider.host} holds {grant_id}, which is {status.get(grant_id)}; its events "
+            f"{[event[2:] for event in tables.outbox if event[3] == grant_id]}"
+            for grant_id in provider.holds
+            if grant_id not in live and grant_id not in failed
+        ]
+        problems += [
+            f"{provider.host} never got {grant_id}, which is {status[grant_id]}"
+            for grant_id in sorted(live - set(provider.holds))
+        ]
     return problems

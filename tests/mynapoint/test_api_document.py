@@ -41,8 +41,11 @@ async def test_every_success_response_has_named_properties(document):
 async def test_every_operation_has_a_summary_a_description_and_a_tag(document):
     operations = dict(_mynapoint_operations(document))
     assert len(operations) >= 29
-    bare = [name for name, operation in operations.items()
-            if not (operation.get("summary") and operation.get("description") and operation.get("tags"))]
+    bare = [
+        name
+        for name, operation in operations.items()
+        if not (operation.get("summary") and operation.get("description") and operation.get("tags"))
+    ]
     assert bare == []
 
 
@@ -56,8 +59,7 @@ async def test_every_json_request_body_has_an_example(document):
 
 
 async def test_the_webhooks_section_lists_every_outbound_event(document):
-    assert set(document["webhooks"]) == {event.name for event in OUTBOUND} >= {"grant.created", "grant.revoked",
-                                                                                "ping"}
+    assert set(document["webhooks"]) == {event.name for event in OUTBOUND} >= {"grant.created", "grant.revoked", "ping"}
     for name, item in document["webhooks"].items():
         body = _resolve(document, item["post"]["requestBody"]["content"]["application/json"]["schema"])
         assert body["properties"]["type"]["const"] == name

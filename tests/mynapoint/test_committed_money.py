@@ -46,8 +46,9 @@ async def test_an_application_a_refusal_and_a_top_up_commit_exactly_their_moveme
     refused = await apply(live.client, app, made.provider, made.program, "res-a2")
     assert first["grant"]["status"] == "reserved" and refused["reasons"][0]["code"] == "budget_exhausted"
     assert await _committed(live, made.program["id"]) == ((5_000, 5_000, 0), Counter(fund=1, reserve=1))
-    topped = await live.client.post(f"/mynapoint/programs/{made.program['id']}/funding", headers=bearer(made.muni_key),
-                                    json={"amount_yen": 5_000})
+    topped = await live.client.post(
+        f"/mynapoint/programs/{made.program['id']}/funding", headers=bearer(made.muni_key), json={"amount_yen": 5_000}
+    )
     assert topped.status_code == 200, topped.text
     again = await apply(live.client, app, made.provider, made.program, "res-a2")
     assert again["grant"]["status"] == "reserved"
@@ -57,14 +58,14 @@ async def test_an_application_a_refusal_and_a_top_up_commit_exactly_their_moveme
 async def test_a_credit_commits_once_and_a_revoke_takes_it_back(live, receiver):
     made = await live.fixed_program(receiver, ["res-c1"])
     grant = (await apply(live.client, await live.key("app"), made.provider, made.program, "res-c1"))["grant"]
-    outcomes = [(await post_event(live.client, made.provider, credited(grant["id"]))).json()["outcome"]
-                for _ in range(2)]
+    outcomes = [
+        (await post_event(live.client, made.provider, credited(grant["id"]))).json()["outcome"] for _ in range(2)
+    ]
     assert outcomes == ["posted", "ignored: grant already posted"]
     assert await _committed(live, made.program["id"]) == ((50_000, 0, 5_000), Counter(fund=1, reserve=1, post=1))
     revoked = await live.client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(made.muni_key))
     assert revoked.json()["status"] == "revoked"
-    assert await _committed(live, made.program["id"]) == ((50_000, 0, 0),
-                                                          Counter(fund=1, reserve=1, post=1, revoke=1))
+    assert await _committed(live, made.program["id"]) == ((50_000, 0, 0), Counter(fund=1, reserve=1, post=1, revoke=1))
 
 
 async def test_expiry_and_a_revoke_before_credit_commit_their_voids(live, receiver, receiver_client):
@@ -73,8 +74,9 @@ async def test_expiry_and_a_revoke_before_credit_commit_their_voids(live, receiv
     expiring = (await apply(live.client, app, made.provider, made.program, "res-v1"))["grant"]
     withdrawn = (await apply(live.client, app, made.provider, made.program, "res-v2"))["grant"]
     async with live.db.sessionmaker() as session:
-        await session.exec(update(Grant).where(Grant.id == expiring["id"])
-                           .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+        await session.exec(
+            update(Grant).where(Grant.id == expiring["id"]).values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
         await session.commit()
     assert await worker(live.db, live.settings, receiver_client).sweep_expired_reservations() == 1
     revoked = await live.client.post(f"/mynapoint/grants/{withdrawn['id']}/revoke", headers=bearer(made.muni_key))
@@ -97,11 +99,14 @@ async def test_an_unlink_and_a_relink_commit_a_void_and_one_new_reservation(live
 async def test_charges_commit_within_the_cap_and_a_charge_the_budget_refuses_leaves_nothing(live, receiver):
     made, app = await live.fixed_program(receiver, []), await live.key("app")
     provider = made.provider
-    program = await create_program(live.client, made.muni_key, premium_program(provider["id"], cap=3_000,
-                                                                               budget=2_000), ["buyer"])
+    program = await create_program(
+        live.client, made.muni_key, premium_program(provider["id"], cap=3_000, budget=2_000), ["buyer"]
+    )
     await apply(live.client, app, provider, program, "buyer")
-    outcomes = [(await post_event(live.client, provider, charge(program, cid, "acct-buyer", amount))).json()["outcome"]
-                for cid, amount in [("k1", 4_000), ("k2", 8_000), ("k3", 4_000)]]
+    outcomes = [
+        (await post_event(live.client, provider, charge(program, cid, "acct-buyer", amount))).json()["outcome"]
+        for cid, amount in [("k1", 4_000), ("k2", 8_000), ("k3", 4_000)]
+    ]
     assert outcomes[0].startswith("reserved 1000 points") and outcomes[1] == "ignored: budget exhausted"
     assert outcomes[2].startswith("reserved 1000 points")  # the refused charge took nothing from the cap
     assert await _committed(live, program["id"]) == ((2_000, 2_000, 0), Counter(fund=1, reserve=2))

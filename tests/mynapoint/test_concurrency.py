@@ -22,12 +22,16 @@ async def _setup(live) -> tuple[dict, dict, str]:
     muni = await live.key("municipality", municipality_code=MUNICIPALITY)
     app = await live.key("app")
     provider = await create_provider(live.client, ops)
-    created = await live.client.post("/mynapoint/programs", headers=bearer(muni), json=fixed_program(
-        provider["id"], budget=GRANTS_COVERED * POINTS, points=POINTS))
+    created = await live.client.post(
+        "/mynapoint/programs",
+        headers=bearer(muni),
+        json=fixed_program(provider["id"], budget=GRANTS_COVERED * POINTS, points=POINTS),
+    )
     program = created.json()
     roster = [resident(f"r-{n:04d}") for n in range(RESIDENTS)]
-    uploaded = await live.client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni),
-                                      json={"residents": roster})
+    uploaded = await live.client.post(
+        f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni), json={"residents": roster}
+    )
     assert uploaded.json()["upserted"] == RESIDENTS
     return provider, program, app
 
@@ -43,13 +47,15 @@ async def test_400_residents_at_once_get_exactly_the_100_grants_the_budget_cover
     rng.shuffle(everything)
 
     async def send(myki: str, key: str):
-        response = await live.client.post(url, headers=bearer(app) | {"Idempotency-Key": key},
-                                          json=application(provider["id"], myki))
+        response = await live.client.post(
+            url, headers=bearer(app) | {"Idempotency-Key": key}, json=application(provider["id"], myki)
+        )
         return myki, key, response
 
     answers = await asyncio.gather(*(send(myki, key) for myki, key in everything))
-    assert {response.status_code for _, _, response in answers} <= {200, 409}, \
-        [r.text for _, _, r in answers if r.status_code not in (200, 409)][:3]
+    assert {response.status_code for _, _, response in answers} <= {200, 409}, [
+        r.text for _, _, r in answers if r.status_code not in (200, 409)
+    ][:3]
     # A 409 means "the same key is still in flight": the client retries it once it is done.
     final = {}
     for myki, key, response in answers:
@@ -67,18 +73,23 @@ async def test_400_residents_at_once_get_exactly_the_100_grants_the_budget_cover
             # A retried success is replayed or found again, never answered "budget exhausted".
             assert all(body["grant"] for body in bodies)
         else:
-            assert all(body["eligible"] and [r["code"] for r in body["reasons"]] == ["budget_exhausted"]
-                       for body in bodies)
+            assert all(
+                body["eligible"] and [r["code"] for r in body["reasons"]] == ["budget_exhausted"] for body in bodies
+            )
     assert len(granted_ids) == GRANTS_COVERED
 
     async with live.db.sessionmaker() as session:
         stored = await session.get(Program, program["id"])
         assert (stored.reserved_yen, stored.budget_yen) == (GRANTS_COVERED * POINTS, GRANTS_COVERED * POINTS)
-        per_resident = (await session.exec(select(Grant.myki_hash, func.count()).where(
-            Grant.program_id == program["id"]).group_by(Grant.myki_hash))).all()
+        per_resident = (
+            await session.exec(
+                select(Grant.myki_hash, func.count()).where(Grant.program_id == program["id"]).group_by(Grant.myki_hash)
+            )
+        ).all()
         assert len(per_resident) == GRANTS_COVERED and {count for _, count in per_resident} == {1}
-        assert set(granted_ids.values()) == set((await session.exec(
-            select(Grant.id).where(Grant.program_id == program["id"]))).all())
+        assert set(granted_ids.values()) == set(
+            (await session.exec(select(Grant.id).where(Grant.program_id == program["id"]))).all()
+        )
         assert await reconcile(session) == []
 
 
@@ -86,25 +97,31 @@ async def test_concurrent_requests_with_one_key_make_one_grant_and_conflicts(liv
     provider, program, app = await _setup(live)
     url = f"/mynapoint/programs/{program['id']}/applications"
     headers = bearer(app) | {"Idempotency-Key": "one-key"}
-    answers = await asyncio.gather(*(live.client.post(url, headers=headers, json=application(provider["id"], "r-0001"))
-                                     for _ in range(8)))
+    answers = await asyncio.gather(
+        *(live.client.post(url, headers=headers, json=application(provider["id"], "r-0001")) for _ in range(8))
+    )
     statuses = Counter(answer.status_code for answer in answers)
     assert set(statuses) <= {200, 409}
     assert len({a.json()["grant"]["id"] for a in answers if a.status_code == 200}) == 1
     async with live.db.sessionmaker() as session:
-        count = (await session.exec(select(func.count()).select_from(Grant).where(
-            Grant.program_id == program["id"]))).one()
+        count = (
+            await session.exec(select(func.count()).select_from(Grant).where(Grant.program_id == program["id"]))
+        ).one()
         assert count == 1
 
 
 async def test_one_webhook_delivered_concurrently_has_one_effect(live):
     provider, program, app = await _setup(live)
-    answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
-                                    json=application(provider["id"], "r-0002"))
+    answer = await live.client.post(
+        f"/mynapoint/programs/{program['id']}/applications",
+        headers=bearer(app),
+        json=application(provider["id"], "r-0002"),
+    )
     grant_id = answer.json()["grant"]["id"]
     body, headers = signed(provider["webhook_secret"], {"type": "grant.credited", "data": {"grant_id": grant_id}})
-    answers = await asyncio.gather(*(live.client.post(f"/webhooks/providers/{provider['id']}", content=body,
-                                                      headers=headers) for _ in range(6)))
+    answers = await asyncio.gather(
+        *(live.client.post(f"/webhooks/providers/{provider['id']}", content=body, headers=headers) for _ in range(6))
+    )
     assert [a.status_code for a in answers] == [200] * 6
     assert sum(a.json()["duplicate"] is False for a in answers) == 1
     async with live.db.sessionmaker() as session:

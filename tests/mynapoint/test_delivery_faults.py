@@ -51,13 +51,22 @@ async def _events(live) -> tuple[dict, set[str]]:
     muni = await live.key("municipality", municipality_code=MUNICIPALITY)
     app = await live.key("app")
     provider = await create_provider(live.client, ops)
-    program = (await live.client.post("/mynapoint/programs", headers=bearer(muni),
-                                      json=fixed_program(provider["id"], budget=EVENTS * 5_000))).json()
-    await live.client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni),
-                           json={"residents": [resident(f"fault-{n}") for n in range(EVENTS)]})
+    program = (
+        await live.client.post(
+            "/mynapoint/programs", headers=bearer(muni), json=fixed_program(provider["id"], budget=EVENTS * 5_000)
+        )
+    ).json()
+    await live.client.post(
+        f"/mynapoint/programs/{program['id']}/roster",
+        headers=bearer(muni),
+        json={"residents": [resident(f"fault-{n}") for n in range(EVENTS)]},
+    )
     for n in range(EVENTS):
-        await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
-                               json=application(provider["id"], f"fault-{n}"))
+        await live.client.post(
+            f"/mynapoint/programs/{program['id']}/applications",
+            headers=bearer(app),
+            json=application(provider["id"], f"fault-{n}"),
+        )
     async with live.db.sessionmaker() as session:
         ids = set((await session.exec(select(OutboxEvent.id))).all())
     assert len(ids) == EVENTS
@@ -70,8 +79,9 @@ async def test_every_event_arrives_exactly_once_despite_faults_and_a_killed_work
     client = httpx.AsyncClient(transport=httpx.MockTransport(flaky.handle))
 
     def new_worker() -> DeliveryWorker:
-        return DeliveryWorker(live.db, live.settings, client=client, schedule=SCHEDULE, lease_seconds=0.5,
-                              batch_size=10)
+        return DeliveryWorker(
+            live.db, live.settings, client=client, schedule=SCHEDULE, lease_seconds=0.5, batch_size=10
+        )
 
     # The first worker dies while its batch is in flight: its leases must expire before anyone resends.
     doomed = asyncio.create_task(new_worker().run_once())

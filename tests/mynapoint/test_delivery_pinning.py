@@ -52,7 +52,8 @@ async def _event(session) -> OutboxEvent:
 
 
 async def test_the_request_goes_to_the_checked_address_under_the_provider_name(
-        client, app_key, provider, program, receiver, receiver_client, db, production, session, resolver):
+    client, app_key, provider, program, receiver, receiver_client, db, production, session, resolver
+):
     await _pending_delivery(client, app_key, provider, program, session)
     assert await worker(db, production, receiver_client).run_once() == 1
     (request,) = receiver.received
@@ -65,7 +66,8 @@ async def test_the_request_goes_to_the_checked_address_under_the_provider_name(
 
 @pytest.mark.parametrize("rebound", [["10.0.0.5"], ["127.0.0.1"], [PUBLIC, "169.254.169.254"], ["::1"]])
 async def test_a_name_rebound_to_a_private_address_is_never_contacted(
-        client, app_key, provider, program, receiver, receiver_client, db, production, session, resolver, rebound):
+    client, app_key, provider, program, receiver, receiver_client, db, production, session, resolver, rebound
+):
     grant = await _pending_delivery(client, app_key, provider, program, session)
     resolver.addresses = rebound
     await worker(db, production, receiver_client).run_once()
@@ -82,8 +84,9 @@ async def test_a_name_rebound_to_a_private_address_is_never_contacted(
     assert stored.status == "voided"  # like any delivery that finally failed
 
 
-async def test_a_name_that_stops_resolving_is_retried(client, app_key, provider, program, receiver, receiver_client,
-                                                      db, production, session, resolver):
+async def test_a_name_that_stops_resolving_is_retried(
+    client, app_key, provider, program, receiver, receiver_client, db, production, session, resolver
+):
     await _pending_delivery(client, app_key, provider, program, session)
     resolver.addresses = []
     await worker(db, production, receiver_client).run_once()
@@ -94,8 +97,9 @@ async def test_a_name_that_stops_resolving_is_retried(client, app_key, provider,
     assert (await _event(session)).status == "delivered"
 
 
-async def test_development_mode_sends_to_the_name_as_configured(client, app_key, provider, program, receiver,
-                                                                receiver_client, db, settings, resolver):
+async def test_development_mode_sends_to_the_name_as_configured(
+    client, app_key, provider, program, receiver, receiver_client, db, settings, resolver
+):
     assert settings.insecure_webhooks_allowed()
     await applied_grant(client, app_key, provider, program)
     await worker(db, settings, receiver_client).run_once()

@@ -10,9 +10,12 @@ from services.mynapoint.main import create_app
 from tests.conftest import bearer
 from tests.mynapoint.builders import RECEIVER_URL, applied_grant, keyed, post_event, worker
 
-KEYED_OPERATIONS = [("/mynapoint/providers", "post"), ("/mynapoint/providers/{provider_id}/rotate-secret", "post"),
-                    ("/mynapoint/grants/{grant_id}/revoke", "post"),
-                    ("/mynapoint/deliveries/{event_id}/redeliver", "post")]
+KEYED_OPERATIONS = [
+    ("/mynapoint/providers", "post"),
+    ("/mynapoint/providers/{provider_id}/rotate-secret", "post"),
+    ("/mynapoint/grants/{grant_id}/revoke", "post"),
+    ("/mynapoint/deliveries/{event_id}/redeliver", "post"),
+]
 
 
 def test_the_header_is_declared_in_openapi(settings, db):
@@ -31,8 +34,9 @@ async def test_onboarding_replays_the_same_provider_and_secret(client, ops_key, 
     assert first.json()["webhook_secret"].startswith("whsec_")
     named = select(func.count()).select_from(Provider).where(Provider.name == "リトライペイ")
     assert (await session.exec(named)).one() == 1
-    other = await client.post("/mynapoint/providers", headers=keyed(ops_key, "onboard-1"),
-                              json=body | {"name": "別のペイ"})
+    other = await client.post(
+        "/mynapoint/providers", headers=keyed(ops_key, "onboard-1"), json=body | {"name": "別のペイ"}
+    )
     assert other.status_code == 422 and other.json()["error"]["field"] == "Idempotency-Key"
 
 
@@ -44,12 +48,15 @@ async def test_a_replayed_rotation_rotates_once(client, ops_key, provider, sessi
     stored = await session.get(Provider, provider["id"])
     await session.refresh(stored)
     # Rotated twice, the original secret would no longer sign during the overlap.
-    assert (stored.webhook_secret, stored.previous_webhook_secret) == (first.json()["webhook_secret"],
-                                                                      provider["webhook_secret"])
+    assert (stored.webhook_secret, stored.previous_webhook_secret) == (
+        first.json()["webhook_secret"],
+        provider["webhook_secret"],
+    )
 
 
-async def test_a_replayed_revoke_answers_the_same_and_revokes_once(client, app_key, muni_key, provider, program,
-                                                                    session):
+async def test_a_replayed_revoke_answers_the_same_and_revokes_once(
+    client, app_key, muni_key, provider, program, session
+):
     grant = await applied_grant(client, app_key, provider, program)
     await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
     url = f"/mynapoint/grants/{grant['id']}/revoke"
@@ -63,8 +70,9 @@ async def test_a_replayed_revoke_answers_the_same_and_revokes_once(client, app_k
     assert (await session.exec(revoked)).one() == 1
 
 
-async def test_a_replayed_redeliver_does_not_queue_the_event_again(client, app_key, ops_key, provider, program,
-                                                                   receiver, receiver_client, db, settings):
+async def test_a_replayed_redeliver_does_not_queue_the_event_again(
+    client, app_key, ops_key, provider, program, receiver, receiver_client, db, settings
+):
     await applied_grant(client, app_key, provider, program)
     await worker(db, settings, receiver_client).run_once()
     (event_id,) = list(receiver.applied)

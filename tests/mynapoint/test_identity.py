@@ -35,9 +35,18 @@ def test_the_hash_depends_on_the_server_secret():
     assert "ABCD1234" not in myki_hash("ABCD1234", b"a" * 32)
 
 
-SEPARATED_MY_NUMBERS = ["1234-5678-9018", "1234 5678 9018", "1234.5678.9018", "1234_5678_9018", " 123456789018\n",
-                        "１２３４５６７８９０１８", "１２３４－５６７８－９０１８", "1234\u30005678\u30009018",
-                        "1234\u20135678\u20149018", "1234ー5678ー9018"]
+SEPARATED_MY_NUMBERS = [
+    "1234-5678-9018",
+    "1234 5678 9018",
+    "1234.5678.9018",
+    "1234_5678_9018",
+    " 123456789018\n",
+    "１２３４５６７８９０１８",
+    "１２３４－５６７８－９０１８",
+    "1234\u30005678\u30009018",
+    "1234\u20135678\u20149018",
+    "1234ー5678ー9018",
+]
 
 
 @pytest.mark.parametrize("written", SEPARATED_MY_NUMBERS)
@@ -52,8 +61,9 @@ def test_twelve_separated_digits_failing_the_check_digit_are_an_identifier():
     assert myki_hash("1234-5678-9017", b"k" * 32)
 
 
-@pytest.mark.parametrize("variant", ["ABCD1234\n", " ABCD1234", "ABCD1234\r\n", "\tABCD1234 ", "ＡＢＣＤ１２３４",
-                                     "ABCD1234\u3000"])
+@pytest.mark.parametrize(
+    "variant", ["ABCD1234\n", " ABCD1234", "ABCD1234\r\n", "\tABCD1234 ", "ＡＢＣＤ１２３４", "ABCD1234\u3000"]
+)
 def test_one_resident_however_the_id_is_padded_or_widened(variant):
     assert myki_hash(variant, b"a" * 32) == myki_hash("ABCD1234", b"a" * 32)
 
@@ -62,8 +72,9 @@ def test_case_is_kept():
     assert myki_hash("abcd1234", b"a" * 32) != myki_hash("ABCD1234", b"a" * 32)
 
 
-@pytest.mark.parametrize("bad", ["ABC", "AB CD1234", "ABCD\n1234", "ABCD/1234", "マイキー1234", "A" * 65, "\n\n\n\n",
-                                 "ABCD\u00001234"])
+@pytest.mark.parametrize(
+    "bad", ["ABC", "AB CD1234", "ABCD\n1234", "ABCD/1234", "マイキー1234", "A" * 65, "\n\n\n\n", "ABCD\u00001234"]
+)
 def test_outside_the_alphabet_is_refused_naming_the_field(bad):
     with pytest.raises(Unprocessable) as refused:
         myki_hash(bad, b"k" * 32, field="residents.0.myki_id")

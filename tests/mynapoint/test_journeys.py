@@ -31,16 +31,26 @@ async def drain(sender) -> None:
 
 async def start_program(client, muni: dict, provider_id: str, myki_ids: list[str]) -> dict:
     """The officer's first steps: a program from the template (in a window open now), its roster and a budget."""
-    created = await client.post("/mynapoint/programs", headers=muni, json={
-        "municipality_code": MUNICIPALITY, "name": "夕張市 保険証ポイント", "template": TEMPLATE, "budget_yen": 0,
-        "provider_ids": [provider_id], **window()})
+    created = await client.post(
+        "/mynapoint/programs",
+        headers=muni,
+        json={
+            "municipality_code": MUNICIPALITY,
+            "name": "夕張市 保険証ポイント",
+            "template": TEMPLATE,
+            "budget_yen": 0,
+            "provider_ids": [provider_id],
+            **window(),
+        },
+    )
     assert created.status_code == 201, created.text
     program = created.json()
     assert program["eligibility"] == {"card_applied_by": "2023-02-28"} and program["points_per_person"] == 7500
     uploaded = await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=muni, json=roster(*myki_ids))
     assert uploaded.json() == {"upserted": len(myki_ids), "errors": []}
-    funded = await client.post(f"/mynapoint/programs/{program['id']}/funding", headers=muni,
-                               json={"amount_yen": 7500 * len(myki_ids)})
+    funded = await client.post(
+        f"/mynapoint/programs/{program['id']}/funding", headers=muni, json={"amount_yen": 7500 * len(myki_ids)}
+    )
     assert funded.json()["budget_yen"] == 7500 * len(myki_ids)
     return program
 
@@ -58,8 +68,10 @@ async def test_an_officer_runs_a_program(client, muni_key, app_key, provider):
     assert paused.json()["status"] == "paused"
     refused = await client.post(f"{path}/applications", headers=app, json=application(provider["id"], "jour-1"))
     assert error_code(refused, 409) == "program_paused"
-    assert program["id"] not in [p["id"] for p in (await client.get(
-        "/mynapoint/programs", headers=muni, params={"status": "open"})).json()["items"]]
+    assert program["id"] not in [
+        p["id"]
+        for p in (await client.get("/mynapoint/programs", headers=muni, params={"status": "open"})).json()["items"]
+    ]
     resumed = await client.patch(path, headers=muni, json={"status": "open", "name": "夕張市 保険証ポイント（再開）"})
     assert resumed.json()["status"] == "open"
 
@@ -67,20 +79,23 @@ async def test_an_officer_runs_a_program(client, muni_key, app_key, provider):
     assert applied.json()["grant"]["points"] == 7500
     applications = (await client.get(f"{path}/applications", headers=muni)).json()
     assert [(item["id"], item["status"]) for item in applications["items"]] == [
-        (applied.json()["application_id"], "active")]
+        (applied.json()["application_id"], "active")
+    ]
     assert "myki_hash" not in applications["items"][0]
 
     changes = (await client.get(f"{path}/changes", headers=muni)).json()["items"]
     renamed = "夕張市 保険証ポイント（再開）"
     assert [(change["before"], change["after"]) for change in changes] == [
         ({"status": "open"}, {"status": "paused"}),
-        ({"status": "paused", "name": "夕張市 保険証ポイント"}, {"status": "open", "name": renamed})]
+        ({"status": "paused", "name": "夕張市 保険証ポイント"}, {"status": "open", "name": renamed}),
+    ]
     assert changes[0]["actor"] == f"municipality:{MUNICIPALITY}"
     assert changes[0]["request_id"] == paused.headers["x-request-id"]
 
 
-async def test_a_program_refuses_to_close_in_the_past_and_keeps_to_its_card_deadline(client, muni_key, app_key,
-                                                                                    provider):
+async def test_a_program_refuses_to_close_in_the_past_and_keeps_to_its_card_deadline(
+    client, muni_key, app_key, provider
+):
     muni, app = bearer(muni_key), bearer(app_key)
     program = await start_program(client, muni, provider["id"], ["early-1"])
     path = f"/mynapoint/programs/{program['id']}"
@@ -95,8 +110,9 @@ async def test_a_program_refuses_to_close_in_the_past_and_keeps_to_its_card_dead
     assert not any("myki" in key for entry in entries for key in entry)
 
 
-async def test_a_resident_app_applies_then_asks_where_the_points_are(client, muni_key, app_key, provider, db,
-                                                                     settings, receiver_client):
+async def test_a_resident_app_applies_then_asks_where_the_points_are(
+    client, muni_key, app_key, provider, db, settings, receiver_client
+):
     app = bearer(app_key)
     program = await start_program(client, bearer(muni_key), provider["id"], ["res-1"])
     status_path = f"/mynapoint/programs/{program['id']}/status"
@@ -105,15 +121,20 @@ async def test_a_resident_app_applies_then_asks_where_the_points_are(client, mun
     assert (before["eligible"], [r["code"] for r in before["reasons"]]) == (True, ["not_applied"])
     stranger = (await client.post(status_path, headers=app, json={"myki_id": "nobody"})).json()
     assert (stranger["on_roster"], stranger["eligible"], [r["code"] for r in stranger["reasons"]]) == (
-        False, False, ["not_on_roster"])
+        False,
+        False,
+        ["not_on_roster"],
+    )
 
-    applied = await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=app,
-                                json=application(provider["id"], "res-1"))
+    applied = await client.post(
+        f"/mynapoint/programs/{program['id']}/applications", headers=app, json=application(provider["id"], "res-1")
+    )
     grant_id = applied.json()["grant"]["id"]
     waiting = (await client.post(status_path, headers=app, json={"myki_id": "res-1"})).json()
     assert waiting["application"]["id"] == applied.json()["application_id"]
     assert [(g["id"], g["status"], g["reason"]["code"]) for g in waiting["grants"]] == [
-        (grant_id, "reserved", "awaiting_credit")]
+        (grant_id, "reserved", "awaiting_credit")
+    ]
 
     await drain(worker(db, settings, receiver_client))
     assert (await post_event(client, provider, credited(grant_id))).status_code == 200
@@ -121,9 +142,9 @@ async def test_a_resident_app_applies_then_asks_where_the_points_are(client, mun
     assert [(g["status"], g["reason"]["code"]) for g in done["grants"]] == [("posted", "credited")]
 
 
-async def test_a_provider_pings_itself_and_recovers_what_failed_with_one_call(client, muni_key, app_key, provider,
-                                                                              receiver, db, settings,
-                                                                              receiver_client, ops_key):
+async def test_a_provider_pings_itself_and_recovers_what_failed_with_one_call(
+    client, muni_key, app_key, provider, receiver, db, settings, receiver_client, ops_key
+):
     own = bearer(await make_key(db, "provider", provider_id=provider["id"]))
     catalogue = (await client.get("/mynapoint/event-types", headers=own)).json()["items"]
     assert {"grant.created", "grant.revoked", "ping"} <= {e["type"] for e in catalogue if e["direction"] == "outbound"}
@@ -140,24 +161,36 @@ async def test_a_provider_pings_itself_and_recovers_what_failed_with_one_call(cl
     program = await start_program(client, bearer(muni_key), provider["id"], ["prov-1", "prov-2"])
     receiver.fail = lambda _request: httpx.Response(503)  # the endpoint is down
     for myki_id in ("prov-1", "prov-2"):
-        await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
-                          json=application(provider["id"], myki_id))
+        await client.post(
+            f"/mynapoint/programs/{program['id']}/applications",
+            headers=bearer(app_key),
+            json=application(provider["id"], myki_id),
+        )
     await drain(sender)
-    failed = (await client.get("/mynapoint/deliveries", headers=bearer(ops_key), params={
-        "provider_id": provider["id"], "program_id": program["id"], "status": "failed"})).json()["items"]
+    failed = (
+        await client.get(
+            "/mynapoint/deliveries",
+            headers=bearer(ops_key),
+            params={"provider_id": provider["id"], "program_id": program["id"], "status": "failed"},
+        )
+    ).json()["items"]
     assert len(failed) == 2 and all(event["attempts"] == 3 for event in failed)
 
     receiver.fail = None  # the endpoint is back
-    recovered = await client.post(f"/mynapoint/providers/{provider['id']}/recover", headers=own,
-                                  json={"since": since})
+    recovered = await client.post(f"/mynapoint/providers/{provider['id']}/recover", headers=own, json={"since": since})
     assert (recovered.json()["queued"], recovered.json()["skipped"]) == (2, [])
     await drain(sender)
     again = await client.post(f"/mynapoint/providers/{provider['id']}/recover", headers=own, json={"since": since})
     assert again.json()["queued"] == 0  # the failed events were redelivered once; nothing is queued twice
     grants = (await client.get("/mynapoint/grants", headers=own, params={"program": program["id"]})).json()["items"]
     assert sorted(grant["status"] for grant in grants) == ["reserved", "reserved", "voided", "voided"]
-    delivered = (await client.get("/mynapoint/deliveries", headers=bearer(ops_key), params={
-        "provider_id": provider["id"], "event_type": "grant.created", "status": "delivered"})).json()["items"]
+    delivered = (
+        await client.get(
+            "/mynapoint/deliveries",
+            headers=bearer(ops_key),
+            params={"provider_id": provider["id"], "event_type": "grant.created", "status": "delivered"},
+        )
+    ).json()["items"]
     assert len(delivered) == 2
 
 

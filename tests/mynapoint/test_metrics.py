@@ -20,8 +20,9 @@ async def test_metrics_show_backlog_and_budget_use(client, service_apps, app_key
         response = await client.post(url, headers=bearer(app_key), json=application(provider["id"], f"myki-{n:04d}"))
         assert response.json()["grant"]["status"] == "reserved"
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=service_apps["mynapoint"]),
-                                 base_url="http://mynapoint.test") as direct:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=service_apps["mynapoint"]), base_url="http://mynapoint.test"
+    ) as direct:
         text = (await direct.get("/metrics")).text
 
     # Three grants of 5,000 reserved against a budget of 50,000: 15,000 used, 0.3 of the budget.

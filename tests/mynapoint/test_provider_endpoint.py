@@ -21,9 +21,9 @@ def _enable(client, ops_key: str, provider_id: str) -> httpx.Response:
     return client.post(f"/mynapoint/providers/{provider_id}/enable-webhooks", headers=bearer(ops_key))
 
 
-async def test_an_endpoint_a_410_disabled_takes_deliveries_again_once_enabled(client, ops_key, app_key, provider,
-                                                                            program, receiver, receiver_client, db,
-                                                                            settings, session):
+async def test_an_endpoint_a_410_disabled_takes_deliveries_again_once_enabled(
+    client, ops_key, app_key, provider, program, receiver, receiver_client, db, settings, session
+):
     voided = await applied_grant(client, app_key, provider, program)
     receiver.fail = lambda request: httpx.Response(410)
     await worker(db, settings, receiver_client).run_once()
@@ -63,8 +63,11 @@ async def test_changing_a_provider_checks_what_it_is_given(client, ops_key, app_
 
     renamed = await _change(client, ops_key, provider["id"], {"name": "テストペイ2"})
     assert renamed.status_code == 200, renamed.text
-    stored = (await session.exec(select(Provider).where(Provider.id == provider["id"])
-                                 .execution_options(populate_existing=True))).one()
+    stored = (
+        await session.exec(
+            select(Provider).where(Provider.id == provider["id"]).execution_options(populate_existing=True)
+        )
+    ).one()
     assert (stored.name, stored.webhook_url) == ("テストペイ2", provider["webhook_url"])
 
     assert (await _change(client, app_key, provider["id"], {"name": "x"})).status_code == 403

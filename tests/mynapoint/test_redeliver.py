@@ -43,14 +43,17 @@ async def _fail_delivery(receiver: Receiver, sender: DeliveryWorker) -> None:
 
 
 async def _grant_row(session, grant_id: str) -> Grant:
-    return (await session.exec(select(Grant).where(Grant.id == grant_id)
-                               .execution_options(populate_existing=True))).one()
+    return (
+        await session.exec(select(Grant).where(Grant.id == grant_id).execution_options(populate_existing=True))
+    ).one()
 
 
 # --- re-reserved and delivered ---------------------------------------------------------------------------
 
+
 async def test_a_voided_grant_is_reserved_again_and_only_the_new_one_reaches_the_provider(
-        client, app_key, ops_key, muni_key, provider, program, receiver, receiver_client, db, settings, session):
+    client, app_key, ops_key, muni_key, provider, program, receiver, receiver_client, db, settings, session
+):
     old = await applied_grant(client, app_key, provider, program)
     sender = worker(db, settings, receiver_client)
     await _fail_delivery(receiver, sender)
@@ -61,8 +64,19 @@ async def test_a_voided_grant_is_reserved_again_and_only_the_new_one_reaches_the
     answer = await redeliver(client, ops_key, failed.id)
     assert answer.status_code == 200, answer.text
     sent = answer.json()
-    assert set(sent) >= {"id", "provider_id", "event_type", "status", "attempts", "next_attempt_at",
-                         "last_status_code", "last_error", "created_at", "delivered_at", "grant_id"}
+    assert set(sent) >= {
+        "id",
+        "provider_id",
+        "event_type",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_status_code",
+        "last_error",
+        "created_at",
+        "delivered_at",
+        "grant_id",
+    }
     assert (sent["event_type"], sent["status"], sent["attempts"]) == ("grant.created", "pending", 0)
     new, voided = await _grant_row(session, sent["grant_id"]), await _grant_row(session, old["id"])
     assert (new.source, new.status, new.points) == (f"redeliver:{old['id']}", "reserved", 5_000)
@@ -74,17 +88,28 @@ async def test_a_voided_grant_is_reserved_again_and_only_the_new_one_reaches_the
     payload = Webhook(provider["webhook_secret"]).verify(request.content, dict(request.headers))
     assert request.headers["webhook-id"] == sent["id"]
     assert payload["type"] == "grant.created"
-    assert payload["data"] | {"expires_at": None} == {"grant_id": new.id, "program_id": program["id"],
-                                                      "provider_account_id": "acct-myki-0001", "points": 5_000,
-                                                      "expires_at": None}
+    assert payload["data"] | {"expires_at": None} == {
+        "grant_id": new.id,
+        "program_id": program["id"],
+        "provider_account_id": "acct-myki-0001",
+        "points": 5_000,
+        "expires_at": None,
+    }
     assert list(receiver.applied) == [sent["id"]]  # the voided grant was never offered
 
     # The budget is used once: the old reservation was freed, the new one holds it.
-    kinds = (await session.exec(select(LedgerEntry.kind, LedgerEntry.grant_id, LedgerEntry.reserved_delta)
-                                .where(LedgerEntry.program_id == program["id"], LedgerEntry.kind != "fund")
-                                .order_by(LedgerEntry.id))).all()
-    assert [tuple(row) for row in kinds] == [("reserve", old["id"], 5_000), ("void", old["id"], -5_000),
-                                             ("reserve", new.id, 5_000)]
+    kinds = (
+        await session.exec(
+            select(LedgerEntry.kind, LedgerEntry.grant_id, LedgerEntry.reserved_delta)
+            .where(LedgerEntry.program_id == program["id"], LedgerEntry.kind != "fund")
+            .order_by(LedgerEntry.id)
+        )
+    ).all()
+    assert [tuple(row) for row in kinds] == [
+        ("reserve", old["id"], 5_000),
+        ("void", old["id"], -5_000),
+        ("reserve", new.id, 5_000),
+    ]
     assert (await written(session, program["id"])).balances == (50_000, 5_000, 0)
     assert await reconcile(session) == []
 
@@ -103,8 +128,9 @@ async def test_a_voided_grant_is_reserved_again_and_only_the_new_one_reaches_the
     assert again["grant"] == {"id": new.id, "points": 5_000, "status": "posted"}
 
 
-async def test_a_replayed_idempotency_key_reserves_once(client, app_key, ops_key, provider, program, receiver,
-                                                        receiver_client, db, settings, session):
+async def test_a_replayed_idempotency_key_reserves_once(
+    client, app_key, ops_key, provider, program, receiver, receiver_client, db, settings, session
+):
     old = await applied_grant(client, app_key, provider, program)
     await _fail_delivery(receiver, worker(db, settings, receiver_client))
     failed = await failed_event_of(session, old["id"])
@@ -117,13 +143,20 @@ async def test_a_replayed_idempotency_key_reserves_once(client, app_key, ops_key
 
 # --- refused: nothing written -----------------------------------------------------------------------------
 
-async def test_a_budget_that_no_longer_covers_it_is_422_and_writes_nothing(client, app_key, ops_key, muni_key,
-                                                                            provider, receiver, receiver_client, db,
-                                                                            settings, session):
-    program = (await client.post("/mynapoint/programs", headers=bearer(muni_key),
-                                 json=fixed_program(provider["id"], budget=5_000))).json()
-    await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni_key),
-                      json={"residents": [resident("myki-a"), resident("myki-b")]})
+
+async def test_a_budget_that_no_longer_covers_it_is_422_and_writes_nothing(
+    client, app_key, ops_key, muni_key, provider, receiver, receiver_client, db, settings, session
+):
+    program = (
+        await client.post(
+            "/mynapoint/programs", headers=bearer(muni_key), json=fixed_program(provider["id"], budget=5_000)
+        )
+    ).json()
+    await client.post(
+        f"/mynapoint/programs/{program['id']}/roster",
+        headers=bearer(muni_key),
+        json={"residents": [resident("myki-a"), resident("myki-b")]},
+    )
     old = await applied_grant(client, app_key, provider, program, "myki-a")
     await _fail_delivery(receiver, worker(db, settings, receiver_client))
     failed = await failed_event_of(session, old["id"])
@@ -137,15 +170,17 @@ async def test_a_budget_that_no_longer_covers_it_is_422_and_writes_nothing(clien
     assert (await failed_event_of(session, old["id"])).attempts == 3
     assert await reconcile(session) == []
 
-    await client.post(f"/mynapoint/programs/{program['id']}/funding", headers=bearer(muni_key),
-                      json={"amount_yen": 5_000})
+    await client.post(
+        f"/mynapoint/programs/{program['id']}/funding", headers=bearer(muni_key), json={"amount_yen": 5_000}
+    )
     assert (await redeliver(client, ops_key, failed.id)).status_code == 200
     assert (await written(session, program["id"])).balances == (10_000, 10_000, 0)
     assert await reconcile(session) == []
 
 
-async def test_a_posted_or_revoked_grant_has_nothing_to_redeliver(client, app_key, ops_key, muni_key, provider,
-                                                                  program, receiver_client, db, settings, session):
+async def test_a_posted_or_revoked_grant_has_nothing_to_redeliver(
+    client, app_key, ops_key, muni_key, provider, program, receiver_client, db, settings, session
+):
     grant = await applied_grant(client, app_key, provider, program)
     await worker(db, settings, receiver_client).run_once()
     created = (await session.exec(select(OutboxEvent.id).where(OutboxEvent.grant_id == grant["id"]))).one()
@@ -169,21 +204,26 @@ async def test_a_posted_or_revoked_grant_has_nothing_to_redeliver(client, app_ke
     assert await reconcile(session) == []
 
 
-async def test_a_grant_withdrawn_on_purpose_is_not_reserved_again(client, app_key, ops_key, muni_key, provider,
-                                                                  program, receiver_client, db, settings, session):
+async def test_a_grant_withdrawn_on_purpose_is_not_reserved_again(
+    client, app_key, ops_key, muni_key, provider, program, receiver_client, db, settings, session
+):
     """Delivered, then revoked by the municipality before credit: voided, and the provider was told grant.revoked."""
     grant = await applied_grant(client, app_key, provider, program)
     await worker(db, settings, receiver_client).run_once()
     await client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(muni_key))
-    created = (await session.exec(select(OutboxEvent.id).where(OutboxEvent.grant_id == grant["id"],
-                                                               OutboxEvent.event_type == "grant.created"))).one()
+    created = (
+        await session.exec(
+            select(OutboxEvent.id).where(OutboxEvent.grant_id == grant["id"], OutboxEvent.event_type == "grant.created")
+        )
+    ).one()
     before = await written(session, program["id"])
     assert error_code(await redeliver(client, ops_key, created), 422) == "grant_resolved"
     assert await written(session, program["id"]) == before
 
 
-async def test_outside_the_window_no_grant_is_reserved_again(client, app_key, ops_key, provider, program, receiver,
-                                                             receiver_client, db, settings, session):
+async def test_outside_the_window_no_grant_is_reserved_again(
+    client, app_key, ops_key, provider, program, receiver, receiver_client, db, settings, session
+):
     old = await applied_grant(client, app_key, provider, program)
     await _fail_delivery(receiver, worker(db, settings, receiver_client))
     failed = await failed_event_of(session, old["id"])
@@ -199,9 +239,10 @@ async def test_outside_the_window_no_grant_is_reserved_again(client, app_key, op
 
 # --- once per voided grant, and never two live grants ------------------------------------------------------
 
-async def test_a_second_redelivery_is_409_and_reserves_nothing_more(client, app_key, ops_key, provider, program,
-                                                                    receiver, receiver_client, db, settings,
-                                                                    session):
+
+async def test_a_second_redelivery_is_409_and_reserves_nothing_more(
+    client, app_key, ops_key, provider, program, receiver, receiver_client, db, settings, session
+):
     old = await applied_grant(client, app_key, provider, program)
     await _fail_delivery(receiver, worker(db, settings, receiver_client))
     failed = await failed_event_of(session, old["id"])
@@ -215,9 +256,9 @@ async def test_a_second_redelivery_is_409_and_reserves_nothing_more(client, app_
     assert [g.id for g in await live_grants(session, program["id"])] == [first.json()["grant_id"]]
 
 
-async def test_an_unlinked_or_already_replaced_grant_is_not_reserved_again(client, app_key, ops_key, provider,
-                                                                           program, receiver, receiver_client, db,
-                                                                           settings, session):
+async def test_an_unlinked_or_already_replaced_grant_is_not_reserved_again(
+    client, app_key, ops_key, provider, program, receiver, receiver_client, db, settings, session
+):
     old = await applied_grant(client, app_key, provider, program)
     await _fail_delivery(receiver, worker(db, settings, receiver_client))
     failed = await failed_event_of(session, old["id"])
@@ -233,9 +274,9 @@ async def test_an_unlinked_or_already_replaced_grant_is_not_reserved_again(clien
     assert [g.id for g in await live_grants(session, program["id"])] == [relinked["id"]]
 
 
-async def test_relinking_never_replaces_a_grant_a_redelivery_replaced(client, app_key, ops_key, provider, program,
-                                                                       receiver, receiver_client, db, settings,
-                                                                       session):
+async def test_relinking_never_replaces_a_grant_a_redelivery_replaced(
+    client, app_key, ops_key, provider, program, receiver, receiver_client, db, settings, session
+):
     """The replacement is credited, then the account unlinked (posted grants stay): re-linking issues nothing."""
     old = await applied_grant(client, app_key, provider, program)
     sender = worker(db, settings, receiver_client)
@@ -258,8 +299,11 @@ async def test_concurrent_redeliveries_reserve_one_grant(live):
     receiver, app = Receiver(), await live.key("app")
     made = await live.fixed_program(receiver, ["twice"])
     ops, provider, program = made.ops_key, made.provider, made.program
-    answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
-                                    json=application(provider["id"], "twice"))
+    answer = await live.client.post(
+        f"/mynapoint/programs/{program['id']}/applications",
+        headers=bearer(app),
+        json=application(provider["id"], "twice"),
+    )
     old_id = answer.json()["grant"]["id"]
     client = httpx.AsyncClient(transport=httpx.MockTransport(receiver.handle))
     await _fail_delivery(receiver, DeliveryWorker(live.db, live.settings, client=client, schedule=FAST))
@@ -271,8 +315,11 @@ async def test_concurrent_redeliveries_reserve_one_grant(live):
     assert statuses == [200] + [409] * (CONCURRENT - 1), [r.text for r in answers]
     assert {r.json()["error"]["code"] for r in answers if r.status_code == 409} == {"already_redelivered"}
     async with live.db.sessionmaker() as session:
-        grants = (await session.exec(select(Grant.source, Grant.status).where(Grant.program_id == program["id"])
-                                     .order_by(Grant.created_at))).all()
+        grants = (
+            await session.exec(
+                select(Grant.source, Grant.status).where(Grant.program_id == program["id"]).order_by(Grant.created_at)
+            )
+        ).all()
         assert [tuple(g) for g in grants] == [("application", "voided"), (f"redeliver:{old_id}", "reserved")]
         assert (await written(session, program["id"])).balances == (50_000, 5_000, 0)
         assert await reconcile(session) == []
@@ -281,11 +328,11 @@ async def test_concurrent_redeliveries_reserve_one_grant(live):
 
 # --- premium: the per-person cap --------------------------------------------------------------------------
 
-async def test_a_redelivered_premium_grant_stays_within_the_per_person_cap(client, app_key, muni_key, ops_key,
-                                                                           provider, receiver, receiver_client, db,
-                                                                           settings, session):
-    program, charge = await premium_buyer(client, app_key, muni_key, provider, "buyer-r", cap=1_000,
-                                          charge_yen=4_000)
+
+async def test_a_redelivered_premium_grant_stays_within_the_per_person_cap(
+    client, app_key, muni_key, ops_key, provider, receiver, receiver_client, db, settings, session
+):
+    program, charge = await premium_buyer(client, app_key, muni_key, provider, "buyer-r", cap=1_000, charge_yen=4_000)
     assert (await post_event(client, provider, charge("c1"))).json()["outcome"].startswith("reserved 1000 points")
     (old_id,) = (await session.exec(select(Grant.id).where(Grant.program_id == program["id"]))).all()
     await _fail_delivery(receiver, worker(db, settings, receiver_client))

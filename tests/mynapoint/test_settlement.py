@@ -22,8 +22,7 @@ def this_month() -> str:
     return datetime.now(UTC).astimezone(__import__("zoneinfo").ZoneInfo("Asia/Tokyo")).strftime("%Y-%m")
 
 
-async def test_settlement_matches_the_ledger_as_json_and_csv(client, app_key, muni_key, provider, program, db,
-                                                              session):
+async def test_settlement_matches_the_ledger_as_json_and_csv(client, app_key, muni_key, provider, program, db, session):
     grants = [await applied_grant(client, app_key, provider, program, f"myki-{n:04d}") for n in range(4)]
     for grant in grants[:3]:
         await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
@@ -34,26 +33,34 @@ async def test_settlement_matches_the_ledger_as_json_and_csv(client, app_key, mu
     (row,) = answer.json()["items"]
     assert (row["municipality_code"], row["provider_id"]) == (MUNICIPALITY, provider["id"])
     assert (row["credited_count"], row["credited_yen"], row["revoked_count"], row["revoked_yen"], row["net_yen"]) == (
-        3, 15_000, 1, 5_000, 10_000)
+        3,
+        15_000,
+        1,
+        5_000,
+        10_000,
+    )
     posted = await session.get(Program, program["id"])
     await session.refresh(posted)
     assert row["net_yen"] == posted.posted_yen  # everything happened this month
 
-    csv_answer = await client.get(f"/mynapoint/settlements?month={month}",
-                                  headers=bearer(muni_key) | {"Accept": "text/csv"})
+    csv_answer = await client.get(
+        f"/mynapoint/settlements?month={month}", headers=bearer(muni_key) | {"Accept": "text/csv"}
+    )
     assert csv_answer.headers["content-type"].startswith("text/csv")
     lines = csv_answer.text.strip().splitlines()
     assert lines[0].split(",")[:2] == ["municipality_code", "provider_id"]
     assert lines[1].split(",")[-1] == "10000"
 
     provider_key = await make_key(db, "provider", provider_id=provider["id"])
-    assert len((await client.get(f"/mynapoint/settlements?month={month}",
-                                 headers=bearer(provider_key))).json()["items"]) == 1
+    assert (
+        len((await client.get(f"/mynapoint/settlements?month={month}", headers=bearer(provider_key))).json()["items"])
+        == 1
+    )
     other = await make_key(db, "municipality", municipality_code=OTHER_MUNICIPALITY)
-    assert (await client.get(f"/mynapoint/settlements?month={month}",
-                             headers=bearer(other))).json()["items"] == []
-    assert (await client.get(f"/mynapoint/settlements?month={month}&municipality={MUNICIPALITY}",
-                             headers=bearer(other))).status_code == 403
+    assert (await client.get(f"/mynapoint/settlements?month={month}", headers=bearer(other))).json()["items"] == []
+    assert (
+        await client.get(f"/mynapoint/settlements?month={month}&municipality={MUNICIPALITY}", headers=bearer(other))
+    ).status_code == 403
     bad = await client.get("/mynapoint/settlements?month=2023-13", headers=bearer(muni_key))
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "month"
     last_month = await client.get("/mynapoint/settlements?month=2023-06", headers=bearer(muni_key))
@@ -98,9 +105,19 @@ def test_the_reconcile_command_exits_non_zero_on_a_difference(tmp_path, monkeypa
         async with db.sessionmaker() as session:
             if drift == 0:
                 await load_reference_data(session)
-                session.add(Program(id="prog_x", municipality_code=MUNICIPALITY, name="x", kind="fixed",
-                                    points_per_person=1, budget_yen=10, opens_at=datetime.now(UTC),
-                                    closes_at=datetime.now(UTC), provider_ids=[]))
+                session.add(
+                    Program(
+                        id="prog_x",
+                        municipality_code=MUNICIPALITY,
+                        name="x",
+                        kind="fixed",
+                        points_per_person=1,
+                        budget_yen=10,
+                        opens_at=datetime.now(UTC),
+                        closes_at=datetime.now(UTC),
+                        provider_ids=[],
+                    )
+                )
                 await session.flush()
                 session.add(LedgerEntry(program_id="prog_x", kind="fund", budget_delta=10))
             else:
@@ -118,26 +135,31 @@ def test_the_reconcile_command_exits_non_zero_on_a_difference(tmp_path, monkeypa
         get_settings.cache_clear()
 
 
-operations = st.lists(st.tuples(st.sampled_from(["apply", "credit", "revoke", "fund"]),
-                                st.integers(min_value=0, max_value=14)), max_size=25)
+operations = st.lists(
+    st.tuples(st.sampled_from(["apply", "credit", "revoke", "fund"]), st.integers(min_value=0, max_value=14)),
+    max_size=25,
+)
 
 
 @hypothesis_settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=operations)
-async def test_any_sequence_of_operations_keeps_the_ledger_and_the_budget(client, app_key, muni_key, provider,
-                                                                          program, session, steps):
+async def test_any_sequence_of_operations_keeps_the_ledger_and_the_budget(
+    client, app_key, muni_key, provider, program, session, steps
+):
     """Whatever happens, committed totals equal the ledger and the live grants, within the budget."""
     url = f"/mynapoint/programs/{program['id']}/applications"
     grants: list[str] = []
     for action, n in steps:
         if action == "apply":
-            answer = await client.post(url, headers=bearer(app_key),
-                                       json=application(provider["id"], f"myki-{n:04d}"))
+            answer = await client.post(url, headers=bearer(app_key), json=application(provider["id"], f"myki-{n:04d}"))
             if answer.json()["grant"] and answer.json()["grant"]["id"] not in grants:
                 grants.append(answer.json()["grant"]["id"])
         elif action == "fund":
-            await client.post(f"/mynapoint/programs/{program['id']}/funding", headers=bearer(muni_key),
-                              json={"amount_yen": 1_000 * (n + 1)})
+            await client.post(
+                f"/mynapoint/programs/{program['id']}/funding",
+                headers=bearer(muni_key),
+                json={"amount_yen": 1_000 * (n + 1)},
+            )
         elif grants:
             grant_id = grants[n % len(grants)]
             if action == "credit":
@@ -148,6 +170,7 @@ async def test_any_sequence_of_operations_keeps_the_ledger_and_the_budget(client
     stored = await session.get(Program, program["id"])
     await session.refresh(stored)
     assert stored.reserved_yen + stored.posted_yen <= stored.budget_yen
-    funded = (await session.exec(select(func.sum(LedgerEntry.budget_delta)).where(
-        LedgerEntry.program_id == program["id"]))).one()
+    funded = (
+        await session.exec(select(func.sum(LedgerEntry.budget_delta)).where(LedgerEntry.program_id == program["id"]))
+    ).one()
     assert stored.budget_yen == funded

@@ -87,27 +87,42 @@ class Simulation:
     # --- the world ---------------------------------------------------------------------------------------
 
     async def setup(self) -> None:
-        self.ops, self.muni, self.app = (await self.live.key("ops"),
-                                         await self.live.key("municipality", municipality_code=MUNICIPALITY),
-                                         await self.live.key("app"))
+        self.ops, self.muni, self.app = (
+            await self.live.key("ops"),
+            await self.live.key("municipality", municipality_code=MUNICIPALITY),
+            await self.live.key("app"),
+        )
         self.providers = [await self._provider(name) for name in ("a", "b")]
         ids = [provider.info["id"] for provider in self.providers]
         fixed_budget = POINTS * self.rng.randint(2, 6)
-        fixed = await create_program(self.live.client, self.muni, fixed_program(ids[0], budget=fixed_budget) |
-                                     {"provider_ids": ids}, [f"sim-f{n}" for n in range(8)])
+        fixed = await create_program(
+            self.live.client,
+            self.muni,
+            fixed_program(ids[0], budget=fixed_budget) | {"provider_ids": ids},
+            [f"sim-f{n}" for n in range(8)],
+        )
         cap, premium_budget = self.rng.choice([3_000, 5_000]), self.rng.choice([6_000, 12_000])
-        premium = await create_program(self.live.client, self.muni,
-                                       premium_program(ids[0], cap=cap, budget=premium_budget),
-                                       [f"sim-p{n}" for n in range(4)])
+        premium = await create_program(
+            self.live.client,
+            self.muni,
+            premium_program(ids[0], cap=cap, budget=premium_budget),
+            [f"sim-p{n}" for n in range(4)],
+        )
         self.funded = {fixed["id"]: fixed_budget, premium["id"]: premium_budget}
         self.fixed, self.premium = fixed, premium
-        self.residents = [Resident(f"sim-f{n}", fixed) for n in range(8)] + \
-            [Resident("sim-stranger", fixed, on_roster=False)] + [Resident(f"sim-p{n}", premium) for n in range(4)]
+        self.residents = (
+            [Resident(f"sim-f{n}", fixed) for n in range(8)]
+            + [Resident("sim-stranger", fixed, on_roster=False)]
+            + [Resident(f"sim-p{n}", premium) for n in range(4)]
+        )
 
     async def _provider(self, name: str) -> FakeProvider:
         host = f"provider-{name}.test"
-        answer = await self.live.client.post("/mynapoint/providers", headers=bearer(self.ops),
-                                             json={"name": f"シムペイ{name}", "webhook_url": f"http://{host}/hook"})
+        answer = await self.live.client.post(
+            "/mynapoint/providers",
+            headers=bearer(self.ops),
+            json={"name": f"シムペイ{name}", "webhook_url": f"http://{host}/hook"},
+        )
         assert answer.status_code == 201, answer.text
         return FakeProvider(answer.json(), host)
 
@@ -120,7 +135,8 @@ class Simulation:
 
     async def _free(self, program: dict) -> int:
         ((budget, reserved, posted),) = await self._read(
-            select(Program.budget_yen, Program.reserved_yen, Program.posted_yen).where(Program.id == program["id"]))
+            select(Program.budget_yen, Program.reserved_yen, Program.posted_yen).where(Program.id == program["id"])
+        )
         return budget - reserved - posted
 
     async def _status(self, grant_id: str) -> str:
@@ -139,8 +155,11 @@ class Simulation:
         body = application(provider.info["id"], resident.myki, account)
         key = f"idem-{uuid.UUID(int=self.rng.getrandbits(128))}" if self.rng.random() < 0.7 else None
         first, free = resident.application_id is None, await self._free(resident.program)
-        answer = await self.live.client.post(f"/mynapoint/programs/{resident.program['id']}/applications",
-                                             headers=keyed(self.app, key) if key else bearer(self.app), json=body)
+        answer = await self.live.client.post(
+            f"/mynapoint/programs/{resident.program['id']}/applications",
+            headers=keyed(self.app, key) if key else bearer(self.app),
+            json=body,
+        )
         assert answer.status_code == 200, answer.text
         result = answer.json()
         if key:
@@ -172,14 +191,17 @@ class Simulation:
         key, body, first = self.rng.choice(resident.keyed)
         changed = self.rng.random() < 0.2
         sent = body | {"provider_account_id": "acct-other"} if changed else body
-        answer = await self.live.client.post(f"/mynapoint/programs/{resident.program['id']}/applications",
-                                             headers=keyed(self.app, key), json=sent)
+        answer = await self.live.client.post(
+            f"/mynapoint/programs/{resident.program['id']}/applications", headers=keyed(self.app, key), json=sent
+        )
         if changed:
-            assert answer.status_code == 422 and answer.json()["error"]["code"] == "idempotency_key_reused", \
-                answer.text
+            assert answer.status_code == 422 and answer.json()["error"]["code"] == "idempotency_key_reused", answer.text
         else:
-            assert (answer.status_code, answer.json(), answer.headers.get("idempotent-replayed")) == \
-                (200, first, "true"), answer.text
+            assert (answer.status_code, answer.json(), answer.headers.get("idempotent-replayed")) == (
+                200,
+                first,
+                "true",
+            ), answer.text
         return f"{resident.myki} key {key} {'with another body' if changed else 'again'}"
 
     async def fund(self) -> str:
@@ -187,8 +209,11 @@ class Simulation:
         amount = self.rng.choice([POINTS, 2 * POINTS])
         key = f"fund-{self.rng.getrandbits(64):x}"
         for _ in range(self.rng.choice([1, 1, 2])):  # sometimes a retry with the same key
-            answer = await self.live.client.post(f"/mynapoint/programs/{program['id']}/funding",
-                                                 headers=keyed(self.muni, key), json={"amount_yen": amount})
+            answer = await self.live.client.post(
+                f"/mynapoint/programs/{program['id']}/funding",
+                headers=keyed(self.muni, key),
+                json={"amount_yen": amount},
+            )
             assert answer.status_code == 200, answer.text
         self.funded[program["id"]] += amount
         return f"{program['id']} +{amount}"
@@ -199,8 +224,9 @@ class Simulation:
         msg_id = f"msg_sim_{self.rng.getrandbits(64):x}"
         self.webhooks.append((provider, event, msg_id))
         body, headers = signed(provider.info["webhook_secret"], event, msg_id=msg_id)
-        answer = await self.live.client.post(f"/webhooks/providers/{provider.info['id']}", content=body,
-                                             headers=headers)
+        answer = await self.live.client.post(
+            f"/webhooks/providers/{provider.info['id']}", content=body, headers=headers
+        )
         assert answer.status_code == 200, answer.text
         return answer.json()
 
@@ -210,23 +236,32 @@ class Simulation:
             return "nothing to repeat"
         provider, event, msg_id = self.rng.choice(self.webhooks)
         body, headers = signed(provider.info["webhook_secret"], event, msg_id=msg_id)
-        answer = await self.live.client.post(f"/webhooks/providers/{provider.info['id']}", content=body,
-                                             headers=headers)
+        answer = await self.live.client.post(
+            f"/webhooks/providers/{provider.info['id']}", content=body, headers=headers
+        )
         assert answer.status_code == 200 and answer.json()["duplicate"] is True, answer.text
         return f"{event['type']} {msg_id} again"
 
     async def credit(self) -> str:
         """A provider credits a grant it was offered (sometimes another provider claims it)."""
-        offered = [(provider, grant_id) for provider in self.providers for grant_id in self.grants
-                   if grant_id in provider.offered]
+        offered = [
+            (provider, grant_id)
+            for provider in self.providers
+            for grant_id in self.grants
+            if grant_id in provider.offered
+        ]
         if not offered:
             return "no grant offered yet"
         owner, grant_id = self.rng.choice(offered)
         sender = self.rng.choice(self.providers) if self.rng.random() < 0.2 else owner
         status = await self._status(grant_id)
         outcome = (await self._inbound(sender, credited(grant_id)))["outcome"]
-        expected = {"reserved": "posted", "posted": "ignored: grant already posted",
-                    "voided": "ignored: grant already voided", "revoked": "ignored: grant already revoked"}[status]
+        expected = {
+            "reserved": "posted",
+            "posted": "ignored: grant already posted",
+            "voided": "ignored: grant already voided",
+            "revoked": "ignored: grant already revoked",
+        }[status]
         assert outcome == (expected if sender is owner else "rejected: no such grant for this provider"), status
         return f"{grant_id} ({status}) by {sender.host}: {outcome}"
 
@@ -234,8 +269,7 @@ class Simulation:
         """A charge on the premium program: rate × amount within the cap and the budget, once per charge id."""
         resident = self.rng.choice([resident for resident in self.residents if resident.program is self.premium])
         account = resident.account or f"acct-{resident.myki}-none"
-        charge_id = self.rng.choice([*resident.charges, None]) if resident.charges and self.rng.random() < 0.3 \
-            else None
+        charge_id = self.rng.choice([*resident.charges, None]) if resident.charges and self.rng.random() < 0.3 else None
         charge_id = charge_id or f"ch-{self.rng.getrandbits(32):x}"
         amount = self.rng.choice([2_000, 4_000, 8_000, 20_000])
         expected = await self._expected_charge(resident, charge_id, amount)
@@ -254,8 +288,7 @@ class Simulation:
             return "rejected: account unlinked"
         if charge_id in resident.charges:
             return "ignored: charge already granted"
-        (granted,) = await self._read(select(Application.granted_yen)
-                                      .where(Application.id == resident.application_id))
+        (granted,) = await self._read(select(Application.granted_yen).where(Application.id == resident.application_id))
         points = min(amount // 4, self.premium["per_person_cap"] - granted)
         if points <= 0:
             return "ignored: per-person cap reached"
@@ -268,13 +301,22 @@ class Simulation:
         if not linked:
             return "no account linked yet"
         resident = self.rng.choice(linked)
-        reserved = 0 if resident.unlinked else len(await self._read(
-            select(Grant.id).where(Grant.application_id == resident.application_id, Grant.status == "reserved")))
+        reserved = (
+            0
+            if resident.unlinked
+            else len(
+                await self._read(
+                    select(Grant.id).where(Grant.application_id == resident.application_id, Grant.status == "reserved")
+                )
+            )
+        )
         extra = {"program_id": resident.program["id"]} if self.rng.random() < 0.5 else {}
         outcome = (await self._inbound(resident.provider, unlinked(resident.account, **extra)))["outcome"]
         applications = 0 if resident.unlinked else 1
-        assert outcome == (f"unlinked {applications} application{'' if applications == 1 else 's'}, "
-                           f"voided {reserved} grant{'' if reserved == 1 else 's'}")
+        assert outcome == (
+            f"unlinked {applications} application{'' if applications == 1 else 's'}, "
+            f"voided {reserved} grant{'' if reserved == 1 else 's'}"
+        )
         resident.unlinked = True
         return f"{resident.myki}'s {resident.account}: {outcome}"
 
@@ -288,8 +330,9 @@ class Simulation:
             return "nothing reserved"
         grant_id = self.rng.choice(candidates)
         async with self.live.db.sessionmaker() as session:
-            await session.exec(update(Grant).where(Grant.id == grant_id)
-                               .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+            await session.exec(
+                update(Grant).where(Grant.id == grant_id).values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+            )
             await session.commit()
         assert await self._worker(ProviderNetwork(self.providers, self.rng, 0)).sweep_expired_reservations() == 1
         return grant_id
@@ -313,8 +356,13 @@ class Simulation:
         """Ops send a failed (sometimes a delivered) event again; a voided grant is reserved again as a new one."""
         wanted = "failed" if self.rng.random() < 0.8 else "delivered"
         event_type = self.rng.choice(["grant.created", "grant.created", "grant.revoked"])
-        events = dict(await self._read(select(OutboxEvent.grant_id, OutboxEvent.id)
-                                       .where(OutboxEvent.status == wanted, OutboxEvent.event_type == event_type)))
+        events = dict(
+            await self._read(
+                select(OutboxEvent.grant_id, OutboxEvent.id).where(
+                    OutboxEvent.status == wanted, OutboxEvent.event_type == event_type
+                )
+            )
+        )
         candidates = [grant_id for grant_id in self.grants if grant_id in events]
         if not candidates:
             return f"no {wanted} {event_type}"
@@ -324,21 +372,36 @@ class Simulation:
             self._learn(answer.json()["grant_id"], self.grants[grant_id])
         else:
             assert answer.status_code in (409, 422) and answer.json()["error"]["code"] in (
-                "grant_resolved", "grant_superseded", "already_redelivered", "budget_exhausted", "account_unlinked",
-                "per_person_cap_reached"), answer.text
+                "grant_resolved",
+                "grant_superseded",
+                "already_redelivered",
+                "budget_exhausted",
+                "account_unlinked",
+                "per_person_cap_reached",
+            ), answer.text
         return f"{wanted} {event_type} of {grant_id}: {answer.status_code} {answer.text[:160]}"
 
     # --- the delivery worker -----------------------------------------------------------------------------
 
     def _worker(self, network: ProviderNetwork) -> DeliveryWorker:
-        return DeliveryWorker(self.live.db, self.live.settings, client=network.client(), schedule=FAST,
-                              lease_seconds=LEASE_SECONDS, rng=random.Random(self.seed))
+        return DeliveryWorker(
+            self.live.db,
+            self.live.settings,
+            client=network.client(),
+            schedule=FAST,
+            lease_seconds=LEASE_SECONDS,
+            rng=random.Random(self.seed),
+        )
 
     async def _leased(self) -> set[str]:
         now = datetime.now(UTC)
-        return {event_id for event_id, until in await self._read(
-            select(OutboxEvent.id, OutboxEvent.lease_until).where(OutboxEvent.lease_until.is_not(None)))
-            if aware(until) > now}
+        return {
+            event_id
+            for event_id, until in await self._read(
+                select(OutboxEvent.id, OutboxEvent.lease_until).where(OutboxEvent.lease_until.is_not(None))
+            )
+            if aware(until) > now
+        }
 
     async def deliver(self, fail: float | None = None) -> str:
         """Worker runs against providers failing with a seeded probability; a dead worker's events stay its own."""
@@ -364,18 +427,32 @@ class Simulation:
         """Every lease and every retry delay runs out (a dead worker's events become claimable again)."""
         past = datetime.now(UTC) - timedelta(seconds=1)
         async with self.live.db.sessionmaker() as session:
-            await session.exec(update(OutboxEvent).where(OutboxEvent.lease_until.is_not(None))
-                               .values(lease_until=past))
-            await session.exec(update(OutboxEvent).where(OutboxEvent.status == "pending",
-                                                         OutboxEvent.next_attempt_at > past)
-                               .values(next_attempt_at=past))
+            await session.exec(update(OutboxEvent).where(OutboxEvent.lease_until.is_not(None)).values(lease_until=past))
+            await session.exec(
+                update(OutboxEvent)
+                .where(OutboxEvent.status == "pending", OutboxEvent.next_attempt_at > past)
+                .values(next_attempt_at=past)
+            )
             await session.commit()
         return "leases and retry delays ran out"
 
     # --- the run -----------------------------------------------------------------------------------------
 
-    OPERATIONS = {"apply": 7, "replay": 2, "fund": 1, "credit": 4, "repeat_webhook": 1, "charge": 3, "unlink": 2,
-                  "expire": 1, "revoke": 2, "redeliver": 2, "deliver": 5, "crash": 1, "time_passes": 1}
+    OPERATIONS = {
+        "apply": 7,
+        "replay": 2,
+        "fund": 1,
+        "credit": 4,
+        "repeat_webhook": 1,
+        "charge": 3,
+        "unlink": 2,
+        "expire": 1,
+        "revoke": 2,
+        "redeliver": 2,
+        "deliver": 5,
+        "crash": 1,
+        "time_passes": 1,
+    }
 
     async def run(self) -> None:
         await self.setup()
@@ -395,8 +472,9 @@ class Simulation:
             raise AssertionError(
                 f"simulation seed {self.seed} failed at step {step} ({name}) on {backend}: {error!r}\n"
                 f"replay: CHIIKI_SIMULATION_SEEDS={self.seed} .venv/bin/pytest -q -p no:cacheprovider "
-                f"tests/mynapoint/test_simulation.py -k on-{self.backend}\nlast steps:\n  " +
-                "\n  ".join(self.trace[-12:])) from error
+                f"tests/mynapoint/test_simulation.py -k on-{self.backend}\nlast steps:\n  "
+                + "\n  ".join(self.trace[-12:])
+            ) from error
 
     async def check(self) -> str:
         async with self.live.db.sessionmaker() as session:
@@ -407,8 +485,9 @@ class Simulation:
     async def drain(self) -> str:
         """Ops redeliver every failed grant.revoked, time passes and every event is delivered; then each provider
         holds exactly its live grants."""
-        for event_id in await self._read(select(OutboxEvent.id).where(OutboxEvent.status == "failed",
-                                                                      OutboxEvent.event_type == "grant.revoked")):
+        for event_id in await self._read(
+            select(OutboxEvent.id).where(OutboxEvent.status == "failed", OutboxEvent.event_type == "grant.revoked")
+        ):
             answer = await redeliver(self.live.client, self.ops, event_id)
             assert answer.status_code == 200, answer.text
         for _ in range(10):

@@ -38,6 +38,7 @@ async def _expire(session, grant_id: str) -> None:
 
 def _during_send(receiver: Receiver, hook) -> httpx.AsyncClient:
     """A provider endpoint that runs `hook` while a grant.created is in flight, then answers as the receiver."""
+
     async def handle(request: httpx.Request) -> httpx.Response:
         if json.loads(request.content)["type"] == "grant.created":
             await hook()
@@ -48,9 +49,10 @@ def _during_send(receiver: Receiver, hook) -> httpx.AsyncClient:
 
 # --- never sent: cancelled ------------------------------------------------------------------------------
 
-async def test_an_expired_reservation_cancels_its_unsent_grant_created(client, app_key, ops_key, provider, program,
-                                                                       receiver, receiver_client, db, settings,
-                                                                       session):
+
+async def test_an_expired_reservation_cancels_its_unsent_grant_created(
+    client, app_key, ops_key, provider, program, receiver, receiver_client, db, settings, session
+):
     grant = await applied_grant(client, app_key, provider, program)
     await _expire(session, grant["id"])
     assert await worker(db, settings, receiver_client).sweep_expired_reservations() == 1
@@ -65,17 +67,17 @@ async def test_an_expired_reservation_cancels_its_unsent_grant_created(client, a
     assert [d["id"] for d in cancelled["items"]] == [events["grant.created"].id]
     failed = (await client.get("/mynapoint/deliveries?status=failed", headers=bearer(ops_key))).json()
     assert failed["items"] == []
-    refused = await client.post(f"/mynapoint/deliveries/{events['grant.created'].id}/redeliver",
-                                headers=bearer(ops_key))
+    refused = await client.post(
+        f"/mynapoint/deliveries/{events['grant.created'].id}/redeliver", headers=bearer(ops_key)
+    )
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "delivery_cancelled"
     assert await worker(db, settings, receiver_client).run_once() == 0
     assert receiver.received == []
 
 
-async def test_revoking_a_reservation_before_delivery_cancels_it_and_sends_nothing(client, app_key, muni_key,
-                                                                                   provider, program, receiver,
-                                                                                   receiver_client, db, settings,
-                                                                                   session):
+async def test_revoking_a_reservation_before_delivery_cancels_it_and_sends_nothing(
+    client, app_key, muni_key, provider, program, receiver, receiver_client, db, settings, session
+):
     grant = await applied_grant(client, app_key, provider, program)
     revoked = await client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(muni_key))
     assert revoked.status_code == 200 and revoked.json()["status"] == "voided"
@@ -88,8 +90,10 @@ async def test_revoking_a_reservation_before_delivery_cancels_it_and_sends_nothi
 
 # --- delivered, or may have landed: grant.revoked --------------------------------------------------------
 
-async def test_unlinking_after_delivery_sends_grant_revoked(client, app_key, provider, program, receiver,
-                                                            receiver_client, db, settings, session):
+
+async def test_unlinking_after_delivery_sends_grant_revoked(
+    client, app_key, provider, program, receiver, receiver_client, db, settings, session
+):
     grant = await applied_grant(client, app_key, provider, program)
     assert await worker(db, settings, receiver_client).run_once() == 1
     outcome = (await post_event(client, provider, unlinked("acct-myki-0001"))).json()["outcome"]
@@ -106,20 +110,23 @@ async def test_unlinking_after_delivery_sends_grant_revoked(client, app_key, pro
     assert await reconcile(session) == []
 
 
-async def test_revoking_a_delivered_reservation_sends_grant_revoked(client, app_key, muni_key, provider, program,
-                                                                    receiver, receiver_client, db, settings,
-                                                                    session):
+async def test_revoking_a_delivered_reservation_sends_grant_revoked(
+    client, app_key, muni_key, provider, program, receiver, receiver_client, db, settings, session
+):
     grant = await applied_grant(client, app_key, provider, program)
     await worker(db, settings, receiver_client).run_once()
     revoked = await client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(muni_key))
     assert revoked.json()["status"] == "voided"
     await worker(db, settings, receiver_client).run_once()
-    assert [payload["type"] for payload in _sent(receiver, provider["webhook_secret"])] == ["grant.created",
-                                                                                          "grant.revoked"]
+    assert [payload["type"] for payload in _sent(receiver, provider["webhook_secret"])] == [
+        "grant.created",
+        "grant.revoked",
+    ]
 
 
 async def test_a_void_after_a_failed_attempt_stops_the_retries_and_sends_grant_revoked(
-        client, app_key, provider, program, receiver, receiver_client, db, settings, session):
+    client, app_key, provider, program, receiver, receiver_client, db, settings, session
+):
     """The failed attempt may have reached the provider, so it hears the grant is void, and is never offered it
     again after that."""
     grant = await applied_grant(client, app_key, provider, program)
@@ -134,13 +141,15 @@ async def test_a_void_after_a_failed_attempt_stops_the_retries_and_sends_grant_r
 
     await worker(db, settings, receiver_client).run_once()
     assert await worker(db, settings, receiver_client).run_once() == 0
-    assert [payload["type"] for payload in _sent(receiver, provider["webhook_secret"])] == ["grant.created",
-                                                                                          "grant.revoked"]
+    assert [payload["type"] for payload in _sent(receiver, provider["webhook_secret"])] == [
+        "grant.created",
+        "grant.revoked",
+    ]
 
 
-async def test_a_final_delivery_failure_voids_without_sending_anything(client, app_key, provider, program,
-                                                                       receiver, receiver_client, db, settings,
-                                                                       session):
+async def test_a_final_delivery_failure_voids_without_sending_anything(
+    client, app_key, provider, program, receiver, receiver_client, db, settings, session
+):
     grant = await applied_grant(client, app_key, provider, program)
     receiver.fail = lambda request: httpx.Response(503)
     for _ in range(3):
@@ -149,13 +158,16 @@ async def test_a_final_delivery_failure_voids_without_sending_anything(client, a
     await session.refresh(stored)
     assert stored.status == "voided"
     assert {kind: event.status for kind, event in (await _events(session, grant["id"])).items()} == {
-        "grant.created": "failed"}
+        "grant.created": "failed"
+    }
 
 
 # --- a void while grant.created is being sent ----------------------------------------------------------------
 
-async def test_a_void_during_delivery_sends_grant_revoked_after_the_lease(client, app_key, provider, program,
-                                                                          receiver, db, settings, session):
+
+async def test_a_void_during_delivery_sends_grant_revoked_after_the_lease(
+    client, app_key, provider, program, receiver, db, settings, session
+):
     grant = await applied_grant(client, app_key, provider, program)
 
     async def unlink_now():
@@ -176,15 +188,19 @@ async def test_a_void_during_delivery_sends_grant_revoked_after_the_lease(client
     session.add(events["grant.revoked"])
     await session.commit()
     assert await sender.run_once() == 1
-    assert [payload["type"] for payload in _sent(receiver, provider["webhook_secret"])] == ["grant.created",
-                                                                                          "grant.revoked"]
+    assert [payload["type"] for payload in _sent(receiver, provider["webhook_secret"])] == [
+        "grant.created",
+        "grant.revoked",
+    ]
 
 
-async def test_a_void_during_a_failing_delivery_stops_its_retries(client, app_key, provider, program, receiver, db,
-                                                                  settings, session):
+async def test_a_void_during_a_failing_delivery_stops_its_retries(
+    client, app_key, provider, program, receiver, db, settings, session
+):
     grant = await applied_grant(client, app_key, provider, program)
-    receiver.fail = lambda request: httpx.Response(503) if json.loads(request.content)["type"] == "grant.created" \
-        else None
+    receiver.fail = lambda request: (
+        httpx.Response(503) if json.loads(request.content)["type"] == "grant.created" else None
+    )
 
     async def unlink_now():
         await post_event(client, provider, unlinked("acct-myki-0001"))
@@ -198,16 +214,19 @@ async def test_a_void_during_a_failing_delivery_stops_its_retries(client, app_ke
     await session.commit()
     await sender.run_once()
     assert await sender.run_once() == 0
-    assert [payload["type"] for payload in _sent(receiver, provider["webhook_secret"])] == ["grant.created",
-                                                                                          "grant.revoked"]
+    assert [payload["type"] for payload in _sent(receiver, provider["webhook_secret"])] == [
+        "grant.created",
+        "grant.revoked",
+    ]
 
 
-async def test_a_delivery_that_lands_after_its_lease_ran_out_and_a_cancel_is_revoked(client, app_key, provider,
-                                                                                     program, receiver, db,
-                                                                                     settings, session, monkeypatch):
+async def test_a_delivery_that_lands_after_its_lease_ran_out_and_a_cancel_is_revoked(
+    client, app_key, provider, program, receiver, db, settings, session, monkeypatch
+):
     """A stalled worker: its lease expires mid-send, a void cancels the event (counted as attempted when it was
     claimed, so grant.revoked follows), then the send lands. (A worker renews its leases while it sends; this
     one's renewals never reach the database.)"""
+
     async def renewal_lost(*_args):
         return None
 
@@ -223,8 +242,10 @@ async def test_a_delivery_that_lands_after_its_lease_ran_out_and_a_cancel_is_rev
     events = await _events(session, grant["id"])
     assert (events["grant.created"].status, events["grant.revoked"].status) == ("cancelled", "pending")
     await sender.run_once()
-    assert [payload["type"] for payload in _sent(receiver, provider["webhook_secret"])] == ["grant.created",
-                                                                                          "grant.revoked"]
+    assert [payload["type"] for payload in _sent(receiver, provider["webhook_secret"])] == [
+        "grant.created",
+        "grant.revoked",
+    ]
 
 
 # --- voids racing the worker, on committed transactions --------------------------------------------------
@@ -239,12 +260,16 @@ async def test_voids_racing_the_worker_never_leave_a_sent_grant_unrevoked(live):
     provider, program = made.provider, made.program
     grants = []
     for n in range(RACERS):
-        answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
-                                        json=application(provider["id"], f"race-{n}"))
+        answer = await live.client.post(
+            f"/mynapoint/programs/{program['id']}/applications",
+            headers=bearer(app),
+            json=application(provider["id"], f"race-{n}"),
+        )
         grants.append(answer.json()["grant"]["id"])
     client = httpx.AsyncClient(transport=httpx.MockTransport(receiver.handle))
-    sender = DeliveryWorker(live.db, live.settings, client=client, schedule=(0, 0, 0), lease_seconds=1,
-                            batch_size=RACERS // 6)
+    sender = DeliveryWorker(
+        live.db, live.settings, client=client, schedule=(0, 0, 0), lease_seconds=1, batch_size=RACERS // 6
+    )
 
     async def after(seconds: float, work):
         await asyncio.sleep(seconds)
@@ -255,8 +280,10 @@ async def test_voids_racing_the_worker_never_leave_a_sent_grant_unrevoked(live):
 
     # The worker claims the oldest events a few at a time while the newest grants are voided one by one: the two
     # meet somewhere in the middle, at a moment that differs from run to run.
-    await asyncio.gather(*(after(0.04 * n, sender.run_once) for n in range(6)),
-                         *(after(0.01 * n, void(RACERS - 1 - n)) for n in range(RACERS)))
+    await asyncio.gather(
+        *(after(0.04 * n, sender.run_once) for n in range(6)),
+        *(after(0.01 * n, void(RACERS - 1 - n)) for n in range(RACERS)),
+    )
     await asyncio.sleep(1.1)  # revocations wait out the leases of grant.created events being sent
     while await sender.run_once():
         pass
@@ -286,8 +313,11 @@ async def test_a_failed_attempt_recorded_while_a_void_commits_is_not_retried(liv
     receiver, app = Receiver(fail=lambda request: httpx.Response(503)), await live.key("app")
     made = await live.fixed_program(receiver, ["slow-void"])
     provider, program = made.provider, made.program
-    answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
-                                    json=application(provider["id"], "slow-void"))
+    answer = await live.client.post(
+        f"/mynapoint/programs/{program['id']}/applications",
+        headers=bearer(app),
+        json=application(provider["id"], "slow-void"),
+    )
     grant_id = answer.json()["grant"]["id"]
     voids: list[asyncio.Task] = []
 
@@ -302,8 +332,9 @@ async def test_a_failed_attempt_recorded_while_a_void_commits_is_not_retried(liv
 
         voids.append(asyncio.create_task(commit()))
 
-    sender = DeliveryWorker(live.db, live.settings, client=_during_send(receiver, void_committing_later),
-                            schedule=(0, 0, 0))
+    sender = DeliveryWorker(
+        live.db, live.settings, client=_during_send(receiver, void_committing_later), schedule=(0, 0, 0)
+    )
     await sender.run_once()
     (void,) = voids
     await void

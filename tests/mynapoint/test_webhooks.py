@@ -29,8 +29,10 @@ from tests.mynapoint.builders import (
 
 # --- outbound --------------------------------------------------------------------------------------------
 
-async def test_grant_created_is_delivered_signed_and_verifiable(client, app_key, provider, program, receiver,
-                                                                 receiver_client, db, settings, session):
+
+async def test_grant_created_is_delivered_signed_and_verifiable(
+    client, app_key, provider, program, receiver, receiver_client, db, settings, session
+):
     grant = await applied_grant(client, app_key, provider, program)
     assert await worker(db, settings, receiver_client).run_once() == 1
     (request,) = receiver.received
@@ -45,8 +47,9 @@ async def test_grant_created_is_delivered_signed_and_verifiable(client, app_key,
     assert await worker(db, settings, receiver_client).run_once() == 0  # nothing left to send
 
 
-async def test_failures_retry_then_fail_and_void_the_grant(client, app_key, provider, program, receiver,
-                                                            receiver_client, db, settings, session, ops_key):
+async def test_failures_retry_then_fail_and_void_the_grant(
+    client, app_key, provider, program, receiver, receiver_client, db, settings, session, ops_key
+):
     grant = await applied_grant(client, app_key, provider, program)
     receiver.fail = lambda request: httpx.Response(503)
     for _ in range(3):
@@ -74,8 +77,9 @@ async def test_failures_retry_then_fail_and_void_the_grant(client, app_key, prov
     assert await reconcile(session) == []
 
 
-async def test_retry_after_is_honoured_and_410_disables_the_endpoint(client, app_key, provider, program, receiver,
-                                                                       receiver_client, db, settings, session):
+async def test_retry_after_is_honoured_and_410_disables_the_endpoint(
+    client, app_key, provider, program, receiver, receiver_client, db, settings, session
+):
     await applied_grant(client, app_key, provider, program)
     receiver.fail = lambda request: httpx.Response(429, headers={"Retry-After": "120"})
     await worker(db, settings, receiver_client, schedule=(0, 5, 5)).run_once()
@@ -102,11 +106,13 @@ async def test_retry_after_is_honoured_and_410_disables_the_endpoint(client, app
     assert len(receiver.received) == sent
 
 
-async def test_rotation_sends_both_signatures_during_the_overlap(client, ops_key, app_key, provider, program,
-                                                                  receiver, receiver_client, db, settings):
+async def test_rotation_sends_both_signatures_during_the_overlap(
+    client, ops_key, app_key, provider, program, receiver, receiver_client, db, settings
+):
     old = provider["webhook_secret"]
-    rotated = await client.post(f"/mynapoint/providers/{provider['id']}/rotate-secret", headers=bearer(ops_key),
-                                json={"overlap_hours": 24})
+    rotated = await client.post(
+        f"/mynapoint/providers/{provider['id']}/rotate-secret", headers=bearer(ops_key), json={"overlap_hours": 24}
+    )
     new = rotated.json()["webhook_secret"]
     assert new != old
     receiver.secret = new
@@ -133,6 +139,7 @@ async def test_a_private_webhook_url_is_refused_in_production_mode(client, ops_k
 
 # --- inbound ---------------------------------------------------------------------------------------------
 
+
 async def test_grant_credited_posts_the_reservation_once(client, app_key, provider, program, session):
     grant = await applied_grant(client, app_key, provider, program)
     event = {"type": "grant.credited", "timestamp": datetime.now(UTC).isoformat(), "data": {"grant_id": grant["id"]}}
@@ -150,8 +157,9 @@ async def test_grant_credited_posts_the_reservation_once(client, app_key, provid
     assert await reconcile(session) == []
 
 
-async def test_grant_credited_names_what_it_did_not_post_and_moves_nothing(client, ops_key, app_key, provider,
-                                                                              program, session):
+async def test_grant_credited_names_what_it_did_not_post_and_moves_nothing(
+    client, ops_key, app_key, provider, program, session
+):
     grant = await applied_grant(client, app_key, provider, program)
     other = await create_provider(client, ops_key)
     foreign = await post_event(client, other, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
@@ -160,21 +168,32 @@ async def test_grant_credited_names_what_it_did_not_post_and_moves_nothing(clien
     stored = await session.get(Program, program["id"])
     await session.refresh(stored)
     assert (stored.reserved_yen, stored.posted_yen) == (5_000, 0)
-    recorded = (await session.exec(select(InboundWebhook.outcome).where(InboundWebhook.provider_id == other["id"])))
+    recorded = await session.exec(select(InboundWebhook.outcome).where(InboundWebhook.provider_id == other["id"]))
     assert recorded.all() == ["rejected: no such grant for this provider"]
     credited = await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
     assert credited.json()["outcome"] == "posted"
-    posts = await session.exec(select(LedgerEntry.kind, LedgerEntry.reserved_delta, LedgerEntry.posted_delta,
-                                      LedgerEntry.provider_id).where(LedgerEntry.grant_id == grant["id"]))
+    posts = await session.exec(
+        select(LedgerEntry.kind, LedgerEntry.reserved_delta, LedgerEntry.posted_delta, LedgerEntry.provider_id).where(
+            LedgerEntry.grant_id == grant["id"]
+        )
+    )
     assert sorted(posts.all()) == [("post", -5_000, 5_000, provider["id"]), ("reserve", 5_000, 0, provider["id"])]
     assert await reconcile(session) == []
 
 
-async def test_the_ledger_refuses_a_second_movement_of_one_kind_for_a_grant(client, app_key, provider, program,
-                                                                            session):
+async def test_the_ledger_refuses_a_second_movement_of_one_kind_for_a_grant(
+    client, app_key, provider, program, session
+):
     grant = await applied_grant(client, app_key, provider, program)
-    session.add(LedgerEntry(program_id=program["id"], grant_id=grant["id"], provider_id=provider["id"],
-                            kind="reserve", reserved_delta=5_000))
+    session.add(
+        LedgerEntry(
+            program_id=program["id"],
+            grant_id=grant["id"],
+            provider_id=provider["id"],
+            kind="reserve",
+            reserved_delta=5_000,
+        )
+    )
     with pytest.raises(IntegrityError):
         await session.flush()
 
@@ -213,18 +232,33 @@ async def test_charges_make_premium_grants_up_to_the_cap(client, app_key, muni_k
     body = fixed_program(provider["id"], kind="premium", premium_rate="1/4", per_person_cap=5_000, budget=1_000_000)
     body.pop("points_per_person")
     program = (await client.post("/mynapoint/programs", headers=bearer(muni_key), json=body)).json()
-    await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni_key),
-                      json={"residents": [resident("buyer-1")]})
-    applied = await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
-                                json=application(provider["id"], "buyer-1"))
+    await client.post(
+        f"/mynapoint/programs/{program['id']}/roster",
+        headers=bearer(muni_key),
+        json={"residents": [resident("buyer-1")]},
+    )
+    applied = await client.post(
+        f"/mynapoint/programs/{program['id']}/applications",
+        headers=bearer(app_key),
+        json=application(provider["id"], "buyer-1"),
+    )
     assert applied.json()["eligible"] is True and applied.json()["grant"] is None
 
     def charge(charge_id: str, amount: int) -> dict:
-        return {"type": "charge.completed", "data": {"charge_id": charge_id, "program_id": program["id"],
-                                                     "provider_account_id": "acct-buyer-1", "amount_yen": amount}}
+        return {
+            "type": "charge.completed",
+            "data": {
+                "charge_id": charge_id,
+                "program_id": program["id"],
+                "provider_account_id": "acct-buyer-1",
+                "amount_yen": amount,
+            },
+        }
 
-    outcomes = [(await post_event(client, provider, charge(cid, amount))).json()["outcome"]
-                for cid, amount in [("c1", 10_003), ("c1", 10_003), ("c2", 9_999), ("c3", 8_000), ("c4", 100)]]
+    outcomes = [
+        (await post_event(client, provider, charge(cid, amount))).json()["outcome"]
+        for cid, amount in [("c1", 10_003), ("c1", 10_003), ("c2", 9_999), ("c3", 8_000), ("c4", 100)]
+    ]
     assert outcomes[0].startswith("reserved 2500 points")  # floor(10,003 × 1/4)
     assert outcomes[1] == "ignored: charge already granted"
     assert outcomes[2].startswith("reserved 2499 points")
@@ -235,8 +269,9 @@ async def test_charges_make_premium_grants_up_to_the_cap(client, app_key, muni_k
     assert await reconcile(session) == []
 
 
-async def test_revoking_a_credited_grant_is_a_compensating_entry(client, app_key, muni_key, provider, program,
-                                                                  session, db):
+async def test_revoking_a_credited_grant_is_a_compensating_entry(
+    client, app_key, muni_key, provider, program, session, db
+):
     grant = await applied_grant(client, app_key, provider, program)
     await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant["id"]}})
     revoked = await client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(muni_key))
@@ -244,8 +279,9 @@ async def test_revoking_a_credited_grant_is_a_compensating_entry(client, app_key
     again = await client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(muni_key))
     assert again.status_code == 422 and again.json()["error"]["code"] == "grant_resolved"
     provider_key = await make_key(db, "provider", provider_id=provider["id"])
-    assert (await client.post(f"/mynapoint/grants/{grant['id']}/revoke",
-                              headers=bearer(provider_key))).status_code == 403
+    assert (
+        await client.post(f"/mynapoint/grants/{grant['id']}/revoke", headers=bearer(provider_key))
+    ).status_code == 403
     stored = await session.get(Program, program["id"])
     await session.refresh(stored)
     assert (stored.reserved_yen, stored.posted_yen, stored.budget_yen) == (0, 0, 50_000)
@@ -254,8 +290,9 @@ async def test_revoking_a_credited_grant_is_a_compensating_entry(client, app_key
     assert await reconcile(session) == []
 
 
-async def test_an_expired_reservation_is_voided_and_frees_the_budget(client, app_key, provider, program, db, settings,
-                                                                     receiver_client, session):
+async def test_an_expired_reservation_is_voided_and_frees_the_budget(
+    client, app_key, provider, program, db, settings, receiver_client, session
+):
     grant = await applied_grant(client, app_key, provider, program)
     stored = await session.get(Grant, grant["id"])
     stored.expires_at = datetime.now(UTC) - timedelta(minutes=1)
@@ -272,10 +309,10 @@ async def test_an_expired_reservation_is_voided_and_frees_the_budget(client, app
     assert await reconcile(session) == []
 
 
-async def test_a_voided_premium_grant_gives_its_points_back_to_the_cap(client, app_key, muni_key, provider,
-                                                                        ops_key, session):
-    program, charge = await premium_buyer(client, app_key, muni_key, provider, "buyer-2", cap=1_000,
-                                          charge_yen=4_000)
+async def test_a_voided_premium_grant_gives_its_points_back_to_the_cap(
+    client, app_key, muni_key, provider, ops_key, session
+):
+    program, charge = await premium_buyer(client, app_key, muni_key, provider, "buyer-2", cap=1_000, charge_yen=4_000)
     await post_event(client, provider, charge("c1"))
     assert (await post_event(client, provider, charge("c2"))).json()["outcome"] == "ignored: per-person cap reached"
     (grant_id,) = (await session.exec(select(Grant.id).where(Grant.program_id == program["id"]))).all()
@@ -284,10 +321,10 @@ async def test_a_voided_premium_grant_gives_its_points_back_to_the_cap(client, a
     assert await reconcile(session) == []
 
 
-async def test_revoking_a_credited_premium_grant_gives_its_points_back_to_the_cap(client, app_key, muni_key,
-                                                                                  provider, session):
-    program, charge = await premium_buyer(client, app_key, muni_key, provider, "buyer-3", cap=5_000,
-                                          charge_yen=20_000)
+async def test_revoking_a_credited_premium_grant_gives_its_points_back_to_the_cap(
+    client, app_key, muni_key, provider, session
+):
+    program, charge = await premium_buyer(client, app_key, muni_key, provider, "buyer-3", cap=5_000, charge_yen=20_000)
     assert (await post_event(client, provider, charge("c1"))).json()["outcome"].startswith("reserved 5000 points")
     (grant_id,) = (await session.exec(select(Grant.id).where(Grant.program_id == program["id"]))).all()
     credited = await post_event(client, provider, {"type": "grant.credited", "data": {"grant_id": grant_id}})
@@ -301,20 +338,38 @@ async def test_revoking_a_credited_premium_grant_gives_its_points_back_to_the_ca
 
 
 @hypothesis_settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(amounts=st.lists(st.integers(min_value=1, max_value=30_000), min_size=1, max_size=6),
-       cap=st.integers(min_value=1, max_value=8_000))
+@given(
+    amounts=st.lists(st.integers(min_value=1, max_value=30_000), min_size=1, max_size=6),
+    cap=st.integers(min_value=1, max_value=8_000),
+)
 async def test_premium_grants_never_exceed_the_cap(client, app_key, muni_key, provider, session, amounts, cap):
     body = fixed_program(provider["id"], kind="premium", premium_rate="1/4", per_person_cap=cap, budget=10_000_000)
     body.pop("points_per_person")
     program = (await client.post("/mynapoint/programs", headers=bearer(muni_key), json=body)).json()
-    await client.post(f"/mynapoint/programs/{program['id']}/roster", headers=bearer(muni_key),
-                      json={"residents": [resident("buyer-h")]})
-    await client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app_key),
-                      json=application(provider["id"], "buyer-h"))
+    await client.post(
+        f"/mynapoint/programs/{program['id']}/roster",
+        headers=bearer(muni_key),
+        json={"residents": [resident("buyer-h")]},
+    )
+    await client.post(
+        f"/mynapoint/programs/{program['id']}/applications",
+        headers=bearer(app_key),
+        json=application(provider["id"], "buyer-h"),
+    )
     for n, amount in enumerate(amounts):
-        await post_event(client, provider, {"type": "charge.completed", "data": {
-            "charge_id": f"h{n}", "program_id": program["id"], "provider_account_id": "acct-buyer-h",
-            "amount_yen": amount}})
+        await post_event(
+            client,
+            provider,
+            {
+                "type": "charge.completed",
+                "data": {
+                    "charge_id": f"h{n}",
+                    "program_id": program["id"],
+                    "provider_account_id": "acct-buyer-h",
+                    "amount_yen": amount,
+                },
+            },
+        )
     points = (await session.exec(select(Grant.points).where(Grant.program_id == program["id"]))).all()
     assert sum(points) == min(cap, sum(amount // 4 for amount in amounts))
     assert all(p > 0 for p in points)

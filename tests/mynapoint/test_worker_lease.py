@@ -55,22 +55,41 @@ async def _statuses(live) -> list[str]:
 async def test_a_killed_worker_s_events_are_delivered_within_the_lease_plus_one_poll(live, database_url, tmp_path):
     provider_stub = SlowProvider()
     runner, port = await _serve(provider_stub)
-    ops, muni, app = await live.key("ops"), await live.key("municipality", municipality_code=MUNICIPALITY), \
-        await live.key("app")
-    provider = (await live.client.post("/mynapoint/providers", headers=bearer(ops),
-                                       json={"name": "遅いペイ", "webhook_url": f"http://127.0.0.1:{port}/hook"})).json()
+    ops, muni, app = (
+        await live.key("ops"),
+        await live.key("municipality", municipality_code=MUNICIPALITY),
+        await live.key("app"),
+    )
+    provider = (
+        await live.client.post(
+            "/mynapoint/providers",
+            headers=bearer(ops),
+            json={"name": "遅いペイ", "webhook_url": f"http://127.0.0.1:{port}/hook"},
+        )
+    ).json()
     residents = [f"kill-{n}" for n in range(EVENTS)]
     program = await create_program(live.client, muni, fixed_program(provider["id"]), residents)
     for n in range(EVENTS):
-        answer = await live.client.post(f"/mynapoint/programs/{program['id']}/applications", headers=bearer(app),
-                                        json=application(provider["id"], f"kill-{n}"))
+        answer = await live.client.post(
+            f"/mynapoint/programs/{program['id']}/applications",
+            headers=bearer(app),
+            json=application(provider["id"], f"kill-{n}"),
+        )
         assert answer.json()["grant"] is not None, answer.text
-    env = dict(os.environ, CHIIKI_ENV="test", CHIIKI_DATABASE_URL=database_url, CHIIKI_INTERNAL_SECRET=TEST_SECRET,
-               CHIIKI_VAR_DIR=str(tmp_path), CHIIKI_LOG_JSON="false", CHIIKI_WORKER_LEASE_SECONDS=str(LEASE),
-               CHIIKI_WORKER_POLL_SECONDS=str(POLL))
+    env = dict(
+        os.environ,
+        CHIIKI_ENV="test",
+        CHIIKI_DATABASE_URL=database_url,
+        CHIIKI_INTERNAL_SECRET=TEST_SECRET,
+        CHIIKI_VAR_DIR=str(tmp_path),
+        CHIIKI_LOG_JSON="false",
+        CHIIKI_WORKER_LEASE_SECONDS=str(LEASE),
+        CHIIKI_WORKER_POLL_SECONDS=str(POLL),
+    )
     log = (tmp_path / "worker.log").open("w+")
-    doomed = subprocess.Popen([sys.executable, "-m", "common.cli", "mynapoint", "worker"], env=env,
-                              stdout=log, stderr=log)
+    doomed = subprocess.Popen(
+        [sys.executable, "-m", "common.cli", "mynapoint", "worker"], env=env, stdout=log, stderr=log
+    )
     stop, rescuer = asyncio.Event(), None
     try:
         deadline = time.monotonic() + 60

@@ -26,8 +26,9 @@ def _client(app) -> httpx.AsyncClient:
 async def _requests(client: httpx.AsyncClient) -> list[httpx.Response]:
     """One request on the ORM path and one on the driver-level path (a resident's application)."""
     listing = await client.get("/mynapoint/providers", headers=signed_as("ops"))
-    application = await client.post("/mynapoint/programs/prog_none/applications", headers=signed_as("app"),
-                                    json=APPLICATION)
+    application = await client.post(
+        "/mynapoint/programs/prog_none/applications", headers=signed_as("app"), json=APPLICATION
+    )
     return [listing, application]
 
 
@@ -55,7 +56,8 @@ async def test_after_the_server_drops_every_connection_no_request_is_a_500_and_t
             _terminate_every_other_connection(url)
             for answer in await _requests(client):  # a stale connection is found out by its first use
                 assert answer.status_code in (200, 404) or (
-                    answer.status_code == 503 and answer.headers["retry-after"] == "1"), answer.text
+                    answer.status_code == 503 and answer.headers["retry-after"] == "1"
+                ), answer.text
             assert [answer.status_code for answer in await _requests(client)] == [200, 404]
     finally:
         await db.dispose()
@@ -64,8 +66,10 @@ async def test_after_the_server_drops_every_connection_no_request_is_a_500_and_t
 
 def _terminate_every_other_connection(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 async def test_a_request_that_waits_too_long_for_a_pooled_connection_is_a_503(settings):

@@ -23,6 +23,7 @@ def nested_lists(depth: int) -> str:
 
 # --- the check itself ------------------------------------------------------------------------------------
 
+
 def test_depth_counts_brackets_outside_strings_only():
     assert json_depth(b'{"a": [1, {"b": "[[[{{{"}], "c\\"[": "]"}') == 3
     assert json_depth(nested(40).encode()) == 40
@@ -56,6 +57,7 @@ def test_the_nul_check_is_iterative_and_bounded():
 
 # --- every service, through the gateway ------------------------------------------------------------------
 
+
 @pytest.fixture
 async def ops_headers(db) -> dict[str, str]:
     return bearer(await make_key(db, "ops"))
@@ -78,15 +80,19 @@ ROUTES = [
 @pytest.mark.parametrize("method,path", ROUTES)
 async def test_a_deeply_nested_body_is_422_on_every_route(client, ops_headers, method, path, depth):
     for body in (nested(depth), nested_lists(depth)):
-        response = await client.request(method, path, content=body,
-                                        headers=ops_headers | {"content-type": "application/json"})
+        response = await client.request(
+            method, path, content=body, headers=ops_headers | {"content-type": "application/json"}
+        )
         assert response.status_code == 422, (path, response.text)
         assert response.json()["error"]["field"] == "body"
 
 
 async def test_a_deep_signed_webhook_is_refused_before_it_is_parsed(client, ops_headers):
-    created = await client.post("/mynapoint/providers", headers=ops_headers,
-                                json={"name": "深いペイ", "webhook_url": "http://provider.test/hooks"})
+    created = await client.post(
+        "/mynapoint/providers",
+        headers=ops_headers,
+        json={"name": "深いペイ", "webhook_url": "http://provider.test/hooks"},
+    )
     provider = created.json()
     body = '{"type": "grant.credited", "data": ' + nested(1_000) + "}"
     headers = sign_headers("msg_deep", body, [provider["webhook_secret"]])
@@ -95,31 +101,59 @@ async def test_a_deep_signed_webhook_is_refused_before_it_is_parsed(client, ops_
 
 
 async def test_a_shallow_body_still_passes(client, ops_headers):
-    response = await client.post("/subsidy/programs/local10000/calculate", headers=ops_headers, json={
-        "fiscal_year": 2023, "municipality_code": MUNICIPALITY,
-        "inputs": {"initial_investment": 40_000_000, "municipal_grant": 10_000_000, "loan_amount": 20_000_000,
-                   "own_funds": 10_000_000, "lender_type": "jfc", "application_date": "2023-06-01"}})
+    response = await client.post(
+        "/subsidy/programs/local10000/calculate",
+        headers=ops_headers,
+        json={
+            "fiscal_year": 2023,
+            "municipality_code": MUNICIPALITY,
+            "inputs": {
+                "initial_investment": 40_000_000,
+                "municipal_grant": 10_000_000,
+                "loan_amount": 20_000_000,
+                "own_funds": 10_000_000,
+                "lender_type": "jfc",
+                "application_date": "2023-06-01",
+            },
+        },
+    )
     assert response.status_code == 200, response.text
 
 
 # --- dates at the end of the calendar --------------------------------------------------------------------
 
+
 async def _program_body(client, ops_headers, **window) -> dict:
-    provider = (await client.post("/mynapoint/providers", headers=ops_headers,
-                                  json={"name": "端ペイ", "webhook_url": "http://provider.test/hooks"})).json()
+    provider = (
+        await client.post(
+            "/mynapoint/providers",
+            headers=ops_headers,
+            json={"name": "端ペイ", "webhook_url": "http://provider.test/hooks"},
+        )
+    ).json()
     now = datetime.now(UTC)
-    return {"municipality_code": MUNICIPALITY, "name": "端のポイント", "kind": "fixed", "points_per_person": 1_000,
-            "budget_yen": 10_000, "provider_ids": [provider["id"]],
-            "opens_at": (now - timedelta(days=1)).isoformat(), "closes_at": (now + timedelta(days=1)).isoformat(),
-            **window}
+    return {
+        "municipality_code": MUNICIPALITY,
+        "name": "端のポイント",
+        "kind": "fixed",
+        "points_per_person": 1_000,
+        "budget_yen": 10_000,
+        "provider_ids": [provider["id"]],
+        "opens_at": (now - timedelta(days=1)).isoformat(),
+        "closes_at": (now + timedelta(days=1)).isoformat(),
+        **window,
+    }
 
 
-@pytest.mark.parametrize("field,value", [
-    ("closes_at", "9999-12-31T23:59:59-12:00"),
-    ("opens_at", "0001-01-01T00:00:00+14:00"),
-    ("closes_at", "9999-12-31T23:59:59+09:00"),
-    ("closes_at", "3000-01-01T00:00:00Z"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("closes_at", "9999-12-31T23:59:59-12:00"),
+        ("opens_at", "0001-01-01T00:00:00+14:00"),
+        ("closes_at", "9999-12-31T23:59:59+09:00"),
+        ("closes_at", "3000-01-01T00:00:00Z"),
+    ],
+)
 async def test_a_program_window_at_the_end_of_the_calendar_is_422(client, ops_headers, field, value):
     body = await _program_body(client, ops_headers, **{field: value})
     response = await client.post("/mynapoint/programs", headers=ops_headers, json=body)
@@ -134,14 +168,22 @@ async def test_a_program_window_far_ahead_but_in_range_is_kept_in_utc(client, op
     assert response.json()["closes_at"].startswith("3000-01-01T11:59:59")
 
 
-@pytest.mark.parametrize("field,value", [
-    ("birth_date", "9999-12-31"), ("birth_date", "0001-01-01"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("birth_date", "9999-12-31"),
+        ("birth_date", "0001-01-01"),
+    ],
+)
 async def test_a_roster_date_near_year_9999_is_a_row_error(client, ops_headers, field, value):
-    program = await client.post("/mynapoint/programs", headers=ops_headers,
-                                json=await _program_body(client, ops_headers))
-    response = await client.post(f"/mynapoint/programs/{program.json()['id']}/roster", headers=ops_headers,
-                                 json={"residents": [{"myki_id": "myki-edge-1", field: value}]})
+    program = await client.post(
+        "/mynapoint/programs", headers=ops_headers, json=await _program_body(client, ops_headers)
+    )
+    response = await client.post(
+        f"/mynapoint/programs/{program.json()['id']}/roster",
+        headers=ops_headers,
+        json={"residents": [{"myki_id": "myki-edge-1", field: value}]},
+    )
     assert response.status_code in (200, 422), response.text
     body = response.json()
     errors = body.get("errors") or body["error"].get("errors")
@@ -156,9 +198,20 @@ async def test_an_eligibility_reference_date_near_year_9999_is_422(client, ops_h
 
 @pytest.mark.parametrize("value", ["9999-12-31", "9999-12-01", "0001-01-01"])
 async def test_a_subsidy_date_input_near_year_9999_is_422(client, value):
-    response = await client.post("/subsidy/programs/local10000/calculate", json={
-        "fiscal_year": 2023, "municipality_code": MUNICIPALITY,
-        "inputs": {"initial_investment": 40_000_000, "municipal_grant": 10_000_000, "loan_amount": 20_000_000,
-                   "own_funds": 10_000_000, "lender_type": "jfc", "application_date": value}})
+    response = await client.post(
+        "/subsidy/programs/local10000/calculate",
+        json={
+            "fiscal_year": 2023,
+            "municipality_code": MUNICIPALITY,
+            "inputs": {
+                "initial_investment": 40_000_000,
+                "municipal_grant": 10_000_000,
+                "loan_amount": 20_000_000,
+                "own_funds": 10_000_000,
+                "lender_type": "jfc",
+                "application_date": value,
+            },
+        },
+    )
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"].endswith("application_date")

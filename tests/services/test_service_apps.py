@@ -8,8 +8,11 @@ from common.db import Database
 from common.models import Provider
 from tests.harness import SERVICE_NAMES, TEST_SECRET
 
-FIRST_ENDPOINTS = {"subsidy": "/subsidy/municipalities/012092", "matching": "/matching/fields",
-                   "mynapoint": "/mynapoint/providers"}
+FIRST_ENDPOINTS = {
+    "subsidy": "/subsidy/municipalities/012092",
+    "matching": "/matching/fields",
+    "mynapoint": "/mynapoint/providers",
+}
 
 
 def _client(app) -> httpx.AsyncClient:
@@ -83,8 +86,9 @@ async def test_readyz_reports_an_unreachable_database(settings):
 
 
 async def test_providers_list_is_for_ops_and_paginates(service_apps, session):
-    session.add_all([Provider(id=f"prov_{i}", name=f"Pay {i}", webhook_url=f"https://pay{i}.example/hook")
-                     for i in range(5)])
+    session.add_all(
+        [Provider(id=f"prov_{i}", name=f"Pay {i}", webhook_url=f"https://pay{i}.example/hook") for i in range(5)]
+    )
     await session.commit()
     async with _client(service_apps["mynapoint"]) as client:
         assert (await client.get("/mynapoint/providers", headers=signed("app"))).status_code == 403
@@ -106,13 +110,27 @@ async def test_fields_of_work_come_in_display_order(service_apps):
     assert {"ict_digital", "energy_decarbonisation", "childcare_education"} <= {i["code"] for i in items}
 
 
-@pytest.mark.parametrize("method, path, body", [
-    ("GET", FIRST_ENDPOINTS["subsidy"], None),
-    ("POST", "/subsidy/programs/local10000/calculate",  # a POST that only reads
-     {"fiscal_year": 2023, "municipality_code": "012092", "inputs": {
-         "initial_investment": 20_000_002, "municipal_grant": 10_000_001, "loan_amount": 10_000_001,
-         "own_funds": 0, "lender_type": "regional_bank"}}),
-])
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("GET", FIRST_ENDPOINTS["subsidy"], None),
+        (
+            "POST",
+            "/subsidy/programs/local10000/calculate",  # a POST that only reads
+            {
+                "fiscal_year": 2023,
+                "municipality_code": "012092",
+                "inputs": {
+                    "initial_investment": 20_000_002,
+                    "municipal_grant": 10_000_001,
+                    "loan_amount": 10_000_001,
+                    "own_funds": 0,
+                    "lender_type": "regional_bank",
+                },
+            },
+        ),
+    ],
+)
 async def test_reads_are_not_held_up_by_a_writer(engine, settings, method, path, body):
     """A read runs beside an open write transaction (on SQLite writers queue; readers must not)."""
     import asyncio
@@ -133,8 +151,9 @@ async def test_reads_are_not_held_up_by_a_writer(engine, settings, method, path,
 
 @pytest.mark.parametrize("opentelemetry", [False, True], ids=["opentelemetry-off", "opentelemetry-on"])
 @pytest.mark.parametrize("app_module", ["services.mynapoint.main", "gateway.main"])
-async def test_fastapi_looks_for_opentelemetry_only_when_the_settings_ask(settings, db, monkeypatch, app_module,
-                                                                          opentelemetry):
+async def test_fastapi_looks_for_opentelemetry_only_when_the_settings_ask(
+    settings, db, monkeypatch, app_module, opentelemetry
+):
     import importlib
 
     from opentelemetry import trace

@@ -47,8 +47,9 @@ async def test_finder_for_a_kaso_town_with_empty_inputs(client):
 
 
 async def test_finder_for_a_tokyo_ward_with_empty_inputs(client):
-    items = _items((await client.post("/subsidy/finder", json={"fiscal_year": 2023,
-                                                                "municipality_code": CHIYODA})).json())
+    items = _items(
+        (await client.post("/subsidy/finder", json={"fiscal_year": 2023, "municipality_code": CHIYODA})).json()
+    )
     bond = items["kaso_bond"]
     assert bond["status"] == "ineligible" and [r["code"] for r in bond["reasons"]] == ["not_kaso"]
     assert bond["reasons"][0]["citation"] == "「過疎対策事業債」"
@@ -59,25 +60,43 @@ PARTIAL = {"plan_cost": 30_000_000, "component": "network", "with_ict": True, "a
 
 
 async def test_finder_with_partial_inputs(client):
-    yubari = _items((await client.post("/subsidy/finder", json={"fiscal_year": 2023, "municipality_code": YUBARI,
-                                                                 "inputs": PARTIAL})).json())
+    yubari = _items(
+        (
+            await client.post(
+                "/subsidy/finder", json={"fiscal_year": 2023, "municipality_code": YUBARI, "inputs": PARTIAL}
+            )
+        ).json()
+    )
     # 財政力指数 0.2 < 0.25 → 3/4 of min(30,000,000, 20,000,000) = 15,000,000
-    assert (yubari["distributed_energy"]["status"], yubari["distributed_energy"]["amount"]) == ("eligible",
-                                                                                                 15_000_000)
+    assert (yubari["distributed_energy"]["status"], yubari["distributed_energy"]["amount"]) == ("eligible", 15_000_000)
     grants = yubari["kaso_grants"]
     # network cap 15,000,000 + at most the 15,000,000 addition for specialists and ICT (specialists not yet said)
     assert (grants["status"], grants["max_amount"]) == ("needs_inputs", 30_000_000)
     assert [i["name"] for i in grants["missing_inputs"]] == ["cost"]
     assert yubari["advisor"]["max_amount"] == 2_400_000  # municipal staff cap
-    chiyoda = _items((await client.post("/subsidy/finder", json={"fiscal_year": 2023, "municipality_code": CHIYODA,
-                                                                  "inputs": PARTIAL})).json())
+    chiyoda = _items(
+        (
+            await client.post(
+                "/subsidy/finder", json={"fiscal_year": 2023, "municipality_code": CHIYODA, "inputs": PARTIAL}
+            )
+        ).json()
+    )
     # 財政力指数 0.87 → 1/2 of 20,000,000 = 10,000,000
     assert chiyoda["distributed_energy"]["amount"] == 10_000_000
     assert chiyoda["kaso_grants"]["max_amount"] == 30_000_000  # the network component is not only for 過疎
     # 集落再編 at 1/2 of a cost of 3,000,000 would be 1,500,000, but 千代田区 is not 過疎
-    idle = _items((await client.post("/subsidy/finder", json={
-        "fiscal_year": 2023, "municipality_code": CHIYODA,
-        "inputs": {"component": "settlement_reorganization", "cost": 3_000_000}})).json())["kaso_grants"]
+    idle = _items(
+        (
+            await client.post(
+                "/subsidy/finder",
+                json={
+                    "fiscal_year": 2023,
+                    "municipality_code": CHIYODA,
+                    "inputs": {"component": "settlement_reorganization", "cost": 3_000_000},
+                },
+            )
+        ).json()
+    )["kaso_grants"]
     assert idle["status"] == "ineligible" and idle["reasons"][0]["code"] == "not_kaso"
 
 
@@ -90,8 +109,9 @@ async def test_finder_defaults_to_the_latest_fiscal_year_with_a_notice(client):
 
 
 async def test_calculation_without_fiscal_year_uses_the_latest_and_says_so(client):
-    body = (await client.post("/subsidy/programs/tokutei_kumiai/calculate",
-                              json={"inputs": {"operating_cost": 8_000_000}})).json()
+    body = (
+        await client.post("/subsidy/programs/tokutei_kumiai/calculate", json={"inputs": {"operating_cost": 8_000_000}})
+    ).json()
     assert body["fiscal_year"] == 2023 and "notice" in body
     assert body["amount"] == 3_000_000  # 1/4 national + 1/8 special allocation tax of 8,000,000
 
@@ -115,20 +135,27 @@ async def test_timeline_of_the_recruitment_cap(client):
     cap = next(p for p in body["parameters"] if p["name"] == "recruitment_cap")
     # 200万円/１団体 in FY2022, raised to 300万円 in FY2023 (「300万円/１団体を上限（200万円/１団体から引上げ）」)
     assert [(v["fiscal_year"], v["value"], v["changed"]) for v in cap["values"]] == [
-        (2022, 2_000_000, False), (2023, 3_000_000, True)]
+        (2022, 2_000_000, False),
+        (2023, 3_000_000, True),
+    ]
     assert cap["changed_in"] == [2023] and cap["values"][1]["previous_value"] == 2_000_000
     assert {v["citation"] for v in cap["values"]} == {"「地域おこし協力隊について」"}
     assert {"recruitment_cap", "support_cap", "startup_first_service_year"} <= set(body["changed"])
     assert "trial_cap" not in body["changed"]
 
 
-OKOSHI = {"recruitment_cost": 3_500_000, "support_cost": 2_100_000,
-          "startups": [{"cost": 1_200_000, "service_year": 2}]}
+OKOSHI = {
+    "recruitment_cost": 3_500_000,
+    "support_cost": 2_100_000,
+    "startups": [{"cost": 1_200_000, "service_year": 2}],
+}
 
 
 async def test_compare_fy2022_with_fy2023_for_the_okoshi_program(client):
-    response = await client.post("/subsidy/programs/chiiki_okoshi/compare", json={
-        "inputs": OKOSHI, "baseline": {"fiscal_year": 2022}, "reform": {"fiscal_year": 2023}})
+    response = await client.post(
+        "/subsidy/programs/chiiki_okoshi/compare",
+        json={"inputs": OKOSHI, "baseline": {"fiscal_year": 2022}, "reform": {"fiscal_year": 2023}},
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     # FY2022: recruitment min(3,500,000, 2,000,000); no daily support yet; a start-up in year 2 of a 3-year term is
@@ -137,8 +164,12 @@ async def test_compare_fy2022_with_fy2023_for_the_okoshi_program(client):
     assert (body["baseline"]["amount"], body["reform"]["amount"]) == (2_000_000, 6_000_000)
     assert body["difference"]["amount"] == 4_000_000
     lines = body["difference"]["breakdown"]
-    assert (lines["recruitment"], lines["support"], lines["startup"], lines["trial"]) == (1_000_000, 2_000_000,
-                                                                                         1_000_000, 0)
+    assert (lines["recruitment"], lines["support"], lines["startup"], lines["trial"]) == (
+        1_000_000,
+        2_000_000,
+        1_000_000,
+        0,
+    )
     steps = {step["rule"]: step for step in body["changed_steps"]}
     assert "chiiki_okoshi.trial" not in steps  # same cap, same result
     recruitment = steps["chiiki_okoshi.recruitment"]
@@ -146,22 +177,34 @@ async def test_compare_fy2022_with_fy2023_for_the_okoshi_program(client):
     cap = recruitment["parameters"][0]
     assert (cap["name"], cap["baseline_value"], cap["reform_value"]) == ("recruitment_cap", 2_000_000, 3_000_000)
     assert cap["baseline_citation"] == cap["reform_citation"] == "「地域おこし協力隊について」"
-    first_year = next(p for p in steps["chiiki_okoshi.startup[0]"]["parameters"]
-                      if p["name"] == "startup_first_service_year")
+    first_year = next(
+        p for p in steps["chiiki_okoshi.startup[0]"]["parameters"] if p["name"] == "startup_first_service_year"
+    )
     assert (first_year["baseline_value"], first_year["reform_value"]) == (None, 2)
 
 
 async def test_compare_an_override_with_the_published_rules(client):
-    body = (await client.post("/subsidy/programs/chiiki_okoshi/compare", json={
-        "inputs": OKOSHI, "baseline": {"fiscal_year": 2023},
-        "reform": {"fiscal_year": 2023, "overrides": {"recruitment_cap": 4_000_000}}})).json()
+    body = (
+        await client.post(
+            "/subsidy/programs/chiiki_okoshi/compare",
+            json={
+                "inputs": OKOSHI,
+                "baseline": {"fiscal_year": 2023},
+                "reform": {"fiscal_year": 2023, "overrides": {"recruitment_cap": 4_000_000}},
+            },
+        )
+    ).json()
     # the cost of 3,500,000 now fits under the cap: +500,000
     unchanged = dict.fromkeys(("trial", "intern", "activity", "support", "startup", "vacant_house"), 0)
-    assert body["difference"] == {"amount": 500_000, "breakdown": {**unchanged, "recruitment": 500_000,
-                                                                   "total": 500_000}}
+    assert body["difference"] == {
+        "amount": 500_000,
+        "breakdown": {**unchanged, "recruitment": 500_000, "total": 500_000},
+    }
     assert [s["rule"] for s in body["changed_steps"]] == ["chiiki_okoshi.recruitment", "chiiki_okoshi.total"]
-    bad = await client.post("/subsidy/programs/chiiki_okoshi/compare", json={
-        "inputs": OKOSHI, "baseline": {"fiscal_year": 2019}, "reform": {"fiscal_year": 2023}})
+    bad = await client.post(
+        "/subsidy/programs/chiiki_okoshi/compare",
+        json={"inputs": OKOSHI, "baseline": {"fiscal_year": 2019}, "reform": {"fiscal_year": 2023}},
+    )
     assert (bad.status_code, bad.json()["error"]["field"]) == (422, "baseline.fiscal_year")
 
 
@@ -178,9 +221,16 @@ def _expected_gains() -> tuple[int, int]:
 
 
 async def test_impact_run_over_every_municipality(client, app_key, db):
-    response = await client.post("/subsidy/impact", headers=bearer(app_key), json={
-        "program": "distributed_energy", "fiscal_year": 2023, "inputs": {"plan_cost": 10_000_000},
-        "overrides": {"weak_rate": "3/4"}})
+    response = await client.post(
+        "/subsidy/impact",
+        headers=bearer(app_key),
+        json={
+            "program": "distributed_energy",
+            "fiscal_year": 2023,
+            "inputs": {"plan_cost": 10_000_000},
+            "overrides": {"weak_rate": "3/4"},
+        },
+    )
     assert response.status_code == 202, response.text
     location = response.headers["location"]
     assert location == f"/subsidy/impact/{response.json()['id']}"
@@ -195,9 +245,11 @@ async def test_impact_run_over_every_municipality(client, app_key, db):
     assert (totals["municipalities"], totals["gain"], totals["lose"], totals["errors"]) == (1794, gains, 0, errors)
     async with db.reader() as session:
         reference = await read_reference(session)
-    singles = [compute(get_rulebook(), "distributed_energy", 2023, {"plan_cost": 10_000_000}, {}, m,
-                       include_trace=False) for m in reference.by_code.values()
-               if m.attributes["fiscal_strength_index"].value is not None]
+    singles = [
+        compute(get_rulebook(), "distributed_energy", 2023, {"plan_cost": 10_000_000}, {}, m, include_trace=False)
+        for m in reference.by_code.values()
+        if m.attributes["fiscal_strength_index"].value is not None
+    ]
     assert totals["baseline_amount"] == sum(s["amount"] for s in singles)
     assert totals["reform_amount"] - totals["baseline_amount"] == totals["difference"] == 833_334 * gains
     text = (await client.get(location, headers={**bearer(app_key), "Accept": "text/csv"})).text
@@ -206,10 +258,12 @@ async def test_impact_run_over_every_municipality(client, app_key, db):
 
 
 async def test_impact_request_errors_are_422_naming_the_field(client, app_key):
-    for body, field in [({"program": "nope"}, "program"),
-                        ({"program": "distributed_energy", "fiscal_year": 2019}, "fiscal_year"),
-                        ({"program": "distributed_energy", "overrides": {"bogus": 1}}, "overrides.bogus"),
-                        ({"program": "distributed_energy", "inputs": {"plan_cost": -1}}, "inputs.plan_cost")]:
+    for body, field in [
+        ({"program": "nope"}, "program"),
+        ({"program": "distributed_energy", "fiscal_year": 2019}, "fiscal_year"),
+        ({"program": "distributed_energy", "overrides": {"bogus": 1}}, "overrides.bogus"),
+        ({"program": "distributed_energy", "inputs": {"plan_cost": -1}}, "inputs.plan_cost"),
+    ]:
         response = await client.post("/subsidy/impact", headers=bearer(app_key), json=body)
         assert (response.status_code, response.json()["error"]["field"]) == (422, field), response.text
     assert (await client.post("/subsidy/impact", json={"program": "distributed_energy"})).status_code == 401
@@ -218,8 +272,17 @@ async def test_impact_request_errors_are_422_naming_the_field(client, app_key):
 async def test_an_unfinished_impact_job_is_run_again_at_start(service_apps, db):
     app = service_apps["subsidy"]
     async with db.sessionmaker() as session:
-        session.add(SubsidyImpactJob(id="impact_restart_test", program="okoshi_obog_network", fiscal_year=2023,
-                                     inputs={"startup_cost": 1_500_000}, status="running", done=400, total=1794))
+        session.add(
+            SubsidyImpactJob(
+                id="impact_restart_test",
+                program="okoshi_obog_network",
+                fiscal_year=2023,
+                inputs={"startup_cost": 1_500_000},
+                status="running",
+                done=400,
+                total=1794,
+            )
+        )
         await session.commit()
     await impact.resume_unfinished(app)
     for task in list(app.state.impact_tasks):

@@ -15,8 +15,15 @@ def run(*args: str):
 
 
 def test_calc_prints_amount_breakdown_and_trace():
-    result = run("subsidy", "calc", "distributed_energy", "--fiscal-year", "2023", "plan_cost=30000000",
-                 "fiscal_strength_index=0.25")
+    result = run(
+        "subsidy",
+        "calc",
+        "distributed_energy",
+        "--fiscal-year",
+        "2023",
+        "plan_cost=30000000",
+        "fiscal_strength_index=0.25",
+    )
     assert result.exit_code == 0, result.output
     # 0.25 → 2/3 of the 20,000,000 cap = 13,333,333
     assert "amount 13,333,333 yen" in result.output
@@ -25,8 +32,17 @@ def test_calc_prints_amount_breakdown_and_trace():
 
 
 def test_calc_csv_and_what_if():
-    result = run("subsidy", "calc", "tokutei_kumiai", "--fiscal-year", "2023", "operating_cost=8000000", "--csv",
-                 "--override", "national_grant_share=1/8")
+    result = run(
+        "subsidy",
+        "calc",
+        "tokutei_kumiai",
+        "--fiscal-year",
+        "2023",
+        "operating_cost=8000000",
+        "--csv",
+        "--override",
+        "national_grant_share=1/8",
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(io.StringIO(result.stdout)))
     values = {(row[0], row[1]): row[2] for row in rows[1:]}
@@ -39,9 +55,21 @@ def test_calc_with_a_municipality_from_the_database(database_url, monkeypatch):
     monkeypatch.setenv("CHIIKI_DATABASE_URL", database_url)
     get_settings.cache_clear()
     try:
-        result = run("subsidy", "calc", "kaso_bond", "--fiscal-year", "2023", "--municipality", "131016", "--json",
-                     "project_cost=1000", "category=soft", "annual_interest_rate=0", "term_years=3",
-                     "method=level_principal")
+        result = run(
+            "subsidy",
+            "calc",
+            "kaso_bond",
+            "--fiscal-year",
+            "2023",
+            "--municipality",
+            "131016",
+            "--json",
+            "project_cost=1000",
+            "category=soft",
+            "annual_interest_rate=0",
+            "term_years=3",
+            "method=level_principal",
+        )
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output

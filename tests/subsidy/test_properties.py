@@ -34,13 +34,28 @@ def test_decarbonization_experts_bounded_and_monotone(costs, extra):
 
 
 @quick
-@given(grant=st.integers(min_value=0, max_value=10**10), extra_loan=yen, own=yen, index=fsi,
-       digital=st.booleans(), decarbonization=st.booleans(), disadvantaged=st.booleans())
+@given(
+    grant=st.integers(min_value=0, max_value=10**10),
+    extra_loan=yen,
+    own=yen,
+    index=fsi,
+    digital=st.booleans(),
+    decarbonization=st.booleans(),
+    disadvantaged=st.booleans(),
+)
 def test_local10000_split_sums_to_the_grant(grant, extra_loan, own, index, digital, decarbonization, disadvantaged):
     loan = grant + extra_loan
-    inputs = {"initial_investment": grant + loan + own, "municipal_grant": grant, "loan_amount": loan,
-              "own_funds": own, "lender_type": "regional_bank", "digital": digital,
-              "decarbonization": decarbonization, "disadvantaged_area": disadvantaged, "fiscal_strength_index": index}
+    inputs = {
+        "initial_investment": grant + loan + own,
+        "municipal_grant": grant,
+        "loan_amount": loan,
+        "own_funds": own,
+        "lender_type": "regional_bank",
+        "digital": digital,
+        "decarbonization": decarbonization,
+        "disadvantaged_area": disadvantaged,
+        "fiscal_strength_index": index,
+    }
     result = calc("local10000", inputs)
     b = result["breakdown"]
     assert result["eligible"]
@@ -60,13 +75,27 @@ def test_tokutei_kumiai_shares_sum_to_the_cost(cost):
 
 
 @quick
-@given(cost=st.integers(min_value=0, max_value=10**10), rate=st.integers(min_value=0, max_value=200),
-       term=st.integers(min_value=1, max_value=30), grace=st.integers(min_value=0, max_value=5),
-       method=st.sampled_from(["level_payment", "level_principal"]))
+@given(
+    cost=st.integers(min_value=0, max_value=10**10),
+    rate=st.integers(min_value=0, max_value=200),
+    term=st.integers(min_value=1, max_value=30),
+    grace=st.integers(min_value=0, max_value=5),
+    method=st.sampled_from(["level_payment", "level_principal"]),
+)
 def test_kaso_bond_schedule_repays_the_bond_exactly(cost, rate, term, grace, method):
     grace = min(grace, term - 1)
-    result = calc("kaso_bond", {"project_cost": cost, "category": "soft", "annual_interest_rate": f"{rate}/10000",
-                                "term_years": term, "grace_years": grace, "method": method, "kaso": True})
+    result = calc(
+        "kaso_bond",
+        {
+            "project_cost": cost,
+            "category": "soft",
+            "annual_interest_rate": f"{rate}/10000",
+            "term_years": term,
+            "grace_years": grace,
+            "method": method,
+            "kaso": True,
+        },
+    )
     b = result["breakdown"]
     rows = b["schedule"]
     assert len(rows) == term
@@ -91,8 +120,10 @@ def test_furusato_workholi_never_above_the_cap(cost, more, days):
 @quick
 @given(members=st.lists(st.tuples(yen, yen, st.booleans()), max_size=5), recruitment=yen, year=fiscal_year)
 def test_chiiki_okoshi_member_cap(members, recruitment, year):
-    inputs = {"recruitment_cost": recruitment,
-              "members": [{"reward_cost": r, "other_cost": o, "reward_flex": f} for r, o, f in members]}
+    inputs = {
+        "recruitment_cost": recruitment,
+        "members": [{"reward_cost": r, "other_cost": o, "reward_flex": f} for r, o, f in members],
+    }
     b = calc("chiiki_okoshi", inputs, year)["breakdown"]
     assert 0 <= b["activity"] <= 4_800_000 * len(members)
     assert b["recruitment"] == min(recruitment, 3_000_000 if year == 2023 else 2_000_000)
@@ -102,8 +133,10 @@ def test_chiiki_okoshi_member_cap(members, recruitment, year):
 @quick
 @given(cost=yen, hardware=yen, correction=st.fractions(min_value=0, max_value=2, max_denominator=100))
 def test_trial_satellite_office_never_above_the_cap(cost, hardware, correction):
-    result = calc("trial_satellite_office", {"cost": cost + hardware, "hardware_cost": hardware,
-                                             "fiscal_correction": str(correction)})
+    result = calc(
+        "trial_satellite_office",
+        {"cost": cost + hardware, "hardware_cost": hardware, "fiscal_correction": str(correction)},
+    )
     assert 0 <= result["amount"] <= 10_000_000 * Fraction(1, 2) * correction
 
 
@@ -113,8 +146,12 @@ people = st.lists(st.tuples(yen, yen, st.integers(min_value=0, max_value=60)), m
 @quick
 @given(persons=people, preparation=yen)
 def test_kigyojin_never_above_the_caps(persons, preparation):
-    inputs = {"in_three_metro_areas": False, "company_in_three_metro_areas": True, "preparation_cost": preparation,
-              "persons": [{"acceptance_cost": a, "proposal_cost": p, "dispatch_months": m} for a, p, m in persons]}
+    inputs = {
+        "in_three_metro_areas": False,
+        "company_in_three_metro_areas": True,
+        "preparation_cost": preparation,
+        "persons": [{"acceptance_cost": a, "proposal_cost": p, "dispatch_months": m} for a, p, m in persons],
+    }
     result = calc("kigyojin", inputs)
     b = result["breakdown"]
     counted = sum(1 for _, _, months in persons if 6 <= months <= 36)
@@ -125,11 +162,15 @@ def test_kigyojin_never_above_the_caps(persons, preparation):
 
 
 @quick
-@given(persons=st.lists(st.tuples(yen, st.integers(min_value=1, max_value=5), st.booleans(), st.booleans()),
-                        min_size=1, max_size=6))
+@given(
+    persons=st.lists(
+        st.tuples(yen, st.integers(min_value=1, max_value=5), st.booleans(), st.booleans()), min_size=1, max_size=6
+    )
+)
 def test_project_manager_pays_at_most_two_capped_persons(persons):
-    inputs = {"persons": [{"cost": c, "year_of_service": y, "moved_in": m, "local_exception": e}
-                          for c, y, m, e in persons]}
+    inputs = {
+        "persons": [{"cost": c, "year_of_service": y, "moved_in": m, "local_exception": e} for c, y, m, e in persons]
+    }
     b = calc("project_manager", inputs)["breakdown"]
     assert sum(1 for allowance in b["per_person"] if allowance) <= 2
     assert all(0 <= allowance <= 6_500_000 for allowance in b["per_person"])

@@ -7,11 +7,20 @@ from services.subsidy.calculators import CALCULATORS
 from services.subsidy.rulebook import RULES_DIR, RulesError, load_rulebook
 
 GOOD = {
-    "program": "sample", "name_ja": "見本", "name_en": "Sample", "citation": "「見本」", "summary": "a sample",
+    "program": "sample",
+    "name_ja": "見本",
+    "name_en": "Sample",
+    "citation": "「見本」",
+    "summary": "a sample",
     "fiscal_years": {"first": 2022, "last": 2023},
-    "parameters": {"cap": {"type": "yen", "description": "a cap", "citation": "「見本」",
-                           "values": [{"from": 2022, "to": 2022, "value": 100}, {"from": 2023, "to": 2023,
-                                                                                  "value": 200}]}},
+    "parameters": {
+        "cap": {
+            "type": "yen",
+            "description": "a cap",
+            "citation": "「見本」",
+            "values": [{"from": 2022, "to": 2022, "value": 100}, {"from": 2023, "to": 2023, "value": 200}],
+        }
+    },
 }
 
 
@@ -40,30 +49,49 @@ def test_a_good_file_loads_with_dated_values(tmp_path):
     assert (rulebook.parameter_set("sample", 2022)["cap"], rulebook.parameter_set("sample", 2023)["cap"]) == (100, 200)
 
 
-@pytest.mark.parametrize(("document", "message"), [
-    ({**GOOD, "surprise": 1}, "sample.yaml: surprise: Extra inputs are not permitted"),
-    (_with_parameter(colour="red"), "sample.yaml: parameters.cap.colour: Extra inputs are not permitted"),
-    ({k: v for k, v in GOOD.items() if k != "citation"}, "sample.yaml: citation: Field required"),
-    (_with_parameter(citation=""), "sample.yaml: parameters.cap.citation: String should have at least 1 character"),
-    (_with_parameter(values=[{"from": 2022, "to": 2023, "value": 1}, {"from": 2023, "to": 2023, "value": 2}]),
-     "sample.yaml: parameters.cap: period FY2023 overlaps an earlier period"),
-    (_with_parameter(values=[{"from": 2022, "to": 2022, "value": 1}]),
-     "sample.yaml: parameters.cap: no value for FY2023"),
-    (_with_parameter(values=[{"from": 2023, "to": 2023, "value": 1}]),
-     "sample.yaml: parameters.cap: no value for FY2022"),
-    (_with_parameter(values=[{"from": 2022, "to": 2024, "value": 1}]),
-     "sample.yaml: parameters.cap: a period runs past"),
-    (_with_parameter(values=[{"from": 2022, "to": 2023, "value": -1}]),
-     "sample.yaml: parameters.cap: FY2022: expected"),
-    (_with_parameter(values=[{"from": 2022, "to": 2023, "value": 1.5}]),
-     "sample.yaml: parameters.cap: FY2022: expected"),
-    (_with_parameter(type="rate", values=[{"from": 2022, "to": 2023, "value": 0.5}]),
-     "sample.yaml: parameters.cap: FY2022: expected an exact fraction"),
-    (_with_parameter(values=[{"from": 2022, "to": 2023, "value": None}]),
-     "sample.yaml: parameters.cap: FY2022: null (not in force) needs nullable: true"),
-    (_with_parameter(type="percentage"), "sample.yaml: parameters.cap.type: Input should be"),
-    ({**GOOD, "program": "other"}, "sample.yaml: program: 'other' does not match the file name"),
-])
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({**GOOD, "surprise": 1}, "sample.yaml: surprise: Extra inputs are not permitted"),
+        (_with_parameter(colour="red"), "sample.yaml: parameters.cap.colour: Extra inputs are not permitted"),
+        ({k: v for k, v in GOOD.items() if k != "citation"}, "sample.yaml: citation: Field required"),
+        (_with_parameter(citation=""), "sample.yaml: parameters.cap.citation: String should have at least 1 character"),
+        (
+            _with_parameter(values=[{"from": 2022, "to": 2023, "value": 1}, {"from": 2023, "to": 2023, "value": 2}]),
+            "sample.yaml: parameters.cap: period FY2023 overlaps an earlier period",
+        ),
+        (
+            _with_parameter(values=[{"from": 2022, "to": 2022, "value": 1}]),
+            "sample.yaml: parameters.cap: no value for FY2023",
+        ),
+        (
+            _with_parameter(values=[{"from": 2023, "to": 2023, "value": 1}]),
+            "sample.yaml: parameters.cap: no value for FY2022",
+        ),
+        (
+            _with_parameter(values=[{"from": 2022, "to": 2024, "value": 1}]),
+            "sample.yaml: parameters.cap: a period runs past",
+        ),
+        (
+            _with_parameter(values=[{"from": 2022, "to": 2023, "value": -1}]),
+            "sample.yaml: parameters.cap: FY2022: expected",
+        ),
+        (
+            _with_parameter(values=[{"from": 2022, "to": 2023, "value": 1.5}]),
+            "sample.yaml: parameters.cap: FY2022: expected",
+        ),
+        (
+            _with_parameter(type="rate", values=[{"from": 2022, "to": 2023, "value": 0.5}]),
+            "sample.yaml: parameters.cap: FY2022: expected an exact fraction",
+        ),
+        (
+            _with_parameter(values=[{"from": 2022, "to": 2023, "value": None}]),
+            "sample.yaml: parameters.cap: FY2022: null (not in force) needs nullable: true",
+        ),
+        (_with_parameter(type="percentage"), "sample.yaml: parameters.cap.type: Input should be"),
+        ({**GOOD, "program": "other"}, "sample.yaml: program: 'other' does not match the file name"),
+    ],
+)
 def test_a_bad_file_refuses_to_load_naming_file_and_key(tmp_path, document, message):
     with pytest.raises(RulesError) as raised:
         _load(tmp_path, document)

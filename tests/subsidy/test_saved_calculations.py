@@ -37,8 +37,10 @@ async def test_each_key_lists_what_it_may_read_and_the_filters_narrow_it(client,
     yubari = await make_key(db, "municipality", municipality_code=YUBARI)
     sapporo = await make_key(db, "municipality", municipality_code=SAPPORO)
     other_app = await make_key(db, "app")
-    by_yubari = {await save(client, yubari, LOCAL10000 | {"municipality_code": YUBARI}),
-                 await save(client, yubari, OKOSHI | {"municipality_code": YUBARI})}
+    by_yubari = {
+        await save(client, yubari, LOCAL10000 | {"municipality_code": YUBARI}),
+        await save(client, yubari, OKOSHI | {"municipality_code": YUBARI}),
+    }
     by_app_for_yubari = await save(client, app_key, LOCAL10000 | {"municipality_code": YUBARI})
     by_app = {by_app_for_yubari, await save(client, app_key, LOCAL10000 | {"municipality_code": CHIYODA})}
     by_sapporo = {await save(client, sapporo, LOCAL10000 | {"municipality_code": SAPPORO})}
@@ -65,9 +67,13 @@ async def test_an_item_is_the_saved_calculation_as_read_alone(client, app_key):
 
 
 async def test_bad_filters_are_422_naming_the_field_and_a_key_is_required(client, app_key):
-    for query, field in [("municipality_code=12092", "municipality_code"), ("fiscal_year=twenty", "fiscal_year"),
-                         ("program=" + "x" * 61, "program"), ("cursor=not+a+cursor!", "cursor"),
-                         ("limit=0", "limit")]:
+    for query, field in [
+        ("municipality_code=12092", "municipality_code"),
+        ("fiscal_year=twenty", "fiscal_year"),
+        ("program=" + "x" * 61, "program"),
+        ("cursor=not+a+cursor!", "cursor"),
+        ("limit=0", "limit"),
+    ]:
         response = await client.get(f"/subsidy/calculations?{query}", headers=bearer(app_key))
         assert (response.status_code, response.json()["error"]["field"]) == (422, field), response.text
     assert (await client.get("/subsidy/calculations")).status_code == 401

@@ -45,12 +45,16 @@ async def test_the_catalogue_and_every_program_with_its_timeline(client):
         assert_declared(ProgramTimeline, await answer(client, "GET", f"{path}/timeline"))
 
 
-@pytest.mark.parametrize("body", [
-    LOCAL10000,
-    LOCAL10000 | {"overrides": {"weakest_area_rate": "4/5"}},
-    {"inputs": LOCAL10000_INPUTS | {"kaso": False, "fiscal_strength_index": "0.5", "in_three_metro_areas": False}},
-    LOCAL10000 | {"inputs": LOCAL10000_INPUTS | {"loan_amount": 0}},  # ineligible, with reasons
-], ids=["plain", "override", "defaults", "ineligible"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        LOCAL10000,
+        LOCAL10000 | {"overrides": {"weakest_area_rate": "4/5"}},
+        {"inputs": LOCAL10000_INPUTS | {"kaso": False, "fiscal_strength_index": "0.5", "in_three_metro_areas": False}},
+        LOCAL10000 | {"inputs": LOCAL10000_INPUTS | {"loan_amount": 0}},  # ineligible, with reasons
+    ],
+    ids=["plain", "override", "defaults", "ineligible"],
+)
 async def test_a_calculation(client, body):
     result = await answer(client, "POST", "/subsidy/programs/local10000/calculate", json=body)
     assert_declared(CalculationResult, result)
@@ -64,8 +68,11 @@ async def test_a_batch_with_a_failing_item(client):
     assert [item["status"] for item in result["results"]] == [200, 422, 422]
 
 
-@pytest.mark.parametrize("inputs", [{}, LOCAL10000_INPUTS | {"plan_cost": 30_000_000, "component": "network"},
-                                    {"plan_cost": -1}], ids=["empty", "partial", "bad"])
+@pytest.mark.parametrize(
+    "inputs",
+    [{}, LOCAL10000_INPUTS | {"plan_cost": 30_000_000, "component": "network"}, {"plan_cost": -1}],
+    ids=["empty", "partial", "bad"],
+)
 async def test_the_finder(client, inputs):
     result = await answer(client, "POST", "/subsidy/finder", json={"municipality_code": YUBARI, "inputs": inputs})
     assert_declared(FinderResult, result)
@@ -73,16 +80,29 @@ async def test_the_finder(client, inputs):
 
 
 async def test_a_comparison(client):
-    result = await answer(client, "POST", "/subsidy/programs/local10000/compare", json={
-        "municipality_code": YUBARI, "inputs": LOCAL10000_INPUTS, "baseline": {"fiscal_year": 2023},
-        "reform": {"fiscal_year": 2023, "overrides": {"weakest_area_rate": "4/5"}}})
+    result = await answer(
+        client,
+        "POST",
+        "/subsidy/programs/local10000/compare",
+        json={
+            "municipality_code": YUBARI,
+            "inputs": LOCAL10000_INPUTS,
+            "baseline": {"fiscal_year": 2023},
+            "reform": {"fiscal_year": 2023, "overrides": {"weakest_area_rate": "4/5"}},
+        },
+    )
     assert_declared(Comparison, result)
     assert result["changed_steps"] and result["difference"]["amount"] > 0
 
 
 async def test_an_impact_run(client, app_key):
-    started = await answer(client, "POST", "/subsidy/impact", headers=bearer(app_key), json={
-        "program": "okoshi_obog_network", "fiscal_year": 2023, "inputs": {"startup_cost": 1_500_000}})
+    started = await answer(
+        client,
+        "POST",
+        "/subsidy/impact",
+        headers=bearer(app_key),
+        json={"program": "okoshi_obog_network", "fiscal_year": 2023, "inputs": {"startup_cost": 1_500_000}},
+    )
     assert_declared(ImpactJob, started)
     done = await answer(client, "GET", f"/subsidy/impact/{started['id']}", headers=bearer(app_key))
     assert_declared(ImpactJob, done)

@@ -10,21 +10,32 @@ from common.models import MatchTransition
 from tests.harness import bearer
 from tests.matching.builders import HIMI, SAPPORO, YUBARI, add_adviser, created, move
 
-ADVISOR_INPUTS = {"adviser_type": "private_expert", "cost": 3_000_000, "invitation_days": 10,
-                  "adviser_lives_outside": True}
+ADVISOR_INPUTS = {
+    "adviser_type": "private_expert",
+    "cost": 3_000_000,
+    "invitation_days": 10,
+    "adviser_lives_outside": True,
+}
 ADVISOR = {"fiscal_year": 2023, "municipality_code": YUBARI, "inputs": ADVISOR_INPUTS}
 
 
 async def active_since(client, ops, session, fiscal_year: int, code: str = YUBARI) -> None:
     """An advisor match of `code`, active since June of `fiscal_year` and still active."""
     adviser = await add_adviser(client, ops, f"Adviser {fiscal_year}", home=SAPPORO)
-    match = created(await client.post("/matching/matches", headers=ops, json={
-        "market": "advisor", "municipality_code": code, "adviser_id": adviser["id"]}))
+    match = created(
+        await client.post(
+            "/matching/matches",
+            headers=ops,
+            json={"market": "advisor", "municipality_code": code, "adviser_id": adviser["id"]},
+        )
+    )
     for to in ("accepted", "agreement_signed", "active"):
         assert (await move(client, ops, match, to)).status_code == 200
-    await session.exec(update(MatchTransition).where(
-        MatchTransition.match_id == match["id"], MatchTransition.to_status == "active").values(
-        at=datetime(fiscal_year, 6, 1, tzinfo=UTC)))
+    await session.exec(
+        update(MatchTransition)
+        .where(MatchTransition.match_id == match["id"], MatchTransition.to_status == "active")
+        .values(at=datetime(fiscal_year, 6, 1, tzinfo=UTC))
+    )
     await session.commit()
 
 
@@ -52,8 +63,10 @@ async def test_a_match_active_since_last_fiscal_year_makes_this_one_the_second(c
     assert year_used(explicit) == 3
     elsewhere = await calculate(client, ADVISOR | {"municipality_code": HIMI})
     assert year_used(elsewhere) == 1
-    anonymous_town = await calculate(client, ADVISOR | {"municipality_code": None, "inputs": ADVISOR_INPUTS | {
-        "kaso": True, "in_three_metro_areas": False}})
+    anonymous_town = await calculate(
+        client,
+        ADVISOR | {"municipality_code": None, "inputs": ADVISOR_INPUTS | {"kaso": True, "in_three_metro_areas": False}},
+    )
     assert year_used(anonymous_town) == 1
 
 
@@ -65,16 +78,25 @@ async def test_past_the_third_year_the_amount_is_zero_everywhere(client, ops_key
     assert [reason["code"] for reason in result["reasons"]] == ["advisor_years_exceeded"]
     assert year_used(await calculate(client, {**ADVISOR, "fiscal_year": 2022})) == 3  # 2020 and 2021 before it
 
-    batch = await client.post("/subsidy/calculate/batch", json={"items": [
-        {"program": "advisor", **ADVISOR}, {"program": "advisor", **ADVISOR, "municipality_code": HIMI},
-        {"program": "advisor", **ADVISOR, "inputs": ADVISOR_INPUTS | {"year_of_use": 1}}, "not an object"]})
+    batch = await client.post(
+        "/subsidy/calculate/batch",
+        json={
+            "items": [
+                {"program": "advisor", **ADVISOR},
+                {"program": "advisor", **ADVISOR, "municipality_code": HIMI},
+                {"program": "advisor", **ADVISOR, "inputs": ADVISOR_INPUTS | {"year_of_use": 1}},
+                "not an object",
+            ]
+        },
+    )
     assert batch.status_code == 200, batch.text
     results = batch.json()["results"]
     assert [item["status"] for item in results] == [200, 200, 200, 422]
     assert [item["result"]["amount"] for item in results[:3]] == [0, 3_000_000, 3_000_000]
 
-    found = await client.post("/subsidy/finder", json={"fiscal_year": 2023, "municipality_code": YUBARI,
-                                                       "inputs": ADVISOR_INPUTS})
+    found = await client.post(
+        "/subsidy/finder", json={"fiscal_year": 2023, "municipality_code": YUBARI, "inputs": ADVISOR_INPUTS}
+    )
     advisor = next(item for item in found.json()["items"] if item["program"] == "advisor")
     assert (advisor["status"], advisor["reasons"][0]["code"]) == ("ineligible", "advisor_years_exceeded")
     empty = await client.post("/subsidy/finder", json={"fiscal_year": 2023, "municipality_code": YUBARI})
@@ -88,8 +110,9 @@ async def test_past_the_third_year_the_amount_is_zero_everywhere(client, ops_key
 
 async def test_the_finder_counts_a_recorded_year_as_known(client, ops_key, session):
     await active_since(client, bearer(ops_key), session, 2022)
-    found = await client.post("/subsidy/finder", json={"fiscal_year": 2023, "municipality_code": YUBARI,
-                                                       "inputs": ADVISOR_INPUTS})
+    found = await client.post(
+        "/subsidy/finder", json={"fiscal_year": 2023, "municipality_code": YUBARI, "inputs": ADVISOR_INPUTS}
+    )
     advisor = next(item for item in found.json()["items"] if item["program"] == "advisor")
     assert (advisor["status"], advisor["amount"]) == ("eligible", 3_000_000)
     empty = await client.post("/subsidy/finder", json={"fiscal_year": 2023, "municipality_code": YUBARI})

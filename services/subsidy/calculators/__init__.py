@@ -21,8 +21,9 @@ class Calculator:
 CALCULATORS: dict[str, Calculator] = {
     "local10000": Calculator(local_economy.Local10000Inputs, local_economy.local10000),
     "distributed_energy": Calculator(local_economy.DistributedEnergyInputs, local_economy.distributed_energy),
-    "decarbonization_experts": Calculator(local_economy.DecarbonizationExpertsInputs,
-                                          local_economy.decarbonization_experts),
+    "decarbonization_experts": Calculator(
+        local_economy.DecarbonizationExpertsInputs, local_economy.decarbonization_experts
+    ),
     "chiiki_okoshi": Calculator(settlement.ChiikiOkoshiInputs, settlement.chiiki_okoshi),
     "okoshi_obog_network": Calculator(settlement.ObogNetworkInputs, settlement.okoshi_obog_network),
     "iju_teiju": Calculator(settlement.IjuTeijuInputs, settlement.iju_teiju),
@@ -37,6 +38,7 @@ CALCULATORS: dict[str, Calculator] = {
     "kaso_grants": Calculator(kaso.KasoGrantsInputs, kaso.kaso_grants),
     "tokutei_kumiai": Calculator(kaso.TokuteiKumiaiInputs, kaso.tokutei_kumiai),
     "digital_talent": Calculator(talent.DigitalTalentInputs, talent.digital_talent),
-    "jichitai_mynapoint_system": Calculator(local_economy.JichitaiMynapointSystemInputs,
-                                            local_economy.jichitai_mynapoint_system),
+    "jichitai_mynapoint_system": Calculator(
+        local_economy.JichitaiMynapointSystemInputs, local_economy.jichitai_mynapoint_system
+    ),
 }

@@ -89,22 +89,47 @@ class Context:
         """A municipality attribute; 422 naming it when neither the inputs nor the reference data have it."""
         found = self.attributes.get(name)
         if found is None or found.value is None:
-            raise Unprocessable(f"this calculation needs the municipality's {name}: give municipality_code of a "
-                                f"municipality whose reference data has it, or inputs.{name}",
-                                code=ErrorCode.ATTRIBUTE_MISSING, field=f"inputs.{name}")
+            raise Unprocessable(
+                f"this calculation needs the municipality's {name}: give municipality_code of a "
+                f"municipality whose reference data has it, or inputs.{name}",
+                code=ErrorCode.ATTRIBUTE_MISSING,
+                field=f"inputs.{name}",
+            )
         if name not in self._attributes_traced:
             self._attributes_traced.add(name)
-            self.step("municipality." + name, f"{name} of the municipality, from {found.source}",
-                      inputs={}, result=_attribute_json(found.value), citation="municipality reference data",
-                      source=found.source)
+            self.step(
+                "municipality." + name,
+                f"{name} of the municipality, from {found.source}",
+                inputs={},
+                result=_attribute_json(found.value),
+                citation="municipality reference data",
+                source=found.source,
+            )
         return found.value
 
-    def step(self, rule: str, formula: str, *, inputs: dict[str, Any], result: Any, params: tuple[str, ...] = (),
-             notes: list[str] | None = None, citation: str | None = None, source: str | None = None) -> None:
+    def step(
+        self,
+        rule: str,
+        formula: str,
+        *,
+        inputs: dict[str, Any],
+        result: Any,
+        params: tuple[str, ...] = (),
+        notes: list[str] | None = None,
+        citation: str | None = None,
+        source: str | None = None,
+    ) -> None:
         entries = [self.params.trace_entries[name] for name in params]
         citations = citation or " ".join(dict.fromkeys(entry["citation"] for entry in entries))
-        step = {"step": len(self.trace) + 1, "rule": f"{self.params.program}.{rule}", "citation": citations,
-                "parameters": entries, "formula": formula, "inputs": inputs, "result": result}
+        step = {
+            "step": len(self.trace) + 1,
+            "rule": f"{self.params.program}.{rule}",
+            "citation": citations,
+            "parameters": entries,
+            "formula": formula,
+            "inputs": inputs,
+            "result": result,
+        }
         if notes:
             step["notes"] = notes
         if source:
@@ -129,8 +154,9 @@ def cap_note(amount: int, cap: int, what: str) -> list[str]:
 
 
 def floor_note(exact: Fraction) -> list[str]:
-    return [f"rounded down from {exact} to {exact.numerator // exact.denominator:,} yen"] \
-        if exact.denominator != 1 else []
+    return (
+        [f"rounded down from {exact} to {exact.numerator // exact.denominator:,} yen"] if exact.denominator != 1 else []
+    )
 
 
 def floor_times(amount: int, rate: Fraction) -> tuple[int, Fraction]:
