@@ -45,3 +45,17 @@ def test_check_fails_on_a_new_finding(tmp_path: Path, source: str, expected_fail
     assert (result.returncode != 0) == bool(expected_failures), output
     for finding in expected_failures:
         assert finding in output
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_of_the_packages_is_longer_than_400_lines() -> None:
+    """A module past one screen of concerns is split by aggregate (docs/architecture.md): this keeps it so."""
+    too_long = {
+        str(path.relative_to(ROOT)): lines
+        for package in ("common", "gateway", "services")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert too_long == {}

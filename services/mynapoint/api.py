@@ -1,9 +1,6 @@
 """Point-issuance routes for officers and resident apps: programs, their rosters, applications, grants and a
 resident's status. Providers, deliveries, settlements and webhooks are in services/mynapoint/provider_api.py."""
 
-import csv
-import io
-import itertools
 from datetime import date
 from typing import Annotated, Any
 
@@ -14,12 +11,10 @@ from common.auth import Authenticated
 from common.db import SessionDep
 from common.driver_sql import Outcome
 from common.error_codes import ErrorCode
-from common.errors import Unprocessable
 from common.models import Application, Grant, Program, ProgramChange, RosterEntry
 from common.models.mynapoint import GrantPublic, GrantStatus, ProgramStatus
 from common.openapi import error_responses
 from common.pagination import Page, make_page
-from common.schemas import parse_json
 from services.mynapoint import applications, grants, idempotency, lifecycle, listings, programs, resident
 from services.mynapoint.deps import (
     AppOrOps,
@@ -31,6 +26,7 @@ from services.mynapoint.deps import (
     ProgramReaders,
     settings_of,
 )
+from services.mynapoint.roster_upload import ROSTER_BODY, roster_rows
 from services.mynapoint.schemas import (
     ApplicationCreate,
     ApplicationPublic,
@@ -44,7 +40,6 @@ from services.mynapoint.schemas import (
     ResidentStatus,
     ResidentStatusQuery,
     RosterEntryPublic,
-    RosterRow,
     RosterUpload,
     TemplateList,
 )
@@ -52,8 +47,6 @@ from services.mynapoint.templates import TEMPLATES
 from services.mynapoint.tenancy import program_for
 
 router = APIRouter(prefix="/mynapoint", tags=["mynapoint"])
-# So that the largest upload fits the gateway's timeout many times over (bench/roster.py: ≥ 20,000 rows/s).
-MAX_ROSTER_ROWS = 50_000
 IDEMPOTENCY_CODES = (ErrorCode.IDEMPOTENCY_IN_PROGRESS, ErrorCode.IDEMPOTENCY_KEY_REUSED)
 
 
@@ -182,43 +175,6 @@ async def fund_program(
 
 # --- roster ----------------------------------------------------------------------------------------------
 
-ROSTER_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["residents"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "residents": {
-                            "type": "array",
-                            "maxItems": MAX_ROSTER_ROWS,
-                            "items": RosterRow.model_json_schema(),
-                        }
-                    },
-                },
-                "example": {
-                    "residents": [
-                        {
-                            "myki_id": "mykiid-0001",
-                            "birth_date": "1990-04-01",
-                            "household_with_children": True,
-                            "card_applied_on": "2022-11-15",
-                        }
-                    ]
-                },
-            },
-            "text/csv": {
-                "schema": {"type": "string"},
-                "example": "myki_id,birth_date,household_with_children,card_applied_on\n"
-                "mykiid-0001,1990-04-01,true,2022-11-15\n",
-            },
-        },
-    }
-}
-
 
 @router.post(
     "/programs/{program_id}/roster",
@@ -232,7 +188,7 @@ ROSTER_BODY = {
 async def upload_roster(
     program_id: str, request: Request, session: SessionDep, principal: MunicipalityOrOps
 ) -> dict[str, Any]:
-    rows = await _roster_rows(request)
+    rows = roster_rows(request.headers.get("content-type", ""), await request.body())
     return await programs.upsert_roster(session, principal, program_id, rows, settings_of(request).myki_secret_bytes())
 
 
@@ -248,48 +204,6 @@ async def list_roster(
 ) -> dict[str, Any]:
     rows: list[RosterEntry] = await listings.list_roster(session, principal, program_id, page)
     return make_page(rows, page, "entry_id")
-
-
-async def _roster_rows(request: Request) -> list[dict[str, Any]]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    raw = await request.body()
-    if content_type == "text/csv":
-        try:
-            reader = csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))
-            rows = [_csv_row(row) for row in itertools.islice(reader, MAX_ROSTER_ROWS + 1)]
-        except (UnicodeDecodeError, csv.Error):
-            raise Unprocessable("the CSV must be UTF-8 with a header row", field="body") from None
-    elif content_type == "application/json":
-        try:
-            document = parse_json(raw)
-            rows = document["residents"]
-        except (ValueError, KeyError, TypeError):
-            raise Unprocessable('send {"residents": [...]}', field="residents") from None
-        if unknown := sorted(set(document) - {"residents"}):
-            raise Unprocessable(f"unknown field {unknown[0]}", field=unknown[0])
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            raise Unprocessable("residents must be a list of objects", field="residents")
-    else:
-        raise Unprocessable(
-            "send application/json or text/csv", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE, field="content-type"
-        )
-    if len(rows) > MAX_ROSTER_ROWS:
-        raise Unprocessable(
-            f"at most {MAX_ROSTER_ROWS:,} rows per upload: split the roster into several uploads "
-            "(each is all rows or none); nothing was written",
-            code=ErrorCode.PAYLOAD_TOO_LARGE,
-            field="residents",
-        )
-    return rows
-
-
-def _csv_row(row: dict[str | Any, str | Any]) -> dict[str, Any]:
-    """CSV cells are text: empty means absent, and booleans are true/false/1/0 (pydantic reads those)."""
-    return {
-        key.strip(): value.strip()
-        for key, value in row.items()
-        if key is not None and value is not None and value.strip() != ""
-    }
 
 
 # --- applications and a resident's status ----------------------------------------------------------------

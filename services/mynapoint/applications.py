@@ -23,11 +23,12 @@ from common.requestid import current_request_id
 from common.settings import Settings
 from common.timeutil import utcnow
 from services.mynapoint import grants, ledger, repository
+from services.mynapoint.applicant import APPLICANT, ProgramTerms, applicant_from
 from services.mynapoint.idempotency import FORGET, Remember
 from services.mynapoint.identity import could_be_my_number, myki_hash
 from services.mynapoint.lifecycle import refuse_unless_open
 from services.mynapoint.schemas import ApplicationCreate
-from services.mynapoint.statements import APPLICANT, INSERT_APPLICATION, ProgramTerms, applicant_from
+from services.mynapoint.statements import INSERT_APPLICATION
 
 
 def applicant_read(

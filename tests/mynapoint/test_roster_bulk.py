@@ -6,7 +6,7 @@ import time
 from sqlmodel import func, select
 
 from common.models import RosterEntry
-from services.mynapoint import api
+from services.mynapoint import roster_upload
 from tests.conftest import bearer
 
 CSV_HEADER = "myki_id,birth_date,household_with_children,income_band,activity_participation\n"
@@ -58,7 +58,7 @@ async def test_an_upload_repeating_residents_updates_them(client, muni_key, prog
 async def test_an_upload_over_the_row_limit_is_refused_naming_the_limit_before_anything_is_written(
     client, muni_key, program, session, monkeypatch
 ):
-    monkeypatch.setattr(api, "MAX_ROSTER_ROWS", 100)
+    monkeypatch.setattr(roster_upload, "MAX_ROSTER_ROWS", 100)
     url = f"/mynapoint/programs/{program['id']}/roster"
     for body in (
         {"content": csv_roster("big", 101), "headers": bearer(muni_key) | {"content-type": "text/csv"}},

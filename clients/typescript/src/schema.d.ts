@@ -159,7 +159,8 @@ export interface paths {
         /**
          * Calculate one program: amount, breakdown, reasons, trace
          * @description The amount in yen, floor-rounded as the rules say, with each step's formula, parameters and citation.
-         *     `overrides` computes a what-if. Open to anyone (rate-limited); nothing is stored.
+         *     `overrides` computes a what-if. The advisor program's `year_of_use`, when left out for a named municipality,
+         *     comes from its recorded advisor matches. Open to anyone (rate-limited); nothing is stored.
          */
         post: operations["subsidy_calculate"];
         delete?: never;
@@ -180,7 +181,7 @@ export interface paths {
         /**
          * Many calculations; results in order, each item's error in its place
          * @description Each item is a calculation body plus `program`; an item that fails has its status and error in its place
-         *     and does not fail the others.
+         *     and does not fail the others. `year_of_use` is filled as for one calculation.
          */
         post: operations["subsidy_calculate_batch"];
         delete?: never;
@@ -206,7 +207,8 @@ export interface paths {
         /**
          * Save a calculation with its result, rules version and parameter hash
          * @description Calculates and stores the result unchanged, so that it can be read again after the rules move on. A
-         *     municipality key saves only for its own municipality.
+         *     municipality key saves only for its own municipality. A `year_of_use` filled from the record is saved with
+         *     the inputs.
          */
         post: operations["subsidy_save_calculation"];
         delete?: never;
@@ -249,6 +251,7 @@ export interface paths {
          * Which programs a municipality can use, for how much, and what is still needed
          * @description Every program, from inputs that may be partial or empty: `eligible` with the amount, `ineligible` with
          *     cited reasons, or `needs_inputs` with the inputs still missing and, when known, the most it can come to.
+         *     The advisor program's `year_of_use` is known from the municipality's recorded advisor matches.
          */
         post: operations["subsidy_find_programs"];
         delete?: never;
@@ -348,7 +351,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The shared vocabulary of fields of work (分野) that profiles and needs are tagged with */
+        /**
+         * The shared vocabulary of fields of work (分野) that profiles and needs are tagged with
+         * @description Every field of work, in display order, on one page: the vocabulary is small (tens of rows).
+         */
         get: operations["matching_list_fields"];
         put?: never;
         post?: never;
@@ -365,7 +371,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Needs of all municipalities, with filters */
+        /**
+         * Needs of all municipalities, with filters
+         * @description Every municipality's needs, by id, filtered by market, prefecture or field of work.
+         */
         get: operations["matching_list_needs"];
         put?: never;
         post?: never;
@@ -382,10 +391,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A municipality's needs */
+        /**
+         * A municipality's needs
+         * @description The needs one municipality posted, open or closed, by id.
+         */
         get: operations["matching_list_municipality_needs"];
         put?: never;
-        /** Post a need (the municipality itself or ops) */
+        /**
+         * Post a need (the municipality itself or ops)
+         * @description What the municipality is looking for in one market: fields of work, capacity, wished partners. A
+         *     municipality key posts for its own municipality only.
+         */
         post: operations["matching_create_need"];
         delete?: never;
         options?: never;
@@ -400,14 +416,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Need */
+        /**
+         * One need of a municipality
+         * @description The need, when it belongs to the municipality of the path.
+         */
         get: operations["matching_get_need"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** Change a need (the municipality itself or ops) */
+        /**
+         * Change a need (the municipality itself or ops)
+         * @description Only the fields sent change; `open: false` takes the need out of recommendations and rounds.
+         */
         patch: operations["matching_update_need"];
         trace?: never;
     };
@@ -418,10 +440,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Companies, with filters */
+        /**
+         * Companies, with filters
+         * @description Companies of the registry, by id, filtered by market, head-office prefecture or field of work.
+         */
         get: operations["matching_list_companies"];
         put?: never;
-        /** Register a company (ops) */
+        /**
+         * Register a company (ops)
+         * @description A company of the registry, with its head office, markets, fields of work and capacity.
+         */
         post: operations["matching_create_company"];
         delete?: never;
         options?: never;
@@ -436,14 +464,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Company */
+        /**
+         * One company of the registry
+         * @description The company's profile as registered.
+         */
         get: operations["matching_get_company"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** Change a company (ops) */
+        /**
+         * Change a company (ops)
+         * @description Only the fields sent change.
+         */
         patch: operations["matching_update_company"];
         trace?: never;
     };
@@ -454,10 +488,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Advisers, with filters */
+        /**
+         * Advisers, with filters
+         * @description Advisers of the registry, by id, filtered by home prefecture or field of work.
+         */
         get: operations["matching_list_advisers"];
         put?: never;
-        /** Register an adviser (ops) */
+        /**
+         * Register an adviser (ops)
+         * @description An adviser (地域力創造アドバイザー) of the registry: type, home municipality, fields of work, capacity.
+         */
         post: operations["matching_create_adviser"];
         delete?: never;
         options?: never;
@@ -472,14 +512,20 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Adviser */
+        /**
+         * One adviser of the registry
+         * @description The adviser's profile as registered.
+         */
         get: operations["matching_get_adviser"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** Change an adviser (ops) */
+        /**
+         * Change an adviser (ops)
+         * @description Only the fields sent change.
+         */
         patch: operations["matching_update_adviser"];
         trace?: never;
     };
@@ -490,8 +536,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Ranked eligible candidates with score and score_parts */
-        get: operations["matching_recommendations"];
+        /**
+         * Ranked eligible candidates with score and score_parts
+         * @description The eligible candidates for a municipality, company or adviser in one market, best score first (ties by
+         *     party name), each with its score_parts and shared fields; a municipality in the advisor market also gets its
+         *     adviser_years. The cursor is an offset into the ranking, which is computed per query.
+         */
+        get: operations["matching_recommend_candidates"];
         put?: never;
         post?: never;
         delete?: never;
@@ -507,8 +558,32 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Whether a municipality and a company or adviser may be paired, and why not */
-        get: operations["matching_eligibility"];
+        /**
+         * Whether a municipality and a company or adviser may be paired, and why not
+         * @description The rules of the market applied to one pair in a fiscal year: eligible, or every reason it is not.
+         */
+        get: operations["matching_check_eligibility"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/matching/municipalities/{code}/adviser-years": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The fiscal years a municipality has used an adviser (最大３年間), from its recorded matches
+         * @description The years come from the municipality's advisor matches, from the fiscal year each became active through
+         *     the one it was completed in; `year_of_use` is what the subsidy calculator's advisor program reads.
+         */
+        get: operations["matching_get_adviser_years"];
         put?: never;
         post?: never;
         delete?: never;
@@ -524,10 +599,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Rounds, newest id last; filters market and status (open or solved) */
+        /**
+         * Rounds, newest id last; filters market and status (open or solved)
+         * @description Each round without its result (GET the round for that), by id.
+         */
         get: operations["matching_list_rounds"];
         put?: never;
-        /** Create a round (a seminar) (ops) */
+        /**
+         * Create a round (a seminar) (ops)
+         * @description An open round of one market, with its proposing side and tie-break; a lottery without a seed gets one
+         *     drawn now, and shown.
+         */
         post: operations["matching_create_round"];
         delete?: never;
         options?: never;
@@ -542,7 +624,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A round and, once solved, its result */
+        /**
+         * A round and, once solved, its result
+         * @description The round with its tie-break and, once solved, the assignment with both ranks, the unmatched, the
+         *     excluded and the stability certificate.
+         */
         get: operations["matching_get_round"];
         put?: never;
         post?: never;
@@ -561,7 +647,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A participant's capacity and ranking (a municipality for itself; companies and advisers by ops) */
+        /**
+         * A participant's capacity and ranking (a municipality for itself; companies and advisers by ops)
+         * @description Replaces what the participant sent before, until the round is solved. A list entry of the ranking ranks
+         *     its members equally; the round's tie-break orders them.
+         */
         post: operations["matching_submit_preferences"];
         delete?: never;
         options?: never;
@@ -578,7 +668,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Deferred acceptance with capacities (ops) */
+        /**
+         * Deferred acceptance with capacities (ops)
+         * @description Eligibility applied, ties broken, deferred acceptance from the proposing side; the result is stored with
+         *     the round and checked by a stability certificate. A round is solved once.
+         */
         post: operations["matching_solve_round"];
         delete?: never;
         options?: never;
@@ -595,7 +689,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Propose a match for each assigned pair of a solved round (ops); idempotent */
+        /**
+         * Propose a match for each assigned pair of a solved round (ops); idempotent
+         * @description A proposed match for every assigned pair (`items`); calling again creates none twice, and a pair that
+         *     already has a live match keeps it (`kept`).
+         */
         post: operations["matching_propose_round_matches"];
         delete?: never;
         options?: never;
@@ -610,10 +708,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Matches (a municipality key sees its own) */
+        /**
+         * Matches (a municipality key sees its own)
+         * @description Matches by id, filtered by municipality (a municipality key always gets its own) and status.
+         */
         get: operations["matching_list_matches"];
         put?: never;
-        /** Propose a match (the municipality itself or ops) */
+        /**
+         * Propose a match (the municipality itself or ops)
+         * @description A proposed match of an eligible pair, outside or from a round; a pair has one live match at a time.
+         */
         post: operations["matching_create_match"];
         delete?: never;
         options?: never;
@@ -628,7 +732,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A match with its allowed transitions and full history */
+        /**
+         * A match with its allowed transitions and full history
+         * @description The match, the statuses it may move to, and every move with who made it, when, and in which request.
+         */
         get: operations["matching_get_match"];
         put?: never;
         post?: never;
@@ -647,7 +754,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Move a match (its parties or ops) */
+        /**
+         * Move a match (its parties or ops)
+         * @description proposed → accepted → agreement_signed → active → completed, or declined / withdrawn; a move that is not
+         *     allowed from the current status, or that another request made first, is a 409.
+         */
         post: operations["matching_move_match"];
         delete?: never;
         options?: never;
@@ -662,25 +773,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A participant's part of a solved round: its partners and, with capacity left, why not the others */
+        /**
+         * A participant's part of a solved round: its partners and, with capacity left, why not the others
+         * @description What the participant sent, its partners with their ranks and, while it has capacity left, one reason per
+         *     ranked candidate that it is not matched with; a lottery round also shows its ticket.
+         */
         get: operations["matching_get_round_participant"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/matching/municipalities/{code}/adviser-years": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** The fiscal years a municipality has used an adviser (最大３年間), from its recorded matches */
-        get: operations["matching_get_adviser_years"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2237,7 +2335,19 @@ export interface components {
             /** Previous Value */
             previous_value?: unknown;
         };
-        /** AdviserCreate */
+        /**
+         * AdviserCreate
+         * @example {
+         *       "adviser_type": "private_expert",
+         *       "capacity": 2,
+         *       "experience_years": 12,
+         *       "fields": [
+         *         "tourism"
+         *       ],
+         *       "municipality_code": "011002",
+         *       "name": "佐藤 健一"
+         *     }
+         */
         AdviserCreate: {
             /** Name */
             name: string;
@@ -2338,7 +2448,16 @@ export interface components {
          * @enum {string}
          */
         AdviserType: "private_expert" | "municipal_staff";
-        /** AdviserUpdate */
+        /**
+         * AdviserUpdate
+         * @example {
+         *       "experience_years": 13,
+         *       "preferred_prefectures": [
+         *         "01",
+         *         "16"
+         *       ]
+         *     }
+         */
         AdviserUpdate: {
             /** Name */
             name?: string | null;
@@ -2357,7 +2476,130 @@ export interface components {
             /** Description */
             description?: string | null;
         };
-        /** CompanyCreate */
+        /**
+         * AdviserYearsOut
+         * @description The fiscal years a municipality has used an adviser (最大３年間), as seen from `fiscal_year`.
+         */
+        AdviserYearsOut: {
+            /** Municipality Code */
+            municipality_code: string;
+            /** Fiscal Year */
+            fiscal_year: number;
+            /**
+             * Years Used
+             * @description fiscal years in which one of its advisor matches was active
+             */
+            years_used: number[];
+            /**
+             * Year Of Use
+             * @description 1 + the used years before fiscal_year
+             */
+            year_of_use: number;
+            /** Max Years */
+            max_years: number;
+            /** Within Limit */
+            within_limit: boolean;
+        };
+        /** Assignment */
+        Assignment: {
+            /** Municipality */
+            municipality?: string | null;
+            /** Company */
+            company?: string | null;
+            /** Adviser */
+            adviser?: string | null;
+            /**
+             * Municipality Rank
+             * @description the rank the municipality gave its partner
+             */
+            municipality_rank?: number | null;
+            /** Company Rank */
+            company_rank?: number | null;
+            /** Adviser Rank */
+            adviser_rank?: number | null;
+        };
+        /** Candidate */
+        Candidate: {
+            /**
+             * Candidate
+             * @description municipality:CODE, company:ID or adviser:ID
+             */
+            candidate: string;
+            /** Name */
+            name: string;
+            /**
+             * Municipality Code
+             * @description the candidate's own code, or its head office or home
+             */
+            municipality_code: string;
+            /**
+             * Score
+             * @description the sum of score_parts
+             */
+            score: number;
+            score_parts: components["schemas"]["ScoreParts"];
+            /** Eligible */
+            eligible: boolean;
+            /** Shared Fields */
+            shared_fields: string[];
+        };
+        /** CapacityUse */
+        CapacityUse: {
+            /** Participants */
+            participants: number;
+            /** Capacity */
+            capacity: number;
+            /** Used */
+            used: number;
+            /** Full */
+            full: number;
+            /** Over Capacity */
+            over_capacity: string[];
+        };
+        /**
+         * Certificate
+         * @description The proof of stability, checked from the rankings and the assignment alone.
+         */
+        Certificate: {
+            /** Mutually Acceptable Pairs Checked */
+            mutually_acceptable_pairs_checked: number;
+            /**
+             * Blocking Pairs
+             * @description keyed by side (municipality, company or adviser)
+             */
+            blocking_pairs: components["schemas"]["WithCounterpart"][];
+            /** Stable */
+            stable: boolean;
+            /**
+             * Capacities
+             * @description per side: the proposing one and the receiving one
+             */
+            capacities: {
+                [key: string]: components["schemas"]["CapacityUse"];
+            };
+            /** Optimality */
+            optimality: string;
+        };
+        /**
+         * CompanyCreate
+         * @example {
+         *       "capacity": 2,
+         *       "dispatch_months": 12,
+         *       "fields": [
+         *         "ict_digital",
+         *         "tourism"
+         *       ],
+         *       "markets": [
+         *         "kigyojin",
+         *         "satellite_office"
+         *       ],
+         *       "municipality_code": "131016",
+         *       "name": "みらいデジタル株式会社",
+         *       "preferred_prefectures": [
+         *         "01"
+         *       ]
+         *     }
+         */
         CompanyCreate: {
             /** Name */
             name: string;
@@ -2485,7 +2727,13 @@ export interface components {
              */
             updated_at: string;
         };
-        /** CompanyUpdate */
+        /**
+         * CompanyUpdate
+         * @example {
+         *       "capacity": 3,
+         *       "track_record": 4
+         *     }
+         */
         CompanyUpdate: {
             /** Name */
             name?: string | null;
@@ -2507,6 +2755,51 @@ export interface components {
             wished_municipalities?: string[] | null;
             /** Description */
             description?: string | null;
+        };
+        /** Eligibility */
+        Eligibility: {
+            market: components["schemas"]["Market"];
+            /** Municipality */
+            municipality: string;
+            /** Partner */
+            partner: string;
+            /** Fiscal Year */
+            fiscal_year: number;
+            /** Eligible */
+            eligible: boolean;
+            /** Reasons */
+            reasons: components["schemas"]["ReasonOut"][];
+            /** @description in the advisor market */
+            adviser_years?: components["schemas"]["AdviserYearsOut"] | null;
+        };
+        /** ExcludedCandidate */
+        ExcludedCandidate: {
+            /** Candidate */
+            candidate: string;
+            /** Name */
+            name: string;
+            /** Eligible */
+            eligible: boolean;
+            /** Reasons */
+            reasons: components["schemas"]["ReasonOut"][];
+        };
+        /** ExcludedPair */
+        ExcludedPair: {
+            /** Municipality */
+            municipality?: string | null;
+            /** Company */
+            company?: string | null;
+            /** Adviser */
+            adviser?: string | null;
+            /** Reasons */
+            reasons: components["schemas"]["ReasonOut"][];
+        };
+        /** ExcludedParticipant */
+        ExcludedParticipant: {
+            /** Participant */
+            participant: string;
+            /** Reasons */
+            reasons: components["schemas"]["ReasonOut"][];
         };
         /** FieldOfWorkPublic */
         FieldOfWorkPublic: {
@@ -2530,7 +2823,19 @@ export interface components {
          * @enum {string}
          */
         Market: "kigyojin" | "satellite_office" | "advisor";
-        /** MatchCreate */
+        /**
+         * MatchCreate
+         * @example {
+         *       "company_id": "co_demo_003",
+         *       "market": "kigyojin",
+         *       "municipality_code": "012092"
+         *     }
+         * @example {
+         *       "adviser_id": "adv_demo_001",
+         *       "market": "advisor",
+         *       "municipality_code": "012092"
+         *     }
+         */
         MatchCreate: {
             market: components["schemas"]["Market"];
             /** Municipality Code */
@@ -2545,11 +2850,91 @@ export interface components {
             round_id?: string | null;
         };
         /**
+         * MatchPage
+         * @description Matches, by id.
+         */
+        MatchPage: {
+            /** Items */
+            items: components["schemas"]["MatchSummary"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /**
          * MatchStatus
          * @enum {string}
          */
         MatchStatus: "proposed" | "accepted" | "agreement_signed" | "active" | "completed" | "declined" | "withdrawn";
-        /** NeedCreate */
+        /** MatchSummary */
+        MatchSummary: {
+            /** Id */
+            id: string;
+            market: components["schemas"]["Market"];
+            /** Municipality Code */
+            municipality_code: string;
+            /** Company Id */
+            company_id: string | null;
+            /** Adviser Id */
+            adviser_id: string | null;
+            /** Need Id */
+            need_id: string | null;
+            /** Round Id */
+            round_id: string | null;
+            status: components["schemas"]["MatchStatus"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** MatchView */
+        MatchView: {
+            /** Id */
+            id: string;
+            market: components["schemas"]["Market"];
+            /** Municipality Code */
+            municipality_code: string;
+            /** Company Id */
+            company_id: string | null;
+            /** Adviser Id */
+            adviser_id: string | null;
+            /** Need Id */
+            need_id: string | null;
+            /** Round Id */
+            round_id: string | null;
+            status: components["schemas"]["MatchStatus"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Allowed Transitions */
+            allowed_transitions: components["schemas"]["MatchStatus"][];
+            /** History */
+            history: components["schemas"]["TransitionRecord"][];
+        };
+        /**
+         * NeedCreate
+         * @example {
+         *       "capacity": 1,
+         *       "description": "窓口のオンライン化と職員研修",
+         *       "dispatch_months": 12,
+         *       "fields": [
+         *         "ict_digital"
+         *       ],
+         *       "market": "kigyojin",
+         *       "title": "ICT・デジタル：役場業務のDXと人材育成"
+         *     }
+         */
         NeedCreate: {
             market: components["schemas"]["Market"];
             /** Title */
@@ -2657,7 +3042,18 @@ export interface components {
              */
             updated_at: string;
         };
-        /** NeedUpdate */
+        /**
+         * NeedUpdate
+         * @example {
+         *       "capacity": 2,
+         *       "wished_partners": [
+         *         "co_demo_001"
+         *       ]
+         *     }
+         * @example {
+         *       "open": false
+         *     }
+         */
         NeedUpdate: {
             /** Title */
             title?: string | null;
@@ -2706,13 +3102,58 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** ParticipantView */
+        ParticipantView: {
+            /** Round Id */
+            round_id: string;
+            /** Participant */
+            participant: string;
+            /** Capacity */
+            capacity: number;
+            /** Ranking */
+            ranking: (string | string[])[];
+            /** Partners */
+            partners: components["schemas"]["PartnerRank"][];
+            /** Free Capacity */
+            free_capacity: number;
+            /**
+             * Explanation
+             * @description with capacity left: one reason per ranked candidate
+             */
+            explanation: components["schemas"]["WhyNot"][] | null;
+            /**
+             * Lottery Ticket
+             * @description a lottery round: the participant's ticket
+             */
+            lottery_ticket?: string | null;
+        };
+        /** PartnerRank */
+        PartnerRank: {
+            /** Partner */
+            partner: string;
+            /** Rank */
+            rank: number | null;
+        };
         /**
          * PartyKind
          * @description The kinds of participant; in the advisor market the municipality's counterpart is an adviser.
          * @enum {string}
          */
         PartyKind: "municipality" | "company" | "adviser";
-        /** PreferencesIn */
+        /**
+         * PreferencesIn
+         * @example {
+         *       "capacity": 1,
+         *       "participant": "municipality:012092",
+         *       "ranking": [
+         *         "company:co_demo_001",
+         *         [
+         *           "company:co_demo_003",
+         *           "company:co_demo_005"
+         *         ]
+         *       ]
+         *     }
+         */
         PreferencesIn: {
             /**
              * Participant
@@ -2727,7 +3168,66 @@ export interface components {
              */
             ranking: (string | string[])[];
         };
-        /** RoundCreate */
+        /** PreferencesOut */
+        PreferencesOut: {
+            /** Round Id */
+            round_id: string;
+            /** Participant */
+            participant: string;
+            /** Capacity */
+            capacity: number;
+            /** Ranking */
+            ranking: (string | string[])[];
+        };
+        /** ReasonOut */
+        ReasonOut: {
+            /**
+             * Code
+             * @description stable, e.g. host_in_three_metro_area
+             */
+            code: string;
+            /** Message */
+            message: string;
+        };
+        /** Recommendations */
+        Recommendations: {
+            /** Items */
+            items: components["schemas"]["Candidate"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            market: components["schemas"]["Market"];
+            /**
+             * For
+             * @description the party the candidates are for
+             */
+            for: string;
+            /** Fiscal Year */
+            fiscal_year: number;
+            /** @description a municipality in the advisor market */
+            adviser_years?: components["schemas"]["AdviserYearsOut"] | null;
+            /**
+             * Excluded
+             * @description with explain=true, by candidate
+             */
+            excluded?: components["schemas"]["ExcludedCandidate"][] | null;
+        };
+        /**
+         * RoundCreate
+         * @example {
+         *       "market": "kigyojin",
+         *       "name": "地域活性化起業人マッチングセミナー",
+         *       "proposing_side": "municipality"
+         *     }
+         * @example {
+         *       "market": "advisor",
+         *       "name": "アドバイザー・マッチング",
+         *       "proposing_side": "adviser",
+         *       "tie_break": {
+         *         "method": "lottery",
+         *         "seed": 2023
+         *       }
+         *     }
+         */
         RoundCreate: {
             /** Name */
             name: string;
@@ -2738,10 +3238,128 @@ export interface components {
             tie_break?: components["schemas"]["TieBreakIn"];
         };
         /**
+         * RoundMatches
+         * @description The matches this call created (`items`, one page) and those the pairs already had (`kept`).
+         */
+        RoundMatches: {
+            /** Items */
+            items: components["schemas"]["MatchSummary"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Kept */
+            kept: components["schemas"]["MatchSummary"][];
+        };
+        /**
+         * RoundPage
+         * @description Rounds, by id.
+         */
+        RoundPage: {
+            /** Items */
+            items: components["schemas"]["RoundSummary"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** RoundResult */
+        RoundResult: {
+            /** Round Id */
+            round_id: string;
+            market: components["schemas"]["Market"];
+            proposing_side: components["schemas"]["PartyKind"];
+            tie_break: components["schemas"]["TieBreakOut"];
+            /** Assignment */
+            assignment: components["schemas"]["Assignment"][];
+            /**
+             * Unmatched
+             * @description participants (party names) left without a partner
+             */
+            unmatched: string[];
+            /** Excluded */
+            excluded: components["schemas"]["ExcludedParticipant"][];
+            /** Excluded Pairs */
+            excluded_pairs: components["schemas"]["ExcludedPair"][];
+            certificate: components["schemas"]["Certificate"];
+        };
+        /**
          * RoundStatus
          * @enum {string}
          */
         RoundStatus: "open" | "solved";
+        /** RoundSummary */
+        RoundSummary: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            market: components["schemas"]["Market"];
+            proposing_side: components["schemas"]["PartyKind"];
+            status: components["schemas"]["RoundStatus"];
+            tie_break: components["schemas"]["TieBreakOut"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Solved At */
+            solved_at: string | null;
+        };
+        /** RoundView */
+        RoundView: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            market: components["schemas"]["Market"];
+            proposing_side: components["schemas"]["PartyKind"];
+            status: components["schemas"]["RoundStatus"];
+            tie_break: components["schemas"]["TieBreakOut"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Solved At */
+            solved_at: string | null;
+            /** @description once solved */
+            result: components["schemas"]["RoundResult"] | null;
+        };
+        /** ScoreParts */
+        ScoreParts: {
+            /** Field Overlap */
+            field_overlap: number;
+            /** Region */
+            region: number;
+            /** Capacity */
+            capacity: number;
+            /** Experience */
+            experience: number;
+            /** Stated Preferences */
+            stated_preferences: number;
+        };
+        /** SolvedRound */
+        SolvedRound: {
+            /** Round Id */
+            round_id: string;
+            market: components["schemas"]["Market"];
+            proposing_side: components["schemas"]["PartyKind"];
+            tie_break: components["schemas"]["TieBreakOut"];
+            /** Assignment */
+            assignment: components["schemas"]["Assignment"][];
+            /**
+             * Unmatched
+             * @description participants (party names) left without a partner
+             */
+            unmatched: string[];
+            /** Excluded */
+            excluded: components["schemas"]["ExcludedParticipant"][];
+            /** Excluded Pairs */
+            excluded_pairs: components["schemas"]["ExcludedPair"][];
+            certificate: components["schemas"]["Certificate"];
+            /**
+             * Solved At
+             * Format: date-time
+             */
+            solved_at: string;
+        };
         /** TieBreakIn */
         TieBreakIn: {
             /** @default id_order */
@@ -2757,9 +3375,78 @@ export interface components {
          * @enum {string}
          */
         TieBreakMethod: "id_order" | "lottery";
-        /** TransitionIn */
+        /** TieBreakOut */
+        TieBreakOut: {
+            method: components["schemas"]["TieBreakMethod"];
+            /** Seed */
+            seed: number | null;
+            /** Rule */
+            rule: string;
+        };
+        /**
+         * TransitionIn
+         * @example {
+         *       "to": "accepted"
+         *     }
+         */
         TransitionIn: {
             to: components["schemas"]["MatchStatus"];
+        };
+        /** TransitionRecord */
+        TransitionRecord: {
+            /** @description none for the first entry */
+            from: components["schemas"]["MatchStatus"] | null;
+            to: components["schemas"]["MatchStatus"];
+            /** Actor */
+            actor: string;
+            /** Actor Key Id */
+            actor_key_id: string | null;
+            /** Request Id */
+            request_id: string | null;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+        };
+        /** WhyNot */
+        WhyNot: {
+            /** Candidate */
+            candidate: string;
+            /**
+             * Rank
+             * @description the rank the participant gave the candidate
+             */
+            rank: number | null;
+            /**
+             * Code
+             * @description e.g. not_ranked_by_candidate or candidate_full_with_preferred
+             */
+            code: string;
+            /** Message */
+            message: string;
+            /**
+             * Partners
+             * @description a full candidate's partners
+             */
+            partners?: string[] | null;
+            /**
+             * Tied
+             * @description those of them it ranks equally with the participant
+             */
+            tied?: string[] | null;
+        };
+        /**
+         * WithCounterpart
+         * @description A pair's municipality and, by market, its company or adviser (ids, not party names).
+         */
+        WithCounterpart: {
+            /** Municipality */
+            municipality?: string | null;
+            /** Company */
+            company?: string | null;
+            /** Adviser */
+            adviser?: string | null;
         };
         /**
          * ApplicationCreate
@@ -2919,26 +3606,6 @@ export interface components {
          * @enum {string}
          */
         DeliveryStatus: "pending" | "delivered" | "failed" | "cancelled";
-        /** Eligibility */
-        Eligibility: {
-            /** Min Age */
-            min_age?: number | null;
-            /** Max Age */
-            max_age?: number | null;
-            /** Age Reference Date */
-            age_reference_date?: string | null;
-            /** Household With Children */
-            household_with_children?: boolean | null;
-            /** Max Income Band */
-            max_income_band?: number | null;
-            /** Requires Activity */
-            requires_activity?: boolean | null;
-            /**
-             * Card Applied By
-             * @description the resident's マイナンバーカード must have been applied for on or before this day (JST; the roster's card_applied_on): the deadlines of マイナポイント第1弾 and 第2弾
-             */
-            card_applied_by?: string | null;
-        };
         /** EventTypeList */
         EventTypeList: {
             /** Items */
@@ -3183,7 +3850,7 @@ export interface components {
             closes_at?: string | null;
             /** Provider Ids */
             provider_ids: string[];
-            eligibility?: components["schemas"]["Eligibility"];
+            eligibility?: components["schemas"]["mynapoint_Eligibility"];
         };
         /** ProgramPublic */
         ProgramPublic: {
@@ -3629,6 +4296,26 @@ export interface components {
             provider_id: string;
             /** Message */
             message: string;
+        };
+        /** Eligibility */
+        mynapoint_Eligibility: {
+            /** Min Age */
+            min_age?: number | null;
+            /** Max Age */
+            max_age?: number | null;
+            /** Age Reference Date */
+            age_reference_date?: string | null;
+            /** Household With Children */
+            household_with_children?: boolean | null;
+            /** Max Income Band */
+            max_income_band?: number | null;
+            /** Requires Activity */
+            requires_activity?: boolean | null;
+            /**
+             * Card Applied By
+             * @description the resident's マイナンバーカード must have been applied for on or before this day (JST; the roster's card_applied_on): the deadlines of マイナポイント第1弾 and 第2弾
+             */
+            card_applied_by?: string | null;
         };
     };
     responses: never;
@@ -8381,7 +9068,7 @@ export interface operations {
             };
         };
     };
-    matching_recommendations: {
+    matching_recommend_candidates: {
         parameters: {
             query: {
                 market: components["schemas"]["Market"];
@@ -8406,9 +9093,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Recommendations"];
                 };
             };
             /**
@@ -8548,7 +9233,7 @@ export interface operations {
             };
         };
     };
-    matching_eligibility: {
+    matching_check_eligibility: {
         parameters: {
             query: {
                 market: components["schemas"]["Market"];
@@ -8570,9 +9255,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Eligibility"];
                 };
             };
             /**
@@ -8620,6 +9303,180 @@ export interface operations {
              *     - `not_found`: no such resource, or one this key's tenant may not see
              */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    matching_get_adviser_years: {
+        parameters: {
+            query?: {
+                /** @description 年度; default: the current one */
+                fiscal_year?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description 全国地方公共団体コード, 6 digits */
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdviserYearsOut"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8735,9 +9592,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["RoundPage"];
                 };
             };
             /**
@@ -8883,9 +9738,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["RoundView"];
                 };
             };
             /**
@@ -9042,9 +9895,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["RoundView"];
                 };
             };
             /**
@@ -9218,9 +10069,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PreferencesOut"];
                 };
             };
             /**
@@ -9417,9 +10266,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SolvedRound"];
                 };
             };
             /**
@@ -9615,9 +10462,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["RoundMatches"];
                 };
             };
             /**
@@ -9818,9 +10663,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["MatchPage"];
                 };
             };
             /**
@@ -9966,9 +10809,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["MatchView"];
                 };
             };
             /**
@@ -10153,9 +10994,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["MatchView"];
                 };
             };
             /**
@@ -10330,9 +11169,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["MatchView"];
                 };
             };
             /**
@@ -10532,9 +11369,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ParticipantView"];
                 };
             };
             /**
@@ -10609,182 +11444,6 @@ export interface operations {
              *     - `round_not_solved`: the round must be solved first
              */
             409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unprocessable Entity:
-             *
-             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
-             */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Too Many Requests:
-             *
-             *     - `rate_limited`: too many requests from this key or address; see Retry-After
-             */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Internal Server Error:
-             *
-             *     - `internal_error`: an unexpected error; it was logged with the request id
-             */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Bad Gateway:
-             *
-             *     - `upstream_unavailable`: the gateway could not reach the service
-             */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Service Unavailable:
-             *
-             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
-             *     - `database_unavailable`: the database cannot be reached just now; retry
-             */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Gateway Timeout:
-             *
-             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
-             */
-            504: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    matching_get_adviser_years: {
-        parameters: {
-            query?: {
-                /** @description 年度; default: the current one */
-                fiscal_year?: number | null;
-            };
-            header?: never;
-            path: {
-                /** @description 全国地方公共団体コード, 6 digits */
-                code: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-            /**
-             * @description Bad Request:
-             *
-             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
-             */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Unauthorized:
-             *
-             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
-             */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Forbidden:
-             *
-             *     - `forbidden`: the key's role or tenant may not do this
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Not Found:
-             *
-             *     - `not_found`: no such resource, or one this key's tenant may not see
-             */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Method Not Allowed:
-             *
-             *     - `method_not_allowed`: the path exists but not with this method; see Allow
-             */
-            405: {
                 headers: {
                     [name: string]: unknown;
                 };
