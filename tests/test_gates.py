@@ -15,7 +15,9 @@ FLAWED = "import os\n\n\ndef double(value):\n    return value*2\n"
 
 def _make(*args: str) -> subprocess.CompletedProcess[str]:
     # -o: never reinstall the venv from inside a test; a make above us must not leak its flags or variables.
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    # CI's own make passes PYTEST_ARGS (and a caller may set LINT_PATHS or TYPE_PATHS) through the environment.
+    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTEST_ARGS", "LINT_PATHS", "TYPE_PATHS")
+    env = {k: v for k, v in os.environ.items() if k not in outer}
     return subprocess.run(
         ["make", "--no-print-directory", "-o", ".venv/.installed", *args],
         cwd=ROOT,
