@@ -6,6 +6,7 @@ the reference data; each test then runs inside a transaction that is rolled back
 """
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 
 import httpx
@@ -29,15 +30,31 @@ from tests.harness import (
     make_key,
 )
 
+# A test marked with a server runs only when that server is named; .ci/run names both, and fails on any skip.
+SERVERS = {"needs_postgresql": "CHIIKI_TEST_DATABASE_URL", "needs_redis": "CHIIKI_TEST_REDIS_URL"}
+
+
+def _left_out(item) -> bool:
+    """A test of what only PostgreSQL has, on SQLite; or one whose server was not named."""
+    if item.get_closest_marker("postgresql_only") and "on-sqlite" in item.name:
+        return True
+    return any(item.get_closest_marker(marker) and not os.environ.get(var) for marker, var in SERVERS.items())
+
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """A test of what only PostgreSQL has runs on PostgreSQL alone: not collected on SQLite, rather than skipped."""
-    items[:] = [item for item in items if not (item.get_closest_marker("postgresql_only") and "on-sqlite" in item.name)]
+    """Tests that cannot run here are not collected (pytest counts them as deselected), rather than skipped."""
+    left_out = [item for item in items if _left_out(item)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not _left_out(item)]
 
 
-def pytest_report_header(config) -> str:
+def pytest_report_header(config) -> list[str]:
     where = f"and PostgreSQL (fresh database on {make_url(POSTGRES_URL).host})" if POSTGRES_URL else "only"
-    return f"chiiki databases: SQLite {where}"
+    unnamed = [var for var in SERVERS.values() if not os.environ.get(var)]
+    return [f"chiiki databases: SQLite {where}"] + (
+        [f"not collected: the tests that need a server; set {' and '.join(unnamed)} to run them"] if unnamed else []
+    )
 
 
 # --- fresh databases, one per backend per run ---------------------------------------------------------

@@ -9,7 +9,7 @@ from common.auth import Principal, sign_principal
 from common.db import Database
 from common.migrations import upgrade
 from services.mynapoint.main import create_app
-from tests.harness import POSTGRES_URL, TEST_SECRET, create_postgres_database, drop_postgres_database
+from tests.harness import TEST_SECRET, create_postgres_database, drop_postgres_database
 
 APPLICATION = {"myki_id": "resident-0001", "provider_id": "prov_x", "provider_account_id": "acct-1"}
 
@@ -45,7 +45,7 @@ async def test_a_database_that_cannot_be_reached_is_a_503_with_retry_after(setti
         assert answer.json()["error"]["code"] == "database_unavailable"
 
 
-@pytest.mark.skipif(not POSTGRES_URL, reason="set CHIIKI_TEST_DATABASE_URL to test a PostgreSQL restart")
+@pytest.mark.needs_postgresql
 async def test_after_the_server_drops_every_connection_no_request_is_a_500_and_the_pool_recovers(settings):
     url = create_postgres_database()
     db = Database.from_url(url)
