@@ -37,15 +37,17 @@ SERVICES = {"subsidy": subsidy_app, "matching": matching_app, "mynapoint": mynap
 
 
 class LiveSuite:
-    """The gateway in front of in-process service apps, served by uvicorn on one event loop in a thread."""
+    """The gateway in front of in-process service apps, served by uvicorn on one event loop in a thread, like
+    `chiiki serve`; on entry the database is migrated and given the reference data and an ops key. The fuzz test
+    (tests/gateway/test_fuzz.py) runs its suite with this too."""
 
-    def __init__(self, folder: Path):
-        self.database_url = f"sqlite:///{folder / 'suite.db'}"
+    def __init__(self, database_url: str, var_dir: Path, internal_secret: str):
+        self.database_url = database_url
         self.settings = Settings(
             env="test",
-            database_url=self.database_url,
-            var_dir=folder / "var",
-            internal_secret=secrets.token_urlsafe(32),
+            database_url=database_url,
+            var_dir=var_dir,
+            internal_secret=internal_secret,
             log_json=False,
             rate_limit_enabled=False,
         )
@@ -92,9 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/live_suite.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", nargs="+", help="the command to run (after --)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="chiiki-live-") as folder, LiveSuite(Path(folder)) as suite:
-        env = os.environ | {"CHIIKI_BASE_URL": suite.base_url, "CHIIKI_API_KEY": suite.ops_key}
-        return subprocess.run(args.command, env=env, check=False).returncode
+    with tempfile.TemporaryDirectory(prefix="chiiki-live-") as name:
+        folder = Path(name)
+        with LiveSuite(f"sqlite:///{folder / 'suite.db'}", folder / "var", secrets.token_urlsafe(32)) as suite:
+            return _run(args.command, suite)
+
+
+def _run(command: list[str], suite: LiveSuite) -> int:
+    env = os.environ | {"CHIIKI_BASE_URL": suite.base_url, "CHIIKI_API_KEY": suite.ops_key}
+    return subprocess.run(command, env=env, check=False).returncode
 
 
 if __name__ == "__main__":

@@ -6,16 +6,11 @@ and every response must match its documented status, content type and schema. Th
 per operation is bounded (CHIIKI_FUZZ_EXAMPLES, default 25) so that the suite stays quick.
 """
 
-import asyncio
 import os
-import socket
-import threading
-import time
 
 import hypothesis
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -24,73 +19,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from common.auth import create_api_key
-from common.db import Database, is_sqlite
-from common.migrations import upgrade
-from common.reference_data import load_reference_data
-from common.settings import Settings
+from common.db import is_sqlite
+from scripts.live_suite import LiveSuite
 from tests.harness import TEST_SECRET, create_postgres_database, drop_postgres_database
 
 EXAMPLES = int(os.environ.get("CHIIKI_FUZZ_EXAMPLES", "25"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-
-
-class LiveSuite:
-    """The gateway and the three services on one event loop in a background thread, like `chiiki serve`."""
-
-    def __init__(self, database_url: str, var_dir):
-        self.database_url = database_url
-        self.settings = Settings(
-            env="test",
-            database_url=database_url,
-            internal_secret=TEST_SECRET,
-            var_dir=var_dir,
-            log_json=False,
-            rate_limit_enabled=False,
-        )
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server: uvicorn.Server | None = None
-        self.ops_key = ""
-        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-
-    async def _serve(self) -> None:
-        import httpx
-
-        from gateway.main import create_app as gateway_app
-        from services.matching.main import create_app as matching_app
-        from services.mynapoint.main import create_app as mynapoint_app
-        from services.subsidy.main import create_app as subsidy_app
-
-        db = Database.from_url(self.database_url)
-        async with db.sessionmaker() as session:
-            await load_reference_data(session)
-            _, self.ops_key = await create_api_key(session, "ops", label="fuzz")
-            await session.commit()
-        services = {"subsidy": subsidy_app, "matching": matching_app, "mynapoint": mynapoint_app}
-        transports = {
-            name: httpx.ASGITransport(app=build(settings=self.settings, db=db)) for name, build in services.items()
-        }
-        app = gateway_app(settings=self.settings, db=db, transports=transports)
-        self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
-        try:
-            await self.server.serve(sockets=[self.socket])
-        finally:
-            await db.dispose()
-
-    def __enter__(self) -> "LiveSuite":
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not (self.server and self.server.started):
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the in-process suite did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -100,9 +34,8 @@ def live_suite(database_url, tmp_path_factory):
         url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
     else:
         url = create_postgres_database()
-    upgrade(url)
     try:
-        with LiveSuite(url, tmp_path_factory.mktemp("fuzz-var")) as suite:
+        with LiveSuite(url, tmp_path_factory.mktemp("fuzz-var"), TEST_SECRET) as suite:
             yield suite
     finally:
         if not is_sqlite(url):
