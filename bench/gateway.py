@@ -28,6 +28,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _suite import prepare_database
 from _wrk import REPORT_LUA, read_report
 from sqlalchemy.engine import make_url
 
@@ -134,21 +135,6 @@ def run_wrk(url: str, scenario: dict, headers: dict, connections: int, duration:
     return figures
 
 
-def prepare_database(workdir: Path, env: dict) -> str:
-    """Migrate and load a throwaway SQLite database; return an app key."""
-    chiiki = [sys.executable, "-m", "common.cli"]
-    subprocess.run([*chiiki, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run([*chiiki, "data", "load"], env=env, check=True, capture_output=True)
-    created = subprocess.run(
-        [*chiiki, "keys", "create", "--role", "app", "--label", "bench"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return created.stdout.strip().splitlines()[-1]
-
-
 def signed_app_principal() -> dict:
     """What the gateway would send, so that the service can be called directly (valid for 5 minutes: signed
     afresh for every wrk run, as a run of several rounds lasts longer)."""
@@ -184,7 +170,7 @@ def main() -> None:
         CHIIKI_SUBSIDY_PORT=str(ports["service"]),
         CHIIKI_SUBSIDY_URL=f"http://127.0.0.1:{ports['service']}",
     )
-    key = prepare_database(workdir, env)
+    key = prepare_database(env, "bench")
     script = workdir / "report.lua"
     script.write_text(WRK_SCRIPT)
 

@@ -38,6 +38,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _suite import prepare_database
 from _wrk import REPORT_LUA, read_report
 from sqlalchemy.engine import make_url
 
@@ -153,21 +154,6 @@ def run_wrk(
     return figures
 
 
-def prepare_database(env: dict) -> str:
-    """Migrate and load the database; return an app key."""
-    chiiki = [sys.executable, "-m", "common.cli"]
-    subprocess.run([*chiiki, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run([*chiiki, "data", "load"], env=env, check=True, capture_output=True)
-    created = subprocess.run(
-        [*chiiki, "keys", "create", "--role", "app", "--label", "bench-request-path"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return created.stdout.strip().splitlines()[-1]
-
-
 def measure(
     row: str, base: str, pids: dict[str, int], authorization: str, args: argparse.Namespace, script: Path
 ) -> dict:
@@ -249,7 +235,7 @@ def main() -> None:
         CHIIKI_SUBSIDY_PORT=str(ports["subsidy"]),
         CHIIKI_SUBSIDY_URL=f"http://127.0.0.1:{ports['subsidy']}",
     )
-    authorization = f"Bearer {prepare_database(env)}"
+    authorization = f"Bearer {prepare_database(env, 'bench-request-path')}"
     script = workdir / "report.lua"
     script.write_text(WRK_SCRIPT)
     service = [sys.executable, "-m", "common.cli", "service"]
