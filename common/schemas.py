@@ -3,7 +3,6 @@ bounded to years the service can compute with."""
 
 import json
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from itertools import accumulate
 from typing import Annotated, Any
@@ -63,7 +62,7 @@ class JsonDepthLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") or _skips_depth_check(scope):
             await self.app(scope, receive, send)
             return
-        body, replay = await _read_body(receive)
+        body, replay = await read_body(receive)
         if json_depth(body) > MAX_JSON_DEPTH:
             response = error_response(ErrorCode.INVALID_INPUT, str(JsonTooDeep()), "body")
             await response(scope, replay, send)
@@ -71,15 +70,25 @@ class JsonDepthLimitMiddleware:
         await self.app(scope, replay, send)
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, Callable[[], Awaitable[Message]]]:
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int | None = None) -> tuple[bytes, Receive]:
+    """The whole request body, and a receive that hands it on unchanged to the app; BodyTooLarge as soon as
+    more than `limit` bytes have arrived."""
     chunks: list[bytes] = []
-    while True:
+    size, more = 0, True
+    while more:
         message = await receive()
         if message["type"] != "http.request":
             break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        more = message.get("more_body", False)
     body = b"".join(chunks)
     sent = False
 

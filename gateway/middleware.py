@@ -5,6 +5,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.error_codes import ErrorCode
 from common.errors import error_response
+from common.schemas import BodyTooLarge, read_body
 from gateway.proxy import route_setting
 
 API_SECURITY_HEADERS = {
@@ -32,10 +33,6 @@ def add_security_headers(scope: Scope, message: Message) -> None:
         headers["content-security-policy"] = DOCS_CSP
     if "cache-control" not in headers:
         headers["cache-control"] = "no-store"
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class BodySizeLimitMiddleware:
@@ -69,35 +66,11 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            replay = await self._read_whole(receive, limit)
+            _, replay = await read_body(receive, limit)
         except BodyTooLarge:
             await self._refuse_too_large(scope, receive, send, limit)
             return
         await self.app(scope, replay, send)
-
-    async def _read_whole(self, receive: Receive, limit: int) -> Receive:
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return replay
 
     async def _refuse_too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         await self._refuse(
