@@ -17,10 +17,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.error_codes import ErrorCode
-from common.errors import error_response
+from common.errors import UnhandledErrorMiddleware, error_response
 from common.observability import ObservabilityMiddleware
 from common.settings import Settings
 from gateway.middleware import BodySizeLimitMiddleware, add_security_headers
@@ -91,20 +91,8 @@ class ProxiedPath:
             response = await self.handle(request)
         except Exception as exc:
             response = await self._error_response(request, exc)
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await response(scope, receive, tracking_send)
-        except Exception:
-            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
-            if started:
-                raise
-            await self._internal_error()(scope, receive, send)
+        # A failure once the response is under way: the same logged 500 as everywhere (common/errors.py).
+        await UnhandledErrorMiddleware(response)(scope, receive, send)
 
     async def _error_response(self, request: Request, exc: Exception) -> Response:
         """What the app's exception handler for this error answers; a logged 500 when none takes it."""
