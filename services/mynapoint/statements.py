@@ -100,22 +100,18 @@ INSERT_GRANT = DriverStatement(
     )
 )
 
-INSERT_LEDGER_ENTRY = DriverStatement(
-    lambda _dialect: insert(LEDGER).values(
-        _values(
-            LEDGER,
-            "program_id",
-            "grant_id",
-            "provider_id",
-            "kind",
-            "budget_delta",
-            "reserved_delta",
-            "posted_delta",
-            "request_id",
-            "created_at",
-        )
-    )
+LEDGER_COLUMNS = (
+    "program_id",
+    "grant_id",
+    "provider_id",
+    "kind",
+    "budget_delta",
+    "reserved_delta",
+    "posted_delta",
+    "request_id",
+    "created_at",
 )
+INSERT_LEDGER_ENTRY = DriverStatement(lambda _dialect: insert(LEDGER).values(_values(LEDGER, *LEDGER_COLUMNS)))
 
 INSERT_OUTBOX_EVENT = DriverStatement(
     lambda _dialect: insert(OUTBOX).values(
@@ -217,17 +213,7 @@ class GrantMovement:
 
     def _ledger_row(self) -> Any:
         return insert(LEDGER).from_select(
-            [
-                "program_id",
-                "grant_id",
-                "provider_id",
-                "kind",
-                "budget_delta",
-                "reserved_delta",
-                "posted_delta",
-                "request_id",
-                "created_at",
-            ],
+            list(LEDGER_COLUMNS),
             select(
                 GRANT.c.program_id,
                 GRANT.c.id,
