@@ -4,10 +4,12 @@ not in a message, in JSON or in text."""
 import io
 import logging
 import re
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from common import requestid
 from common.logging import JsonFormatter, TextFormatter, mask_twelve_digits, stamp_request_ids
 from common.requestid import accept_request_id
 from tests.conftest import bearer
@@ -64,3 +66,10 @@ def test_a_request_id_that_holds_twelve_digits_is_replaced():
     assert accept_request_id("order-20230630-1") == "order-20230630-1"
     assert accept_request_id("123456789018") != "123456789018"
     assert accept_request_id("a.123456789018.b") != "a.123456789018.b"
+
+
+def test_a_fresh_request_id_never_holds_twelve_digits_in_a_row(monkeypatch):
+    """About one hex id in fifteen would: it is drawn again, so it can be logged unmasked and sent back."""
+    drawn = iter([uuid.UUID("12345678-9012-4345-8789-abcdefabcdef"), uuid.UUID("abcdef12-3456-4789-8bcd-ef0123456789")])
+    monkeypatch.setattr(requestid.uuid, "uuid4", lambda: next(drawn))
+    assert requestid.new_request_id() == "abcdef12345647898bcdef0123456789"
