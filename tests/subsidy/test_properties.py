@@ -63,6 +63,7 @@ def test_local10000_split_sums_to_the_grant(grant, extra_loan, own, index, digit
     assert min(b["national_share"], b["special_allocation_tax"], b["municipal_net"]) >= 0
     assert result["amount"] == b["national_share"] + b["special_allocation_tax"] <= grant
     assert Fraction(1, 2) <= Fraction(b["rate"]) <= 1
+    assert all(step["citation"] for step in result["trace"]), "every step names the rule it follows"
 
 
 @quick

@@ -162,6 +162,7 @@ def local10000(ctx: Context, i: Local10000Inputs) -> tuple[int, dict[str, Any]]:
         inputs={"municipal_grant": grant, "rate": str(rate)},
         result=national,
         notes=floor_note(exact),
+        citation="「ローカル10,000プロジェクト」",
     )
     remaining = grant - national
     sat_share = ctx.p("special_allocation_tax_share")
