@@ -275,6 +275,8 @@ class DeliveryAttempt(SQLModel, table=True):
     status_code: int | None = None
     error: str | None = Field(default=None, max_length=500)
     latency_ms: int = 0
+    # False only when the request certainly never left (no connection, a refused address, a disabled endpoint).
+    request_sent: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
 
 class InboundWebhook(SQLModel, table=True):

@@ -90,7 +90,7 @@ EVENT_TYPES = (
     EventType(
         "grant.revoked",
         "outbound",
-        "The grant is off: take its points back if they were credited.",
+        "The grant is off: take its points back if they were credited (ignore it for a grant you never stored).",
         GrantRevokedData,
         {
             "type": "grant.revoked",

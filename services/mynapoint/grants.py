@@ -97,7 +97,8 @@ async def credit(session: AsyncSession, provider_id: str, grant_id: str) -> Webh
 
 
 async def void_grant(session: AsyncSession, grant_id: str) -> bool:
-    """Free a reservation (expiry, unlinked account) and withdraw it from the provider; false if already resolved."""
+    """Free a reservation (expiry, unlinked account, a grant.created that finally failed after a request that may
+    have landed) and withdraw it from the provider; false if already resolved."""
     grant = await _void(session, grant_id)
     if grant is not None:
         await deliveries.withdraw_from_provider(session, grant)
@@ -105,7 +106,8 @@ async def void_grant(session: AsyncSession, grant_id: str) -> bool:
 
 
 async def void_undelivered_grant(session: AsyncSession, grant_id: str) -> bool:
-    """Free a reservation whose grant.created finally failed: the provider never got it, so nothing is sent."""
+    """Free a reservation whose grant.created finally failed without any request leaving for the provider (no
+    connection, a refused address): it never got the grant, so nothing is sent."""
     return await _void(session, grant_id) is not None
 
 

@@ -112,7 +112,7 @@ async def _check_replaceable(
     replacement = await repository.grant_for(session, program.id, voided.myki_hash, source)
     if replacement is not None:
         raise _already_replaced(event, voided, replacement)
-    if event.status != DeliveryStatus.failed or await repository.grant_revoked_sent(session, voided.id):
+    if event.status != DeliveryStatus.failed:  # voided for another reason, and withdrawn
         raise Unprocessable(
             f"grant {voided.id} was voided and withdrawn from the provider: nothing to deliver",
             code=ErrorCode.GRANT_RESOLVED,

@@ -4,13 +4,14 @@ Every change here is one conditional UPDATE, never read-then-write."""
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import case, delete, func, or_, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.models import (
     Application,
+    DeliveryAttempt,
     Grant,
     IdempotencyRecord,
     LedgerEntry,
@@ -265,12 +266,14 @@ async def grant_created_event(session: AsyncSession, grant_id: str) -> OutboxEve
     return (await session.exec(query.order_by(col(OutboxEvent.created_at).desc()).limit(1))).first()
 
 
-async def grant_revoked_sent(session: AsyncSession, grant_id: str) -> bool:
-    """Whether the provider was (or is being) told the grant is off: it was withdrawn, not just left undelivered."""
-    query = select(col(OutboxEvent.id)).where(
-        col(OutboxEvent.grant_id) == grant_id, col(OutboxEvent.event_type) == "grant.revoked"
+async def delivery_may_have_landed(session: AsyncSession, event_id: str, attempts_started: int) -> bool:
+    """Whether any attempt of the event may have reached its endpoint: one whose request left, or one started
+    by a worker that died before recording it (fewer attempt rows than attempts counted)."""
+    query = select(func.count(), func.count(case((col(DeliveryAttempt.request_sent), 1)))).where(
+        col(DeliveryAttempt.event_id) == event_id
     )
-    return (await session.exec(query.limit(1))).first() is not None
+    recorded, sent = (await session.exec(query)).one()
+    return sent > 0 or recorded < attempts_started
 
 
 async def grant_created_lease(session: AsyncSession, grant_id: str, now: datetime) -> datetime | None:

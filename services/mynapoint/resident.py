@@ -118,11 +118,9 @@ async def _grant_reason(session: AsyncSession, grant: Grant, application: Applic
 async def _void_reason(session: AsyncSession, grant: Grant, application: Application | None) -> Reason:
     resolved = aware(grant.resolved_at) if grant.resolved_at else None
     created = await repository.grant_created_event(session, grant.id)
-    if (
-        created is not None
-        and created.status == DeliveryStatus.failed
-        and not await repository.grant_revoked_sent(session, grant.id)
-    ):
+    # A grant.created fails only while its grant is reserved, and the failure voids it (a void for any other
+    # reason cancels the event instead): failed means voided undelivered.
+    if created is not None and created.status == DeliveryStatus.failed:
         return VOID_UNDELIVERED
     if application is not None and application.unlinked_at and resolved and resolved >= aware(application.unlinked_at):
         return VOID_UNLINKED

@@ -340,6 +340,10 @@ class DeliveryAttemptPublic(BaseModel):
     status_code: int | None = Field(description="the endpoint's HTTP status; null when it could not be reached")
     error: str | None
     latency_ms: int
+    request_sent: bool = Field(
+        description="false when the request certainly never left (no connection, a refused address, a disabled "
+        "endpoint); true when it may have reached the endpoint"
+    )
 
 
 class DeliveryDetail(DeliveryPublic):

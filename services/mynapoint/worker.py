@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from sqlalchemy import update
@@ -57,6 +57,15 @@ class Claimed:
     grant_id: str | None
 
 
+class Sent(NamedTuple):
+    """What one attempt came to: the endpoint's status or why there was none, and whether the request left."""
+
+    status: int | None
+    error: str | None
+    retry_after: float | None = None
+    request_sent: bool = True
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -85,10 +94,10 @@ class DeliveryWorker:
         async with self._leases_renewed(claimed):
             outcomes = await asyncio.gather(*(self._timed_send(event) for event in claimed))
             # Recorded one by one: each is a short transaction, and sends are what take time.
-            for event, (attempt, (status, error, retry_after)) in zip(claimed, outcomes, strict=True):
+            for event, (attempt, sent) in zip(claimed, outcomes, strict=True):
                 async with self.db.sessionmaker() as session:
                     session.add(attempt)
-                    await self._record(session, event, status, error, retry_after)
+                    await self._record(session, event, sent)
                     await session.commit()
         return len(claimed)
 
@@ -169,19 +178,24 @@ class DeliveryWorker:
             await session.commit()
         return claimed
 
-    async def _timed_send(self, event: Claimed) -> tuple[DeliveryAttempt, tuple[int | None, str | None, float | None]]:
+    async def _timed_send(self, event: Claimed) -> tuple[DeliveryAttempt, Sent]:
         """The send and its attempt row (GET /mynapoint/deliveries/{event_id}): when, what came back, how long."""
         started, clock = utcnow(), time.monotonic()
-        outcome = await self._send(event)
+        sent = await self._send(event)
         latency_ms = round((time.monotonic() - clock) * 1000)
-        error = outcome[1][:500] if outcome[1] else None
-        return DeliveryAttempt(
-            event_id=event.id, attempted_at=started, status_code=outcome[0], error=error, latency_ms=latency_ms
-        ), outcome
+        attempt = DeliveryAttempt(
+            event_id=event.id,
+            attempted_at=started,
+            status_code=sent.status,
+            error=sent.error[:500] if sent.error else None,
+            latency_ms=latency_ms,
+            request_sent=sent.request_sent,
+        )
+        return attempt, sent
 
-    async def _send(self, event: Claimed) -> tuple[int | None, str | None, float | None]:
+    async def _send(self, event: Claimed) -> Sent:
         if event.disabled:
-            return 410, "endpoint disabled after an earlier 410", None
+            return Sent(410, "endpoint disabled after an earlier 410", request_sent=False)
         try:
             # Checked at every attempt, and sent to the address checked: the name may have been rebound since.
             target = await signing.destination(event.url, allow_insecure=self.settings.insecure_webhooks_allowed())
@@ -193,15 +207,15 @@ class DeliveryWorker:
                 extensions=target.extensions,
                 timeout=self.settings.webhook_timeout_seconds,
             )
-        except ChiikiError as exc:
-            return None, exc.message, None
+        except ChiikiError as exc:  # the destination check refused the address: nothing was sent
+            return Sent(None, exc.message, request_sent=False)
         except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500], None
-        return response.status_code, None, _retry_after(response.headers.get("retry-after"))
+            never_left = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+            return Sent(None, f"{type(exc).__name__}: {exc}"[:500], request_sent=not never_left)
+        return Sent(response.status_code, None, _retry_after(response.headers.get("retry-after")))
 
-    async def _record(
-        self, session: AsyncSession, event: Claimed, status: int | None, error: str | None, retry_after: float | None
-    ) -> None:
+    async def _record(self, session: AsyncSession, event: Claimed, sent: Sent) -> None:
+        status, error, retry_after = sent.status, sent.error, sent.retry_after
         now = utcnow()
         attempts = event.attempts + 1
         values: dict[str, Any] = {
@@ -243,11 +257,13 @@ class DeliveryWorker:
                 .values(webhook_disabled_at=now)
                 .execution_options(synchronize_session=False)
             )
-        if (
-            outbox.event_type == "grant.created"
-            and outbox.grant_id
-            and await grants.void_undelivered_grant(session, outbox.grant_id)
-        ):
+        if outbox.event_type != "grant.created" or not outbox.grant_id:
+            return
+        if await repository.delivery_may_have_landed(session, outbox.id, outbox.attempts):
+            voided = await grants.void_grant(session, outbox.grant_id)  # the provider is sent grant.revoked
+        else:
+            voided = await grants.void_undelivered_grant(session, outbox.grant_id)
+        if voided:
             log.info("voided grant %s after its grant.created could not be delivered", outbox.grant_id)
 
 

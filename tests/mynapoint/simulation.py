@@ -244,17 +244,8 @@ def _outbox(tables: Tables) -> list[str]:
 
 
 def provider_disagreements(providers: list[FakeProvider], tables: Tables) -> list[str]:
-    """Once every event is delivered: each provider holds exactly the grants of its own that are live.
-
-    Known gap, left to the coordinator: a grant.created whose attempts all failed is voided without telling
-    the provider (worker._after_final_failure, grants.void_undelivered_grant), although an attempt whose answer
-    was lost may have landed; so a provider may hold such a grant. Only that case is let through here."""
+    """Once every event is delivered: each provider holds exactly the grants of its own that are live."""
     problems = []
-    failed = {
-        grant_id
-        for _id, _p, event_type, grant_id, status, *_ in tables.outbox
-        if event_type == "grant.created" and status == "failed"
-    }
     for provider in providers:
         live = {
             grant_id
@@ -266,7 +257,7 @@ def provider_disagreements(providers: list[FakeProvider], tables: Tables) -> lis
             f"{provider.host} holds {grant_id}, which is {status.get(grant_id)}; its events "
             f"{[event[2:] for event in tables.outbox if event[3] == grant_id]}"
             for grant_id in provider.holds
-            if grant_id not in live and grant_id not in failed
+            if grant_id not in live
         ]
         problems += [
             f"{provider.host} never got {grant_id}, which is {status[grant_id]}"

@@ -44,10 +44,15 @@ async def test_an_endpoint_a_410_disabled_takes_deliveries_again_once_enabled(
 
     replacement = (await redeliver(client, ops_key, failed.id)).json()
     sent = len(receiver.received)
-    assert await worker(db, settings, receiver_client).run_once() == 1
-    (request,) = receiver.received[sent:]
-    assert str(request.url) == NEW_URL
-    assert json.loads(request.content)["data"]["grant_id"] == replacement["grant_id"] != voided["id"]
+    # The replacement's grant.created, and the old grant's grant.revoked (the 410 came from a provider that
+    # received the request), both to the new URL.
+    assert await worker(db, settings, receiver_client).run_once() == 2
+    requests = receiver.received[sent:]
+    assert {str(request.url) for request in requests} == {NEW_URL}
+    assert {(json.loads(r.content)["type"], json.loads(r.content)["data"]["grant_id"]) for r in requests} == {
+        ("grant.created", replacement["grant_id"]),
+        ("grant.revoked", voided["id"]),
+    }
     grant = (await session.exec(select(Grant).where(Grant.id == replacement["grant_id"]))).one()
     assert grant.status == "reserved"
     assert await reconcile(session) == []

@@ -12,6 +12,7 @@ from standardwebhooks.webhooks import Webhook
 from common.models import Grant, OutboxEvent
 from services.mynapoint import worker as delivery_worker
 from services.mynapoint.grants import void_grant
+from services.mynapoint.listings import delivery_attempts
 from services.mynapoint.settlement import reconcile
 from services.mynapoint.worker import DeliveryWorker
 from tests.conftest import bearer
@@ -147,9 +148,11 @@ async def test_a_void_after_a_failed_attempt_stops_the_retries_and_sends_grant_r
     ]
 
 
-async def test_a_final_delivery_failure_voids_without_sending_anything(
+async def test_a_final_delivery_failure_voids_and_sends_grant_revoked(
     client, app_key, provider, program, receiver, receiver_client, db, settings, session
 ):
+    """A 503 may come after the provider stored the event (as may a lost answer), so the provider hears the grant
+    is void once it answers again."""
     grant = await applied_grant(client, app_key, provider, program)
     receiver.fail = lambda request: httpx.Response(503)
     for _ in range(3):
@@ -157,9 +160,39 @@ async def test_a_final_delivery_failure_voids_without_sending_anything(
     stored = await session.get(Grant, grant["id"])
     await session.refresh(stored)
     assert stored.status == "voided"
-    assert {kind: event.status for kind, event in (await _events(session, grant["id"])).items()} == {
-        "grant.created": "failed"
-    }
+    events = await _events(session, grant["id"])
+    assert (events["grant.created"].status, events["grant.revoked"].status) == ("failed", "pending")
+    assert [attempt.request_sent for attempt in await delivery_attempts(session, events["grant.created"].id)] == [
+        True
+    ] * 3
+
+    receiver.fail = None
+    await worker(db, settings, receiver_client).run_once()
+    assert [payload["type"] for payload in _sent(receiver, provider["webhook_secret"])][-1] == "grant.revoked"
+    await session.refresh(events["grant.revoked"])
+    assert events["grant.revoked"].status == "delivered"
+
+
+async def test_a_final_failure_whose_requests_never_left_voids_and_sends_nothing(
+    client, app_key, provider, program, receiver, db, settings, session
+):
+    """No attempt connected, so the provider never got the grant: it is voided with nothing sent."""
+    grant = await applied_grant(client, app_key, provider, program)
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    refusing = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+    for _ in range(3):
+        await worker(db, settings, refusing).run_once()
+    stored = await session.get(Grant, grant["id"])
+    await session.refresh(stored)
+    assert stored.status == "voided"
+    events = await _events(session, grant["id"])
+    assert {kind: event.status for kind, event in events.items()} == {"grant.created": "failed"}
+    assert [attempt.request_sent for attempt in await delivery_attempts(session, events["grant.created"].id)] == [
+        False
+    ] * 3
 
 
 # --- a void while grant.created is being sent ----------------------------------------------------------------
