@@ -1304,7 +1304,7 @@ export interface webhooks {
         put?: never;
         /**
          * grant.revoked (to the provider's webhook_url, signed as Standard Webhooks)
-         * @description The grant is off: take its points back if they were credited.
+         * @description The grant is off: take its points back if they were credited (ignore it for a grant you never stored).
          */
         post: operations["mynapoint_webhook_grant_revoked"];
         delete?: never;
@@ -3536,6 +3536,11 @@ export interface components {
             error: string | null;
             /** Latency Ms */
             latency_ms: number;
+            /**
+             * Request Sent
+             * @description false when the request certainly never left (no connection, a refused address, a disabled endpoint); true when it may have reached the endpoint
+             */
+            request_sent: boolean;
         };
         /** DeliveryDetail */
         DeliveryDetail: {
