@@ -159,6 +159,8 @@ class BulkUpsert:
             await cursor.execute(empty)  # a second upload in the same transaction starts from nothing
 
 
+NO_FLUSH_AT_COMMIT = "SET LOCAL synchronous_commit TO OFF"  # for this transaction only
+
 # The statements each PostgreSQL connection has prepared, as read from the server at its first batch.
 _PREPARED_ON: "weakref.WeakKeyDictionary[psycopg.AsyncConnection, set[str]]" = weakref.WeakKeyDictionary()
 
@@ -247,7 +249,7 @@ class DriverConnection:
             compiled = bulk.upsert.compiled(self.dialect)
             await (await driver.executemany(compiled.sql, [compiled.parameters(values) for values in rows])).close()
 
-    async def commit_with(self, batch: Batch, *, discard_pending: bool = False) -> list[Outcome]:
+    async def commit_with(self, batch: Batch, *, discard_pending: bool = False, durable: bool = True) -> list[Outcome]:
         """The one early commit: the batch ends the session's transaction, in its own round trip.
 
         Everywhere else the request's session dependency commits (common/db.py). A request commits early here
@@ -258,16 +260,20 @@ class DriverConnection:
         A failure rolls the session's transaction back before it is raised, so callers never roll back.
 
         discard_pending: roll back what the transaction holds first (the work of a request that failed).
+        durable=False: on PostgreSQL the COMMIT does not wait until its WAL is on disk (`synchronous_commit`
+        off for this one transaction), saving a disk flush. Only for a commit that a crash may undo without
+        harm because nothing durable depends on it yet: the WAL is written in order, so any later durable
+        commit that builds on it (the work behind an Idempotency-Key claim) flushes it too.
         """
         if discard_pending:
             await self.session.rollback()
         try:
-            return await self._run(batch, commit=True)
+            return await self._run(batch, commit=True, durable=durable)
         except Exception:
             await self.session.rollback()
             raise
 
-    async def _run(self, batch: Batch, *, commit: bool) -> list[Outcome]:
+    async def _run(self, batch: Batch, *, commit: bool, durable: bool = True) -> list[Outcome]:
         """commit: the COMMIT goes in the batch's own round trip. On SQLite the session is then told, and
         begins afresh at its next statement. On PostgreSQL the session keeps its connection (psycopg begins
         the next transaction by itself), rather than hand it back to the pool and take it out again for the
@@ -280,7 +286,7 @@ class DriverConnection:
         prepared = [(statement.compiled(self.dialect), values) for statement, values in batch]
         commit_on_driver = commit and not connection.in_nested_transaction()
         if self.dialect.name == "postgresql":
-            outcomes = await self._run_on_postgresql(driver, prepared, commit_on_driver)
+            outcomes = await self._run_on_postgresql(driver, prepared, commit_on_driver, durable)
         else:
             outcomes = [
                 await self._outcome(compiled, await self._execute(driver, compiled, values))
@@ -299,32 +305,38 @@ class DriverConnection:
         return self.dialect.name != "postgresql" or bool(session.new or session.dirty or session.deleted)
 
     async def _run_on_postgresql(
-        self, driver: psycopg.AsyncConnection, prepared: _Prepared, commit: bool
+        self, driver: psycopg.AsyncConnection, prepared: _Prepared, commit: bool, durable: bool
     ) -> list[Outcome]:
         try:
-            return await self._send_on_postgresql(driver, prepared, commit)
+            return await self._send_on_postgresql(driver, prepared, commit, durable)
         except psycopg.errors.InvalidSqlStatementName:
             _PREPARED_ON.pop(driver, None)  # dropped under us (DISCARD ALL, a pooler's reset): ask the server again
             if driver.info.transaction_status != TransactionStatus.IDLE:
                 raise  # the batch joined a transaction: only its owner can roll it back and start again
-            return await self._send_on_postgresql(driver, prepared, commit)  # it began its own, now rolled back
+            return await self._send_on_postgresql(driver, prepared, commit, durable)  # it began its own, rolled back
 
     async def _send_on_postgresql(
-        self, driver: psycopg.AsyncConnection, prepared: _Prepared, commit: bool
+        self, driver: psycopg.AsyncConnection, prepared: _Prepared, commit: bool, durable: bool
     ) -> list[Outcome]:
         await _prepare_missing(driver, [compiled.preparation for compiled, _ in prepared if compiled.preparation])
         # With no transaction open yet, the query begins its own: psycopg would send BEGIN in a round trip
         # of its own, so the connection is in autocommit mode for the length of this one query.
         begin = commit and driver.info.transaction_status == TransactionStatus.IDLE
-        query = "; ".join(["BEGIN"] * begin + [compiled.sql for compiled, _ in prepared] + ["COMMIT"] * commit)
+        lazy = commit and not durable
+        query = "; ".join(
+            ["BEGIN"] * begin
+            + [NO_FLUSH_AT_COMMIT] * lazy
+            + [compiled.sql for compiled, _ in prepared]
+            + ["COMMIT"] * commit
+        )
         parameters = [value for compiled, values in prepared for value in compiled.parameters(values)]
         cursor = psycopg.AsyncClientCursor(driver)
         if begin:
             await driver.set_autocommit(True)
         try:
             await cursor.execute(query, parameters)
-            if begin:
-                cursor.nextset()  # BEGIN's own result
+            for _ in range(begin + lazy):
+                cursor.nextset()  # the results of BEGIN and SET
             return [await self._next_outcome(compiled, cursor) for compiled, _ in prepared]
         except BaseException:
             if begin:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, literal, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.db import Database
@@ -28,6 +28,11 @@ READ_RECORD = DriverStatement(
 OVERSPEND = DriverStatement(
     lambda _dialect: (
         update(Program.__table__).where(Program.id == bindparam("id")).values(reserved_yen=Program.budget_yen + 1)
+    )
+)
+SYNCHRONOUS_COMMIT = DriverStatement(
+    lambda dialect: select(
+        func.current_setting("synchronous_commit") if dialect == "postgresql" else literal("not on postgresql")
     )
 )
 MOMENT = datetime(2026, 3, 31, 23, 59, 58, 123456, tzinfo=UTC)
@@ -96,6 +101,27 @@ async def test_committing_batches_commit_on_the_driver_and_with_them_what_the_or
     finally:
         async with db.sessionmaker() as cleanup:
             await cleanup.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_([first, by_orm, second])))
+            await cleanup.commit()
+
+
+async def test_a_commit_that_need_not_be_durable_skips_the_flush_for_its_own_transaction_only(engine):
+    db, record = Database(engine), _key()
+    try:
+        async with db.sessionmaker() as writer:
+            sql = DriverConnection(writer)
+            claim = [
+                (INSERT_RECORD, {"id": record, "request_hash": "h", "created_at": MOMENT}),
+                (SYNCHRONOUS_COMMIT, {}),
+            ]
+            _, during = await sql.commit_with(claim, durable=False)
+            (after,) = await sql.commit_with([(SYNCHRONOUS_COMMIT, {})])
+        async with db.reader() as other:
+            assert await other.get(IdempotencyRecord, record) is not None  # committed all the same
+        if engine.dialect.name == "postgresql":
+            assert (during.row, after.row) == (("off",), ("on",))  # SET LOCAL: the next transaction flushes again
+    finally:
+        async with db.sessionmaker() as cleanup:
+            await cleanup.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id == record))
             await cleanup.commit()
 
 

@@ -2,7 +2,9 @@
 
 The key is claimed in its own short committed transaction before any work (DriverConnection.commit_with, the
 one early commit), so a concurrent request with the same key finds the claim and gets 409; a failed request's
-claim is released the same way. The response is stored in the work's own transaction, so it exists exactly
+claim is released the same way. The claim's commit does not wait for the disk (`durable=False`): a crash can
+lose only a claim whose work had not committed, as that work's own durable commit would have flushed it, and a
+lost claim is a key never used. The response is stored in the work's own transaction, so it exists exactly
 when the work committed. Claims are checked before the budget, so a retried success is
 replayed, never answered "budget exhausted". Records are kept (at least the 72 hours the spec asks).
 """
@@ -124,7 +126,8 @@ async def _claim(
     """(None, the reads' outcomes) when this request owns the key now; else the stored response to replay,
     or 409/422. The claim is committed at once, so a concurrent request with the key finds it."""
     claimed, *outcomes = await DriverConnection(session).commit_with(
-        [(CLAIM_IDEMPOTENCY_KEY, {"id": record_id, "request_hash": request_hash, "created_at": utcnow()}), *reads]
+        [(CLAIM_IDEMPOTENCY_KEY, {"id": record_id, "request_hash": request_hash, "created_at": utcnow()}), *reads],
+        durable=False,
     )
     if claimed.row is not None:
         return None, outcomes
@@ -160,6 +163,6 @@ async def _replay_or_refuse(claim: AsyncSession, record_id: str, request_hash: s
 async def _take_over_abandoned(claim: AsyncSession, record_id: str) -> bool:
     now = utcnow()
     (taken,) = await DriverConnection(claim).commit_with(
-        [(TAKE_OVER_CLAIM, {"id": record_id, "now": now, "abandoned_before": now - ABANDONED_AFTER})]
+        [(TAKE_OVER_CLAIM, {"id": record_id, "now": now, "abandoned_before": now - ABANDONED_AFTER})], durable=False
     )
     return taken.rowcount == 1
