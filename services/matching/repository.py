@@ -1,7 +1,9 @@
 """The matching service's queries. Scoring reads light rows (named columns, not table objects); the shapes
 those rows have are the protocols below."""
 
+import sys
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -26,10 +28,12 @@ from common.models import (
 )
 from common.models.matching import LIVE_STATUSES, MatchStatus
 from common.pagination import PageParams, keyset
+from services.matching.tiebreak import Ranking, shared
 
 # Matches that hold a place: they count against both sides' capacity.
 UNDER_WAY = (MatchStatus.accepted, MatchStatus.agreement_signed, MatchStatus.active)
 Profile = TypeVar("Profile", Company, Adviser, Need)
+PREFERENCES_PER_FETCH = 32  # rows of up to 5,000 names each
 
 
 class PartnerRow(Protocol):
@@ -250,28 +254,31 @@ async def upsert_preference(
     await session.exec(statement)
 
 
-class PreferenceRow(Protocol):
-    @property
-    def participant(self) -> str: ...
-    @property
-    def capacity(self) -> int: ...
-    @property
-    def ranking(self) -> list[str | list[str]]: ...
+@dataclass(frozen=True)
+class Preference:
+    participant: str
+    capacity: int
+    ranking: Ranking  # every name the one shared string object for it (tiebreak.shared)
 
 
 async def preferences(
     session: AsyncSession, round_id: str, participants: Collection[str] | None = None
-) -> list[PreferenceRow]:
-    """The round's preferences (or those of `participants`), by participant, as light rows."""
+) -> list[Preference]:
+    """The round's preferences (or those of `participants`), by participant. The rows are streamed and each
+    ranking shared as it arrives: a large round's rankings hold millions of names, and decoding them all before
+    sharing them would hold every fresh copy at once."""
     query = (
         select(col(RoundPreference.participant), col(RoundPreference.capacity), col(RoundPreference.ranking))
         .where(RoundPreference.round_id == round_id)
         .order_by(col(RoundPreference.participant))
+        .execution_options(yield_per=PREFERENCES_PER_FETCH)
     )
     if participants is not None:
         query = query.where(col(RoundPreference.participant).in_(list(participants)))
-    rows: Any = (await session.exec(query)).all()  # Row objects: named like PreferenceRow
-    return list(rows)
+    return [
+        Preference(sys.intern(row.participant), row.capacity, shared(row.ranking))
+        async for row in await session.stream(query)
+    ]
 
 
 async def list_rounds(
