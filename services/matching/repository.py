@@ -209,11 +209,34 @@ async def adviser_rows(session: AsyncSession, *, ids: Collection[str] | None = N
     return list((await session.exec(query)).all())
 
 
-async def registry_stamp(session: AsyncSession, model: type[Company] | type[Adviser]) -> tuple[int, datetime | None]:
-    """(rows, latest updated_at) of the companies or advisers: it moves whenever a row is added or changed."""
-    query = select(func.count(), func.max(col(model.updated_at)))
-    count, latest = (await session.exec(query)).one()
-    return count, latest
+Stamp = tuple[int, datetime | None]  # rows, latest updated_at: it moves whenever a row is added or changed
+
+
+@dataclass(frozen=True)
+class Stamps:
+    registry: Stamp  # the companies or advisers
+    matches: Stamp  # matches under way, latest updated_at (a match moves only through `move_match`, which sets it)
+    needs: Stamp  # the market's needs, open or not
+
+
+async def stamps(session: AsyncSession, model: type[Company] | type[Adviser], market: str) -> Stamps:
+    """The stamps of what recommendations read, in one statement."""
+
+    def scalar(column: Any, table: Any, *where: ColumnElement[bool]) -> Any:
+        return select(column).select_from(table).where(*where).scalar_subquery()
+
+    under_way = col(Match.status).in_(UNDER_WAY)
+    in_market = col(Need.market) == market
+    columns: tuple[Any, ...] = (
+        scalar(func.count(), model),
+        scalar(func.max(col(model.updated_at)), model),
+        scalar(func.count(), Match, under_way),
+        scalar(func.max(col(Match.updated_at)), Match),
+        scalar(func.count(), Need, in_market),
+        scalar(func.max(col(Need.updated_at)), Need, in_market),
+    )
+    rows, latest, matches, latest_match, needs, latest_need = (await session.exec(select(*columns))).one()
+    return Stamps((rows, latest), (matches, latest_match), (needs, latest_need))
 
 
 async def existing_ids(session: AsyncSession, key: Mapped[str], ids: Collection[str]) -> set[str]:
