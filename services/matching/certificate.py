@@ -54,8 +54,8 @@ def blocking_and_checked(proposers: Side, receivers: Side, matching: Collection[
     position = receivers.positions  # each receiver's {proposer: position}, as the solver read them
     nobody: dict[str, int] = {}
     # Receivers that rank every proposer need no lookup per pair: the pairs with them are counted per proposer.
-    # (a set's difference with a ranking's list reads the list in order and looks up a set that stays in cache:
-    # ten times faster than asking the position dicts, which are scattered over a large round's memory)
+    # (a set's difference with a ranking's list walks the list in order and looks up a set that stays in cache,
+    # where asking the position dicts would touch memory scattered over the whole of a large round)
     every_proposer = frozenset(proposers.rankings)
     ranks_all = frozenset(
         receiver for receiver, ranking in receivers.rankings.items() if not every_proposer.difference(ranking)
