@@ -18,7 +18,8 @@ advisers, needs of every 過疎 municipality).
    `GET /matching/recommendations` for municipalities and `GET /matching/fields` in the same run.
 
 Each figure is wall-clock time; `cpu_seconds` (this process's CPU time) is given too, since on a shared machine
-it moves less with the other load. Uses a throwaway SQLite file unless --database-url names an empty database.
+it moves less with the other load, and the load averages (1, 5, 15 minutes) before and after the run.
+Uses a throwaway SQLite file unless --database-url names an empty database.
 Prints the figures and writes them to <results-dir>/matching.json. Not run by the tests.
 """
 
@@ -167,6 +168,7 @@ async def time_queries(db: Database, market: Market, subjects: list[str], querie
     return {
         "queries": queries,
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
         "queries_per_second": round(queries / seconds, 1),
         "cpu_queries_per_second": round(queries / cpu_seconds, 1),
         "mean_items": round(returned / queries, 1),
@@ -233,6 +235,10 @@ def through_gateway(args, database_url: str, workdir: Path, host: str) -> dict:
     try:
         for port in ports.values():
             wait_ready(f"http://127.0.0.1:{port}/healthz")
+        for path in scenarios.values():  # the first query builds the service's indexes; it is not timed
+            status = helpers.call(f"http://127.0.0.1:{ports['gateway']}{path}", "GET", headers, None)
+            if status != 200:
+                raise SystemExit(f"GET {path} through the gateway answered {status}")
         runs: dict[str, list[dict]] = {name: [] for name in scenarios}
         for round_number in range(args.rounds):
             for name, path in scenarios.items():
@@ -292,6 +298,7 @@ def main() -> None:
     if not args.no_gateway and shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (apt-get install wrk), or pass --no-gateway")
 
+    load_before = os.getloadavg()
     figures = {"solver": time_solver(args)}
     print("solver:", json.dumps(figures["solver"]), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -315,6 +322,7 @@ def main() -> None:
         "market": "demo-data --size large: 2,000 companies, 500 advisers, needs of every 過疎 municipality",
         "sizes": {"round_municipalities": args.municipalities, "round_companies": args.companies},
         "targets": {"round_seconds": 2, "recommendations_per_second_in_process": 200},
+        "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
         **figures,
     }
     args.results_dir.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,9 @@ without a blocking pair there has none under the submitted rankings either, wher
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Collection
-from itertools import filterfalse, repeat
-from operator import contains
-from typing import Any, cast
+from collections.abc import Collection
+from itertools import filterfalse
+from typing import Any
 
 from services.matching.solver import Side
 
@@ -33,7 +32,7 @@ def _thresholds(side: Side, partners: dict[str, list[str]]) -> dict[str, int]:
     for agent, ranking in side.rankings.items():
         mine = partners.get(agent, [])
         full = len(mine) >= side.capacities[agent]  # capacities are at least 1, so a full agent has partners
-        thresholds[agent] = max(ranking.index(partner) for partner in mine) if full else len(ranking)
+        thresholds[agent] = max(map(side.positions[agent].__getitem__, mine)) if full else len(ranking)
     return thresholds
 
 
@@ -52,26 +51,22 @@ def blocking_and_checked(proposers: Side, receivers: Side, matching: Collection[
     """The blocking pairs (sorted) and how many mutually acceptable pairs there are."""
     partners = _partners(matching)
     proposer_limit, receiver_limit = _thresholds(proposers, partners), _thresholds(receivers, partners)
-    nobody: frozenset[str] = frozenset()
-    accepts = {party: nobody for ranking in proposers.rankings.values() for party in ranking}
-    accepts.update((receiver, frozenset(ranking)) for receiver, ranking in receivers.rankings.items())
-    # whom each receiver would take now: anyone it accepts while it has room, else those ahead of its worst partner
-    wanted = {
-        receiver: accepts[receiver]
-        if receiver_limit[receiver] == len(ranking)
-        else frozenset(ranking[: receiver_limit[receiver]])
-        for receiver, ranking in receivers.rankings.items()
-    }
-    acceptance = cast(Callable[[str], frozenset[str]], accepts.get)  # every ranked party has an entry; get is fast
-    # Receivers that accept every proposer need no lookup per pair: counting them is one set operation each.
+    position = receivers.positions  # each receiver's {proposer: position}, as the solver read them
+    nobody: dict[str, int] = {}
+    # Receivers that rank every proposer need no lookup per pair: the pairs with them are counted per proposer.
+    # (a set's difference with a ranking's list walks the list in order and looks up a set that stays in cache,
+    # where asking the position dicts would touch memory scattered over the whole of a large round)
     every_proposer = frozenset(proposers.rankings)
-    accept_all = frozenset(receiver for receiver in receivers.rankings if accepts[receiver] >= every_proposer)
+    ranks_all = frozenset(
+        receiver for receiver, ranking in receivers.rankings.items() if not every_proposer.difference(ranking)
+    )
     matched, checked, blocking = set(matching), 0, []
     for proposer, ranking in proposers.rankings.items():
-        others = list(filterfalse(accept_all.__contains__, ranking))
-        checked += len(ranking) - len(others) + sum(map(contains, map(acceptance, others), repeat(proposer)))
+        others = list(filterfalse(ranks_all.__contains__, ranking))
+        checked += len(ranking) - len(others) + sum(proposer in position.get(other, nobody) for other in others)
         for receiver in ranking[: proposer_limit[proposer]]:  # beyond its limit the proposer wants no one new
-            if proposer in wanted.get(receiver, nobody) and (proposer, receiver) not in matched:
+            place = position.get(receiver, nobody).get(proposer)
+            if place is not None and place < receiver_limit[receiver] and (proposer, receiver) not in matched:
                 blocking.append((proposer, receiver))
     return sorted(blocking), checked
 

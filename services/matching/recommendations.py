@@ -1,9 +1,11 @@
 """Recommendations: the eligible candidates for one party, ranked by score (ties by candidate id), and the
-eligibility of one pair with its reasons. A municipality's candidates come from the in-memory registry index
-(services/matching/registry_index.py); a company's or adviser's hosts are read per query."""
+eligibility of one pair with its reasons. Both come from the in-memory index of the registry and of the market's
+hosts (services/matching/registry_index.py), whose stamps each query reads."""
 
+import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -11,16 +13,9 @@ from common.eligibility import Reason
 from common.errors import Unprocessable
 from common.models.matching import Market, PartyKind
 from common.pagination import decode_cursor, encode_cursor
-from services.matching import repository, scoring
-from services.matching.parties import (
-    hosts,
-    parse_party,
-    partner_column,
-    reasons_json,
-    subject_host,
-    subject_partner,
-)
-from services.matching.registry_index import registry
+from services.matching import scoring
+from services.matching.parties import parse_party, partner_kind, reasons_json, subject_host, subject_partner
+from services.matching.registry_index import Registry, registry
 from services.matching.scoring import HostView, PartnerView
 
 
@@ -40,10 +35,6 @@ class Scored:
     @property
     def parts(self) -> dict[str, int]:
         return scoring.score_parts(self.pairing.host, self.pairing.partner)
-
-    @property
-    def rank(self) -> tuple[int, str]:
-        return scoring.rank_key(scoring.score(self.pairing.host, self.pairing.partner), self.pairing.candidate.party)
 
 
 def offset_of(cursor: str | None) -> int:
@@ -70,13 +61,6 @@ def _candidate(scored: Scored) -> dict[str, Any]:
     }
 
 
-async def _pairings(session: AsyncSession, market: Market, subject: str, fiscal_year: int) -> list[Pairing]:
-    """A company's or adviser's candidate hosts (read per query: needs change with every post)."""
-    kind, ident = parse_party(subject, "for")
-    partner = await subject_partner(session, market, kind, ident, "for")
-    return [Pairing(host, partner, host) for host in await hosts(session, market, fiscal_year=fiscal_year)]
-
-
 def _excluded(candidate: HostView | PartnerView, reasons: list[Reason]) -> dict[str, Any]:
     return {"candidate": candidate.party, "name": candidate.name, "eligible": False, "reasons": reasons_json(reasons)}
 
@@ -90,15 +74,30 @@ class Ranked:
     excluded: list[dict[str, Any]]
 
 
-async def _for_host(
-    session: AsyncSession, market: Market, host: HostView, fiscal_year: int, window: slice, explain: bool
+Candidate = TypeVar("Candidate", HostView, PartnerView)
+
+
+def _page(
+    ranked: list[tuple[tuple[int, str], Candidate]],
+    pairing: Callable[[Candidate], Pairing],
+    window: slice,
+    excluded: list[dict[str, Any]],
+) -> Ranked:
+    """Only the candidates up to the page's end are put in order (by `scoring.rank_key`; party names are unique,
+    so the candidates are never compared), and only the page's are paired: a municipality's candidates are
+    thousands."""
+    page = heapq.nsmallest(window.stop, ranked)[window]
+    return Ranked([Scored(pairing(candidate)) for _, candidate in page], len(ranked), excluded)
+
+
+def rank_for_host(
+    market: Market, host: HostView, found: Registry, fiscal_year: int, window: slice, explain: bool
 ) -> Ranked:
     """A municipality's candidates from the in-memory registry: the eligible ones scored, the others excluded.
-    Only the page's candidates get their parts built: a municipality's candidates are thousands."""
-    index = await registry(session, market)
-    under_way = await repository.matches_under_way(session, partner_column(market))
+    Only the page's candidates get their parts built."""
+    index, under_way = found.index, found.under_way
     host_reasons = scoring.host_reasons(market, host)
-    ranked: list[tuple[int, str, PartnerView]] = []
+    ranked: list[tuple[tuple[int, str], PartnerView]] = []
     excluded = []
     for partner, party, own_reasons, points in zip(
         index.partners,
@@ -114,35 +113,51 @@ async def _for_host(
             if explain:
                 excluded.append(_excluded(partner, own_reasons + host_reasons + pair_reasons))
             continue
-        ranked.append((-points - scoring.pair_points(host, partner), party, partner))
-    ranked.sort()  # by score, then party name; party names are unique, so the views are never compared
-    return Ranked([Scored(Pairing(host, partner, partner)) for _, _, partner in ranked[window]], len(ranked), excluded)
+        score = points + scoring.pair_points(host, partner)
+        ranked.append((scoring.rank_key(score, party), partner))
+    return _page(ranked, lambda partner: Pairing(host, partner, partner), window, excluded)
 
 
-async def _for_partner(session: AsyncSession, market: Market, subject: str, fiscal_year: int, window: slice) -> Ranked:
-    scored, excluded = [], []
-    for pairing in await _pairings(session, market, subject, fiscal_year):
-        if reasons := scoring.pair_reasons(market, pairing.host, pairing.partner, fiscal_year):
-            excluded.append(_excluded(pairing.candidate, reasons))
-        else:
-            scored.append(Scored(pairing))
-    scored.sort(key=lambda entry: entry.rank)
-    return Ranked(scored[window], len(scored), excluded)
+def rank_for_partner(
+    market: Market, partner: PartnerView, found: Registry, fiscal_year: int, window: slice, explain: bool
+) -> Ranked:
+    """A company's or adviser's candidate hosts, from the in-memory hosts of the market."""
+    own_reasons = scoring.partner_reasons(market, partner, fiscal_year)
+    ranked: list[tuple[tuple[int, str], HostView]] = []
+    excluded = []
+    for host in found.hosts.by_code.values():
+        pair_reasons = scoring.pair_only_reasons(market, host, partner)
+        if own_reasons or found.hosts.reasons[host.code] or pair_reasons:
+            if explain:
+                excluded.append(_excluded(host, own_reasons + found.hosts.reasons[host.code] + pair_reasons))
+            continue
+        ranked.append((scoring.rank_key(scoring.score(host, partner), host.party), host))
+    return _page(ranked, lambda host: Pairing(host, partner, host), window, excluded)
+
+
+async def _subject_partner(
+    session: AsyncSession, market: Market, found: Registry, kind: PartyKind, ident: str
+) -> PartnerView:
+    indexed = found.partner(ident) if kind == partner_kind(market) else None
+    return indexed or await subject_partner(session, market, kind, ident, "for")
 
 
 async def recommend(
     session: AsyncSession, market: Market, subject: str, *, fiscal_year: int, limit: int, offset: int, explain: bool
 ) -> dict[str, Any]:
     kind, ident = parse_party(subject, "for")
+    found = await registry(session, market, fiscal_year)
     extra: dict[str, Any] = {}
     window = slice(offset, offset + limit)
     if kind == PartyKind.municipality:
-        host = await subject_host(session, market, ident, "for", fiscal_year)
-        ranked = await _for_host(session, market, host, fiscal_year, window, explain)
+        # a municipality without open needs in the market is a subject too, read on its own
+        host = found.hosts.by_code.get(ident) or await subject_host(session, market, ident, "for", fiscal_year)
+        ranked = rank_for_host(market, host, found, fiscal_year, window, explain)
         if host.adviser_years is not None:
             extra["adviser_years"] = host.adviser_years.as_json()
     else:
-        ranked = await _for_partner(session, market, subject, fiscal_year, window)
+        partner = await _subject_partner(session, market, found, kind, ident)
+        ranked = rank_for_partner(market, partner, found, fiscal_year, window, explain)
     result = {
         "market": market,
         "for": subject,

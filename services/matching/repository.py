@@ -1,7 +1,9 @@
 """The matching service's queries. Scoring reads light rows (named columns, not table objects); the shapes
 those rows have are the protocols below."""
 
+import sys
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -26,10 +28,12 @@ from common.models import (
 )
 from common.models.matching import LIVE_STATUSES, MatchStatus
 from common.pagination import PageParams, keyset
+from services.matching.tiebreak import Ranking, shared
 
 # Matches that hold a place: they count against both sides' capacity.
 UNDER_WAY = (MatchStatus.accepted, MatchStatus.agreement_signed, MatchStatus.active)
 Profile = TypeVar("Profile", Company, Adviser, Need)
+PREFERENCES_PER_FETCH = 32  # rows of up to 5,000 names each
 
 
 class PartnerRow(Protocol):
@@ -205,11 +209,34 @@ async def adviser_rows(session: AsyncSession, *, ids: Collection[str] | None = N
     return list((await session.exec(query)).all())
 
 
-async def registry_stamp(session: AsyncSession, model: type[Company] | type[Adviser]) -> tuple[int, datetime | None]:
-    """(rows, latest updated_at) of the companies or advisers: it moves whenever a row is added or changed."""
-    query = select(func.count(), func.max(col(model.updated_at)))
-    count, latest = (await session.exec(query)).one()
-    return count, latest
+Stamp = tuple[int, datetime | None]  # rows, latest updated_at: it moves whenever a row is added or changed
+
+
+@dataclass(frozen=True)
+class Stamps:
+    registry: Stamp  # the companies or advisers
+    matches: Stamp  # matches under way, latest updated_at (a match moves only through `move_match`, which sets it)
+    needs: Stamp  # the market's needs, open or not
+
+
+async def stamps(session: AsyncSession, model: type[Company] | type[Adviser], market: str) -> Stamps:
+    """The stamps of what recommendations read, in one statement."""
+
+    def scalar(column: Any, table: Any, *where: ColumnElement[bool]) -> Any:
+        return select(column).select_from(table).where(*where).scalar_subquery()
+
+    under_way = col(Match.status).in_(UNDER_WAY)
+    in_market = col(Need.market) == market
+    columns: tuple[Any, ...] = (
+        scalar(func.count(), model),
+        scalar(func.max(col(model.updated_at)), model),
+        scalar(func.count(), Match, under_way),
+        scalar(func.max(col(Match.updated_at)), Match),
+        scalar(func.count(), Need, in_market),
+        scalar(func.max(col(Need.updated_at)), Need, in_market),
+    )
+    rows, latest, matches, latest_match, needs, latest_need = (await session.exec(select(*columns))).one()
+    return Stamps((rows, latest), (matches, latest_match), (needs, latest_need))
 
 
 async def existing_ids(session: AsyncSession, key: Mapped[str], ids: Collection[str]) -> set[str]:
@@ -250,28 +277,31 @@ async def upsert_preference(
     await session.exec(statement)
 
 
-class PreferenceRow(Protocol):
-    @property
-    def participant(self) -> str: ...
-    @property
-    def capacity(self) -> int: ...
-    @property
-    def ranking(self) -> list[str | list[str]]: ...
+@dataclass(frozen=True)
+class Preference:
+    participant: str
+    capacity: int
+    ranking: Ranking  # every name the one shared string object for it (tiebreak.shared)
 
 
 async def preferences(
     session: AsyncSession, round_id: str, participants: Collection[str] | None = None
-) -> list[PreferenceRow]:
-    """The round's preferences (or those of `participants`), by participant, as light rows."""
+) -> list[Preference]:
+    """The round's preferences (or those of `participants`), by participant. The rows are streamed and each
+    ranking shared as it arrives: a large round's rankings hold millions of names, and decoding them all before
+    sharing them would hold every fresh copy at once."""
     query = (
         select(col(RoundPreference.participant), col(RoundPreference.capacity), col(RoundPreference.ranking))
         .where(RoundPreference.round_id == round_id)
         .order_by(col(RoundPreference.participant))
+        .execution_options(yield_per=PREFERENCES_PER_FETCH)
     )
     if participants is not None:
         query = query.where(col(RoundPreference.participant).in_(list(participants)))
-    rows: Any = (await session.exec(query)).all()  # Row objects: named like PreferenceRow
-    return list(rows)
+    return [
+        Preference(sys.intern(row.participant), row.capacity, shared(row.ranking))
+        async for row in await session.stream(query)
+    ]
 
 
 async def list_rounds(

@@ -1,7 +1,6 @@
 """Rounds (seminars): both sides send a capacity and a ranking, ops solves with deferred acceptance, eligibility
 applied, and the assignment turns into proposed matches. Never commits: the request's session does."""
 
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,7 @@ from services.matching.matches import live_match_by_pair, new_match, pair_of
 from services.matching.parties import ensure_acts_for, known_ids, parse_party, partner_kind
 from services.matching.schemas import PreferencesIn, RoundCreate, RoundStatus
 from services.matching.solving import RoundPreferences
-from services.matching.tiebreak import Ranking, TieBreak, entries, shared
+from services.matching.tiebreak import Ranking, TieBreak, entries
 
 MAX_RANKED = 5000
 
@@ -149,7 +148,7 @@ async def solve_round(session: AsyncSession, round_id: str) -> dict[str, Any]:
     preferences = RoundPreferences(
         market,
         PartyKind(round_.proposing_side),
-        {sys.intern(row.participant): shared(row.ranking) for row in rows},
+        {row.participant: row.ranking for row in rows},
         {row.participant: row.capacity for row in rows},
         tie_break_of(round_),
     )

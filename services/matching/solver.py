@@ -9,6 +9,7 @@ proposer (Roth 1984); the tests check both against brute force on small instance
 import heapq
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -18,12 +19,16 @@ class Side:
     rankings: dict[str, list[str]]
     capacities: dict[str, int]
 
+    @cached_property
+    def positions(self) -> dict[str, dict[str, int]]:
+        """Each participant's ranking as {ranked: position from 0}, built once: the solver reads the receivers'
+        and the stability certificate reads them again."""
+        return {agent: dict(zip(ranking, range(len(ranking)), strict=True)) for agent, ranking in self.rankings.items()}
+
 
 def deferred_acceptance(proposers: Side, receivers: Side) -> set[tuple[str, str]]:
     """The proposer-optimal stable matching, as (proposer, receiver) pairs."""
-    receiver_rank = {
-        r: dict(zip(ranking, range(len(ranking)), strict=True)) for r, ranking in receivers.rankings.items()
-    }
+    receiver_rank = receivers.positions
     held: dict[str, list[tuple[int, str]]] = {r: [] for r in receivers.rankings}  # max-heap by rank: worst first
     held_count = dict.fromkeys(proposers.rankings, 0)
     next_choice = dict.fromkeys(proposers.rankings, 0)

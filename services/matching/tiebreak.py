@@ -73,9 +73,10 @@ def shared(ranking: Ranking) -> Ranking:
     """The ranking with every name replaced by the one interned string object for it. Rankings read from JSON hold
     a fresh string per entry (millions in a large round); with one object per participant the solver's and the
     certificate's lookups stay in a few cache-resident objects, which is most of their speed."""
-    if not has_ties(ranking):
+    try:
         return list(map(sys.intern, cast(list[str], ranking)))
-    return [sys.intern(entry) if isinstance(entry, str) else list(map(sys.intern, entry)) for entry in ranking]
+    except TypeError:  # a tie (a list) among the names: one pass fewer than looking for one first
+        return [sys.intern(entry) if isinstance(entry, str) else list(map(sys.intern, entry)) for entry in ranking]
 
 
 def strict(ranking: Ranking, key: Callable[[str], str]) -> list[str]:

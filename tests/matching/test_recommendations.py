@@ -244,3 +244,32 @@ async def test_the_registry_index_follows_every_change(client, ops, app_key, kig
     )
     assert offices_only.status_code == 200
     assert "E" not in await scores() and "E" in before
+
+
+async def test_a_companys_hosts_follow_every_need_and_match(client, ops, app_key, kigyojin_market):
+    """A company's hosts come from the in-memory hosts of the market: a new or closed need, and a match that
+    uses up a host's capacity, show at the next query."""
+    subject = f"company:{kigyojin_market['B']['id']}"  # ict_digital only
+
+    async def hosts():
+        body = await recommend(client, bearer(app_key), "kigyojin", subject, limit=500)
+        return {item["candidate"]: item["score_parts"] for item in body["items"]}
+
+    assert f"municipality:{HIMI}" in await hosts() and f"municipality:{NAGOYA}" not in await hosts()
+    need = await add_need(client, ops, code=HIMI, fields=["ict_digital"])
+    assert (await hosts())[f"municipality:{HIMI}"]["field_overlap"] == 25
+    closed = await client.patch(
+        f"/matching/municipalities/{HIMI}/needs/{need['id']}", headers=ops, json={"open": False}
+    )
+    assert closed.status_code == 200, closed.text
+    assert (await hosts())[f"municipality:{HIMI}"]["field_overlap"] == 0
+    match = (
+        await client.post(
+            "/matching/matches",
+            headers=ops,
+            json={"market": "kigyojin", "municipality_code": HIMI, "company_id": kigyojin_market["E"]["id"]},
+        )
+    ).json()
+    assert (await hosts())[f"municipality:{HIMI}"]["capacity"] == 10  # proposed: no place taken yet
+    await client.post(f"/matching/matches/{match['id']}/transitions", json={"to": "accepted"}, headers=ops)
+    assert (await hosts())[f"municipality:{HIMI}"]["capacity"] == 0
