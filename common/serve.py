@@ -17,12 +17,8 @@ from common.logging import configure_logging
 from common.metrics import MULTIPROCESS_DIRECTORY
 from common.settings import get_settings
 
-FACTORIES = {
-    "gateway": "gateway.main:create_app",
-    "subsidy": "services.subsidy.main:create_app",
-    "matching": "services.matching.main:create_app",
-    "mynapoint": "services.mynapoint.main:create_app",
-}
+# Each app as deployed, in a process set for serving (common/served.py).
+FACTORIES = {name: f"common.served:{name}" for name in ("gateway", "subsidy", "matching", "mynapoint")}
 # Processes that are not web services, and the chiiki command that runs each.
 COMMANDS = {"worker": ("mynapoint", "worker")}
 STOP_GRACE_SECONDS = 10

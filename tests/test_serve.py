@@ -17,6 +17,8 @@ from typing import NamedTuple
 import pytest
 
 from common.codes import check_digit
+from common.serve import FACTORIES
+from common.served import YOUNG_COLLECTION_THRESHOLD
 
 NAMES = ("gateway", "subsidy", "matching", "mynapoint")
 
@@ -154,3 +156,20 @@ def test_a_killed_child_is_started_again_and_answers_within_5_seconds(suite):
     suite["log"].seek(0)
     lines = [json.loads(line) for line in suite["log"] if line.startswith("{")]
     assert any(line["logger"] == "chiiki.serve" and "subsidy exited" in line["message"] for line in lines)
+
+
+PROBE = (
+    "import gc, sys, common.served as served; getattr(served, sys.argv[1])(); "
+    "print(gc.get_freeze_count(), gc.get_threshold()[0])"
+)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_each_served_process_freezes_what_start_up_built_and_raises_the_young_threshold(name):
+    # A fresh interpreter, as a uvicorn process or worker is, with the factory `chiiki service NAME` runs.
+    module, _, factory = FACTORIES[name].partition(":")
+    assert module == "common.served" and factory == name
+    answer = subprocess.run([sys.executable, "-c", PROBE, name], capture_output=True, text=True, check=True)
+    frozen, young = map(int, answer.stdout.split())
+    assert frozen > 50_000  # the framework, the models, the routes
+    assert young == YOUNG_COLLECTION_THRESHOLD
