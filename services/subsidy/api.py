@@ -7,10 +7,9 @@ from fastapi.responses import JSONResponse, Response
 
 from common.auth import Authenticated
 from common.codes import local_government_code_problem
-from common.db import ReadSessionDep, SessionDep, read_row_or_404
+from common.db import ReadSessionDep, SessionDep
 from common.error_codes import ErrorCode
-from common.errors import Conflict, Unprocessable
-from common.models import Municipality
+from common.errors import Conflict, NotFound, Unprocessable
 from common.models.municipality import MunicipalityPublic
 from common.models.subsidy import SubsidyCalculationPublic
 from common.openapi import error_responses
@@ -69,16 +68,17 @@ CSV = {"text/csv": {"schema": {"type": "string"}, "example": "code,name,baseline
 )
 async def get_municipality(
     code: Annotated[str, Path(description="全国地方公共団体コード, 6 digits")],
-    session: SessionDep,
+    reference: ReferenceDep,
     _principal: Authenticated,
-) -> MunicipalityPublic:
-    """The attributes the calculations read from the reference data, by 全国地方公共団体コード."""
+) -> Response:
+    """The attributes the calculations read from the reference data, by 全国地方公共団体コード: from the same
+    snapshot in memory that they read."""
     if problem := local_government_code_problem(code):
         raise Unprocessable(problem, field="code")
-    municipality = await read_row_or_404(
-        session, Municipality, code, field="code", noun="municipality in the reference data with code"
-    )
-    return MunicipalityPublic.model_validate(municipality)
+    municipality = reference.public_json(code)
+    if municipality is None:
+        raise NotFound(f"no municipality in the reference data with code {code}", field="code")
+    return Response(municipality, media_type="application/json")
 
 
 @router.get(
