@@ -13,7 +13,7 @@ from common.errors import Conflict, NotFound, Unprocessable
 from common.models.municipality import MunicipalityPublic
 from common.models.subsidy import SubsidyCalculationPublic
 from common.openapi import error_responses
-from common.pagination import PageParams, encode_cursor, make_page, page_params
+from common.pagination import PageParams, make_page, page_params
 from services.subsidy import catalogue, compare, finder, impact, repository, saved, service
 from services.subsidy.adviser_use import ADVISOR, batch_with_year_of_use, with_year_of_use
 from services.subsidy.reference import ReferenceData
@@ -71,8 +71,8 @@ async def get_municipality(
     reference: ReferenceDep,
     _principal: Authenticated,
 ) -> Response:
-    """The attributes the calculations read from the reference data, by 全国地方公共団体コード: from the same
-    snapshot in memory that they read."""
+    """The attributes the calculations read from the reference data, by 全国地方公共団体コード."""
+    # From the snapshot in memory that the calculations read, not the table.
     if problem := local_government_code_problem(code):
         raise Unprocessable(problem, field="code")
     municipality = reference.public_json(code)
@@ -109,15 +109,9 @@ async def list_municipalities(
     response_model=ProgramCatalogue,
     summary="Catalogue of programs: names, citation, fiscal years with parameters",
 )
-async def list_programs(rulebook: RulebookDep, page: Annotated[PageParams, Depends(page_params)]) -> dict[str, Any]:
+async def list_programs(rulebook: RulebookDep, page: Annotated[PageParams, Depends(page_params)]) -> Response:
     """The programs the rules cover, by id, with the version of the rules answering. Open to anyone."""
-    ids = sorted(program_id for program_id in rulebook.programs if page.after is None or program_id > page.after)
-    shown = ids[: page.limit]
-    return {
-        "items": [catalogue.program_summary(rulebook.programs[program_id]) for program_id in shown],
-        "next_cursor": encode_cursor(shown[-1]) if len(ids) > page.limit else None,
-        "rules_version": rulebook.version,
-    }
+    return Response(catalogue.catalogue_page_json(rulebook, page.after, page.limit), media_type="application/json")
 
 
 @router.get(
