@@ -139,11 +139,6 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with _session(request, read_only=True) as session:
-        yield session
-
-
 @asynccontextmanager
 async def _session(request: Request, *, read_only: bool) -> AsyncIterator[AsyncSession]:
     db: Database = request.app.state.db
@@ -158,9 +153,6 @@ async def _session(request: Request, *, read_only: bool) -> AsyncIterator[AsyncS
 
 # scope="function": commit before the response is sent, so a failed commit is never reported as success.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
-# For a POST that only reads (a calculation): on SQLite it then runs beside writers instead of queueing for
-# the write lock that a writer session takes at BEGIN.
-ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 
 
 async def get_or_404(

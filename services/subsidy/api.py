@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 
 from common.auth import Authenticated
 from common.codes import local_government_code_problem
-from common.db import ReadSessionDep, SessionDep
+from common.db import Database, SessionDep
 from common.error_codes import ErrorCode
 from common.errors import Conflict, NotFound, Unprocessable
 from common.models.municipality import MunicipalityPublic
@@ -45,9 +45,15 @@ async def get_rulebook(request: Request) -> Rulebook:
     return rulebook
 
 
+def database(request: Request) -> Database:
+    """The process's database, for a route that opens a session only when it needs one."""
+    db: Database = request.app.state.db
+    return db
+
+
 async def get_reference(request: Request) -> ReferenceData:
     """The municipality reference data in memory (services/subsidy/reference.py)."""
-    reference: ReferenceData = await request.app.state.reference.current(request.app.state.db)
+    reference: ReferenceData = await request.app.state.reference.current(database(request))
     return reference
 
 
@@ -145,12 +151,14 @@ async def calculate(
     body: CalculationRequest,
     rulebook: RulebookDep,
     reference: ReferenceDep,
-    session: ReadSessionDep,
+    request: Request,
 ) -> JSONResponse:
     """The amount in yen, floor-rounded as the rules say, with each step's formula, parameters and citation.
     `overrides` computes a what-if. The advisor program's `year_of_use`, when left out for a named municipality,
     comes from its recorded advisor matches. Open to anyone (rate-limited); nothing is stored."""
-    inputs = await with_year_of_use(session, rulebook, program, body.fiscal_year, body.municipality_code, body.inputs)
+    inputs = await with_year_of_use(
+        database(request), rulebook, program, body.fiscal_year, body.municipality_code, body.inputs
+    )
     return JSONResponse(
         service.calculate(
             rulebook, reference, program, body.fiscal_year, body.municipality_code, inputs, body.overrides
@@ -164,11 +172,11 @@ async def calculate(
     summary="Many calculations; results in order, each item's error in its place",
 )
 async def calculate_batch(
-    body: BatchRequest, rulebook: RulebookDep, reference: ReferenceDep, session: ReadSessionDep
+    body: BatchRequest, rulebook: RulebookDep, reference: ReferenceDep, request: Request
 ) -> JSONResponse:
     """Each item is a calculation body plus `program`; an item that fails has its status and error in its place
     and does not fail the others. `year_of_use` is filled as for one calculation."""
-    items = await batch_with_year_of_use(session, rulebook, body.items)
+    items = await batch_with_year_of_use(database(request), rulebook, body.items)
     results = service.calculate_batch(rulebook, reference, items, include_trace=body.include_trace)
     return JSONResponse({"results": results, "rules_version": rulebook.version})
 
@@ -193,12 +201,13 @@ async def save_calculation(
     rulebook: RulebookDep,
     reference: ReferenceDep,
     principal: Authenticated,
+    request: Request,
 ) -> SubsidyCalculationPublic:
     """Calculates and stores the result unchanged, so that it can be read again after the rules move on. A
     municipality key saves only for its own municipality. A `year_of_use` filled from the record is saved with
     the inputs."""
     inputs = await with_year_of_use(
-        session, rulebook, body.program, body.fiscal_year, body.municipality_code, body.inputs
+        database(request), rulebook, body.program, body.fiscal_year, body.municipality_code, body.inputs
     )
     body = body.model_copy(update={"inputs": inputs})
     row = await saved.save_calculation(session, rulebook, reference, principal, body)
@@ -251,14 +260,16 @@ async def get_calculation(
     responses=error_responses(ErrorCode.UNKNOWN_FISCAL_YEAR),
 )
 async def find_programs(
-    body: FinderRequest, rulebook: RulebookDep, reference: ReferenceDep, session: ReadSessionDep
+    body: FinderRequest, rulebook: RulebookDep, reference: ReferenceDep, request: Request
 ) -> JSONResponse:
     """Every program, from inputs that may be partial or empty: `eligible` with the amount, `ineligible` with
     cited reasons, or `needs_inputs` with the inputs still missing and, when known, the most it can come to.
     The advisor program's `year_of_use` is known from the municipality's recorded advisor matches."""
     municipality = reference.find(body.municipality_code)
     assert municipality is not None  # the request model requires a code
-    inputs = await with_year_of_use(session, rulebook, ADVISOR, body.fiscal_year, body.municipality_code, body.inputs)
+    inputs = await with_year_of_use(
+        database(request), rulebook, ADVISOR, body.fiscal_year, body.municipality_code, body.inputs
+    )
     return JSONResponse(finder.find(rulebook, body.fiscal_year, municipality, inputs))
 
 
