@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Annotated, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -288,25 +289,48 @@ def sign_principal(principal: Principal, secret: bytes, now: float | None = None
     return {PRINCIPAL_HEADER: payload, SIGNATURE_HEADER: _signature(secret, payload)}
 
 
-def verify_principal(
-    payload: str | None, signature: str | None, secret: bytes, now: float | None = None
-) -> Principal | None:
-    """The principal the gateway signed, or None when the headers are missing, forged or stale."""
-    if not payload or not signature or not hmac.compare_digest(_signature(secret, payload), signature):
-        return None
+class ForgedPrincipal(ValueError):
+    pass
+
+
+# Principals whose signature was checked: the gateway signs each principal again only once a second, so most
+# requests carry headers checked before. Only good signatures are kept (a raised exception is not cached).
+SIGNED_PRINCIPALS_KEPT = 4096
+
+
+@lru_cache(maxsize=SIGNED_PRINCIPALS_KEPT)
+def _signed_principal(payload: str, signature: str, secret: bytes) -> tuple[Principal, int]:
+    """The principal the payload names and the time it was signed at; ForgedPrincipal unless the signature is
+    this secret's and the payload well formed."""
+    if not hmac.compare_digest(_signature(secret, payload), signature):
+        raise ForgedPrincipal
     fields = dict(parse_qsl(payload, keep_blank_values=True))
     try:
-        age = abs((now if now is not None else time.time()) - int(fields["ts"]))
+        signed_at = int(fields["ts"])
     except (KeyError, ValueError):
-        return None
-    if age > SIGNATURE_MAX_AGE_SECONDS:
-        return None
-    return Principal(
+        raise ForgedPrincipal from None
+    principal = Principal(
         role=fields.get("role", ANONYMOUS),
         key_id=fields.get("key") or None,
         municipality_code=fields.get("municipality") or None,
         provider_id=fields.get("provider") or None,
     )
+    return principal, signed_at
+
+
+def verify_principal(
+    payload: str | None, signature: str | None, secret: bytes, now: float | None = None
+) -> Principal | None:
+    """The principal the gateway signed, or None when the headers are missing, forged or stale."""
+    if not payload or not signature:
+        return None
+    try:
+        principal, signed_at = _signed_principal(payload, signature, secret)
+    except ForgedPrincipal:
+        return None
+    if abs((now if now is not None else time.time()) - signed_at) > SIGNATURE_MAX_AGE_SECONDS:
+        return None
+    return principal
 
 
 # --- dependencies for routes -----------------------------------------------------------------------
