@@ -17,10 +17,11 @@ from typing import Annotated, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import HTTPConnection
 
 from common.errors import Forbidden, NotFound, Unauthorized, Unprocessable
 from common.models import ApiKey, ApiKeyRole, Municipality, Provider
@@ -336,32 +337,40 @@ def verify_principal(
 # --- dependencies for routes -----------------------------------------------------------------------
 
 
+def principal_of(request: Request) -> Principal:
+    """The principal the service's boundary layer read from the gateway's signed headers (common/app.py)."""
+    principal: Principal = getattr(request.state, "principal", ANONYMOUS_PRINCIPAL)
+    return principal
+
+
 async def get_principal(request: Request) -> Principal:
-    return getattr(request.state, "principal", ANONYMOUS_PRINCIPAL)
+    return principal_of(request)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-# Only documents that an operation takes `Authorization: Bearer <api key>`: the gateway checks the key and
-# never forwards it, so behind the gateway this always reads None.
-API_KEY_SCHEME = HTTPBearer(
+class ApiKeyDocumented(HTTPBearer):
+    """Only documents that an operation takes `Authorization: Bearer <api key>`: the gateway checks the key and
+    never forwards it, so behind the gateway there is nothing to read, and nothing is."""
+
+    async def __call__(self, request: HTTPConnection) -> None:
+        return None
+
+
+API_KEY_SCHEME = ApiKeyDocumented(
     auto_error=False,
     scheme_name="ApiKey",
     description="An API key from `chiiki keys create`: `Authorization: Bearer chk_…`",
 )
 
 
-def require_roles(
-    *roles: ApiKeyRole,
-) -> Callable[[Principal, HTTPAuthorizationCredentials | None], Awaitable[Principal]]:
+def require_roles(*roles: ApiKeyRole) -> Callable[[Request, None], Awaitable[Principal]]:
     """A dependency: 401 without a key, 403 when the key's role is not one of `roles` (ops always passes)."""
     allowed = {str(r) for r in roles} | {ApiKeyRole.ops.value}
 
-    async def dependency(
-        principal: CurrentPrincipal,
-        _documented: Annotated[HTTPAuthorizationCredentials | None, Security(API_KEY_SCHEME)],
-    ) -> Principal:
+    async def dependency(request: Request, _documented: Annotated[None, Security(API_KEY_SCHEME)]) -> Principal:
+        principal = principal_of(request)
         if not principal.is_authenticated:
             raise Unauthorized()
         if roles and principal.role not in allowed:
