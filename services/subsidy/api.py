@@ -47,7 +47,7 @@ def rulebook_of(request: Request) -> Rulebook:
     return rulebook
 
 
-def database(request: Request) -> Database:
+def database_of(request: Request) -> Database:
     """The process's database, for a route that opens a session only when it needs one."""
     db: Database = request.app.state.db
     return db
@@ -55,7 +55,7 @@ def database(request: Request) -> Database:
 
 async def reference_of(request: Request) -> ReferenceData:
     """The municipality reference data in memory (services/subsidy/reference.py)."""
-    reference: ReferenceData = await request.app.state.reference.current(database(request))
+    reference: ReferenceData = await request.app.state.reference.current(database_of(request))
     return reference
 
 
@@ -158,7 +158,7 @@ async def calculate(
     comes from its recorded advisor matches. Open to anyone (rate-limited); nothing is stored."""
     rulebook, reference = rulebook_of(request), await reference_of(request)
     inputs = await with_year_of_use(
-        database(request), rulebook, program, body.fiscal_year, body.municipality_code, body.inputs
+        database_of(request), rulebook, program, body.fiscal_year, body.municipality_code, body.inputs
     )
     return JSONResponse(
         service.calculate(
@@ -176,7 +176,7 @@ async def calculate_batch(body: BatchRequest, request: Request) -> JSONResponse:
     """Each item is a calculation body plus `program`; an item that fails has its status and error in its place
     and does not fail the others. `year_of_use` is filled as for one calculation."""
     rulebook, reference = rulebook_of(request), await reference_of(request)
-    items = await batch_with_year_of_use(database(request), rulebook, body.items)
+    items = await batch_with_year_of_use(database_of(request), rulebook, body.items)
     results = service.calculate_batch(rulebook, reference, items, include_trace=body.include_trace)
     return JSONResponse({"results": results, "rules_version": rulebook.version})
 
@@ -206,7 +206,7 @@ async def save_calculation(
     the inputs."""
     rulebook, reference = rulebook_of(request), await reference_of(request)
     inputs = await with_year_of_use(
-        database(request), rulebook, body.program, body.fiscal_year, body.municipality_code, body.inputs
+        database_of(request), rulebook, body.program, body.fiscal_year, body.municipality_code, body.inputs
     )
     body = body.model_copy(update={"inputs": inputs})
     row = await saved.save_calculation(session, rulebook, reference, principal, body)
@@ -266,7 +266,7 @@ async def find_programs(body: FinderRequest, request: Request) -> JSONResponse:
     municipality = reference.find(body.municipality_code)
     assert municipality is not None  # the request model requires a code
     inputs = await with_year_of_use(
-        database(request), rulebook, ADVISOR, body.fiscal_year, body.municipality_code, body.inputs
+        database_of(request), rulebook, ADVISOR, body.fiscal_year, body.municipality_code, body.inputs
     )
     return JSONResponse(finder.find(rulebook, body.fiscal_year, municipality, inputs))
 
