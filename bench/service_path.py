@@ -34,7 +34,7 @@ from pathlib import Path
 from _suite import prepare_database
 from _wrk import REPORT_LUA, read_report
 from request_path import CALCULATION, SECRET, free_port, tree_cpu_seconds, wait_ready
-from subsidy import calculation_requests
+from subsidy import WRK_LUA, calculation_requests, lua_requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -49,32 +49,18 @@ ROWS: dict[str, list[tuple[str, str, dict | None]]] = {
     "calculation": [("POST", "/subsidy/programs/distributed_energy/calculate", CALCULATION)],
     "calculations": calculation_requests(),
 }
-WRK_LUA = """
-local requests = {}
-local n = 0
-init = function(args)
-  local headers = {
-    ["Content-Type"] = "application/json",
-    ["X-Chiiki-Principal"] = os.getenv("BENCH_PRINCIPAL"),
-    ["X-Chiiki-Signature"] = os.getenv("BENCH_SIGNATURE"),
-  }
-  for i, r in ipairs(REQUESTS) do
-    requests[i] = wrk.format(r.method, r.path, headers, r.body)
-  end
-end
-request = function()
-  n = n + 1
-  return requests[(n % #requests) + 1]
-end
+# The gateway's identity headers, signed afresh for each run and handed to wrk's threads through the environment.
+SIGNED_HEADERS_LUA = """
+HEADERS = {
+  ["Content-Type"] = "application/json",
+  ["X-Chiiki-Principal"] = os.getenv("BENCH_PRINCIPAL"),
+  ["X-Chiiki-Signature"] = os.getenv("BENCH_SIGNATURE"),
+}
 """
 
 
 def lua_script(requests: list[tuple[str, str, dict | None]]) -> str:
-    rows = [
-        f'{{method = "{method}", path = "{path}", body = {"[==[" + json.dumps(body) + "]==]" if body else "nil"}}}'
-        for method, path, body in requests
-    ]
-    return "REQUESTS = {\n" + ",\n".join(rows) + "\n}\n" + WRK_LUA + REPORT_LUA
+    return SIGNED_HEADERS_LUA + lua_requests(requests) + WRK_LUA + REPORT_LUA
 
 
 def run_row(base: str, script: Path, pid: int, args: argparse.Namespace) -> dict:
