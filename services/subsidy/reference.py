@@ -52,23 +52,14 @@ def facts_of(row: Municipality) -> MunicipalityFacts:
     return MunicipalityFacts(row.code, row.name, row.type, MappingProxyType(attributes))
 
 
+# Every column, since the one-municipality read answers them all: a change to any of them is a new snapshot.
+COLUMNS = tuple(Municipality.model_fields)
+
+
 def _fingerprint(rows: list[Municipality]) -> str:
     digest = hashlib.sha256()
     for row in rows:
-        digest.update(
-            repr(
-                (
-                    row.code,
-                    row.name,
-                    row.type,
-                    row.fiscal_strength_index,
-                    row.fiscal_strength_index_fy,
-                    row.kaso_type,
-                    row.metro_area,
-                    row.population_2020,
-                )
-            ).encode()
-        )
+        digest.update(repr(tuple(getattr(row, column) for column in COLUMNS)).encode())
     return digest.hexdigest()
 
 

@@ -344,3 +344,18 @@ async def test_the_one_municipality_read_answers_from_the_snapshot_the_calculati
     assert await read_and_calculate() == ("0.2", "0.2")  # both until the snapshot is refreshed
     assert await store.refresh(db) is True
     assert await read_and_calculate() == ("0.6", "0.6")
+
+
+async def test_a_change_to_a_column_only_the_municipality_read_shows_is_a_new_snapshot(
+    client, service_apps, db, app_key
+):
+    store = service_apps["subsidy"].state.reference
+    before = (await client.get(f"/subsidy/municipalities/{YUBARI}", headers=bearer(app_key))).json()
+    async with db.sessionmaker() as session:
+        row = (await session.exec(select(Municipality).where(Municipality.code == YUBARI))).one()
+        row.name_en, row.area_km2 = "Yubari City", "763.07"
+        session.add(row)
+        await session.commit()
+    assert await store.refresh(db) is True
+    after = (await client.get(f"/subsidy/municipalities/{YUBARI}", headers=bearer(app_key))).json()
+    assert (before["name_en"], after["name_en"], after["area_km2"]) == ("Yubari-shi", "Yubari City", "763.07")
