@@ -249,13 +249,14 @@ def batch(base: str, size: int, include_trace: bool) -> dict:
     }
 
 
-# Each wrk connection cycles through REQUESTS (one per program for calculations), so every program is measured.
+# Each wrk connection cycles through REQUESTS (one per program for calculations), so every program is measured;
+# each is sent with HEADERS when a script defines them.
 WRK_LUA = """
 local requests = {}
 local n = 0
 init = function(args)
   for i, r in ipairs(REQUESTS) do
-    requests[i] = wrk.format(r.method, r.path, {["Content-Type"] = "application/json"}, r.body)
+    requests[i] = wrk.format(r.method, r.path, HEADERS or {["Content-Type"] = "application/json"}, r.body)
   end
 end
 request = function()
@@ -265,7 +266,7 @@ end
 """
 
 
-def _lua_requests(requests: list[tuple[str, str, dict | None]]) -> str:
+def lua_requests(requests: list[tuple[str, str, dict | None]]) -> str:
     rows = [
         f'{{method = "{method}", path = "{path}", body = {"[==[" + json.dumps(body) + "]==]" if body else "nil"}}}'
         for method, path, body in requests
@@ -279,7 +280,7 @@ def wrk_rate(
     from _wrk import REPORT_LUA, read_report
 
     script = directory / f"wrk_{abs(hash(json.dumps(requests))) % 10**8}.lua"
-    script.write_text(_lua_requests(requests) + WRK_LUA + REPORT_LUA, encoding="utf-8")
+    script.write_text(lua_requests(requests) + WRK_LUA + REPORT_LUA, encoding="utf-8")
     output = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script), base],
         capture_output=True,

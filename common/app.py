@@ -13,21 +13,25 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from common.auth import ANONYMOUS_PRINCIPAL, verify_principal
 from common.db import Database
 from common.error_codes import ErrorCode
-from common.errors import error_response, install_error_handlers
+from common.errors import answer_unhandled_errors, error_response, install_exception_handlers
 from common.logging import stamp_request_ids
 from common.metrics import metrics_router
 from common.migrations import current_revision, head_revision
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.openapi import Operation, error_responses, has_inputs, install_error_documents, operation_ids
-from common.schemas import JsonDepthLimitMiddleware
+from common.schemas import refuse_deep_json
 from common.settings import Settings, get_settings
 
 # Reachable without the gateway's signature: probes, metrics and the API description.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
 
 
-class GatewayIdentityMiddleware:
-    """Reads the principal the gateway signed; refuses requests that did not come through the gateway."""
+class ServiceBoundaryMiddleware:
+    """What every service does to a request before its routes, in one pure ASGI layer (each layer is one more call
+    on every request, and one more wrapper of `send`): reads the principal the gateway signed and refuses requests
+    that did not come through the gateway; refuses JSON bodies nested too deep (only the gateway's bodies are
+    read); and answers an exception no handler took with the logged 500, inside ObservabilityMiddleware so that
+    the body carries the request id."""
 
     def __init__(self, app: ASGIApp, secret: bytes, require_gateway: bool):
         self.app = app
@@ -49,7 +53,9 @@ class GatewayIdentityMiddleware:
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal or ANONYMOUS_PRINCIPAL
-        await self.app(scope, receive, send)
+        body_receive = await refuse_deep_json(scope, receive, send)
+        if body_receive is not None:
+            await answer_unhandled_errors(self.app, scope, body_receive, send)
 
 
 class Health(BaseModel):
@@ -140,10 +146,9 @@ def create_service_app(
     if db is not None:
         app.state.db = db
     stamp_request_ids()
-    install_error_handlers(app)
-    app.add_middleware(JsonDepthLimitMiddleware)  # inside the identity check: only the gateway's bodies are read
+    install_exception_handlers(app)
     app.add_middleware(
-        GatewayIdentityMiddleware, secret=settings.internal_secret_bytes(), require_gateway=settings.require_gateway
+        ServiceBoundaryMiddleware, secret=settings.internal_secret_bytes(), require_gateway=settings.require_gateway
     )
     app.add_middleware(ObservabilityMiddleware, service=name)  # added last, so it runs first
     app.include_router(health_router())

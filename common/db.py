@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import RowMapping, Select, bindparam, event, inspect, select
+from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -139,11 +139,6 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with _session(request, read_only=True) as session:
-        yield session
-
-
 @asynccontextmanager
 async def _session(request: Request, *, read_only: bool) -> AsyncIterator[AsyncSession]:
     db: Database = request.app.state.db
@@ -158,9 +153,6 @@ async def _session(request: Request, *, read_only: bool) -> AsyncIterator[AsyncS
 
 # scope="function": commit before the response is sent, so a failed commit is never reported as success.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
-# For a POST that only reads (a calculation): on SQLite it then runs beside writers instead of queueing for
-# the write lock that a writer session takes at BEGIN.
-ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 
 
 async def get_or_404(
@@ -168,31 +160,6 @@ async def get_or_404(
 ) -> Model:
     """The row with this primary key, or a 404 that names the field the key came from."""
     row = await session.get(model, key)
-    if row is None:
-        raise NotFound(f"no {noun or model.__name__.lower()} {key}", field=field)
-    return row
-
-
-_ROW_BY_KEY: dict[type[SQLModel], Select[Any]] = {}
-
-
-def _row_by_key(model: type[SQLModel]) -> Select[Any]:
-    if model not in _ROW_BY_KEY:
-        table = inspect(model).local_table
-        (key,) = table.primary_key.columns
-        _ROW_BY_KEY[model] = select(table).where(key == bindparam("key"))
-    return _ROW_BY_KEY[model]
-
-
-async def read_row_or_404(
-    session: AsyncSession, model: type[SQLModel], key: str, *, field: str, noun: str | None = None
-) -> RowMapping:
-    """The row with this primary key as a mapping of its columns, or the same 404 as get_or_404. For reads that
-    only answer: a Core read on the session's connection, without building an ORM object or its identity-map
-    entry (on SQLite, in a loop: about 0.9 ms of CPU a read with the model's validation, against 1.2 to 1.4 ms
-    through session.get)."""
-    connection = await session.connection()
-    row: RowMapping | None = (await connection.execute(_row_by_key(model), {"key": key})).mappings().first()
     if row is None:
         raise NotFound(f"no {noun or model.__name__.lower()} {key}", field=field)
     return row

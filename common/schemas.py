@@ -8,7 +8,7 @@ from itertools import accumulate
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from common.error_codes import ErrorCode
 from common.errors import error_response
@@ -51,23 +51,21 @@ def _skips_depth_check(scope: Scope) -> bool:
     return False
 
 
-class JsonDepthLimitMiddleware:
-    """422 for a request body nested deeper than MAX_JSON_DEPTH, before any route parses it. The body is read
-    whole here (routes read it whole anyway) and handed on unchanged."""
+BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS") or _skips_depth_check(scope):
-            await self.app(scope, receive, send)
-            return
-        body, replay = await read_body(receive)
-        if json_depth(body) > MAX_JSON_DEPTH:
-            response = error_response(ErrorCode.INVALID_INPUT, str(JsonTooDeep()), "body")
-            await response(scope, replay, send)
-            return
-        await self.app(scope, replay, send)
+async def refuse_deep_json(scope: Scope, receive: Receive, send: Send) -> Receive | None:
+    """A 422 for a request body nested deeper than MAX_JSON_DEPTH, before any route parses it: None once that
+    answer is sent, else the receive to hand on. The body is read whole here (routes read it whole anyway) and
+    handed on unchanged."""
+    if scope["method"] in BODILESS_METHODS or _skips_depth_check(scope):
+        return receive
+    body, replay = await read_body(receive)
+    if json_depth(body) > MAX_JSON_DEPTH:
+        response = error_response(ErrorCode.INVALID_INPUT, str(JsonTooDeep()), "body")
+        await response(scope, replay, send)
+        return None
+    return replay
 
 
 class BodyTooLarge(Exception):

@@ -1,14 +1,14 @@
 """The advisor program's `year_of_use` from the record. When a calculation names a municipality and leaves the
 input out, it is the year of use that the municipality's advisor matches give for the fiscal year applied
 (common/adviser_years.py, the count matching's eligibility uses too); a value the request gives wins. The routes
-await this before the pure calculation, which never reads the database."""
+await this before the pure calculation, which never reads the database; a reader session is opened only when the
+record is needed, so that the other calculations take none."""
 
 from collections import defaultdict
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from common.adviser_years import adviser_years_of
+from common.db import Database
 from services.subsidy.rulebook import Rulebook
 from services.subsidy.service import applied_fiscal_year
 
@@ -38,7 +38,7 @@ def _applied_year(
 
 
 async def with_year_of_use(
-    session: AsyncSession,
+    db: Database,
     rulebook: Rulebook,
     program_id: str,
     fiscal_year: int | None,
@@ -49,11 +49,12 @@ async def with_year_of_use(
     year = _applied_year(rulebook, program_id, municipality_code, fiscal_year, inputs)
     if year is None or municipality_code is None:
         return inputs
-    years = await adviser_years_of(session, [municipality_code], year)
+    async with db.reader() as session:
+        years = await adviser_years_of(session, [municipality_code], year)
     return {**inputs, YEAR_OF_USE: years[municipality_code].year_of_use}
 
 
-async def batch_with_year_of_use(session: AsyncSession, rulebook: Rulebook, items: list[Any]) -> list[Any]:
+async def batch_with_year_of_use(db: Database, rulebook: Rulebook, items: list[Any]) -> list[Any]:
     """The batch's items, each advisor item that needs it with its recorded `year_of_use` (one query per fiscal
     year); items that are not objects stay as they are, for the batch to report."""
     wanted: dict[int, dict[int, str]] = defaultdict(dict)  # fiscal year → item index → municipality
@@ -64,10 +65,13 @@ async def batch_with_year_of_use(session: AsyncSession, rulebook: Rulebook, item
             year = _applied_year(rulebook, item.get("program"), code, item.get("fiscal_year"), inputs)
             if year is not None and isinstance(code, str):
                 wanted[year][index] = code
+    if not wanted:
+        return items
     filled = list(items)
-    for year, codes in wanted.items():
-        years = await adviser_years_of(session, set(codes.values()), year)
-        for index, code in codes.items():
-            inputs = {**items[index].get("inputs", {}), YEAR_OF_USE: years[code].year_of_use}
-            filled[index] = {**items[index], "inputs": inputs}
+    async with db.reader() as session:
+        for year, codes in wanted.items():
+            years = await adviser_years_of(session, set(codes.values()), year)
+            for index, code in codes.items():
+                inputs = {**items[index].get("inputs", {}), YEAR_OF_USE: years[code].year_of_use}
+                filled[index] = {**items[index], "inputs": inputs}
     return filled

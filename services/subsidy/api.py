@@ -7,14 +7,13 @@ from fastapi.responses import JSONResponse, Response
 
 from common.auth import Authenticated
 from common.codes import local_government_code_problem
-from common.db import ReadSessionDep, SessionDep, read_row_or_404
+from common.db import Database, SessionDep
 from common.error_codes import ErrorCode
-from common.errors import Conflict, Unprocessable
-from common.models import Municipality
+from common.errors import Conflict, NotFound, Unprocessable
 from common.models.municipality import MunicipalityPublic
 from common.models.subsidy import SubsidyCalculationPublic
 from common.openapi import error_responses
-from common.pagination import PageParams, encode_cursor, make_page, page_params
+from common.pagination import PageParams, make_page, page_params
 from services.subsidy import catalogue, compare, finder, impact, repository, saved, service
 from services.subsidy.adviser_use import ADVISOR, batch_with_year_of_use, with_year_of_use
 from services.subsidy.reference import ReferenceData
@@ -41,19 +40,25 @@ from services.subsidy.schemas import (
 router = APIRouter(prefix="/subsidy", tags=["subsidy"])
 
 
-async def get_rulebook(request: Request) -> Rulebook:
+# The rulebook, the reference store and the database are the app's, fixed at start: routes read them from the
+# request rather than through dependencies, which FastAPI would solve anew on every request.
+def rulebook_of(request: Request) -> Rulebook:
     rulebook: Rulebook = request.app.state.rulebook
     return rulebook
 
 
-async def get_reference(request: Request) -> ReferenceData:
+def database_of(request: Request) -> Database:
+    """The process's database, for a route that opens a session only when it needs one."""
+    db: Database = request.app.state.db
+    return db
+
+
+async def reference_of(request: Request) -> ReferenceData:
     """The municipality reference data in memory (services/subsidy/reference.py)."""
-    reference: ReferenceData = await request.app.state.reference.current(request.app.state.db)
+    reference: ReferenceData = await request.app.state.reference.current(database_of(request))
     return reference
 
 
-RulebookDep = Annotated[Rulebook, Depends(get_rulebook)]
-ReferenceDep = Annotated[ReferenceData, Depends(get_reference)]
 ProgramId = Annotated[str, Path(max_length=60, description="program id, e.g. local10000")]
 MunicipalityType = Literal["prefecture", "designated_city", "city", "special_ward", "town", "village"]
 MunicipalityCode = Annotated[str, Query(pattern=r"^\d{6}$", description="全国地方公共団体コード, 6 digits")]
@@ -69,16 +74,17 @@ CSV = {"text/csv": {"schema": {"type": "string"}, "example": "code,name,baseline
 )
 async def get_municipality(
     code: Annotated[str, Path(description="全国地方公共団体コード, 6 digits")],
-    session: SessionDep,
+    request: Request,
     _principal: Authenticated,
-) -> MunicipalityPublic:
+) -> Response:
     """The attributes the calculations read from the reference data, by 全国地方公共団体コード."""
+    # From the snapshot in memory that the calculations read, not the table.
     if problem := local_government_code_problem(code):
         raise Unprocessable(problem, field="code")
-    municipality = await read_row_or_404(
-        session, Municipality, code, field="code", noun="municipality in the reference data with code"
-    )
-    return MunicipalityPublic.model_validate(municipality)
+    municipality = (await reference_of(request)).public_json(code)
+    if municipality is None:
+        raise NotFound(f"no municipality in the reference data with code {code}", field="code")
+    return Response(municipality, media_type="application/json")
 
 
 @router.get(
@@ -109,15 +115,10 @@ async def list_municipalities(
     response_model=ProgramCatalogue,
     summary="Catalogue of programs: names, citation, fiscal years with parameters",
 )
-async def list_programs(rulebook: RulebookDep, page: Annotated[PageParams, Depends(page_params)]) -> dict[str, Any]:
+async def list_programs(request: Request, page: Annotated[PageParams, Depends(page_params)]) -> Response:
     """The programs the rules cover, by id, with the version of the rules answering. Open to anyone."""
-    ids = sorted(program_id for program_id in rulebook.programs if page.after is None or program_id > page.after)
-    shown = ids[: page.limit]
-    return {
-        "items": [catalogue.program_summary(rulebook.programs[program_id]) for program_id in shown],
-        "next_cursor": encode_cursor(shown[-1]) if len(ids) > page.limit else None,
-        "rules_version": rulebook.version,
-    }
+    page_json = catalogue.catalogue_page_json(rulebook_of(request), page.after, page.limit)
+    return Response(page_json, media_type="application/json")
 
 
 @router.get(
@@ -128,10 +129,11 @@ async def list_programs(rulebook: RulebookDep, page: Annotated[PageParams, Depen
     responses=error_responses(ErrorCode.UNKNOWN_PROGRAM, ErrorCode.UNKNOWN_FISCAL_YEAR),
 )
 async def get_program(
-    program: ProgramId, rulebook: RulebookDep, fiscal_year: Annotated[int | None, Query(ge=1900, le=2200)] = None
+    program: ProgramId, request: Request, fiscal_year: Annotated[int | None, Query(ge=1900, le=2200)] = None
 ) -> dict[str, Any]:
     """Every parameter with all its dated values; with `fiscal_year`, the values of that year and their hash,
     and the JSON Schema of the program's inputs."""
+    rulebook = rulebook_of(request)
     return catalogue.program_detail(rulebook, service.program_of(rulebook, program), fiscal_year)
 
 
@@ -149,14 +151,15 @@ async def get_program(
 async def calculate(
     program: ProgramId,
     body: CalculationRequest,
-    rulebook: RulebookDep,
-    reference: ReferenceDep,
-    session: ReadSessionDep,
+    request: Request,
 ) -> JSONResponse:
     """The amount in yen, floor-rounded as the rules say, with each step's formula, parameters and citation.
     `overrides` computes a what-if. The advisor program's `year_of_use`, when left out for a named municipality,
     comes from its recorded advisor matches. Open to anyone (rate-limited); nothing is stored."""
-    inputs = await with_year_of_use(session, rulebook, program, body.fiscal_year, body.municipality_code, body.inputs)
+    rulebook, reference = rulebook_of(request), await reference_of(request)
+    inputs = await with_year_of_use(
+        database_of(request), rulebook, program, body.fiscal_year, body.municipality_code, body.inputs
+    )
     return JSONResponse(
         service.calculate(
             rulebook, reference, program, body.fiscal_year, body.municipality_code, inputs, body.overrides
@@ -169,12 +172,11 @@ async def calculate(
     response_model=BatchResult,
     summary="Many calculations; results in order, each item's error in its place",
 )
-async def calculate_batch(
-    body: BatchRequest, rulebook: RulebookDep, reference: ReferenceDep, session: ReadSessionDep
-) -> JSONResponse:
+async def calculate_batch(body: BatchRequest, request: Request) -> JSONResponse:
     """Each item is a calculation body plus `program`; an item that fails has its status and error in its place
     and does not fail the others. `year_of_use` is filled as for one calculation."""
-    items = await batch_with_year_of_use(session, rulebook, body.items)
+    rulebook, reference = rulebook_of(request), await reference_of(request)
+    items = await batch_with_year_of_use(database_of(request), rulebook, body.items)
     results = service.calculate_batch(rulebook, reference, items, include_trace=body.include_trace)
     return JSONResponse({"results": results, "rules_version": rulebook.version})
 
@@ -196,15 +198,15 @@ async def calculate_batch(
 async def save_calculation(
     body: ProgramCalculationRequest,
     session: SessionDep,
-    rulebook: RulebookDep,
-    reference: ReferenceDep,
     principal: Authenticated,
+    request: Request,
 ) -> SubsidyCalculationPublic:
     """Calculates and stores the result unchanged, so that it can be read again after the rules move on. A
     municipality key saves only for its own municipality. A `year_of_use` filled from the record is saved with
     the inputs."""
+    rulebook, reference = rulebook_of(request), await reference_of(request)
     inputs = await with_year_of_use(
-        session, rulebook, body.program, body.fiscal_year, body.municipality_code, body.inputs
+        database_of(request), rulebook, body.program, body.fiscal_year, body.municipality_code, body.inputs
     )
     body = body.model_copy(update={"inputs": inputs})
     row = await saved.save_calculation(session, rulebook, reference, principal, body)
@@ -256,15 +258,16 @@ async def get_calculation(
     summary="Which programs a municipality can use, for how much, and what is still needed",
     responses=error_responses(ErrorCode.UNKNOWN_FISCAL_YEAR),
 )
-async def find_programs(
-    body: FinderRequest, rulebook: RulebookDep, reference: ReferenceDep, session: ReadSessionDep
-) -> JSONResponse:
+async def find_programs(body: FinderRequest, request: Request) -> JSONResponse:
     """Every program, from inputs that may be partial or empty: `eligible` with the amount, `ineligible` with
     cited reasons, or `needs_inputs` with the inputs still missing and, when known, the most it can come to.
     The advisor program's `year_of_use` is known from the municipality's recorded advisor matches."""
+    rulebook, reference = rulebook_of(request), await reference_of(request)
     municipality = reference.find(body.municipality_code)
     assert municipality is not None  # the request model requires a code
-    inputs = await with_year_of_use(session, rulebook, ADVISOR, body.fiscal_year, body.municipality_code, body.inputs)
+    inputs = await with_year_of_use(
+        database_of(request), rulebook, ADVISOR, body.fiscal_year, body.municipality_code, body.inputs
+    )
     return JSONResponse(finder.find(rulebook, body.fiscal_year, municipality, inputs))
 
 
@@ -275,9 +278,10 @@ async def find_programs(
     summary="Every parameter's value in each fiscal year the rules cover, where it changed, with citations",
     responses=error_responses(ErrorCode.UNKNOWN_PROGRAM),
 )
-async def get_program_timeline(program: ProgramId, rulebook: RulebookDep) -> dict[str, Any]:
+async def get_program_timeline(program: ProgramId, request: Request) -> dict[str, Any]:
     """Per parameter, its value in each fiscal year, whether it changed from the year before (and from what),
     and the years it changed in."""
+    rulebook = rulebook_of(request)
     return catalogue.program_timeline(rulebook, service.program_of(rulebook, program))
 
 
@@ -292,12 +296,10 @@ async def get_program_timeline(program: ProgramId, rulebook: RulebookDep) -> dic
         ErrorCode.ATTRIBUTE_MISSING,
     ),
 )
-async def compare_program(
-    program: ProgramId, body: CompareRequest, rulebook: RulebookDep, reference: ReferenceDep
-) -> JSONResponse:
+async def compare_program(program: ProgramId, body: CompareRequest, request: Request) -> JSONResponse:
     """Two fiscal years, or a year and a what-if: both full results, reform − baseline in yen per breakdown
     line, and the trace steps whose parameters or results differ."""
-    return JSONResponse(compare.compare(rulebook, reference, program, body))
+    return JSONResponse(compare.compare(rulebook_of(request), await reference_of(request), program, body))
 
 
 @router.post(
@@ -315,13 +317,11 @@ async def start_impact(
     request: Request,
     background: BackgroundTasks,
     session: SessionDep,
-    rulebook: RulebookDep,
-    reference: ReferenceDep,
     principal: Authenticated,
 ) -> JSONResponse:
     """Queues the run and answers at once; poll `Location` for its progress, then its totals and rows. What does
     not depend on the municipality (program, year, overrides, inputs) is checked before anything is queued."""
-    job = await impact.create_job(session, rulebook, reference, principal, body)
+    job = await impact.create_job(session, rulebook_of(request), await reference_of(request), principal, body)
     background.add_task(impact.run_in_app, request.app, job.id)  # after the commit, which precedes the response
     location = f"/subsidy/impact/{job.id}"
     view = ImpactJob.model_validate(impact.job_view(job)).model_dump(mode="json", exclude_unset=True)

@@ -1,10 +1,16 @@
 """The catalogue: programs, their dated parameters, and each parameter's history over the rulebook's years."""
 
+from functools import lru_cache
 from typing import Any
 
+from common.pagination import encode_cursor
 from services.subsidy.calculators import CALCULATORS
 from services.subsidy.rulebook import Program, Rulebook, period_label, to_json
+from services.subsidy.schemas import ProgramCatalogue
 from services.subsidy.service import parameters_for
+
+# Pages of the catalogue kept as the JSON answered; a page depends on the rulebook, the cursor and the limit only.
+CATALOGUE_PAGES_KEPT = 64
 
 
 def program_summary(program: Program) -> dict[str, Any]:
@@ -17,6 +23,20 @@ def program_summary(program: Program) -> dict[str, Any]:
         "summary": spec.summary,
         "fiscal_years": list(program.fiscal_years),
     }
+
+
+@lru_cache(maxsize=CATALOGUE_PAGES_KEPT)
+def catalogue_page_json(rulebook: Rulebook, after: str | None, limit: int) -> bytes:
+    """A page of the programs, by id, after the program id `after`, as `GET /subsidy/programs` answers it (a
+    ProgramCatalogue, as JSON). Made once per page, since the rulebook never changes in a process."""
+    ids = sorted(program_id for program_id in rulebook.programs if after is None or program_id > after)
+    shown = ids[:limit]
+    page = {
+        "items": [program_summary(rulebook.programs[program_id]) for program_id in shown],
+        "next_cursor": encode_cursor(shown[-1]) if len(ids) > limit else None,
+        "rules_version": rulebook.version,
+    }
+    return ProgramCatalogue.model_validate(page).model_dump_json().encode()
 
 
 def program_detail(rulebook: Rulebook, program: Program, fiscal_year: int | None) -> dict[str, Any]:

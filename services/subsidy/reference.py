@@ -1,4 +1,5 @@
-"""The municipality reference data in memory: every calculation, finder and impact row reads it from here.
+"""The municipality reference data in memory: every calculation, finder and impact row, and the one-municipality
+read, read it from here.
 
 Loaded when the service starts, and checked again every REFRESH_SECONDS: when `chiiki data load` (in any process)
 has changed the table, the new data replaces the old one whole. A request never waits for the database for it,
@@ -20,6 +21,7 @@ from common.codes import local_government_code_problem
 from common.db import Database
 from common.errors import NotFound, Unprocessable
 from common.models import Municipality
+from common.models.municipality import MunicipalityPublic
 from services.subsidy.calculators.base import Attribute
 
 log = logging.getLogger("chiiki.subsidy.reference")
@@ -50,23 +52,14 @@ def facts_of(row: Municipality) -> MunicipalityFacts:
     return MunicipalityFacts(row.code, row.name, row.type, MappingProxyType(attributes))
 
 
+# Every column, since the one-municipality read answers them all: a change to any of them is a new snapshot.
+COLUMNS = tuple(Municipality.model_fields)
+
+
 def _fingerprint(rows: list[Municipality]) -> str:
     digest = hashlib.sha256()
     for row in rows:
-        digest.update(
-            repr(
-                (
-                    row.code,
-                    row.name,
-                    row.type,
-                    row.fiscal_strength_index,
-                    row.fiscal_strength_index_fy,
-                    row.kaso_type,
-                    row.metro_area,
-                    row.population_2020,
-                )
-            ).encode()
-        )
+        digest.update(repr(tuple(getattr(row, column) for column in COLUMNS)).encode())
     return digest.hexdigest()
 
 
@@ -76,6 +69,20 @@ class ReferenceData:
     def __init__(self, rows: list[Municipality]):
         self.fingerprint = _fingerprint(rows)
         self.by_code: Mapping[str, MunicipalityFacts] = MappingProxyType({row.code: facts_of(row) for row in rows})
+        self._rows = {row.code: row for row in rows}
+        self._public_json: dict[str, bytes] = {}
+
+    def public_json(self, code: str) -> bytes | None:
+        """The municipality as `GET /subsidy/municipalities/{code}` answers it (MunicipalityPublic, as JSON), or None
+        for a code the snapshot does not hold. Made at the first read of each code, then kept with the snapshot."""
+        if (found := self._public_json.get(code)) is not None:
+            return found
+        row = self._rows.get(code)
+        if row is None:
+            return None
+        public = MunicipalityPublic.model_validate(row, from_attributes=True)
+        found = self._public_json[code] = public.model_dump_json().encode()
+        return found
 
     def __len__(self) -> int:
         return len(self.by_code)

@@ -47,6 +47,16 @@ def test_stale_signature_is_refused():
     )
 
 
+def test_a_signature_checked_before_is_still_refused_once_stale_or_under_another_secret():
+    headers = sign_principal(Principal(role="app", key_id="k1"), SECRET, now=2_000_000)
+    payload, signature = headers["x-chiiki-principal"], headers["x-chiiki-signature"]
+    for now in (2_000_000, 2_000_100, 2_000_300):  # checked once, then answered from what was kept
+        assert verify_principal(payload, signature, SECRET, now=now) == Principal(role="app", key_id="k1")
+    assert verify_principal(payload, signature, SECRET, now=2_000_301) is None
+    assert verify_principal(payload, signature, b"other" * 8, now=2_000_000) is None
+    assert verify_principal(payload.replace("role=app", "role=ops"), signature, SECRET, now=2_000_000) is None
+
+
 @pytest.mark.parametrize("key", ["", "chk_", "chk_abc", "xyz_abc_def", "chk__secret"])
 def test_malformed_keys_do_not_parse(key):
     assert parse_key(key) is None

@@ -166,3 +166,54 @@ async def test_fastapi_looks_for_opentelemetry_only_when_the_settings_ask(
     async with _client(app) as client:
         assert (await client.get("/healthz")).status_code == 200
     assert bool(looked_up) is opentelemetry
+
+
+def _failing_app(settings, db):
+    from fastapi import APIRouter
+    from fastapi.responses import StreamingResponse
+
+    from common.app import create_service_app
+
+    router = APIRouter()
+
+    @router.get("/broken")
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    @router.get("/broken-midway")
+    async def broken_midway() -> StreamingResponse:
+        async def chunks():
+            yield b"["
+            raise RuntimeError("a bug once the answer is under way")
+
+        return StreamingResponse(chunks())
+
+    return create_service_app("test", "test", [router], settings=settings, db=db)
+
+
+async def test_an_exception_no_handler_takes_is_the_logged_500_with_the_request_id(settings, db, caplog):
+    async with _client(_failing_app(settings, db)) as client:
+        response = await client.get("/broken", headers=signed("app") | {"X-Request-ID": "req-broken-1"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "req-broken-1"
+    assert response.json()["error"] == {
+        "code": "internal_error",
+        "message": "an unexpected error occurred; it has been logged",
+        "request_id": "req-broken-1",
+    }
+    assert any(record.message == "unhandled error in GET /broken" for record in caplog.records)
+
+
+async def test_an_exception_once_the_answer_is_under_way_is_raised_not_answered_twice(settings, db):
+    async with _client(_failing_app(settings, db)) as client:
+        with pytest.raises(RuntimeError, match="under way"):
+            await client.get("/broken-midway", headers=signed("app"))
+
+
+async def test_the_gateway_requirement_is_checked_before_the_body_is_read(service_apps):
+    deep = '{"a":' * 100 + "1" + "}" * 100
+    async with _client(service_apps["subsidy"]) as client:
+        unsigned = await client.post("/subsidy/calculate/batch", content=deep)
+        signed_deep = await client.post("/subsidy/calculate/batch", content=deep, headers=signed("app"))
+    assert (unsigned.status_code, unsigned.json()["error"]["code"]) == (401, "gateway_required")
+    assert (signed_deep.status_code, signed_deep.json()["error"]["field"]) == (422, "body")

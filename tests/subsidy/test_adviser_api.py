@@ -308,3 +308,54 @@ async def test_reference_data_is_reloaded_when_the_table_changes(service_apps, d
     after = await store.current(db)
     assert before.by_code[YUBARI].attributes["fiscal_strength_index"].value == Fraction(1, 5)
     assert after.by_code[YUBARI].attributes["fiscal_strength_index"].value == Fraction(3, 5)
+
+
+LOCAL10K = {
+    "initial_investment": 40_000_000,
+    "municipal_grant": 10_000_000,
+    "loan_amount": 20_000_000,
+    "own_funds": 10_000_000,
+    "lender_type": "jfc",
+}
+
+
+async def test_the_one_municipality_read_answers_from_the_snapshot_the_calculations_read(
+    client, service_apps, db, app_key
+):
+    store = service_apps["subsidy"].state.reference
+
+    async def read_and_calculate() -> tuple[str, str]:
+        read = await client.get(f"/subsidy/municipalities/{YUBARI}", headers=bearer(app_key))
+        calculation = await client.post(
+            "/subsidy/programs/local10000/calculate",
+            json={"fiscal_year": 2023, "municipality_code": YUBARI, "inputs": LOCAL10K},
+        )
+        step = next(
+            s for s in calculation.json()["trace"] if s["rule"] == "local10000.municipality.fiscal_strength_index"
+        )
+        return read.json()["fiscal_strength_index"], step["result"]
+
+    assert await read_and_calculate() == ("0.2", "0.2")
+    async with db.sessionmaker() as session:
+        row = (await session.exec(select(Municipality).where(Municipality.code == YUBARI))).one()
+        row.fiscal_strength_index = "0.6"
+        session.add(row)
+        await session.commit()
+    assert await read_and_calculate() == ("0.2", "0.2")  # both until the snapshot is refreshed
+    assert await store.refresh(db) is True
+    assert await read_and_calculate() == ("0.6", "0.6")
+
+
+async def test_a_change_to_a_column_only_the_municipality_read_shows_is_a_new_snapshot(
+    client, service_apps, db, app_key
+):
+    store = service_apps["subsidy"].state.reference
+    before = (await client.get(f"/subsidy/municipalities/{YUBARI}", headers=bearer(app_key))).json()
+    async with db.sessionmaker() as session:
+        row = (await session.exec(select(Municipality).where(Municipality.code == YUBARI))).one()
+        row.name_en, row.area_km2 = "Yubari City", "763.07"
+        session.add(row)
+        await session.commit()
+    assert await store.refresh(db) is True
+    after = (await client.get(f"/subsidy/municipalities/{YUBARI}", headers=bearer(app_key))).json()
+    assert (before["name_en"], after["name_en"], after["area_km2"]) == ("Yubari-shi", "Yubari City", "763.07")

@@ -119,3 +119,28 @@ async def test_the_finder_counts_a_recorded_year_as_known(client, ops_key, sessi
     advisor = next(item for item in empty.json()["items"] if item["program"] == "advisor")
     assert advisor["status"] == "needs_inputs"
     assert "year_of_use" not in {missing["name"] for missing in advisor["missing_inputs"]}
+
+
+async def test_only_a_calculation_that_needs_the_record_reads_the_database(client, service_apps):
+    """Once the reference snapshot is in memory a calculation needs no database, but an advisor calculation that
+    leaves `year_of_use` out reads the record: with the database gone the one answers and the other is a 503."""
+    from common.db import Database
+
+    other = {"fiscal_year": 2023, "municipality_code": YUBARI, "inputs": {"plan_cost": 30_000_000}}
+    assert (await client.post("/subsidy/programs/distributed_energy/calculate", json=other)).status_code == 200
+    subsidy = service_apps["subsidy"]
+    reachable, subsidy.state.db = (
+        subsidy.state.db,
+        Database.from_url("postgresql://nobody@127.0.0.1:9/nothing?connect_timeout=1"),
+    )
+    try:
+        answered = await client.post("/subsidy/programs/distributed_energy/calculate", json=other)
+        given = await client.post(
+            "/subsidy/programs/advisor/calculate", json={**ADVISOR, "inputs": {**ADVISOR_INPUTS, "year_of_use": 2}}
+        )
+        recorded = await client.post("/subsidy/programs/advisor/calculate", json=ADVISOR)
+    finally:
+        await subsidy.state.db.dispose()
+        subsidy.state.db = reachable
+    assert (answered.status_code, given.status_code) == (200, 200)
+    assert (recorded.status_code, recorded.json()["error"]["code"]) == (503, "database_unavailable")
