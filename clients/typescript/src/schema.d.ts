@@ -66,6 +66,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/whoami": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The role and tenant of the API key sent
+         * @description The key's role and the municipality or provider it is bound to; 401 without a valid key.
+         */
+        get: operations["gateway_whoami"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/subsidy/municipalities/{code}": {
         parameters: {
             query?: never;
@@ -1370,6 +1390,30 @@ export interface components {
              * @constant
              */
             status: "ok";
+        };
+        /** Identity */
+        Identity: {
+            /**
+             * Role
+             * @description the key's role (docs/rest.md)
+             * @enum {string}
+             */
+            role: "ops" | "municipality" | "provider" | "app";
+            /**
+             * Key Id
+             * @description the key's id, the part of the key after `chk_` and before the secret
+             */
+            key_id: string;
+            /**
+             * Municipality Code
+             * @description the municipality a municipality key is bound to
+             */
+            municipality_code: string | null;
+            /**
+             * Provider Id
+             * @description the payment provider a provider key is bound to
+             */
+            provider_id: string | null;
         };
         /**
          * ErrorCode
@@ -4429,6 +4473,82 @@ export interface operations {
              *     - `services_not_ready`: one or more services are not ready
              *     - `database_unavailable`: the database cannot be reached just now; retry
              *     - `migrations_pending`: the database schema is behind the code; run chiiki db upgrade
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    gateway_whoami: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Identity"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
              */
             503: {
                 headers: {
