@@ -36,6 +36,7 @@ from common.metrics import RATE_LIMITED, metrics_router
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.openapi import error_responses, operation_ids
 from common.settings import Settings, get_settings
+from gateway.console import mount_console
 from gateway.front import PROXY_METHODS, GatewayApp, ProxiedPath, front_door
 from gateway.identity import identity_router
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
@@ -168,6 +169,7 @@ def create_app(
     # FastAPI's per-route handling was a tenth of the gateway's CPU per proxied request.
     endpoint = ProxyEndpoint(settings)
     app.include_router(identity_router(endpoint.authenticate))
+    mount_console(app)
     route = LabelledRoute("/{path:path}", endpoint, methods=list(PROXY_METHODS), include_in_schema=False)
     app.router.routes.append(route)
     if not settings.opentelemetry:
