@@ -107,8 +107,9 @@ function searchView(code, year, years, choose, refresh) {
 function matchesView(matches, year, choose) {
   if (!matches.length) return h("p", {}, t("town.noMatch"));
   return h(
-    "nav",
-    { "aria-label": t("town.matches") },
+    "div",
+    {},
+    h("h3", {}, t("town.matches")),
     h("ul", { class: "results-list" }, matches.map((municipality) =>
       h("li", {}, h("button", { type: "button", onclick: () => { state.matches = null; choose(municipality.code, year); } },
         t("town.choose", { name: municipality.name, prefecture: municipality.prefecture, code: municipality.code }))),
