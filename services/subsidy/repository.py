@@ -1,5 +1,6 @@
 """The subsidy service's queries. Never commits; the route's session (or the impact runner) does."""
 
+import unicodedata
 from dataclasses import dataclass
 from typing import cast
 
@@ -44,14 +45,16 @@ class MunicipalityFilters:
 HIRAGANA_TO_KATAKANA = {code: code + 0x60 for code in range(ord("ぁ"), ord("ゖ") + 1)}
 
 
-def _name_or_code(text: str) -> ColumnElement[bool]:
-    """Part of the name in kanji, kana or English (any case), or the first digits of the code."""
+def _name_or_code(typed: str) -> ColumnElement[bool]:
+    """Part of the name in kanji, kana or English (any case), or the first digits of the code. Full-width digits
+    and letters and half-width katakana, as Japanese keyboards type them, are read as the data spells them."""
+    text = unicodedata.normalize("NFKC", typed)
     matches = [
         col(Municipality.name).contains(text, autoescape=True),
         col(Municipality.name_kana).contains(text.translate(HIRAGANA_TO_KATAKANA), autoescape=True),
         func.lower(col(Municipality.name_en)).contains(text.lower(), autoescape=True),
     ]
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         matches.append(col(Municipality.code).startswith(text, autoescape=True))
     return or_(*matches)
 

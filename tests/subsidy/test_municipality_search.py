@@ -12,7 +12,9 @@ async def search(client, **params) -> list[dict]:
     return response.json()["items"]
 
 
-@pytest.mark.parametrize("text", ["夕張", "ユウバリ", "ゆうばり", "yubari", "YUBARI"])
+@pytest.mark.parametrize(
+    "text", ["夕張", "ユウバリ", "ゆうばり", "ﾕｳﾊﾞﾘ", "yubari", "ＹＵＢＡＲＩ", "012092", "０１２０９２"]
+)
 async def test_a_name_in_kanji_kana_or_english_finds_the_municipality(client, text):
     found = await search(client, q=text)
     assert [m["code"] for m in found] == [YUBARI]
