@@ -59,7 +59,7 @@ async def test_tests_can_switch_the_gateway_requirement_off(settings, db):
 
     app = create_app(settings=settings.model_copy(update={"require_gateway": False}), db=db)
     async with _client(app) as client:
-        response = await client.get(FIRST_ENDPOINTS["subsidy"])
+        response = await client.get("/subsidy/calculations")
     assert response.json()["error"]["code"] == "unauthorized"  # let in, but as nobody
 
 
