@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from common.auth import create_api_key
 from common.db import Database
@@ -28,6 +28,9 @@ AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 LAPTOP = {"width": 1366, "height": 768}
 TABLET = {"width": 768, "height": 1024}
 BLOCKING_IMPACTS = ("serious", "critical")
+# How long an expectation waits for the page to come right: a page waits on the API, and on a loaded machine
+# (a CI runner, or the whole suite on two cores) a few calls can take longer than Playwright's 5 s.
+expect.set_options(timeout=20_000)
 # Chromium logs every 4xx answer to fetch as a console error; the page shows those itself (tests assert it).
 ANSWERED_WITH_AN_ERROR = "Failed to load resource: the server responded with a status of 4"
 

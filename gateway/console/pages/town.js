@@ -21,7 +21,7 @@ export async function render(main, { params, navigate }) {
     const year = Number(params.get("year")) || years[years.length - 1];
     resetOnNewRoute(`${code}:${year}`);
     const choose = (chosen, chosenYear) => navigate("town", { municipality: chosen, year: chosenYear });
-    main.append(searchView(code, year, years, choose, () => render(main, { params, navigate })));
+    main.append(searchView(code, year, years, choose));
     if (!code) {
       main.append(catalogueView(catalogue.items));
       return;
@@ -67,7 +67,7 @@ function catalogueView(programs) {
   );
 }
 
-function searchView(code, year, years, choose, refresh) {
+function searchView(code, year, years, choose) {
   const query = h("input", { type: "search", name: "q", value: state.query, maxlength: 32, required: true });
   const yearSelect = h(
     "select",
