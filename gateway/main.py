@@ -36,7 +36,9 @@ from common.metrics import RATE_LIMITED, metrics_router
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.openapi import error_responses, operation_ids
 from common.settings import Settings, get_settings
+from gateway.console import mount_console
 from gateway.front import PROXY_METHODS, GatewayApp, ProxiedPath, front_door
+from gateway.identity import identity_router
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
 from gateway.middleware import add_security_headers
 from gateway.openapi import MergedDocument, ServiceDocumentUnavailable
@@ -166,6 +168,8 @@ def create_app(
     # A bare ASGI app, not a FastAPI endpoint: the proxy needs no parameter parsing or dependencies, and
     # FastAPI's per-route handling was a tenth of the gateway's CPU per proxied request.
     endpoint = ProxyEndpoint(settings)
+    app.include_router(identity_router(endpoint.authenticate))
+    mount_console(app)
     route = LabelledRoute("/{path:path}", endpoint, methods=list(PROXY_METHODS), include_in_schema=False)
     app.router.routes.append(route)
     if not settings.opentelemetry:
@@ -206,6 +210,18 @@ class ProxyEndpoint:
         response = await self.handle(Request(scope, receive))
         await response(scope, receive, send)
 
+    async def authenticate(self, request: Request, *, webhook: bool = False) -> tuple[Principal, Decision]:
+        """The caller's principal from its key, and the rate limits' decision: a 401 for a bad key (which costs
+        the address's tokens: guessing keys is rate-limited), a 429 when a bucket is empty."""
+        state, address = request.app.state, request.client.host if request.client else None
+        try:
+            principal = await self.uses.authenticate(state.keys, state.db, request.headers.get("authorization"))
+        except Unauthorized as exc:
+            decision = await _enforce_rate_limit(state.rate_limiter, None, address)
+            exc.headers = {**(exc.headers or {}), **decision.headers()}
+            raise
+        return principal, await _enforce_rate_limit(state.rate_limiter, principal.key_id, address, webhook=webhook)
+
     async def handle(self, request: Request) -> Response:
         path, state = request.url.path, request.app.state
         upstream, segment = upstream_for(path), path.lstrip("/").split("/", 1)[0]
@@ -214,18 +230,8 @@ class ProxyEndpoint:
             if methods := allowed_methods(request, skip=request.scope.get("route")):
                 return method_not_allowed(request, methods)
             raise ChiikiError(f"no route for {path}", code=ErrorCode.NOT_FOUND)
-        address = request.client.host if request.client else None
-        try:
-            principal = await self.uses.authenticate(state.keys, state.db, request.headers.get("authorization"))
-        except Unauthorized as exc:
-            # Guessing keys costs the address's tokens.
-            decision = await _enforce_rate_limit(state.rate_limiter, None, address)
-            exc.headers = {**(exc.headers or {}), **decision.headers()}
-            raise
+        principal, decision = await self.authenticate(request, webhook=segment == "webhooks")
         request.state.principal = principal
-        decision = await _enforce_rate_limit(
-            state.rate_limiter, principal.key_id, address, webhook=segment == "webhooks"
-        )
         seconds = route_setting(
             request.method, path, self.settings.upstream_timeout_seconds, self.settings.upstream_route_timeouts
         )

@@ -22,6 +22,12 @@ DOCS_CSP = (
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/docs", "/static-offline-docs/")
+# The console (gateway/console/) runs only its own files: no inline script or style, no other origin.
+CONSOLE_CSP = (
+    "default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+CONSOLE_PATH = "/console"
 
 
 def add_security_headers(scope: Scope, message: Message) -> None:
@@ -29,8 +35,11 @@ def add_security_headers(scope: Scope, message: Message) -> None:
     headers = MutableHeaders(scope=message)
     for name, value in API_SECURITY_HEADERS.items():
         headers[name] = value
-    if scope["path"].startswith(DOCS_PATHS):
+    path = scope["path"]
+    if path.startswith(DOCS_PATHS):
         headers["content-security-policy"] = DOCS_CSP
+    elif path == CONSOLE_PATH or path.startswith(f"{CONSOLE_PATH}/"):
+        headers["content-security-policy"] = CONSOLE_CSP
     if "cache-control" not in headers:
         headers["cache-control"] = "no-store"
 

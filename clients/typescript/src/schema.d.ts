@@ -66,6 +66,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/whoami": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The role and tenant of the API key sent
+         * @description The key's role and the municipality or provider it is bound to; 401 without a valid key.
+         */
+        get: operations["gateway_whoami"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/subsidy/municipalities/{code}": {
         parameters: {
             query?: never;
@@ -75,7 +95,8 @@ export interface paths {
         };
         /**
          * Reference attributes of a municipality (財政力指数, 過疎, 三大都市圏, population)
-         * @description The attributes the calculations read from the reference data, by 全国地方公共団体コード.
+         * @description The attributes the calculations read from the reference data, by 全国地方公共団体コード. Open to anyone:
+         *     it is published data.
          */
         get: operations["subsidy_get_municipality"];
         put?: never;
@@ -95,7 +116,8 @@ export interface paths {
         };
         /**
          * Municipalities of the reference data, by code, with filters
-         * @description Every municipality and prefecture, in code order, filtered by prefecture, 過疎, 三大都市圏 or type.
+         * @description Every municipality and prefecture, in code order, filtered by name or code (`q`), prefecture, 過疎,
+         *     三大都市圏 or type. Open to anyone: it is published data.
          */
         get: operations["subsidy_list_municipalities"];
         put?: never;
@@ -1370,6 +1392,30 @@ export interface components {
              * @constant
              */
             status: "ok";
+        };
+        /** Identity */
+        Identity: {
+            /**
+             * Role
+             * @description the key's role (docs/rest.md)
+             * @enum {string}
+             */
+            role: "ops" | "municipality" | "provider" | "app";
+            /**
+             * Key Id
+             * @description the key's id, the part of the key after `chk_` and before the secret
+             */
+            key_id: string;
+            /**
+             * Municipality Code
+             * @description the municipality a municipality key is bound to
+             */
+            municipality_code: string | null;
+            /**
+             * Provider Id
+             * @description the payment provider a provider key is bound to
+             */
+            provider_id: string | null;
         };
         /**
          * ErrorCode
@@ -4447,6 +4493,82 @@ export interface operations {
             };
         };
     };
+    gateway_whoami: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Identity"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     subsidy_get_municipality: {
         parameters: {
             query?: never;
@@ -4487,19 +4609,6 @@ export interface operations {
              *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
              */
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Forbidden:
-             *
-             *     - `forbidden`: the key's role or tenant may not do this
-             */
-            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4621,6 +4730,8 @@ export interface operations {
     subsidy_list_municipalities: {
         parameters: {
             query?: {
+                /** @description part of the name (kanji, kana or English, any case) or the first digits of the code */
+                q?: string | null;
                 /** @description prefecture code, e.g. 01 */
                 prefecture?: string | null;
                 /** @description only 過疎関係市町村 (true) or only the others (false) */
@@ -4667,19 +4778,6 @@ export interface operations {
              *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
              */
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Forbidden:
-             *
-             *     - `forbidden`: the key's role or tenant may not do this
-             */
-            403: {
                 headers: {
                     [name: string]: unknown;
                 };
