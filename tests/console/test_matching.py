@@ -251,3 +251,19 @@ def test_the_page_reads_in_english_with_every_label(console, suite, market, solv
     expect(page.locator(".adviser-years")).to_contain_text("Years of using an adviser")
     expect(page.locator('li[data-part="field_overlap"]').first).to_contain_text("Field overlap")
     console.capture("recommendations-english")
+
+
+def test_a_party_the_api_does_not_know_is_answered_with_its_error_naming_the_field(console, suite, market):
+    page = open_signed_in(console, suite.ops_key, "matching")
+    page.get_by_label("推薦を受ける側").select_option("company")
+    page.get_by_label("団体コードまたはID").fill("co_nobody")
+    page.get_by_role("button", name="推薦を表示").click()
+    with suite.api() as api:
+        query = {"market": "kigyojin", "for": "company:co_nobody", "explain": "true", "limit": 20}
+        refused = api.get("/matching/recommendations", params=query, headers=bearer(suite.ops_key))
+    assert 400 <= refused.status_code < 500
+    error = refused.json()["error"]
+    alert = page.locator("main").get_by_role("alert")
+    expect(alert).to_contain_text(error["code"])
+    expect(alert).to_contain_text(error["message"])
+    expect(page.get_by_label("団体コードまたはID")).to_have_value("co_nobody")
