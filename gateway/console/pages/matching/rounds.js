@@ -123,7 +123,7 @@ function certificateView(result) {
     facts([
       [t("matching.pairsChecked"), String(certificate.mutually_acceptable_pairs_checked)],
       [t("matching.blockingPairs"), certificate.stable ? blocking : [t("matching.unstable"), blocking]],
-      [t("matching.tieBreakMethod"), t(`matching.tieBreak.${tieBreak.method}`, { seed: tieBreak.seed ?? "" })],
+      [t("matching.tieBreak"), tieBreakLabel(tieBreak)],
       [t("matching.seed"), tieBreak.seed === null ? t("matching.seed.none") : String(tieBreak.seed)],
       [t("matching.rule"), tieBreak.rule],
       [t("matching.optimality"), certificate.optimality],
