@@ -135,8 +135,8 @@ function certificateView(result) {
 function assignmentView(assignment, partner) {
   if (!assignment.length) return h("p", {}, t("matching.assignment.none"));
   const columns = [
-    { label: t("matching.party.municipality"), value: (pair) => pair.municipality },
-    { label: t(`matching.party.${partner}`), value: (pair) => pair[partner] },
+    { label: t("matching.party.municipality"), value: (pair) => h("code", {}, pair.municipality) },
+    { label: t(`matching.party.${partner}`), value: (pair) => h("code", {}, pair[partner]) },
     {
       label: t("matching.rankGiven", { side: t("matching.party.municipality") }),
       value: (pair) => String(pair.municipality_rank ?? ""),
@@ -187,8 +187,8 @@ function excludedView(result, partner) {
   }
   if (result.excluded_pairs.length) {
     const columns = [
-      { label: t("matching.party.municipality"), value: (pair) => pair.municipality },
-      { label: t(`matching.party.${partner}`), value: (pair) => pair[partner] },
+      { label: t("matching.party.municipality"), value: (pair) => h("code", {}, pair.municipality) },
+      { label: t(`matching.party.${partner}`), value: (pair) => h("code", {}, pair[partner]) },
       { label: t("matching.reasons"), value: reasons },
     ];
     parts.push(table(t("matching.excludedPairs"), columns, result.excluded_pairs));
