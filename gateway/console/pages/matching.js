@@ -28,7 +28,7 @@ function viewLinks(current) {
       {},
       h(
         "a",
-        { href: href("matching", view === VIEWS[0] ? {} : { view }), "aria-current": view === current ? "page" : null },
+        { href: href("matching", view === VIEWS[0] ? {} : { view }), "aria-current": view === current ? "true" : null },
         t(`matching.view.${view}`),
       ),
     ),
