@@ -5,6 +5,7 @@
 
 export const PAGES = [
   { id: "town", label: "nav.town", roles: null, load: () => import("./pages/town.js") },
+  { id: "matching", label: "nav.matching", roles: ["municipality"], load: () => import("./pages/matching.js") },
 ];
 export const HOME = "town";
 
