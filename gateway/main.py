@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Literal
 
 import fastapi_offline
-import httpx
 from fastapi import Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
+from starlette.datastructures import State
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -35,21 +35,15 @@ from common.logging import stamp_request_ids
 from common.metrics import RATE_LIMITED, metrics_router
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.openapi import error_responses, operation_ids
+from common.requestid import current_request_id
 from common.settings import Settings, get_settings
 from gateway.front import PROXY_METHODS, GatewayApp, ProxiedPath, front_door
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
 from gateway.middleware import add_security_headers
 from gateway.openapi import MergedDocument, ServiceDocumentUnavailable
-from gateway.proxy import (
-    IdentitySigner,
-    build_clients,
-    build_transports,
-    forward,
-    route_setting,
-    upstream_for,
-    upstream_urls,
-)
+from gateway.proxy import Forwarded, IdentitySigner, Timeouts, forward, upstream_for
 from gateway.ratelimit import Clock, Decision, RateLimiter
+from gateway.upstreams import CALL_ERRORS, Upstream, build_upstreams, close_upstreams, open_upstreams
 
 log = logging.getLogger("chiiki.gateway")
 # Swagger UI's files from an installed package: /docs works with no internet.
@@ -70,12 +64,11 @@ def create_app(
     *,
     settings: Settings | None = None,
     db: Database | None = None,
-    transports: dict[str, httpx.AsyncBaseTransport] | None = None,
     rate_limit_clock: Clock | None = None,
     key_store: KeyStore | None = None,
 ) -> GatewayApp:
-    """The gateway. Tests pass `db` (keys are then read through its sessions), in-process `transports` to the
-    service apps, a fake clock, or a `key_store`."""
+    """The gateway, calling the services at the settings' URLs. Tests pass `db` (keys are then read through its
+    sessions), a fake clock, or a `key_store`."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -86,10 +79,9 @@ def create_app(
         app.state.keys = key_store or (
             await open_key_store(settings.database_url) if owns_db else SessionKeyStore(app.state.db)
         )
-        app.state.transports = build_transports(settings, transports)
-        app.state.upstreams = build_clients(settings, app.state.transports)
+        open_upstreams(app.state.upstreams)
         yield
-        await asyncio.gather(*(client.aclose() for client in app.state.upstreams.values()))
+        await close_upstreams(app.state.upstreams)
         await app.state.rate_limiter.close()
         await app.state.keys.close()
         if owns_db:
@@ -107,6 +99,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter.from_settings(settings, rate_limit_clock)
+    app.state.upstreams = build_upstreams(settings)
     app.state.openapi = MergedDocument(app.openapi)
     if db is not None:
         app.state.db = db
@@ -155,7 +148,7 @@ def create_app(
         if own.status_code != 200:
             return own
         results = await asyncio.gather(
-            *(_upstream_ready(name, client) for name, client in request.app.state.upstreams.items())
+            *(_upstream_ready(name, upstream) for name, upstream in request.app.state.upstreams.items())
         )
         services = dict(results)
         if any(state != "ready" for state in services.values()):
@@ -165,7 +158,7 @@ def create_app(
 
     # A bare ASGI app, not a FastAPI endpoint: the proxy needs no parameter parsing or dependencies, and
     # FastAPI's per-route handling was a tenth of the gateway's CPU per proxied request.
-    endpoint = ProxyEndpoint(settings)
+    endpoint = ProxyEndpoint(settings, app.state)
     route = LabelledRoute("/{path:path}", endpoint, methods=list(PROXY_METHODS), include_in_schema=False)
     app.router.routes.append(route)
     if not settings.opentelemetry:
@@ -196,46 +189,43 @@ class LabelledRoute(Route):
 class ProxyEndpoint:
     """Every path that is not the gateway's own: find the service, check the key and the rate limits, forward."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    def __init__(self, settings: Settings, state: State):
+        self.state = state
         self.signer = IdentitySigner(settings.internal_secret_bytes())
         self.uses = UseRecorder()
-        self.base_urls = {name: httpx.URL(url) for name, url in upstream_urls(settings).items()}
+        self.timeouts = Timeouts.from_settings(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.handle(Request(scope, receive))
+        response = await self.handle(scope, receive)
         await response(scope, receive, send)
 
-    async def handle(self, request: Request) -> Response:
-        path, state = request.url.path, request.app.state
-        upstream, segment = upstream_for(path), path.lstrip("/").split("/", 1)[0]
+    async def handle(self, scope: Scope, receive: Receive) -> Response:
+        path, state = scope["path"], self.state
+        upstream = upstream_for(path)
         if upstream is None:
             # A gateway path of its own (/healthz) asked with another method: this catch-all took it.
-            if methods := allowed_methods(request, skip=request.scope.get("route")):
+            request = Request(scope, receive)
+            if methods := allowed_methods(request, skip=scope.get("route")):
                 return method_not_allowed(request, methods)
             raise ChiikiError(f"no route for {path}", code=ErrorCode.NOT_FOUND)
-        address = request.client.host if request.client else None
+        forwarded = Forwarded(scope)
+        client = scope.get("client")
+        address = client[0] if client else None
         try:
-            principal = await self.uses.authenticate(state.keys, state.db, request.headers.get("authorization"))
+            principal = await self.uses.authenticate(state.keys, state.db, forwarded.authorization)
         except Unauthorized as exc:
             # Guessing keys costs the address's tokens.
             decision = await _enforce_rate_limit(state.rate_limiter, None, address)
             exc.headers = {**(exc.headers or {}), **decision.headers()}
             raise
-        request.state.principal = principal
+        scope.setdefault("state", {})["principal"] = principal  # request.state.principal, for the access log
         decision = await _enforce_rate_limit(
-            state.rate_limiter, principal.key_id, address, webhook=segment == "webhooks"
+            state.rate_limiter, principal.key_id, address, webhook=path.lstrip("/").split("/", 1)[0] == "webhooks"
         )
-        seconds = route_setting(
-            request.method, path, self.settings.upstream_timeout_seconds, self.settings.upstream_route_timeouts
-        )
-        timeout = httpx.Timeout(seconds, connect=self.settings.upstream_connect_timeout_seconds)
-        response = await forward(
-            request, state.transports[upstream], self.base_urls[upstream], upstream, principal, self.signer, timeout
-        )
-        response.raw_headers.extend(
-            (name.lower().encode(), value.encode()) for name, value in decision.headers().items()
-        )
+        forwarded.add([("x-request-id", current_request_id() or "")])
+        forwarded.add(self.signer.headers(principal))
+        response = await forward(scope, receive, state.upstreams[upstream], forwarded, self.timeouts)
+        response.raw_headers.extend(decision.raw_headers())
         return response
 
 
@@ -292,9 +282,9 @@ async def _enforce_rate_limit(
     return decision
 
 
-async def _upstream_ready(name: str, client: httpx.AsyncClient) -> tuple[str, str]:
+async def _upstream_ready(name: str, upstream: Upstream) -> tuple[str, str]:
     try:
-        response = await client.get("/readyz")
-    except httpx.HTTPError as exc:
+        status = await upstream.get_status("/readyz")
+    except CALL_ERRORS as exc:
         return name, f"unreachable: {type(exc).__name__}"
-    return name, "ready" if response.status_code == 200 else f"status {response.status_code}"
+    return name, "ready" if status == 200 else f"status {status}"
