@@ -41,7 +41,7 @@ from gateway.front import PROXY_METHODS, GatewayApp, ProxiedPath, front_door
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
 from gateway.middleware import add_security_headers
 from gateway.openapi import MergedDocument, ServiceDocumentUnavailable
-from gateway.proxy import Forwarded, IdentitySigner, Timeouts, forward, upstream_for
+from gateway.proxy import Forwarded, IdentitySigner, Timeouts, first_segment, forward, upstream_for
 from gateway.ratelimit import Clock, Decision, RateLimiter
 from gateway.upstreams import CALL_ERRORS, Upstream, build_upstreams, close_upstreams, open_upstreams
 
@@ -220,7 +220,7 @@ class ProxyEndpoint:
             raise
         scope.setdefault("state", {})["principal"] = principal  # request.state.principal, for the access log
         decision = await _enforce_rate_limit(
-            state.rate_limiter, principal.key_id, address, webhook=path.lstrip("/").split("/", 1)[0] == "webhooks"
+            state.rate_limiter, principal.key_id, address, webhook=first_segment(path) == "webhooks"
         )
         forwarded.add([("x-request-id", current_request_id() or "")])
         forwarded.add(self.signer.headers(principal))

@@ -51,8 +51,12 @@ URL_PART = re.compile(rb"[!-~]*")
 CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
+def first_segment(path: str) -> str:
+    return path.lstrip("/").split("/", 1)[0]
+
+
 def upstream_for(path: str) -> str | None:
-    return ROUTES.get(path.lstrip("/").split("/", 1)[0])
+    return ROUTES.get(first_segment(path))
 
 
 class IdentitySigner:

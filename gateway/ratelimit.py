@@ -49,14 +49,8 @@ class Decision:
         return fields if self.allowed else fields | {"Retry-After": str(self.retry_after_seconds)}
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        """The fields of an allowed request, as a response's raw ASGI headers."""
-        if not self.limit:
-            return []
-        return [
-            (b"ratelimit-limit", b"%d" % self.limit),
-            (b"ratelimit-remaining", b"%d" % self.remaining),
-            (b"ratelimit-reset", b"%d" % self.reset_seconds),
-        ]
+        """The same fields as a response's raw ASGI headers."""
+        return [(name.lower().encode(), value.encode()) for name, value in self.headers().items()]
 
 
 UNLIMITED = Decision(True)
