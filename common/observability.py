@@ -96,7 +96,7 @@ class ObservabilityMiddleware:
             "principal": principal.describe() if principal is not None else None,
         }
         # The record made and handled directly: Logger.info would also look up its caller's frame, which no
-        # access line shows, and that lookup was most of what a line cost.
+        # access line shows, and that lookup was about a third of what a line cost.
         record = access_log.makeRecord(
             access_log.name, logging.INFO, "", 0, "%s %s %s", (method, scope["path"], status), None, extra=extra
         )
