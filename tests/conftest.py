@@ -7,7 +7,7 @@ the reference data; each test then runs inside a transaction that is rolled back
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -153,11 +153,12 @@ def service_apps(settings, db) -> dict:
 
 
 @pytest.fixture
-def upstream_apps(service_apps, local_services) -> Iterator[dict[str, ASGIApp]]:
+async def upstream_apps(service_apps, local_services) -> AsyncIterator[dict[str, ASGIApp]]:
     """What the gateway's calls to each service reach over 127.0.0.1 in this test: the in-process service apps,
     unless the test puts a stand-in in their place."""
     local_services.apps.update(service_apps)
     yield local_services.apps
+    await local_services.settled()  # nothing the apps still run outlives the test's database
     local_services.apps.clear()
 
 

@@ -133,6 +133,7 @@ async def live(engine, settings, local_services):
         ) as client,
     ):
         yield Live(client, db, settings)
+    await local_services.settled()  # nothing the apps still run outlives the test's rows
     local_services.apps.clear()
     async with db.sessionmaker() as session:
         for table in MYNAPOINT_TABLES:
