@@ -5,7 +5,7 @@
 
 Builds a throwaway SQLite database, and a throwaway database on the PostgreSQL server when one answers, each
 migrated, with one provider and one fixed program. The gateway and the mynapoint service run in this process
-(httpx's ASGI transport, as the tests run them), so the figure is the request's own work: parsing, validating
+(the service on a local socket, as the tests run them), so the figure is the request's own work: parsing, validating
 and hashing every row, and writing the roster. Each run uploads `--rows` new residents as JSON and then as CSV,
 and once more the same CSV (every row an update); the report is the median wall time of each and its rows/s,
 and the CPU this process spent (rows per CPU second: the figure that a machine shared with other load does not
@@ -38,6 +38,7 @@ from common.db import Database, run_in_session  # noqa: E402
 from common.migrations import upgrade  # noqa: E402
 from common.reference_data import load_reference_data  # noqa: E402
 from common.settings import Settings  # noqa: E402
+from gateway.local_services import LocalServices  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "roster.json"
 MUNICIPALITY = "012092"
@@ -98,10 +99,12 @@ async def measure(database_url: str, rows: int, runs: int) -> dict:
     )
     db = Database.from_url(database_url)
     service = mynapoint_app(settings=settings, db=db)
-    gateway = gateway_app(settings=settings, db=db, transports={"mynapoint": httpx.ASGITransport(app=service)})
+    served = LocalServices(["mynapoint"], {"mynapoint": service})
+    gateway = gateway_app(settings=served.settings(settings), db=db)
     figures: dict[str, list[tuple[float, float]]] = {"json_insert": [], "csv_insert": [], "csv_update": []}
     try:
         async with (
+            served,
             LifespanManager(service),
             LifespanManager(gateway),
             httpx.AsyncClient(

@@ -68,17 +68,20 @@ class GatewayApp(FastAPI):
 
 
 class ProxiedPath:
-    """`handle` (the proxy: a request in, a response out) behind the front door's layers; `route`, the proxy's
+    """`handle` (the proxy: a request's scope in, a response out) behind the front door's layers; `route`, the proxy's
     catch-all route, is named in the scope for metrics and logs, as the router would have."""
 
     def __init__(
-        self, app: FastAPI, route: Route, handle: Callable[[Request], Awaitable[Response]], settings: Settings
+        self, app: FastAPI, route: Route, handle: Callable[[Scope, Receive], Awaitable[Response]], settings: Settings
     ):
         self.app = app
         self.route = route
         self.handle = handle
+        # A failure once the response is under way: the same logged 500 as everywhere (common/errors.py).
         self.stack = ObservabilityMiddleware(
-            front_door(self._proxy, settings), service="gateway", on_response_start=add_security_headers
+            front_door(UnhandledErrorMiddleware(self._proxy), settings),
+            service="gateway",
+            on_response_start=add_security_headers,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,13 +89,11 @@ class ProxiedPath:
         await self.stack(scope, receive, send)
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
         try:
-            response = await self.handle(request)
+            response = await self.handle(scope, receive)
         except Exception as exc:
-            response = await self._error_response(request, exc)
-        # A failure once the response is under way: the same logged 500 as everywhere (common/errors.py).
-        await UnhandledErrorMiddleware(response)(scope, receive, send)
+            response = await self._error_response(Request(scope, receive), exc)
+        await response(scope, receive, send)
 
     async def _error_response(self, request: Request, exc: Exception) -> Response:
         """What the app's exception handler for this error answers; a logged 500 when none takes it."""

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Literal
 
 import fastapi_offline
-import httpx
 from fastapi import Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
+from starlette.datastructures import State
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -35,6 +35,7 @@ from common.logging import stamp_request_ids
 from common.metrics import RATE_LIMITED, metrics_router
 from common.observability import ObservabilityMiddleware, fastapi_telemetry
 from common.openapi import error_responses, operation_ids
+from common.requestid import current_request_id
 from common.settings import Settings, get_settings
 from gateway.console import mount_console
 from gateway.front import PROXY_METHODS, GatewayApp, ProxiedPath, front_door
@@ -42,16 +43,9 @@ from gateway.identity import identity_router
 from gateway.keystore import KeyStore, SessionKeyStore, open_key_store
 from gateway.middleware import add_security_headers
 from gateway.openapi import MergedDocument, ServiceDocumentUnavailable
-from gateway.proxy import (
-    IdentitySigner,
-    build_clients,
-    build_transports,
-    forward,
-    route_setting,
-    upstream_for,
-    upstream_urls,
-)
+from gateway.proxy import Forwarded, IdentitySigner, Timeouts, first_segment, forward, upstream_for
 from gateway.ratelimit import Clock, Decision, RateLimiter
+from gateway.upstreams import CALL_ERRORS, Upstream, build_upstreams, close_upstreams, open_upstreams
 
 log = logging.getLogger("chiiki.gateway")
 # Swagger UI's files from an installed package: /docs works with no internet.
@@ -72,12 +66,11 @@ def create_app(
     *,
     settings: Settings | None = None,
     db: Database | None = None,
-    transports: dict[str, httpx.AsyncBaseTransport] | None = None,
     rate_limit_clock: Clock | None = None,
     key_store: KeyStore | None = None,
 ) -> GatewayApp:
-    """The gateway. Tests pass `db` (keys are then read through its sessions), in-process `transports` to the
-    service apps, a fake clock, or a `key_store`."""
+    """The gateway, calling the services at the settings' URLs. Tests pass `db` (keys are then read through its
+    sessions), a fake clock, or a `key_store`."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -88,10 +81,9 @@ def create_app(
         app.state.keys = key_store or (
             await open_key_store(settings.database_url) if owns_db else SessionKeyStore(app.state.db)
         )
-        app.state.transports = build_transports(settings, transports)
-        app.state.upstreams = build_clients(settings, app.state.transports)
+        open_upstreams(app.state.upstreams)
         yield
-        await asyncio.gather(*(client.aclose() for client in app.state.upstreams.values()))
+        await close_upstreams(app.state.upstreams)
         await app.state.rate_limiter.close()
         await app.state.keys.close()
         if owns_db:
@@ -109,6 +101,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter.from_settings(settings, rate_limit_clock)
+    app.state.upstreams = build_upstreams(settings)
     app.state.openapi = MergedDocument(app.openapi)
     if db is not None:
         app.state.db = db
@@ -157,7 +150,7 @@ def create_app(
         if own.status_code != 200:
             return own
         results = await asyncio.gather(
-            *(_upstream_ready(name, client) for name, client in request.app.state.upstreams.items())
+            *(_upstream_ready(name, upstream) for name, upstream in request.app.state.upstreams.items())
         )
         services = dict(results)
         if any(state != "ready" for state in services.values()):
@@ -167,7 +160,7 @@ def create_app(
 
     # A bare ASGI app, not a FastAPI endpoint: the proxy needs no parameter parsing or dependencies, and
     # FastAPI's per-route handling was a tenth of the gateway's CPU per proxied request.
-    endpoint = ProxyEndpoint(settings)
+    endpoint = ProxyEndpoint(settings, app.state)
     app.include_router(identity_router(endpoint.authenticate))
     mount_console(app)
     route = LabelledRoute("/{path:path}", endpoint, methods=list(PROXY_METHODS), include_in_schema=False)
@@ -200,48 +193,53 @@ class LabelledRoute(Route):
 class ProxyEndpoint:
     """Every path that is not the gateway's own: find the service, check the key and the rate limits, forward."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    def __init__(self, settings: Settings, state: State):
+        self.state = state
         self.signer = IdentitySigner(settings.internal_secret_bytes())
         self.uses = UseRecorder()
-        self.base_urls = {name: httpx.URL(url) for name, url in upstream_urls(settings).items()}
+        self.timeouts = Timeouts.from_settings(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.handle(Request(scope, receive))
+        response = await self.handle(scope, receive)
         await response(scope, receive, send)
 
-    async def authenticate(self, request: Request, *, webhook: bool = False) -> tuple[Principal, Decision]:
+    async def authenticate(self, request: Request) -> tuple[Principal, Decision]:
+        """The key and rate limits checked as for a proxied request (GET /auth/whoami)."""
+        return await self.caller(request.headers.get("authorization"), request.client.host if request.client else None)
+
+    async def caller(
+        self, authorization: str | None, address: str | None, *, webhook: bool = False
+    ) -> tuple[Principal, Decision]:
         """The caller's principal from its key, and the rate limits' decision: a 401 for a bad key (which costs
         the address's tokens: guessing keys is rate-limited), a 429 when a bucket is empty."""
-        state, address = request.app.state, request.client.host if request.client else None
+        state = self.state
         try:
-            principal = await self.uses.authenticate(state.keys, state.db, request.headers.get("authorization"))
+            principal = await self.uses.authenticate(state.keys, state.db, authorization)
         except Unauthorized as exc:
             decision = await _enforce_rate_limit(state.rate_limiter, None, address)
             exc.headers = {**(exc.headers or {}), **decision.headers()}
             raise
         return principal, await _enforce_rate_limit(state.rate_limiter, principal.key_id, address, webhook=webhook)
 
-    async def handle(self, request: Request) -> Response:
-        path, state = request.url.path, request.app.state
-        upstream, segment = upstream_for(path), path.lstrip("/").split("/", 1)[0]
+    async def handle(self, scope: Scope, receive: Receive) -> Response:
+        path = scope["path"]
+        upstream = upstream_for(path)
         if upstream is None:
             # A gateway path of its own (/healthz) asked with another method: this catch-all took it.
-            if methods := allowed_methods(request, skip=request.scope.get("route")):
+            request = Request(scope, receive)
+            if methods := allowed_methods(request, skip=scope.get("route")):
                 return method_not_allowed(request, methods)
             raise ChiikiError(f"no route for {path}", code=ErrorCode.NOT_FOUND)
-        principal, decision = await self.authenticate(request, webhook=segment == "webhooks")
-        request.state.principal = principal
-        seconds = route_setting(
-            request.method, path, self.settings.upstream_timeout_seconds, self.settings.upstream_route_timeouts
+        forwarded = Forwarded(scope)
+        client = scope.get("client")
+        principal, decision = await self.caller(
+            forwarded.authorization, client[0] if client else None, webhook=first_segment(path) == "webhooks"
         )
-        timeout = httpx.Timeout(seconds, connect=self.settings.upstream_connect_timeout_seconds)
-        response = await forward(
-            request, state.transports[upstream], self.base_urls[upstream], upstream, principal, self.signer, timeout
-        )
-        response.raw_headers.extend(
-            (name.lower().encode(), value.encode()) for name, value in decision.headers().items()
-        )
+        scope.setdefault("state", {})["principal"] = principal  # request.state.principal, for the access log
+        forwarded.add([("x-request-id", current_request_id() or "")])
+        forwarded.add(self.signer.headers(principal))
+        response = await forward(scope, receive, self.state.upstreams[upstream], forwarded, self.timeouts)
+        response.raw_headers.extend(decision.raw_headers())
         return response
 
 
@@ -298,9 +296,9 @@ async def _enforce_rate_limit(
     return decision
 
 
-async def _upstream_ready(name: str, client: httpx.AsyncClient) -> tuple[str, str]:
+async def _upstream_ready(name: str, upstream: Upstream) -> tuple[str, str]:
     try:
-        response = await client.get("/readyz")
-    except httpx.HTTPError as exc:
+        status = await upstream.get_status("/readyz")
+    except CALL_ERRORS as exc:
         return name, f"unreachable: {type(exc).__name__}"
-    return name, "ready" if response.status_code == 200 else f"status {response.status_code}"
+    return name, "ready" if status == 200 else f"status {status}"

@@ -1,7 +1,6 @@
 """What the front door adds to every exchange: security headers and a cap on request bodies."""
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.error_codes import ErrorCode
 from common.errors import error_response
@@ -30,18 +29,37 @@ CONSOLE_CSP = (
 CONSOLE_PATH = "/console"
 
 
-def add_security_headers(scope: Scope, message: Message) -> None:
-    """The front door's headers on a response's start message (ObservabilityMiddleware's start hook)."""
-    headers = MutableHeaders(scope=message)
-    for name, value in API_SECURITY_HEADERS.items():
-        headers[name] = value
-    path = scope["path"]
+RawHeaders = list[tuple[bytes, bytes]]
+SECURITY_HEADERS: RawHeaders = [(name.encode(), value.encode()) for name, value in API_SECURITY_HEADERS.items()]
+
+
+def _with_csp(policy: str) -> RawHeaders:
+    return [(name, policy.encode() if name == b"content-security-policy" else value) for name, value in SECURITY_HEADERS]
+
+
+DOCS_SECURITY_HEADERS = _with_csp(DOCS_CSP)
+CONSOLE_SECURITY_HEADERS = _with_csp(CONSOLE_CSP)
+SECURITY_HEADER_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
+NO_STORE = (b"cache-control", b"no-store")
+
+
+def _security_headers(path: str) -> RawHeaders:
     if path.startswith(DOCS_PATHS):
-        headers["content-security-policy"] = DOCS_CSP
-    elif path == CONSOLE_PATH or path.startswith(f"{CONSOLE_PATH}/"):
-        headers["content-security-policy"] = CONSOLE_CSP
-    if "cache-control" not in headers:
-        headers["cache-control"] = "no-store"
+        return DOCS_SECURITY_HEADERS
+    if path == CONSOLE_PATH or path.startswith(f"{CONSOLE_PATH}/"):
+        return CONSOLE_SECURITY_HEADERS
+    return SECURITY_HEADERS
+
+
+def add_security_headers(scope: Scope, headers: RawHeaders) -> None:
+    """The front door's headers, in place of any the app set, on a response's headers (ObservabilityMiddleware's
+    start hook); and no-store unless the app set its own cache-control."""
+    kept = [pair for pair in headers if pair[0] not in SECURITY_HEADER_NAMES]
+    cached = any(name == b"cache-control" for name, _ in kept)
+    kept += _security_headers(scope["path"])
+    if not cached:
+        kept.append(NO_STORE)
+    headers[:] = kept
 
 
 class BodySizeLimitMiddleware:

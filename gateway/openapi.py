@@ -10,8 +10,6 @@ import json
 import time
 from collections.abc import Callable
 
-import httpx
-
 from common.error_codes import ErrorCode
 from common.openapi import (
     Document,
@@ -23,6 +21,7 @@ from common.openapi import (
     set_error_responses,
 )
 from gateway.proxy import upstream_for
+from gateway.upstreams import CALL_ERRORS, Upstream
 
 CACHE_SECONDS = 60
 SECURITY_SCHEMES = {
@@ -66,17 +65,15 @@ class ServiceDocumentUnavailable(Exception):
     pass
 
 
-async def fetch_service_documents(upstreams: dict[str, httpx.AsyncClient]) -> dict[str, Document]:
-    async def fetch(name: str, client: httpx.AsyncClient) -> tuple[str, Document]:
+async def fetch_service_documents(upstreams: dict[str, Upstream]) -> dict[str, Document]:
+    async def fetch(name: str, upstream: Upstream) -> tuple[str, Document]:
         try:
-            response = await client.get("/openapi.json")
-            response.raise_for_status()
-            document: Document = response.json()
+            document: Document = await upstream.get_json("/openapi.json")
             return name, document
-        except (httpx.HTTPError, ValueError) as exc:
+        except (*CALL_ERRORS, ValueError) as exc:
             raise ServiceDocumentUnavailable(f"the {name} service's API description is unavailable") from exc
 
-    return dict(await asyncio.gather(*(fetch(name, client) for name, client in upstreams.items())))
+    return dict(await asyncio.gather(*(fetch(name, upstream) for name, upstream in upstreams.items())))
 
 
 def _rename_schema(document: Document, old: str, new: str) -> Document:
@@ -127,7 +124,7 @@ class MergedDocument:
         self._document: Document | None = None
         self._built_at = 0.0
 
-    async def get(self, upstreams: dict[str, httpx.AsyncClient]) -> Document:
+    async def get(self, upstreams: dict[str, Upstream]) -> Document:
         if self._document is None or self.clock() - self._built_at > CACHE_SECONDS:
             services = await fetch_service_documents(upstreams)
             self._document = merge_documents(self.gateway_document_factory(), services)

@@ -1,20 +1,16 @@
-"""Reverse proxy to the services: one shared httpx transport per upstream, called directly.
+"""Reverse proxy to the services over aiohttp's client (gateway/upstreams.py), from the ASGI scope as it came.
 
-httpx keeps the API (tests hand in transports to in-process service apps); the deployed transport is
-aiohttp's (httpx-aiohttp), which proxies about twice the requests per second of httpx's default transport
-under 50 connections (bench/results/gateway_transport.md). The proxy calls the transport itself rather than
-an httpx client: the client's cookie, redirect and auth layers do nothing for a proxy but cost CPU on every
-request. Request and response bodies stream through.
+The caller's headers are forwarded in one pass over the scope's, less the hop-by-hop ones and what only the
+gateway may say (identity, request id, forwarding chain); request and response bodies stream through.
 Only a GET or HEAD that could not connect is retried (once): nothing else is, because a POST that may
 have reached a service (a grant, a payment, a settlement) must never be sent twice.
 """
 
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -23,8 +19,8 @@ from common.auth import IDENTITY_HEADERS, Principal, sign_principal
 from common.error_codes import ErrorCode
 from common.errors import error_response
 from common.metrics import UPSTREAM_ERRORS
-from common.requestid import current_request_id
 from common.settings import Settings
+from gateway.upstreams import Upstream
 
 # Which service answers which first path segment.
 ROUTES = {"subsidy": "subsidy", "matching": "matching", "mynapoint": "mynapoint", "webhooks": "mynapoint"}
@@ -49,36 +45,18 @@ DROPPED_REQUEST_HEADERS = frozenset(
     name.encode() for name in HOP_BY_HOP | {"authorization", "x-request-id", "x-forwarded-for", *IDENTITY_HEADERS}
 )
 RETRIED_METHODS = frozenset({"GET", "HEAD"})
+# A path or query a URL may carry as it is: printable ASCII, already percent-encoded.
+URL_PART = re.compile(rb"[!-~]*")
+# What aiohttp refuses in a header value (it would be a header injection); the server let it through.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def upstream_urls(settings: Settings) -> dict[str, str]:
-    return {"subsidy": settings.subsidy_url, "matching": settings.matching_url, "mynapoint": settings.mynapoint_url}
-
-
-def build_transports(
-    settings: Settings, given: dict[str, httpx.AsyncBaseTransport] | None = None
-) -> dict[str, httpx.AsyncBaseTransport]:
-    limits = httpx.Limits(
-        max_connections=settings.upstream_max_connections, max_keepalive_connections=settings.upstream_max_connections
-    )
-    given = given or {}
-    return {
-        name: given.get(name) or AiohttpTransport(limits=limits, trust_env=False) for name in upstream_urls(settings)
-    }
-
-
-def build_clients(settings: Settings, transports: dict[str, httpx.AsyncBaseTransport]) -> dict[str, httpx.AsyncClient]:
-    """Clients for the gateway's own calls (readiness, API documents), on the proxy's transports; closing a
-    client closes its transport."""
-    timeout = httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds)
-    return {
-        name: httpx.AsyncClient(base_url=url, timeout=timeout, transport=transports[name])
-        for name, url in upstream_urls(settings).items()
-    }
+def first_segment(path: str) -> str:
+    return path.lstrip("/").split("/", 1)[0]
 
 
 def upstream_for(path: str) -> str | None:
-    return ROUTES.get(path.lstrip("/").split("/", 1)[0])
+    return ROUTES.get(first_segment(path))
 
 
 class IdentitySigner:
@@ -90,31 +68,61 @@ class IdentitySigner:
     def __init__(self, secret: bytes):
         self.secret = secret
         self._second = 0
-        self._signed: dict[Principal, list[tuple[bytes, bytes]]] = {}
+        self._signed: dict[Principal, list[tuple[str, str]]] = {}
 
-    def headers(self, principal: Principal) -> list[tuple[bytes, bytes]]:
+    def headers(self, principal: Principal) -> list[tuple[str, str]]:
         now = int(time.time())
         if now != self._second or len(self._signed) > self.MAX_PRINCIPALS:
             self._second, self._signed = now, {}
         signed = self._signed.get(principal)
         if signed is None:
-            fields = sign_principal(principal, self.secret, now)
-            signed = [(name.encode(), value.encode()) for name, value in fields.items()]
+            signed = list(sign_principal(principal, self.secret, now).items())
             self._signed[principal] = signed
         return signed
 
 
-def _forward_headers(request: Request, principal: Principal, signer: IdentitySigner) -> list[tuple[bytes, bytes]]:
-    """The caller's headers as the bytes it sent (a value may hold any byte but CR, LF and NUL, which the
-    server already refused), less the dropped ones, plus the forwarding chain, the request id and our signature."""
-    headers = [(name, value) for name, value in request.headers.raw if name not in DROPPED_REQUEST_HEADERS]
-    client = request.client.host if request.client else None
-    chain = ", ".join(hop for hop in (request.headers.get("x-forwarded-for"), client) if hop)
-    if chain:
-        headers.append((b"x-forwarded-for", chain.encode("latin-1")))
-    headers.append((b"x-request-id", (current_request_id() or "").encode()))
-    headers.extend(signer.headers(principal))
-    return headers
+def header_text(value: bytes) -> str:
+    """A header value as the text aiohttp writes back out as UTF-8: the same bytes when they are UTF-8 (or
+    ASCII); otherwise each byte as its ISO-8859-1 character, which is what RFC 9110 lets such a byte mean."""
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+class Forwarded:
+    """What the caller's request headers say that the proxy needs, and the headers that go on to the service."""
+
+    __slots__ = ("authorization", "chunked", "content_length", "headers")
+
+    def __init__(self, scope: Scope):
+        self.authorization: str | None = None
+        self.content_length: bytes | None = None
+        self.chunked = False
+        self.headers: list[tuple[str, str]] = []
+        forwarded_for: str | None = None
+        for name, value in scope["headers"]:
+            if name not in DROPPED_REQUEST_HEADERS:
+                if name == b"content-length":
+                    self.content_length = value
+                self.headers.append((name.decode("latin-1"), header_text(value)))
+            elif name == b"authorization":
+                self.authorization = value.decode("latin-1")
+            elif name == b"x-forwarded-for":
+                forwarded_for = header_text(value)
+            elif name == b"transfer-encoding":
+                self.chunked = True
+        client = scope.get("client")
+        chain = ", ".join(hop for hop in (forwarded_for, client[0] if client else None) if hop)
+        if chain:
+            self.headers.append(("x-forwarded-for", chain))
+
+    def add(self, headers: list[tuple[str, str]]) -> None:
+        self.headers.extend(headers)
+
+    def control_character_in(self) -> str | None:
+        """The name of a forwarded header whose value aiohttp would refuse to write, if any."""
+        return next((name for name, value in self.headers if CONTROL_CHARACTER.search(value)), None)
 
 
 def route_setting(method: str, path: str, default: float, overrides: Mapping[str, float]) -> float:
@@ -132,42 +140,69 @@ def route_setting(method: str, path: str, default: float, overrides: Mapping[str
 BUFFERED_BODY_BYTES = 64 * 1024
 
 
-async def _body(request: Request) -> bytes | AsyncIterator[bytes] | None:
-    if "transfer-encoding" in request.headers:
-        return request.stream()
-    length = request.headers.get("content-length", "0")
-    if length in ("", "0"):
+async def _body(scope: Scope, receive: Receive, forwarded: Forwarded) -> bytes | AsyncIterator[bytes] | None:
+    if forwarded.chunked:
+        return Request(scope, receive).stream()
+    length = forwarded.content_length
+    if not length or length == b"0":
         return None
+    request = Request(scope, receive)
     return await request.body() if int(length) <= BUFFERED_BODY_BYTES else request.stream()
 
 
-def _as_connect_error(exc: httpx.TimeoutException, request: httpx.Request) -> httpx.HTTPError:
-    """The error the transport meant. httpx-aiohttp maps every aiohttp connection error, a refused connection
-    included, to ConnectTimeout (its most general mapping wins over ConnectError); the aiohttp error it chains
-    tells which it was. Only aiohttp's own timeouts are timeouts."""
-    cause = exc.__cause__
-    if isinstance(cause, aiohttp.ServerTimeoutError) or not isinstance(cause, aiohttp.ClientConnectionError):
-        return exc
-    if isinstance(cause, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(str(exc), request=request)
-    return httpx.RemoteProtocolError(str(exc), request=request)  # the service closed the connection
+def _target(scope: Scope) -> str | None:
+    """The path and query as the caller sent them, still percent-encoded (decoding the path first would turn
+    %0B into a raw control character that no URL may carry); None when they are no valid URL."""
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    query: bytes = scope.get("query_string") or b""
+    if not URL_PART.fullmatch(raw_path) or not URL_PART.fullmatch(query):
+        return None
+    return (raw_path + b"?" + query if query else raw_path).decode("ascii")
 
 
-async def _call(transport: httpx.AsyncBaseTransport, upstream_request: httpx.Request) -> httpx.Response:
-    try:
-        return await transport.handle_async_request(upstream_request)
-    except httpx.TimeoutException as exc:
-        raise _as_connect_error(exc, upstream_request) from exc.__cause__
+class Timeouts:
+    """The aiohttp timeouts of a request: the route's own (upstream_route_timeouts) or the default, each
+    waiting for the pool, connecting within the connect timeout, and every read within the route's."""
+
+    def __init__(self, default_seconds: float, connect_seconds: float, overrides: Mapping[str, float]):
+        self.default_seconds, self.connect_seconds, self.overrides = default_seconds, connect_seconds, overrides
+        self._by_seconds: dict[float, aiohttp.ClientTimeout] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Timeouts":
+        default, connect = settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds
+        return cls(default, connect, settings.upstream_route_timeouts)
+
+    def for_route(self, method: str, path: str) -> tuple[float, aiohttp.ClientTimeout]:
+        seconds = self.default_seconds
+        if self.overrides:
+            seconds = route_setting(method, path, seconds, self.overrides)
+        timeout = self._by_seconds.get(seconds)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(connect=seconds, sock_connect=self.connect_seconds, sock_read=seconds)
+            self._by_seconds[seconds] = timeout
+        return seconds, timeout
 
 
-async def _send(transport: httpx.AsyncBaseTransport, upstream_request: httpx.Request, upstream: str) -> httpx.Response:
-    try:
-        return await _call(transport, upstream_request)
-    except httpx.ConnectError:
-        if upstream_request.method not in RETRIED_METHODS:
-            raise
-        UPSTREAM_ERRORS.labels(upstream, "connect_retried").inc()
-        return await _call(transport, upstream_request)
+async def _send(
+    upstream: Upstream,
+    method: str,
+    target: str,
+    forwarded: Forwarded,
+    body: bytes | AsyncIterator[bytes] | None,
+    timeout: aiohttp.ClientTimeout,
+) -> aiohttp.ClientResponse:
+    url = upstream.url(target)
+    for attempt in (1, 2):
+        try:
+            return await upstream.session.request(
+                method, url, headers=forwarded.headers, data=body, timeout=timeout, allow_redirects=False
+            )
+        except aiohttp.ClientConnectorError:
+            if attempt == 2 or method not in RETRIED_METHODS:
+                raise
+            UPSTREAM_ERRORS.labels(upstream.name, "connect_retried").inc()
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 class UpstreamResponse(Response):
@@ -177,66 +212,55 @@ class UpstreamResponse(Response):
     final message rather than a chunk and an empty end.
     """
 
-    def __init__(self, upstream: httpx.Response):
+    def __init__(self, upstream: aiohttp.ClientResponse):
         self.upstream = upstream
-        self.status_code = upstream.status_code
+        self.status_code = upstream.status
         self.background = None
-        self.raw_headers = [
-            (name.lower(), value)
-            for name, value in upstream.headers.raw
-            if name.lower() not in DROPPED_RESPONSE_HEADERS
-        ]
+        headers = ((name.lower(), value) for name, value in upstream.raw_headers)
+        self.raw_headers = [(name, value) for name, value in headers if name not in DROPPED_RESPONSE_HEADERS]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             held = b""
-            async for chunk in self.upstream.aiter_raw():
+            async for chunk in self.upstream.content.iter_any():
                 if held:
                     await send({"type": "http.response.body", "body": held, "more_body": True})
                 held = chunk
             await send({"type": "http.response.body", "body": held, "more_body": False})
         finally:
-            await self.upstream.aclose()
+            self.upstream.release()
 
 
 async def forward(
-    request: Request,
-    transport: httpx.AsyncBaseTransport,
-    base_url: httpx.URL,
-    upstream: str,
-    principal: Principal,
-    signer: IdentitySigner,
-    timeout: httpx.Timeout,
+    scope: Scope,
+    receive: Receive,
+    upstream: Upstream,
+    forwarded: Forwarded,
+    timeouts: Timeouts,
 ) -> Response:
-    # The path as the caller sent it, still percent-encoded: decoding it first would turn %0B into a raw
-    # control character that no URL may carry.
-    raw_path = request.scope.get("raw_path") or request.url.path.encode()
-    query = request.scope.get("query_string") or b""
-    try:
-        # Under the service URL's own path, if it has one (a service published at http://host/chiiki/).
-        path = base_url.raw_path.rstrip(b"/") + raw_path
-        url = base_url.copy_with(raw_path=path + b"?" + query if query else path)
-    except httpx.InvalidURL:
+    """The service's answer to this request, or the error body of a call that failed."""
+    target = _target(scope)
+    if target is None:
         return error_response(ErrorCode.BAD_REQUEST, "the request URL is not valid")
-    upstream_request = httpx.Request(
-        request.method,
-        url,
-        headers=_forward_headers(request, principal, signer),
-        content=await _body(request),
-        extensions={"timeout": timeout.as_dict()},
-    )
+    method = scope["method"]
+    seconds, timeout = timeouts.for_route(method, scope["path"])
     try:
-        upstream_response = await _send(transport, upstream_request, upstream)
-    except httpx.TimeoutException:
-        UPSTREAM_ERRORS.labels(upstream, "timeout").inc()
+        answer = await _send(upstream, method, target, forwarded, await _body(scope, receive, forwarded), timeout)
+    except TimeoutError:
+        UPSTREAM_ERRORS.labels(upstream.name, "timeout").inc()
         return error_response(
-            ErrorCode.UPSTREAM_TIMEOUT, f"the {upstream} service did not answer within {timeout.read:g} s"
+            ErrorCode.UPSTREAM_TIMEOUT, f"the {upstream.name} service did not answer within {seconds:g} s"
         )
-    except httpx.ConnectError:
-        UPSTREAM_ERRORS.labels(upstream, "connect_error").inc()
-        return error_response(ErrorCode.UPSTREAM_UNAVAILABLE, f"the {upstream} service is unreachable")
-    except httpx.HTTPError:
-        UPSTREAM_ERRORS.labels(upstream, "unreachable").inc()
-        return error_response(ErrorCode.UPSTREAM_UNAVAILABLE, f"the {upstream} service is unreachable")
-    return UpstreamResponse(upstream_response)
+    except aiohttp.ClientConnectorError:
+        UPSTREAM_ERRORS.labels(upstream.name, "connect_error").inc()
+        return error_response(ErrorCode.UPSTREAM_UNAVAILABLE, f"the {upstream.name} service is unreachable")
+    except aiohttp.ClientError:
+        UPSTREAM_ERRORS.labels(upstream.name, "unreachable").inc()
+        return error_response(ErrorCode.UPSTREAM_UNAVAILABLE, f"the {upstream.name} service is unreachable")
+    except ValueError:
+        # aiohttp writes no header with a control character in it; say which one, as the caller sent it.
+        if (name := forwarded.control_character_in()) is None:
+            raise
+        return error_response(ErrorCode.BAD_REQUEST, f"the {name} header holds a control character", field=name)
+    return UpstreamResponse(answer)

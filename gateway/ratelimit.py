@@ -48,6 +48,10 @@ class Decision:
         }
         return fields if self.allowed else fields | {"Retry-After": str(self.retry_after_seconds)}
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The same fields as a response's raw ASGI headers."""
+        return [(name.lower().encode(), value.encode()) for name, value in self.headers().items()]
+
 
 UNLIMITED = Decision(True)
 

@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import uvicorn
 
 from common.auth import create_api_key
@@ -27,6 +26,7 @@ from common.db import Database
 from common.migrations import upgrade
 from common.reference_data import load_reference_data
 from common.settings import Settings
+from gateway.local_services import LocalServices
 from gateway.main import create_app as gateway_app
 from services.matching.main import create_app as matching_app
 from services.mynapoint.main import create_app as mynapoint_app
@@ -37,7 +37,7 @@ SERVICES = {"subsidy": subsidy_app, "matching": matching_app, "mynapoint": mynap
 
 
 class LiveSuite:
-    """The gateway in front of in-process service apps, served by uvicorn on one event loop in a thread, like
+    """The gateway in front of in-process service apps, each served by uvicorn on one event loop in a thread, like
     `chiiki serve`; on entry the database is migrated and given the reference data and an ops key. The fuzz test
     (tests/gateway/test_fuzz.py) runs its suite with this too."""
 
@@ -64,13 +64,13 @@ class LiveSuite:
             await load_reference_data(session)
             _, self.ops_key = await create_api_key(session, "ops", label="live-suite")
             await session.commit()
-        transports: dict[str, httpx.AsyncBaseTransport] = {
-            name: httpx.ASGITransport(app=build(settings=self.settings, db=db)) for name, build in SERVICES.items()
-        }
-        app = gateway_app(settings=self.settings, db=db, transports=transports)
+        apps = {name: build(settings=self.settings, db=db) for name, build in SERVICES.items()}
+        services = LocalServices(SERVICES, apps)
+        app = gateway_app(settings=services.settings(self.settings), db=db)
         self.server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
         try:
-            await self.server.serve(sockets=[self.socket])
+            async with services:
+                await self.server.serve(sockets=[self.socket])
         finally:
             await db.dispose()
 

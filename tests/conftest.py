@@ -15,14 +15,17 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.types import ASGIApp
 
 from common.db import Database, create_engine
 from common.migrations import upgrade
 from common.reference_data import load_reference_data
 from common.settings import Settings
+from gateway.local_services import LocalServices
 from tests.harness import (
     BACKENDS,
     POSTGRES_URL,
+    SERVICE_NAMES,
     TEST_SECRET,
     bearer,  # noqa: F401 -- tests/mynapoint and tests/subsidy still import it from here
     create_postgres_database,
@@ -115,9 +118,17 @@ async def session(db) -> AsyncIterator[AsyncSession]:
 # --- the suite in-process: gateway → services, all on the test database ---------------------------
 
 
+@pytest.fixture(scope="session")
+async def local_services() -> AsyncIterator[LocalServices]:
+    """A server on 127.0.0.1 for each service, in this run's event loop; each test puts in the apps it serves."""
+    async with LocalServices(SERVICE_NAMES) as served:
+        yield served
+
+
 @pytest.fixture
-def settings(database_url, tmp_path) -> Settings:
-    return Settings(
+def settings(database_url, tmp_path, local_services) -> Settings:
+    """The test settings; a gateway built with them calls the local services' servers."""
+    base = Settings(
         env="test",
         database_url=database_url,
         internal_secret=TEST_SECRET,
@@ -125,6 +136,7 @@ def settings(database_url, tmp_path) -> Settings:
         log_json=False,
         upstream_timeout_seconds=5.0,
     )
+    return local_services.settings(base)
 
 
 @pytest.fixture
@@ -141,15 +153,20 @@ def service_apps(settings, db) -> dict:
 
 
 @pytest.fixture
-def upstream_transports(service_apps) -> dict[str, httpx.AsyncBaseTransport]:
-    return {name: httpx.ASGITransport(app=app) for name, app in service_apps.items()}
+async def upstream_apps(service_apps, local_services) -> AsyncIterator[dict[str, ASGIApp]]:
+    """What the gateway's calls to each service reach over 127.0.0.1 in this test: the in-process service apps,
+    unless the test puts a stand-in in their place."""
+    local_services.apps.update(service_apps)
+    yield local_services.apps
+    await local_services.settled()  # nothing the apps still run outlives the test's database
+    local_services.apps.clear()
 
 
 @pytest.fixture
-async def gateway_app(settings, db, upstream_transports):
+async def gateway_app(settings, db, upstream_apps):
     from gateway.main import create_app
 
-    app = create_app(settings=settings, db=db, transports=upstream_transports)
+    app = create_app(settings=settings, db=db)
     async with LifespanManager(app):
         yield app
 

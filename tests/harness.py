@@ -3,9 +3,11 @@ suite, fresh PostgreSQL databases, and API keys. Fixtures are in tests/conftest.
 
 import os
 import secrets
+import socket
 import uuid
 
 import psycopg
+from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
 
 from common.auth import create_api_key
@@ -46,3 +48,16 @@ async def make_key(db: Database, role: str, **binding: str) -> str:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def closed_url() -> str:
+    """The URL of a port on 127.0.0.1 that nothing listens on: a connection to it is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def upstream_errors(upstream: str, kind: str) -> float:
+    """The gateway's count of failed calls to `upstream` of this kind, in this process so far."""
+    labels = {"upstream": upstream, "kind": kind}
+    return REGISTRY.get_sample_value("chiiki_gateway_upstream_errors_total", labels) or 0.0

@@ -16,7 +16,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def gateway_with(settings, db, upstream_transports, clock) -> Callable:
+def gateway_with(settings, db, upstream_apps, clock) -> Callable:
     """`async with gateway_with(rate_limit_key_burst=2) as client:` — a client to a gateway with those settings."""
     from gateway.main import create_app
 
@@ -25,7 +25,6 @@ def gateway_with(settings, db, upstream_transports, clock) -> Callable:
         app = create_app(
             settings=settings.model_copy(update=overrides),
             db=db,
-            transports=upstream_transports,
             rate_limit_clock=clock,
         )
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test")

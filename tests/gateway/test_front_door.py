@@ -1,13 +1,17 @@
 """What the gateway adds: body cap, CORS, security headers, docs offline, one OpenAPI document, metrics,
 per-route timeouts and the retry rule."""
 
+import asyncio
+
+import aiohttp
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from yarl import URL
 
 from common.metrics import Gauge, on_scrape
 from gateway.proxy import route_setting
-from tests.harness import bearer
+from tests.harness import bearer, closed_url
 
 YUBARI = "/subsidy/municipalities/012092"
 ORIGIN = "https://app.example.jp"
@@ -121,12 +125,8 @@ async def test_one_openapi_document_merges_every_service(client, service_apps):
     assert "429" in operation["responses"]
 
 
-async def test_openapi_is_503_when_a_service_is_down(gateway_with, upstream_transports):
-    def unreachable(request):
-        raise httpx.ConnectError("refused", request=request)
-
-    upstream_transports["matching"] = httpx.MockTransport(unreachable)
-    async with gateway_with() as client:
+async def test_openapi_is_503_when_a_service_is_down(gateway_with):
+    async with gateway_with(matching_url=closed_url()) as client:
         response = await client.get("/openapi.json")
         assert response.status_code == 503 and "matching" in response.json()["error"]["message"]
 
@@ -138,7 +138,7 @@ def samples(text: str, name: str) -> list:
     return [s for family in text_string_to_metric_families(text) for s in family.samples if s.name == name]
 
 
-async def test_gateway_and_services_expose_prometheus_metrics(client, app_key, upstream_transports):
+async def test_gateway_and_services_expose_prometheus_metrics(client, app_key, settings):
     await client.get(YUBARI, headers=bearer(app_key))
     gateway = await client.get("/metrics")
     assert gateway.status_code == 200 and gateway.headers["content-type"].startswith("text/plain")
@@ -146,7 +146,7 @@ async def test_gateway_and_services_expose_prometheus_metrics(client, app_key, u
     assert ("gateway", "/subsidy/…") in counted
     assert ("subsidy", "/subsidy/municipalities/{code}") in counted  # route templates, not raw ids
     assert samples(gateway.text, "chiiki_http_request_duration_seconds_bucket")
-    async with httpx.AsyncClient(transport=upstream_transports["subsidy"], base_url="http://subsidy") as service:
+    async with httpx.AsyncClient(base_url=settings.subsidy_url) as service:
         assert (await service.get("/metrics")).status_code == 200  # open for the scraper, no gateway signature
 
 
@@ -177,18 +177,20 @@ def test_route_settings_pick_the_longest_matching_prefix():
 
 
 @pytest.fixture
-def flaky_subsidy(upstream_transports):
-    """The subsidy service behind a link whose first connection attempt fails."""
-    real, calls = upstream_transports["subsidy"], []
+def flaky_subsidy(settings, monkeypatch):
+    """The subsidy service behind a link whose first connection attempt fails: aiohttp's connector raises what it
+    raises for a refused connection, once."""
+    subsidy_port, calls = URL(settings.subsidy_url).port, []
+    connect = aiohttp.TCPConnector.connect
 
-    class FirstConnectFails(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request):
+    async def first_connect_fails(connector, request, *args, **kwargs):
+        if request.url.port == subsidy_port:
             calls.append(request.method)
             if len(calls) == 1:
-                raise httpx.ConnectError("refused", request=request)
-            return await real.handle_async_request(request)
+                raise aiohttp.ClientConnectorError(request.connection_key, ConnectionRefusedError(111, "refused"))
+        return await connect(connector, request, *args, **kwargs)
 
-    upstream_transports["subsidy"] = FirstConnectFails()
+    monkeypatch.setattr(aiohttp.TCPConnector, "connect", first_connect_fails)
     return calls
 
 
@@ -205,14 +207,14 @@ async def test_a_post_is_never_retried(gateway_with, app_key, flaky_subsidy):
     assert flaky_subsidy == ["POST"]
 
 
-async def test_a_slow_route_times_out_with_504(gateway_with, app_key, upstream_transports):
-    def slow(request):
-        raise httpx.ReadTimeout("slow", request=request)
+async def test_a_slow_route_times_out_with_504(gateway_with, app_key, upstream_apps):
+    async def slow(scope, receive, send):
+        await asyncio.sleep(1)
 
-    upstream_transports["subsidy"] = httpx.MockTransport(slow)
-    async with gateway_with(upstream_route_timeouts={"GET /subsidy/municipalities": 2.5}) as client:
+    upstream_apps["subsidy"] = slow
+    async with gateway_with(upstream_route_timeouts={"GET /subsidy/municipalities": 0.25}) as client:
         response = await client.get(YUBARI, headers=bearer(app_key))
-    assert response.status_code == 504 and "2.5 s" in response.json()["error"]["message"]
+    assert response.status_code == 504 and "0.25 s" in response.json()["error"]["message"]
 
 
 async def test_an_encoded_control_character_in_the_path_is_a_4xx_not_a_500(client, app_key):

@@ -1,5 +1,6 @@
 """Requests through the gateway to the in-process services: what a front-end app, provider or ops sees."""
 
+import asyncio
 import logging
 
 import httpx
@@ -8,7 +9,8 @@ from asgi_lifespan import LifespanManager
 
 from common.auth import verify_principal
 from common.codes import check_digit
-from tests.harness import TEST_SECRET, bearer, make_key
+from gateway.main import create_app
+from tests.harness import TEST_SECRET, bearer, closed_url, make_key, upstream_errors
 
 YUBARI = "/subsidy/municipalities/012092"
 PROTECTED = "/matching/fields"  # any key; the reference data (YUBARI) is open to everyone
@@ -139,6 +141,7 @@ class Recorder:
 
     def __init__(self):
         self.requests: list[dict] = []
+        self.set_cookie: bytes | None = None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -163,26 +166,24 @@ class Recorder:
             {
                 "type": "http.response.start",
                 "status": 201,
-                "headers": [(b"content-type", b"text/plain"), (b"x-upstream", b"yes")],
+                "headers": [(b"content-type", b"text/plain"), (b"x-upstream", b"yes")]
+                + ([(b"set-cookie", self.set_cookie)] if self.set_cookie else []),
             }
         )
         await send({"type": "http.response.body", "body": str(len(body)).encode()})
 
 
-class FailingTransport(httpx.AsyncBaseTransport):
-    def __init__(self, error: Exception):
-        self.error = error
+class Stalling:
+    """A stand-in upstream that takes a second to answer, and counts the requests that reached it."""
+
+    def __init__(self):
         self.calls = 0
 
-    async def handle_async_request(self, request):
+    async def __call__(self, scope, receive, send):
         self.calls += 1
-        raise self.error
-
-
-async def _gateway_with(settings, db, transports):
-    from gateway.main import create_app
-
-    return create_app(settings=settings, db=db, transports=transports)
+        await asyncio.sleep(1)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"late"})
 
 
 async def _call(app, method, path, **kwargs):
@@ -193,12 +194,11 @@ async def _call(app, method, path, **kwargs):
         return await client.request(method, path, **kwargs)
 
 
-async def test_bodies_headers_and_identity_reach_the_upstream(settings, db, app_key):
-    recorder = Recorder()
-    app = await _gateway_with(settings, db, {"mynapoint": httpx.ASGITransport(app=recorder)})
+async def test_bodies_headers_and_identity_reach_the_upstream(settings, db, app_key, upstream_apps):
+    recorder = upstream_apps["mynapoint"] = Recorder()
     body = b"x" * 300_000
     response = await _call(
-        app,
+        create_app(settings=settings, db=db),
         "POST",
         "/webhooks/providers/prov_1?x=1",
         content=body,
@@ -219,28 +219,52 @@ async def test_bodies_headers_and_identity_reach_the_upstream(settings, db, app_
     assert principal.role == "app"
 
 
-@pytest.mark.parametrize(
-    "error,status,code",
-    [
-        (httpx.ConnectError("refused"), 502, "upstream_unavailable"),
-        (httpx.ReadTimeout("slow"), 504, "upstream_timeout"),
-    ],
-)
-async def test_upstream_failure_is_an_error_body_and_a_post_is_not_retried(settings, db, error, status, code):
-    transport = FailingTransport(error)
-    app = await _gateway_with(settings, db, {"subsidy": transport})
-    response = await _call(app, "POST", "/subsidy/programs/local10000/calculate", json={"fiscal_year": 2023})
-    assert response.status_code == status
-    assert response.json()["error"]["code"] == code
-    assert transport.calls == 1
+async def test_only_the_callers_headers_reach_the_upstream_and_no_cookie_is_kept(settings, db, upstream_apps):
+    recorder = upstream_apps["subsidy"] = Recorder()
+    recorder.set_cookie = b"session=caller-a"
+    # By name, not address: aiohttp's default cookie jar would keep cookies of a named host only.
+    by_name = settings.model_copy(update={"subsidy_url": settings.subsidy_url.replace("127.0.0.1", "localhost")})
+    app = create_app(settings=by_name, db=db)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,
+    ):
+        first = await client.get("/subsidy/programs", headers={"Accept": "text/plain"})
+        client.cookies.clear()
+        client.headers.clear()  # none of httpx's defaults either
+        await client.get("/subsidy/programs")
+    assert first.headers["set-cookie"] == "session=caller-a"  # handed on to its caller
+    sent_by_us = {b"host", b"x-forwarded-for", b"x-request-id", b"x-chiiki-principal", b"x-chiiki-signature"}
+    first_seen, second_seen = (set(seen["headers"]) - sent_by_us for seen in recorder.requests)
+    assert first_seen == {b"accept", b"accept-encoding", b"user-agent"}  # the caller's (httpx's), none of aiohttp's
+    assert recorder.requests[0]["headers"][b"accept"] == b"text/plain"
+    assert second_seen == set()  # neither the first caller's cookie, kept for the next, nor aiohttp's defaults
 
 
-async def test_gateway_readyz_names_a_service_that_is_down(settings, db, upstream_transports):
-    transports = upstream_transports | {"matching": FailingTransport(httpx.ConnectError("refused"))}
-    app = await _gateway_with(settings, db, transports)
-    response = await _call(app, "GET", "/readyz")
+async def test_upstream_failure_is_an_error_body_and_a_post_is_not_retried(settings, db, upstream_apps):
+    before = upstream_errors("subsidy", "connect_retried")
+    down = settings.model_copy(update={"subsidy_url": closed_url()})
+    response = await _call(create_app(settings=down, db=db), "POST", "/subsidy/programs/local10000/calculate", json={})
+    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_unavailable"
+    assert upstream_errors("subsidy", "connect_retried") == before
+
+
+async def test_an_upstream_too_slow_is_a_504_and_a_post_is_not_retried(settings, db, upstream_apps):
+    stalling = upstream_apps["subsidy"] = Stalling()
+    impatient = settings.model_copy(update={"upstream_timeout_seconds": 0.2})
+    response = await _call(
+        create_app(settings=impatient, db=db), "POST", "/subsidy/programs/local10000/calculate", json={}
+    )
+    assert response.status_code == 504 and response.json()["error"]["code"] == "upstream_timeout"
+    assert "0.2 s" in response.json()["error"]["message"]
+    assert stalling.calls == 1
+
+
+async def test_gateway_readyz_names_a_service_that_is_down(settings, db, upstream_apps):
+    down = settings.model_copy(update={"matching_url": closed_url()})
+    response = await _call(create_app(settings=down, db=db), "GET", "/readyz")
     assert response.status_code == 503
-    assert "matching" in response.json()["error"]["message"]
+    assert "matching (unreachable" in response.json()["error"]["message"]
 
 
 async def test_key_use_is_recorded_through_the_gateway(client, db, app_key):
@@ -251,11 +275,12 @@ async def test_key_use_is_recorded_through_the_gateway(client, db, app_key):
         assert (await session.get(ApiKey, app_key.split("_")[1])).last_used_at is not None
 
 
-async def test_a_service_url_with_a_path_keeps_it_before_the_callers_path(settings, db, app_key):
-    recorder = Recorder()
-    settings = settings.model_copy(update={"subsidy_url": "http://subsidy.internal/chiiki/"})
-    app = await _gateway_with(settings, db, {"subsidy": httpx.ASGITransport(app=recorder)})
-    await _call(app, "GET", "/subsidy/municipalities/012092?limit=5", headers=bearer(app_key))
+async def test_a_service_url_with_a_path_keeps_it_before_the_callers_path(settings, db, app_key, upstream_apps):
+    recorder = upstream_apps["subsidy"] = Recorder()
+    settings = settings.model_copy(update={"subsidy_url": f"{settings.subsidy_url}/chiiki/"})
+    await _call(
+        create_app(settings=settings, db=db), "GET", "/subsidy/municipalities/012092?limit=5", headers=bearer(app_key)
+    )
     assert (recorder.requests[0]["path"], recorder.requests[0]["query"]) == (
         "/chiiki/subsidy/municipalities/012092",
         b"limit=5",

@@ -116,13 +116,13 @@ async def test_a_direct_read_refuses_a_wrong_secret_an_unknown_id_and_an_expired
 
 
 async def test_the_gateway_on_its_own_database_refuses_a_key_revoked_by_another_process(
-    settings, upstream_transports, database_url, committed_key
+    settings, upstream_apps, database_url, committed_key
 ):
     """As deployed: given no Database, the gateway opens its own and reads keys through the direct store."""
     from gateway.main import create_app
 
     key_id, plaintext = committed_key
-    app = create_app(settings=settings, transports=upstream_transports)
+    app = create_app(settings=settings)
     async with (
         LifespanManager(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,
@@ -171,11 +171,11 @@ def chiiki_command(database_url: str, *args: str) -> str:
 
 
 @pytest.fixture
-async def cached_gateway(settings, upstream_transports) -> AsyncIterator[tuple[httpx.AsyncClient, KeyStore]]:
+async def cached_gateway(settings, upstream_apps) -> AsyncIterator[tuple[httpx.AsyncClient, KeyStore]]:
     """The gateway as deployed (its own key store, cache on), listening for key changes before the first request."""
     from gateway.main import create_app
 
-    app = create_app(settings=settings, transports=upstream_transports)
+    app = create_app(settings=settings)
     async with (
         LifespanManager(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client,

@@ -10,6 +10,7 @@ import uvicorn
 
 from common.serve import STOP_GRACE_SECONDS
 from common.settings import Settings
+from gateway.local_services import LocalServices
 from tests.harness import TEST_SECRET
 
 
@@ -26,6 +27,7 @@ def test_in_flight_request_finishes_when_the_gateway_stops(tmp_path):
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b'{"finished": true}'})
 
+    services = LocalServices(["subsidy"], {"subsidy": slow_service})
     settings = Settings(
         env="test",
         database_url=f"sqlite:///{tmp_path / 'g.db'}",
@@ -33,14 +35,19 @@ def test_in_flight_request_finishes_when_the_gateway_stops(tmp_path):
         var_dir=tmp_path,
         log_json=False,
     )
-    app = create_app(settings=settings, transports={"subsidy": httpx.ASGITransport(app=slow_service)})
+    app = create_app(settings=services.settings(settings))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=STOP_GRACE_SECONDS)
     )
-    serving = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+
+    async def serve() -> None:
+        async with services:
+            await server.serve(sockets=[sock])
+
+    serving = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
     serving.start()
     while not server.started:
         time.sleep(0.02)

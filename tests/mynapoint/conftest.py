@@ -104,7 +104,7 @@ class LiveProgram:
 
 
 @pytest.fixture
-async def live(engine, settings):
+async def live(engine, settings, local_services):
     """Gateway and services on the real engine: the production commit path (each request's own COMMIT, the
     committing batches' COMMIT on the driver), not the savepoints of the `db` fixture; and many requests run
     concurrently.
@@ -123,9 +123,9 @@ async def live(engine, settings):
         "matching": matching_app(settings=settings, db=db),
         "mynapoint": mynapoint_app(settings=settings, db=db),
     }
-    gateway = gateway_app(
-        settings=settings, db=db, transports={name: httpx.ASGITransport(app=app) for name, app in apps.items()}
-    )
+    local_services.apps.update(apps)
+    # Hundreds of requests at once on one event loop: each may wait its turn as long as the client would.
+    gateway = gateway_app(settings=settings.model_copy(update={"upstream_timeout_seconds": 120}), db=db)
     async with (
         LifespanManager(gateway),
         httpx.AsyncClient(
@@ -133,6 +133,8 @@ async def live(engine, settings):
         ) as client,
     ):
         yield Live(client, db, settings)
+    await local_services.settled()  # nothing the apps still run outlives the test's rows
+    local_services.apps.clear()
     async with db.sessionmaker() as session:
         for table in MYNAPOINT_TABLES:
             await session.exec(text(f"DELETE FROM {table}"))

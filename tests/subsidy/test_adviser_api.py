@@ -220,7 +220,7 @@ def _expected_gains() -> tuple[int, int]:
     return gains, errors
 
 
-async def test_impact_run_over_every_municipality(client, app_key, db):
+async def test_impact_run_over_every_municipality(client, app_key, db, local_services):
     response = await client.post(
         "/subsidy/impact",
         headers=bearer(app_key),
@@ -234,6 +234,7 @@ async def test_impact_run_over_every_municipality(client, app_key, db):
     assert response.status_code == 202, response.text
     location = response.headers["location"]
     assert location == f"/subsidy/impact/{response.json()['id']}"
+    await local_services.settled()  # the run is the service's background task, after its answer
     job = (await client.get(location, headers=bearer(app_key))).json()
     assert job["status"] == "done" and job["progress"] == {"done": 1794, "total": 1794}
     rows = {row["code"]: row for row in job["result"]["rows"]}

@@ -95,7 +95,7 @@ async def test_a_comparison(client):
     assert result["changed_steps"] and result["difference"]["amount"] > 0
 
 
-async def test_an_impact_run(client, app_key):
+async def test_an_impact_run(client, app_key, local_services):
     started = await answer(
         client,
         "POST",
@@ -104,6 +104,7 @@ async def test_an_impact_run(client, app_key):
         json={"program": "okoshi_obog_network", "fiscal_year": 2023, "inputs": {"startup_cost": 1_500_000}},
     )
     assert_declared(ImpactJob, started)
+    await local_services.settled()  # the run is the service's background task, after its answer
     done = await answer(client, "GET", f"/subsidy/impact/{started['id']}", headers=bearer(app_key))
     assert_declared(ImpactJob, done)
     assert done["status"] == "done" and done["created_at"].endswith("Z")
