@@ -1,0 +1,117 @@
+"""The point-programs page in Chromium: an officer's key sees only its municipality's programs, a roster with one
+bad row shows that row's error, pause and resume, the budget chart, and the settlement table with its CSV."""
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.console.mynapoint_data import apply, credit, onboard_provider, program_with_roster, unique_name
+from tests.harness import bearer
+from tests.mynapoint.builders import MUNICIPALITY, OTHER_MUNICIPALITY
+
+BAD_ROW_CSV = (
+    "myki_id,birth_date,household_with_children\n"
+    "myki-new-0001,1990-04-01,true\n"
+    "myki-new-0002,1990-13-01,true\n"
+    "myki-new-0003,1985-07-07,false\n"
+)
+
+
+def test_an_officer_sees_only_its_own_programs_and_a_bad_roster_rows_error(console, suite):
+    own_key = suite.make_key("municipality", municipality_code=MUNICIPALITY)
+    other_key = suite.make_key("municipality", municipality_code=OTHER_MUNICIPALITY)
+    with suite.api() as api:
+        provider = onboard_provider(api, suite.ops_key)
+        own = program_with_roster(api, own_key, provider, MUNICIPALITY, unique_name("夕張の子育てポイント"))
+        other = program_with_roster(api, other_key, provider, OTHER_MUNICIPALITY, unique_name("千代田のポイント"))
+        expected = api.post(
+            f"/mynapoint/programs/{own['id']}/roster",
+            headers=bearer(own_key) | {"Content-Type": "text/csv"},
+            content=BAD_ROW_CSV,
+        ).json()
+    assert expected["upserted"] == 0 and len(expected["errors"]) == 1
+
+    page = console.open()
+    console.sign_in(own_key)
+    page.get_by_role("link", name="自治体ポイント").click()
+    console.wait_rendered("points")
+    programs = page.get_by_role("table", name="ポイント事業")
+    expect(programs).to_contain_text(own["name"])
+    expect(programs).not_to_contain_text(other["name"])
+    console.capture("programs")
+
+    console.open(f"points?program={other['id']}")
+    expect(page.get_by_role("alert")).to_contain_text(f"no program {other['id']}")
+
+    console.open(f"points?program={own['id']}")
+    page.get_by_label("名簿ファイル（CSV）").set_input_files(
+        {"name": "roster.csv", "mimeType": "text/csv", "buffer": BAD_ROW_CSV.encode()}
+    )
+    page.get_by_role("button", name="登録する").click()
+    errors = page.get_by_role("table", name="行ごとの誤り")
+    (error,) = expected["errors"]
+    expect(errors.locator("tbody tr")).to_have_count(1)
+    cells = errors.locator("tbody tr td")
+    expect(cells.nth(0)).to_have_text(str(error["row"]))
+    expect(cells.nth(1)).to_have_text(error["field"])
+    expect(cells.nth(2)).to_have_text(error["message"])
+    expect(page.get_by_role("alert")).to_contain_text("何も登録していません")
+    console.capture("roster-errors")
+
+
+def test_pause_resume_the_budget_chart_and_the_settlement_with_its_csv(console, suite):
+    muni_key = suite.make_key("municipality", municipality_code=MUNICIPALITY)
+    app_key = suite.make_key("app")
+    with suite.api() as api:
+        provider = onboard_provider(api, suite.ops_key)
+        program = program_with_roster(api, muni_key, provider, MUNICIPALITY, unique_name("商店街ポイント"), 3)
+        grants = [apply(api, app_key, provider, program, f"myki-{n:04d}")["grant"] for n in range(2)]
+        credit(api, provider, grants[0]["id"])
+        program_path = f"/mynapoint/programs/{program['id']}"
+        history = api.get(f"{program_path}/balance-history", headers=bearer(muni_key)).json()["days"]
+        query = {"month": history[-1]["day"][:7], "municipality": MUNICIPALITY}
+        settlement = api.get("/mynapoint/settlements", params=query, headers=bearer(muni_key)).json()["items"]
+        settlement_csv = api.get(
+            "/mynapoint/settlements", params=query, headers=bearer(muni_key) | {"Accept": "text/csv"}
+        ).text
+
+    page = console.open()
+    console.sign_in(muni_key)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    console.open(f"points?program={program['id']}")
+
+    chart = page.locator(".chart")
+    expect(chart.locator("canvas")).to_have_count(1)
+    legend = chart.locator(".u-legend .u-series .u-label")
+    expect(legend).to_have_text(["日付（日本時間）", "予算", "予約済み", "付与済み"])
+    assert chart.locator("canvas").evaluate(
+        """canvas => canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data
+                      .some((value, index) => index % 4 === 3 && value !== 0)"""
+    )
+    (today,) = history
+    page.get_by_text("予算・予約済み・付与済みの推移（日ごと）").click()
+    rows = page.get_by_role("table", name="予算の推移").locator("tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(f"{today['reserved_yen']:,}円")
+
+    line = page.get_by_role("table", name=f"{query['month']}の精算").locator("tbody tr")
+    expect(line).to_have_count(len(settlement))
+    expect(line.first.locator("td").last).to_have_text(f"{settlement[0]['net_yen']:,}円")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="CSVをダウンロード").click()
+    saved = download.value
+    assert saved.suggested_filename == f"settlement-{MUNICIPALITY}-{query['month']}.csv"
+    with open(saved.path(), encoding="utf-8") as csv_file:
+        assert csv_file.read() == settlement_csv
+    console.capture("program")
+
+    page.get_by_role("button", name="一時停止する").click()
+    expect(page.locator("#status-outcome")).to_have_text("状態を「一時停止中」にしました。")
+    with suite.api() as api:
+        assert api.get(program_path, headers=bearer(muni_key)).json()["status"] == "paused"
+    page.get_by_role("button", name="受付を再開する").click()
+    expect(page.locator("#status-outcome")).to_have_text("状態を「受付中」にしました。")
+    with suite.api() as api:
+        assert api.get(program_path, headers=bearer(muni_key)).json()["status"] == "open"
+    assert not any(re.search(r"chk_", url) for url in requested)
