@@ -6,7 +6,7 @@ import uuid
 import httpx
 
 from tests.harness import bearer
-from tests.mynapoint.builders import application, credited, fixed_program, resident, signed
+from tests.mynapoint.builders import application, credited, fixed_program, resident, signed, unlinked
 
 # Nothing listens on port 9 (discard) of 127.0.0.1: the live suite has no delivery worker, so nothing is sent.
 UNREACHABLE_URL = "http://127.0.0.1:9/hook"
@@ -48,4 +48,10 @@ def apply(api: httpx.Client, app_key: str, provider: dict, program: dict, myki: 
 def credit(api: httpx.Client, provider: dict, grant_id: str) -> None:
     """The provider's signed grant.credited: the grant is posted."""
     body, headers = signed(provider["webhook_secret"], credited(grant_id))
+    answered(api.post(f"/webhooks/providers/{provider['id']}", content=body, headers=headers))
+
+
+def unlink(api: httpx.Client, provider: dict, account: str) -> None:
+    """The provider's signed account.unlinked: the resident's applications on that account are unlinked."""
+    body, headers = signed(provider["webhook_secret"], unlinked(account))
     answered(api.post(f"/webhooks/providers/{provider['id']}", content=body, headers=headers))

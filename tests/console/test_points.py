@@ -2,10 +2,12 @@
 bad row shows that row's error, pause and resume, the budget chart, and the settlement table with its CSV."""
 
 import re
+from datetime import datetime, timedelta
 
 from playwright.sync_api import expect
 
-from tests.console.mynapoint_data import apply, credit, onboard_provider, program_with_roster, unique_name
+from common.timeutil import JST
+from tests.console.mynapoint_data import apply, credit, onboard_provider, program_with_roster, unique_name, unlink
 from tests.harness import bearer
 from tests.mynapoint.builders import MUNICIPALITY, OTHER_MUNICIPALITY
 
@@ -115,3 +117,42 @@ def test_pause_resume_the_budget_chart_and_the_settlement_with_its_csv(console, 
     with suite.api() as api:
         assert api.get(program_path, headers=bearer(muni_key)).json()["status"] == "open"
     assert not any(re.search(r"chk_", url) for url in requested)
+
+
+def test_applications_are_filtered_by_status_and_day_and_the_page_has_english_labels(console, suite):
+    muni_key = suite.make_key("municipality", municipality_code=MUNICIPALITY)
+    app_key = suite.make_key("app")
+    with suite.api() as api:
+        provider = onboard_provider(api, suite.ops_key)
+        program = program_with_roster(api, muni_key, provider, MUNICIPALITY, unique_name("見守りポイント"), 2)
+        for n in range(2):
+            apply(api, app_key, provider, program, f"myki-{n:04d}")
+        unlink(api, provider, "acct-myki-0001")
+        (unlinked,) = api.get(
+            f"/mynapoint/programs/{program['id']}/applications",
+            params={"status": "unlinked"},
+            headers=bearer(muni_key),
+        ).json()["items"]
+
+    page = console.open()
+    console.sign_in(muni_key)
+    console.open(f"points?program={program['id']}")
+    applications = page.get_by_role("table", name="申込み").locator("tbody tr")
+    expect(applications).to_have_count(2)
+    page.get_by_label("申込みの状態").select_option("unlinked")
+    page.get_by_role("button", name="絞り込む").click()
+    expect(applications).to_have_count(1)
+    expect(applications.first).to_contain_text(unlinked["id"])
+    expect(applications.first).to_contain_text("連携解除")
+
+    tomorrow = (datetime.now(JST) + timedelta(days=1)).date().isoformat()
+    page.get_by_label("申込日（から）").fill(tomorrow)
+    page.get_by_role("button", name="絞り込む").click()
+    expect(page.get_by_text("条件に合う申込みはありません。")).to_be_visible()
+    assert f"from={tomorrow}" in page.url and "status=unlinked" in page.url
+
+    page.get_by_label("表示言語").select_option("en")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Point programs")
+    expect(page.get_by_text("No application matches.")).to_be_visible()
+    expect(page.get_by_role("button", name="Download CSV")).to_be_visible()
+    console.capture("english")

@@ -4,9 +4,9 @@
 
 import { errorView, get, post } from "../api.js";
 import { field, h, replace, table } from "../dom.js";
+import { dateTime, jstInstant, wideTable } from "../format.js";
 import { addLabels, t } from "../i18n.js";
 import { href } from "../router.js";
-import { dateTime, jstInstant } from "../format.js";
 
 addLabels({
   ja: {
@@ -132,7 +132,7 @@ async function listView({ params, navigate }, refresh) {
     { label: t("deliveries.last"), value: lastAnswer },
     { label: t("deliveries.created"), value: (row) => dateTime(row.created_at) },
   ];
-  section.append(h("div", { class: "table-scroll" }, table(t(`deliveries.status.${status}`), columns, page.items)));
+  section.append(wideTable(t(`deliveries.status.${status}`), columns, page.items));
   if (page.next_cursor) {
     const next = { ...Object.fromEntries(params), cursor: page.next_cursor };
     section.append(h("button", { type: "button", class: "secondary", onclick: () => navigate("deliveries", next) }, t("deliveries.more")));
@@ -198,7 +198,7 @@ function attemptsTable(attempts) {
     { label: t("deliveries.error"), value: (attempt) => attempt.error || "" },
     { label: t("deliveries.latency"), value: (attempt) => attempt.latency_ms, numeric: true },
   ];
-  return h("div", { class: "table-scroll" }, table(t("deliveries.attemptsMade"), columns, attempts));
+  return wideTable(t("deliveries.attemptsMade"), columns, attempts);
 }
 
 // The API answers the delivery that will be sent (a voided grant's redelivery is a new one): show it.

@@ -3,12 +3,12 @@
 // The API decides what the key sees: a municipality key gets its own programs, another's is the API's 404.
 
 import { errorView, get, request } from "../api.js";
-import { h, replace, table } from "../dom.js";
+import { h, replace } from "../dom.js";
+import { dateTime, wideTable, yen } from "../format.js";
 import { addLabels, t } from "../i18n.js";
 import { href } from "../router.js";
 import { applicationsView } from "./points/applications.js";
 import { budgetChart } from "./points/chart.js";
-import { dateTime, yen } from "../format.js";
 import { programPath } from "./points/paths.js";
 import { rosterView } from "./points/roster.js";
 import { settlementView } from "./points/settlement.js";
@@ -107,7 +107,7 @@ async function programList(main, { params, navigate }) {
     { label: t("points.reserved"), value: (program) => yen(program.reserved_yen), numeric: true },
     { label: t("points.posted"), value: (program) => yen(program.posted_yen), numeric: true },
   ];
-  main.append(h("div", { class: "table-scroll" }, table(t("points.programs"), columns, page.items)));
+  main.append(wideTable(t("points.programs"), columns, page.items));
   if (page.next_cursor) {
     main.append(h("button", { type: "button", class: "secondary", onclick: () => navigate("points", { cursor: page.next_cursor }) }, t("points.more")));
   }
@@ -199,7 +199,7 @@ async function budgetSection(program) {
   ];
   section.append(
     budgetChart(history.days),
-    h("details", {}, h("summary", {}, t("points.chartLabel")), h("div", { class: "table-scroll" }, table(t("points.chart"), columns, history.days))),
+    h("details", {}, h("summary", {}, t("points.chartLabel")), wideTable(t("points.chart"), columns, history.days)),
   );
   return section;
 }

@@ -2,9 +2,9 @@
 // parameters (#/points?program=…&status=active&from=2023-06-01), so a filtered list can be linked to.
 
 import { errorView, get } from "../../api.js";
-import { field, h, table } from "../../dom.js";
+import { field, h } from "../../dom.js";
+import { dateTime, jstDayStart, wideTable, yen } from "../../format.js";
 import { addLabels, t } from "../../i18n.js";
-import { dateTime, jstDayStart, yen } from "../../format.js";
 import { programPath } from "./paths.js";
 
 addLabels({
@@ -80,7 +80,7 @@ export async function applicationsView(program, { params, navigate }) {
     { label: t("points.granted"), value: (row) => yen(row.granted_yen), numeric: true },
     { label: t("points.created"), value: (row) => dateTime(row.created_at) },
   ];
-  section.append(h("div", { class: "table-scroll" }, table(t("points.applications"), columns, page.items)));
+  section.append(wideTable(t("points.applications"), columns, page.items));
   if (page.next_cursor) {
     const next = { ...Object.fromEntries(params), cursor: page.next_cursor };
     section.append(h("button", { type: "button", class: "secondary", onclick: () => navigate("points", next) }, t("points.more")));

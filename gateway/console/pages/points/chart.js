@@ -3,8 +3,8 @@
 
 import uPlot from "../../vendor/uPlot.esm.js";
 import { h } from "../../dom.js";
-import { t } from "../../i18n.js";
 import { yen } from "../../format.js";
+import { t } from "../../i18n.js";
 
 const HEIGHT = 280;
 const DAY = 24 * 60 * 60;

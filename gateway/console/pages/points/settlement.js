@@ -2,9 +2,9 @@
 // key in the Authorization header and saved through a Blob link (the key never goes in a URL).
 
 import { errorView, get, request } from "../../api.js";
-import { field, h, replace, table } from "../../dom.js";
+import { field, h, replace } from "../../dom.js";
+import { wideTable, yen } from "../../format.js";
 import { addLabels, t } from "../../i18n.js";
-import { yen } from "../../format.js";
 
 addLabels({
   ja: {
@@ -63,7 +63,7 @@ export async function settlementView(program, { params, navigate }) {
   }
   const outcome = h("div", { "aria-live": "polite" });
   section.append(
-    report.items.length ? h("div", { class: "table-scroll" }, table(t("points.settlementOf", { month: report.month }), columns(), report.items)) : h("p", {}, t("points.noSettlement")),
+    report.items.length ? wideTable(t("points.settlementOf", { month: report.month }), columns(), report.items) : h("p", {}, t("points.noSettlement")),
     h("button", { type: "button", class: "secondary", onclick: () => downloadCsv(query, outcome) }, t("points.csv")),
     outcome,
   );
