@@ -24,7 +24,9 @@ def test_an_officer_sees_only_its_own_programs_and_a_bad_roster_rows_error(conso
     other_key = suite.make_key("municipality", municipality_code=OTHER_MUNICIPALITY)
     with suite.api() as api:
         provider = onboard_provider(api, suite.ops_key)
-        own = program_with_roster(api, own_key, provider, MUNICIPALITY, unique_name("夕張の子育てポイント"))
+        # A name holding markup is shown as the characters it is
+        own_name = unique_name("<script>window.injected = true</script>夕張の<b>子育て</b>ポイント")
+        own = program_with_roster(api, own_key, provider, MUNICIPALITY, own_name)
         other = program_with_roster(api, other_key, provider, OTHER_MUNICIPALITY, unique_name("千代田のポイント"))
         expected = api.post(
             f"/mynapoint/programs/{own['id']}/roster",
@@ -40,6 +42,9 @@ def test_an_officer_sees_only_its_own_programs_and_a_bad_roster_rows_error(conso
     programs = page.get_by_role("table", name="ポイント事業")
     expect(programs).to_contain_text(own["name"])
     expect(programs).not_to_contain_text(other["name"])
+    expect(programs.get_by_role("link", name=own_name)).to_have_text(own_name)
+    assert programs.locator("script, b").count() == 0
+    assert page.evaluate("() => window.injected") is None
     console.capture("programs")
 
     console.open(f"points?program={other['id']}")

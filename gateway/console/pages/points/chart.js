@@ -17,15 +17,20 @@ const SERIES = [
 // A day's balances hold until the next movement: a step after each point.
 const steps = uPlot.paths.stepped({ align: 1 });
 
+// The first to the last day; one day alone with a day either side (uPlot would widen it to years).
+function dayRange(days) {
+  const [first, last] = [days[0], days[days.length - 1]];
+  return first === last ? [first - DAY, last + DAY] : [first, last];
+}
+
 export function budgetChart(days) {
-  const holder = h("div", { class: "chart", role: "img", "aria-label": t("points.chartLabel"), "data-series": SERIES.map((series) => series.key).join(" ") });
+  const holder = h("div", { class: "chart", role: "img", "aria-label": t("points.chartLabel") });
   const data = [days.map((day) => Date.parse(`${day.day}T00:00:00+09:00`) / 1000), ...SERIES.map((series) => days.map((day) => day[series.key]))];
   const options = {
     width: 640,
     height: HEIGHT,
     tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Asia/Tokyo"),
-    // One day alone would stretch the axis over years: show it with a day either side.
-    scales: { x: { time: true, range: (_chart, min, max) => (min === max ? [min - DAY, max + DAY] : [min, max]) } },
+    scales: { x: { time: true, range: () => dayRange(data[0]) } },
     series: [
       { label: t("points.day") },
       ...SERIES.map((series) => ({ label: t(series.label), stroke: series.stroke, width: 2, paths: steps, points: { show: true, size: 6 }, value: (_chart, amount) => (amount === null ? "" : yen(amount)) })),
