@@ -2,11 +2,12 @@
 calls the console makes), with the request bodies of tests/mynapoint/builders.py."""
 
 import uuid
+from dataclasses import dataclass
 
 import httpx
 
 from tests.harness import bearer
-from tests.mynapoint.builders import application, credited, fixed_program, resident, signed, unlinked
+from tests.mynapoint.builders import MUNICIPALITY, application, credited, fixed_program, resident, signed, unlinked
 
 # Nothing listens on port 9 (discard) of 127.0.0.1: the live suite has no delivery worker, so nothing is sent.
 UNREACHABLE_URL = "http://127.0.0.1:9/hook"
@@ -55,3 +56,25 @@ def unlink(api: httpx.Client, provider: dict, account: str) -> None:
     """The provider's signed account.unlinked: the resident's applications on that account are unlinked."""
     body, headers = signed(provider["webhook_secret"], unlinked(account))
     answered(api.post(f"/webhooks/providers/{provider['id']}", content=body, headers=headers))
+
+
+@dataclass
+class OfficerProgram:
+    """A municipality's program with residents who applied: the keys, the provider and the grants reserved."""
+
+    muni_key: str
+    app_key: str
+    provider: dict
+    program: dict
+    grants: list[dict]
+
+
+def officer_program(suite, name: str, applicants: int) -> OfficerProgram:
+    """A program of MUNICIPALITY with `applicants` residents who applied (myki-0000 …), one grant reserved each."""
+    muni_key = suite.make_key("municipality", municipality_code=MUNICIPALITY)
+    app_key = suite.make_key("app")
+    with suite.api() as api:
+        provider = onboard_provider(api, suite.ops_key)
+        program = program_with_roster(api, muni_key, provider, MUNICIPALITY, unique_name(name), applicants)
+        grants = [apply(api, app_key, provider, program, f"myki-{n:04d}")["grant"] for n in range(applicants)]
+    return OfficerProgram(muni_key, app_key, provider, program, grants)

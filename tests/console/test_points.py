@@ -7,7 +7,14 @@ from datetime import datetime, timedelta
 from playwright.sync_api import expect
 
 from common.timeutil import JST
-from tests.console.mynapoint_data import apply, credit, onboard_provider, program_with_roster, unique_name, unlink
+from tests.console.mynapoint_data import (
+    credit,
+    officer_program,
+    onboard_provider,
+    program_with_roster,
+    unique_name,
+    unlink,
+)
 from tests.harness import bearer
 from tests.mynapoint.builders import MUNICIPALITY, OTHER_MUNICIPALITY
 
@@ -67,13 +74,10 @@ def test_an_officer_sees_only_its_own_programs_and_a_bad_roster_rows_error(conso
 
 
 def test_pause_resume_the_budget_chart_and_the_settlement_with_its_csv(console, suite):
-    muni_key = suite.make_key("municipality", municipality_code=MUNICIPALITY)
-    app_key = suite.make_key("app")
+    made = officer_program(suite, "商店街ポイント", 2)
+    muni_key, program = made.muni_key, made.program
     with suite.api() as api:
-        provider = onboard_provider(api, suite.ops_key)
-        program = program_with_roster(api, muni_key, provider, MUNICIPALITY, unique_name("商店街ポイント"), 3)
-        grants = [apply(api, app_key, provider, program, f"myki-{n:04d}")["grant"] for n in range(2)]
-        credit(api, provider, grants[0]["id"])
+        credit(api, made.provider, made.grants[0]["id"])
         program_path = f"/mynapoint/programs/{program['id']}"
         history = api.get(f"{program_path}/balance-history", headers=bearer(muni_key)).json()["days"]
         query = {"month": history[-1]["day"][:7], "municipality": MUNICIPALITY}
@@ -125,14 +129,10 @@ def test_pause_resume_the_budget_chart_and_the_settlement_with_its_csv(console, 
 
 
 def test_applications_are_filtered_by_status_and_day_and_the_page_has_english_labels(console, suite):
-    muni_key = suite.make_key("municipality", municipality_code=MUNICIPALITY)
-    app_key = suite.make_key("app")
+    made = officer_program(suite, "見守りポイント", 2)
+    muni_key, program = made.muni_key, made.program
     with suite.api() as api:
-        provider = onboard_provider(api, suite.ops_key)
-        program = program_with_roster(api, muni_key, provider, MUNICIPALITY, unique_name("見守りポイント"), 2)
-        for n in range(2):
-            apply(api, app_key, provider, program, f"myki-{n:04d}")
-        unlink(api, provider, "acct-myki-0001")
+        unlink(api, made.provider, "acct-myki-0001")
         (unlinked,) = api.get(
             f"/mynapoint/programs/{program['id']}/applications",
             params={"status": "unlinked"},
