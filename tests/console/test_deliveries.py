@@ -75,8 +75,11 @@ def test_an_ops_key_redelivers_a_failed_delivery_and_sees_it_delivered(console, 
 
     page = console.open()
     console.sign_in(suite.ops_key)
-    console.open(f"deliveries?status=failed&provider={provider['id']}")
-    page.get_by_role("link", name=ping["id"]).click()
+    console.open(f"deliveries?provider={provider['id']}")  # the failed deliveries, then the pending ones
+    expect(page.get_by_role("table", name="失敗")).to_contain_text(ping["id"])
+    expect(page.get_by_text("送信待ちの配信はありません。")).to_be_visible()
+    console.capture("list")
+    page.get_by_role("table", name="失敗").get_by_role("link", name=ping["id"]).click()
     console.wait_rendered("deliveries")
     attempts = page.get_by_role("table", name="試行の記録").locator("tbody tr")
     expect(attempts).to_have_count(len(FAST))

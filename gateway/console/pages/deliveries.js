@@ -26,7 +26,8 @@ addLabels({
     "deliveries.last": "最後の応答",
     "deliveries.created": "作成日時",
     "deliveries.next": "次の試行",
-    "deliveries.none": "該当する配信はありません。",
+    "deliveries.none": "{status}の配信はありません。",
+    "deliveries.status.any": "失敗と送信待ち",
     "deliveries.detail": "配信 {id}",
     "deliveries.attemptsMade": "試行の記録",
     "deliveries.attemptedAt": "日時",
@@ -66,7 +67,8 @@ addLabels({
     "deliveries.last": "Last answer",
     "deliveries.created": "Created at",
     "deliveries.next": "Next attempt",
-    "deliveries.none": "No delivery matches.",
+    "deliveries.none": "No deliveries: {status}.",
+    "deliveries.status.any": "Failed and pending",
     "deliveries.detail": "Delivery {id}",
     "deliveries.attemptsMade": "Attempts made",
     "deliveries.attemptedAt": "At",
@@ -97,7 +99,7 @@ export async function render(main, context) {
   replace(main, h("h1", {}, t("deliveries.title")));
   const refresh = () => render(main, context);
   const eventId = context.params.get("event");
-  main.append(eventId ? await detailView(eventId, context, refresh) : await listView(context, refresh));
+  main.append(eventId ? await detailView(eventId, refresh) : await listView(context, refresh));
   main.append(providerTools(context));
 }
 
@@ -109,20 +111,26 @@ function lastAnswer(delivery) {
   return delivery.last_error || "";
 }
 
+// Without a chosen status: the failed deliveries, then the pending ones.
 async function listView({ params, navigate }, refresh) {
-  const status = params.get("status") || "failed";
+  const chosen = params.get("status");
   const section = h("section", { "aria-labelledby": "deliveries-title" }, h("h2", { id: "deliveries-title" }, t("deliveries.list")), listFilters(params, navigate, refresh));
-  let page;
-  try {
-    page = await get("/mynapoint/deliveries", { status, provider_id: params.get("provider"), cursor: params.get("cursor"), limit: 50 });
-  } catch (error) {
-    section.append(errorView(error));
-    return section;
+  for (const status of chosen ? [chosen] : ["failed", "pending"]) {
+    let page;
+    try {
+      page = await get("/mynapoint/deliveries", { status, provider_id: params.get("provider"), cursor: params.get("cursor"), limit: 50 });
+    } catch (error) {
+      section.append(errorView(error)); // the API's refusal, once: it would refuse the next list alike
+      break;
+    }
+    section.append(statusTable(status, page, params, navigate));
   }
-  if (!page.items.length) {
-    section.append(h("p", {}, t("deliveries.none")));
-    return section;
-  }
+  return section;
+}
+
+function statusTable(status, page, params, navigate) {
+  const caption = t(`deliveries.status.${status}`);
+  if (!page.items.length) return h("p", {}, t("deliveries.none", { status: caption }));
   const columns = [
     { label: t("deliveries.id"), value: (row) => h("a", { href: href("deliveries", { event: row.id }) }, row.id) },
     { label: t("deliveries.provider"), value: (row) => row.provider_id },
@@ -132,20 +140,22 @@ async function listView({ params, navigate }, refresh) {
     { label: t("deliveries.last"), value: lastAnswer },
     { label: t("deliveries.created"), value: (row) => dateTime(row.created_at) },
   ];
-  section.append(wideTable(t(`deliveries.status.${status}`), columns, page.items));
-  if (page.next_cursor) {
-    const next = { ...Object.fromEntries(params), cursor: page.next_cursor };
-    section.append(h("button", { type: "button", class: "secondary", onclick: () => navigate("deliveries", next) }, t("deliveries.more")));
-  }
-  return section;
+  const next = { ...Object.fromEntries(params), status, cursor: page.next_cursor };
+  return h(
+    "div",
+    {},
+    wideTable(caption, columns, page.items),
+    page.next_cursor ? h("button", { type: "button", class: "secondary", onclick: () => navigate("deliveries", next) }, t("deliveries.more")) : null,
+  );
 }
 
 function listFilters(params, navigate, refresh) {
-  const status = h("select", { name: "status" }, STATUSES.map((value) => h("option", { value, selected: value === (params.get("status") || "failed") }, t(`deliveries.status.${value}`))));
+  const options = ["", ...STATUSES].map((value) => h("option", { value, selected: value === (params.get("status") || "") }, t(value ? `deliveries.status.${value}` : "deliveries.status.any")));
+  const status = h("select", { name: "status" }, options);
   const provider = h("input", { name: "provider", value: params.get("provider") || "", autocomplete: "off" });
   const submit = (event) => {
     event.preventDefault();
-    const chosen = { status: status.value };
+    const chosen = status.value ? { status: status.value } : {};
     if (provider.value.trim()) chosen.provider = provider.value.trim();
     navigate("deliveries", chosen);
   };
@@ -159,7 +169,7 @@ function listFilters(params, navigate, refresh) {
   );
 }
 
-async function detailView(eventId, context, refresh) {
+async function detailView(eventId, refresh) {
   const section = h("section", { "aria-labelledby": "delivery-title" }, h("p", {}, h("a", { href: href("deliveries") }, t("deliveries.back"))));
   let delivery;
   try {

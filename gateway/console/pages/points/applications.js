@@ -46,7 +46,6 @@ addLabels({
   },
 });
 
-
 export async function applicationsView(program, { params, navigate }) {
   const section = h(
     "section",
