@@ -72,6 +72,19 @@ def test_an_officer_sees_only_its_own_programs_and_a_bad_roster_rows_error(conso
     expect(page.get_by_role("alert")).to_contain_text("何も登録していません")
     console.capture("roster-errors")
 
+    page.get_by_label("名簿ファイル（CSV）").set_input_files(
+        {
+            "name": "roster.csv",
+            "mimeType": "text/csv",
+            "buffer": BAD_ROW_CSV.replace("1990-13-01", "1990-12-01").encode(),
+        }
+    )
+    page.get_by_role("button", name="登録する").click()
+    expect(page.locator(".roster-outcome")).to_have_text("3件を登録しました。")
+    with suite.api() as api:
+        roster = api.get(f"/mynapoint/programs/{own['id']}/roster", headers=bearer(own_key)).json()["items"]
+    assert len(roster) == 3
+
 
 def test_pause_resume_the_budget_chart_and_the_settlement_with_its_csv(console, suite):
     made = officer_program(suite, "商店街ポイント", 2)

@@ -18,7 +18,6 @@ addLabels({
     "points.row": "行",
     "points.field": "項目",
     "points.message": "内容",
-    "points.chooseFile": "ファイルを選んでください。",
   },
   en: {
     "points.roster": "Roster upload",
@@ -31,7 +30,6 @@ addLabels({
     "points.row": "Row",
     "points.field": "Field",
     "points.message": "Problem",
-    "points.chooseFile": "Choose a file.",
   },
 });
 
@@ -40,13 +38,8 @@ export function rosterView(program) {
   const outcome = h("div", { class: "roster-outcome", "aria-live": "polite" });
   const upload = async (event) => {
     event.preventDefault();
-    const [chosen] = file.files;
-    if (!chosen) {
-      replace(outcome, h("p", { class: "notice" }, t("points.chooseFile")));
-      return;
-    }
     try {
-      const result = await post(programPath(program, "/roster"), chosen, { headers: { "Content-Type": "text/csv" } });
+      const result = await post(programPath(program, "/roster"), file.files[0], { headers: { "Content-Type": "text/csv" } });
       replace(outcome, uploadResult(result));
     } catch (error) {
       replace(outcome, errorView(error));
