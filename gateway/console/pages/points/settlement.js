@@ -9,6 +9,7 @@ import { addLabels, t } from "../../i18n.js";
 addLabels({
   ja: {
     "points.settlement": "月次の精算",
+    "points.settlementScope": "精算は自治体（{code}）と決済事業者ごとで、この自治体のすべての事業の合計です。",
     "points.month": "対象月",
     "points.show": "表示する",
     "points.csv": "CSVをダウンロード",
@@ -22,6 +23,7 @@ addLabels({
   },
   en: {
     "points.settlement": "Monthly settlement",
+    "points.settlementScope": "Settlements are per municipality ({code}) and provider: all of this municipality's programs together.",
     "points.month": "Month",
     "points.show": "Show",
     "points.csv": "Download CSV",
@@ -52,6 +54,7 @@ export async function settlementView(program, { params, navigate }) {
     "section",
     { "aria-labelledby": "settlement-title" },
     h("h3", { id: "settlement-title" }, t("points.settlement")),
+    h("p", { class: "hint" }, t("points.settlementScope", { code: program.municipality_code })),
     h("form", { class: "filters", onsubmit: show }, field(t("points.month"), picker), h("button", { type: "submit" }, t("points.show"))),
   );
   let report;
