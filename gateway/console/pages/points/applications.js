@@ -22,7 +22,7 @@ addLabels({
     "points.dayHint": "日本時間の日付",
     "points.application": "申込みID",
     "points.account": "決済口座",
-    "points.granted": "付与額",
+    "points.granted": "プレミアム付与の累計（上限の対象）",
     "points.created": "申込日時",
     "points.noApplications": "条件に合う申込みはありません。",
   },
@@ -40,7 +40,7 @@ addLabels({
     "points.dayHint": "A day in Japan time",
     "points.application": "Application ID",
     "points.account": "Payment account",
-    "points.granted": "Granted",
+    "points.granted": "Premium points so far (toward the cap)",
     "points.created": "Applied at",
     "points.noApplications": "No application matches.",
   },
@@ -76,9 +76,10 @@ export async function applicationsView(program, { params, navigate }) {
     { label: t("points.appStatus"), value: (row) => t(`points.appStatus.${row.status}`) },
     { label: t("points.provider"), value: (row) => row.provider_id },
     { label: t("points.account"), value: (row) => row.provider_account_id },
-    { label: t("points.granted"), value: (row) => yen(row.granted_yen), numeric: true },
     { label: t("points.created"), value: (row) => dateTime(row.created_at) },
   ];
+  // granted_yen counts toward a premium program's per-person cap; a fixed program's grants are not in it.
+  if (program.kind === "premium") columns.splice(4, 0, { label: t("points.granted"), value: (row) => yen(row.granted_yen), numeric: true });
   section.append(wideTable(t("points.applications"), columns, page.items));
   if (page.next_cursor) {
     const next = { ...Object.fromEntries(params), cursor: page.next_cursor };
