@@ -9,8 +9,9 @@ each against the service directly, the aiohttp-transport gateway and the default
 
   * municipality: `GET /subsidy/municipalities/012092` with an ops key (direct: with the signed identity
     the gateway would send). The real request: API-key check in the gateway, one row read in the service.
-  * no_key: the same request without a key (direct: with a signed anonymous identity). The service answers
-    401 itself and neither side touches the database, so this isolates the proxying.
+  * no_key: `GET /subsidy/calculations` without a key (direct: with a signed anonymous identity). The service
+    answers 401 itself and neither side touches the database, so this isolates the proxying. (The municipality
+    above is open reference data, which an anonymous caller reads.)
   * healthz: `GET /healthz`, which every process answers itself, nothing proxied. The control: both
     gateways should be alike here, so differences in the proxied cases come from the transport.
 
@@ -48,6 +49,7 @@ import httpx  # noqa: E402
 from common.auth import ANONYMOUS_PRINCIPAL, Principal, sign_principal  # noqa: E402
 
 MUNICIPALITY_PATH = "/subsidy/municipalities/012092"
+PROTECTED_PATH = "/subsidy/calculations"  # any key; refused before the service reads anything
 HEALTH_PATH = "/healthz"
 TARGETS = ("direct", "gateway_aiohttp", "gateway_httpx")
 GATEWAYS = ("gateway_aiohttp", "gateway_httpx")
@@ -91,7 +93,7 @@ CASES = (
     ),
     Case(
         "no_key",
-        MUNICIPALITY_PATH,
+        PROTECTED_PATH,
         False,
         401,
         "no key: the service answers 401 itself, no database on either side, so the proxying alone",

@@ -45,7 +45,13 @@ function renderChrome() {
 async function renderPage() {
   const { page: id, params } = currentRoute();
   main.removeAttribute("data-rendered");
-  await showPage(id, params);
+  try {
+    await showPage(id, params);
+  } catch (error) {
+    // A page that failed to load or render: shown, and logged (the browser tests fail on any logged error).
+    console.error(error);
+    replace(main, errorView(error));
+  }
   main.setAttribute("data-rendered", id);
 }
 

@@ -70,9 +70,9 @@ CSV = {"text/csv": {"schema": {"type": "string"}, "example": "code,name,baseline
 async def get_municipality(
     code: Annotated[str, Path(description="全国地方公共団体コード, 6 digits")],
     session: SessionDep,
-    _principal: Authenticated,
 ) -> MunicipalityPublic:
-    """The attributes the calculations read from the reference data, by 全国地方公共団体コード."""
+    """The attributes the calculations read from the reference data, by 全国地方公共団体コード. Open to anyone:
+    it is published data."""
     if problem := local_government_code_problem(code):
         raise Unprocessable(problem, field="code")
     municipality = await read_row_or_404(
@@ -88,17 +88,32 @@ async def get_municipality(
 )
 async def list_municipalities(
     session: SessionDep,
-    _principal: Authenticated,
     page: Annotated[PageParams, Depends(page_params)],
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=32,
+            pattern=r"\S",
+            description="part of the name (kanji, kana or English, any case) or the first digits of the code",
+            examples=["夕張"],
+        ),
+    ] = None,
     prefecture: Annotated[str | None, Query(pattern=r"^\d{2}$", description="prefecture code, e.g. 01")] = None,
     kaso: Annotated[bool | None, Query(description="only 過疎関係市町村 (true) or only the others (false)")] = None,
     three_metro_area: Annotated[bool | None, Query(description="in 三大都市圏 or not")] = None,
     type: Annotated[MunicipalityType | None, Query()] = None,
 ) -> dict[str, Any]:
-    """Every municipality and prefecture, in code order, filtered by prefecture, 過疎, 三大都市圏 or type."""
-    rows = await repository.list_municipalities(
-        session, page, pref_code=prefecture, kaso=kaso, metro=three_metro_area, municipality_type=type
+    """Every municipality and prefecture, in code order, filtered by name or code (`q`), prefecture, 過疎,
+    三大都市圏 or type. Open to anyone: it is published data."""
+    filters = repository.MunicipalityFilters(
+        name_or_code=q.strip() if q else None,
+        pref_code=prefecture,
+        kaso=kaso,
+        metro=three_metro_area,
+        municipality_type=type,
     )
+    rows = await repository.list_municipalities(session, page, filters)
     page_result = make_page(rows, page, "code")
     page_result["items"] = [MunicipalityPublic.model_validate(r, from_attributes=True) for r in page_result["items"]]
     return page_result

@@ -1,9 +1,10 @@
 """The subsidy service's queries. Never commits; the route's session (or the impact runner) does."""
 
+import unicodedata
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,26 +32,49 @@ class CalculationFilters:
     fiscal_year: int | None = None
 
 
+@dataclass(frozen=True)
+class MunicipalityFilters:
+    name_or_code: str | None = None
+    pref_code: str | None = None
+    kaso: bool | None = None
+    metro: bool | None = None
+    municipality_type: str | None = None
+
+
+# The reference data's readings are in katakana; a reading typed in hiragana finds them too.
+HIRAGANA_TO_KATAKANA = {code: code + 0x60 for code in range(ord("ぁ"), ord("ゖ") + 1)}
+
+
+def _name_or_code(typed: str) -> ColumnElement[bool]:
+    """Part of the name in kanji, kana or English (any case), or the first digits of the code. Full-width digits
+    and letters and half-width katakana, as Japanese keyboards type them, are read as the data spells them."""
+    text = unicodedata.normalize("NFKC", typed)
+    matches = [
+        col(Municipality.name).contains(text, autoescape=True),
+        col(Municipality.name_kana).contains(text.translate(HIRAGANA_TO_KATAKANA), autoescape=True),
+        func.lower(col(Municipality.name_en)).contains(text.lower(), autoescape=True),
+    ]
+    if text.isascii() and text.isdigit():
+        matches.append(col(Municipality.code).startswith(text, autoescape=True))
+    return or_(*matches)
+
+
 async def list_municipalities(
-    session: AsyncSession,
-    page: PageParams,
-    *,
-    pref_code: str | None = None,
-    kaso: bool | None = None,
-    metro: bool | None = None,
-    municipality_type: str | None = None,
+    session: AsyncSession, page: PageParams, filters: MunicipalityFilters
 ) -> list[Municipality]:
     query = select(Municipality)
-    if pref_code:
-        query = query.where(Municipality.pref_code == pref_code)
-    if kaso is not None:
-        query = query.where(col(Municipality.kaso_type).is_not(None) if kaso else col(Municipality.kaso_type).is_(None))
-    if metro is not None:
-        query = query.where(
-            col(Municipality.metro_area).is_not(None) if metro else col(Municipality.metro_area).is_(None)
-        )
-    if municipality_type:
-        query = query.where(Municipality.type == municipality_type)
+    if filters.name_or_code:
+        query = query.where(_name_or_code(filters.name_or_code))
+    if filters.pref_code:
+        query = query.where(Municipality.pref_code == filters.pref_code)
+    if filters.kaso is not None:
+        kaso = col(Municipality.kaso_type)
+        query = query.where(kaso.is_not(None) if filters.kaso else kaso.is_(None))
+    if filters.metro is not None:
+        metro = col(Municipality.metro_area)
+        query = query.where(metro.is_not(None) if filters.metro else metro.is_(None))
+    if filters.municipality_type:
+        query = query.where(Municipality.type == filters.municipality_type)
     return list((await session.exec(keyset(query, MUNICIPALITY_CODE, page))).all())
 
 

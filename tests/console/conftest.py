@@ -1,9 +1,9 @@
-"""The console's browser tests: Debian's Chromium driven by Playwright, against one live suite per session.
+"""The console's browser tests: Debian's Chromium driven by Playwright, against one live suite for them all.
 
 `console` gives a page of a fresh browser context (laptop size) on the live suite; `console.capture(name)`
-takes screenshots at laptop and tablet size into var/console-screenshots/<test>-<name>-<size>.png and runs
-axe-core on the page, failing on any serious or critical violation. Any console error (a CSP violation, a
-missing label, an exception) fails the test.
+takes screenshots at laptop and tablet size into var/console-screenshots/<test>-<name>-<size>.png, checks that
+the page is no wider than the screen, and runs axe-core on it, failing on any serious or critical violation.
+Any console error (a CSP violation, a missing label, an exception) fails the test.
 """
 
 import asyncio
@@ -55,14 +55,17 @@ class Suite(LiveSuite):
             return pool.submit(asyncio.run, create()).result()
 
 
-@pytest.fixture(scope="session")
+# Package scope: one suite and one browser for all of tests/console, stopped before the other tests run, since
+# Playwright's sync API keeps an event loop running in this thread while it is open (and asyncio.run, which
+# other fixtures call, refuses to start inside it).
+@pytest.fixture(scope="package")
 def suite(tmp_path_factory) -> Iterator[Suite]:
     folder = tmp_path_factory.mktemp("console-suite")
     with Suite(f"sqlite:///{folder / 'suite.db'}", folder / "var", secrets.token_urlsafe(32)) as live:
         yield live
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(
@@ -106,9 +109,12 @@ class Console:
         self.page.get_by_role("button", name=re.compile("サインアウト|Sign out")).wait_for()
 
     def capture(self, name: str) -> None:
-        """Screenshots at laptop and tablet size, and axe-core's check at each."""
+        """Screenshots at laptop and tablet size, and at each: nothing wider than the screen, and axe-core's
+        check."""
         for size_name, size in (("laptop", LAPTOP), ("tablet", TABLET)):
             self.page.set_viewport_size(size)
+            overflow = self.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{name} is {overflow}px wider than the {size_name} screen"
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             self.page.screenshot(path=SCREENSHOTS / f"{self.test_name}-{name}-{size_name}.png", full_page=True)
             self.assert_accessible(f"{name} at {size_name} size")

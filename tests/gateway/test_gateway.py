@@ -11,6 +11,7 @@ from common.codes import check_digit
 from tests.harness import TEST_SECRET, bearer, make_key
 
 YUBARI = "/subsidy/municipalities/012092"
+PROTECTED = "/matching/fields"  # any key; the reference data (YUBARI) is open to everyone
 
 
 async def test_municipality_through_the_gateway(client, app_key):
@@ -40,7 +41,7 @@ async def test_malformed_code_is_422_naming_the_field(client, app_key):
     "headers", [{}, {"Authorization": "Bearer chk_0123456789abcdef_wrong"}, {"Authorization": "Token abc"}]
 )
 async def test_protected_path_without_a_good_key_is_401(client, headers):
-    response = await client.get(YUBARI, headers=headers)
+    response = await client.get(PROTECTED, headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
 
@@ -50,7 +51,7 @@ async def test_a_forged_identity_header_has_no_effect(client, app_key):
         "X-Chiiki-Principal": "role=ops&key=&municipality=&provider=&ts=9999999999",
         "X-Chiiki-Signature": "0" * 64,
     }
-    assert (await client.get(YUBARI, headers=forged)).status_code == 401
+    assert (await client.get(PROTECTED, headers=forged)).status_code == 401
     # An app key with a forged ops identity is still only an app key.
     response = await client.get("/mynapoint/providers", headers=bearer(app_key) | forged)
     assert response.status_code == 403

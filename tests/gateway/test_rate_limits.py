@@ -80,12 +80,12 @@ async def test_anonymous_calls_are_limited_per_client_address(gateway_with, cloc
     async with gateway_with(
         rate_limit_enabled=True, rate_limit_anonymous_burst=1, rate_limit_anonymous_per_minute=60
     ) as client:
-        # Anonymous: the service answers 401 here, but the call still costs a token of this address.
-        assert (await client.get(YUBARI)).status_code == 401
+        # Anonymous calls of the open reference data cost a token of this address.
+        assert (await client.get(YUBARI)).status_code == 200
         refused = await client.get(YUBARI)
         assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
         clock.advance(1)
-        assert (await client.get(YUBARI)).status_code == 401
+        assert (await client.get(YUBARI)).status_code == 200
 
 
 async def test_probes_and_docs_are_not_rate_limited(gateway_with):

@@ -76,8 +76,10 @@ EVERYONE = {"anonymous": 200, "ops": 200, "municipality": 200, "provider": 200, 
 EVERYONE_WITH_A_KEY = {"anonymous": 401, "ops": 200, "municipality": 200, "provider": 200, "app": 200}
 OPS_ONLY = {"anonymous": 401, "ops": 200, "municipality": 403, "provider": 403, "app": 403}
 MATRIX = {
-    ("GET", "/subsidy/municipalities/012092"): EVERYONE_WITH_A_KEY,
-    ("GET", "/subsidy/municipalities?prefecture=01&limit=2"): EVERYONE_WITH_A_KEY,
+    # the reference data is published data, open like the catalogue (a front end searches it before any key)
+    ("GET", "/subsidy/municipalities/012092"): EVERYONE,
+    ("GET", "/subsidy/municipalities?prefecture=01&limit=2"): EVERYONE,
+    ("GET", "/subsidy/municipalities?q=夕張"): EVERYONE,
     ("GET", "/matching/fields"): EVERYONE_WITH_A_KEY,
     ("GET", "/mynapoint/providers"): OPS_ONLY,
     ("GET", "/mynapoint/providers/prov_matrix"): {

@@ -49,7 +49,7 @@ async def test_first_endpoints_answer_an_ops_principal(service_apps, name):
 
 async def test_anonymous_principal_needs_a_key(service_apps):
     async with _client(service_apps["subsidy"]) as client:
-        response = await client.get(FIRST_ENDPOINTS["subsidy"], headers=signed("anonymous"))
+        response = await client.get("/subsidy/calculations", headers=signed("anonymous"))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
 
@@ -59,7 +59,7 @@ async def test_tests_can_switch_the_gateway_requirement_off(settings, db):
 
     app = create_app(settings=settings.model_copy(update={"require_gateway": False}), db=db)
     async with _client(app) as client:
-        response = await client.get(FIRST_ENDPOINTS["subsidy"])
+        response = await client.get("/subsidy/calculations")
     assert response.json()["error"]["code"] == "unauthorized"  # let in, but as nobody
 
 

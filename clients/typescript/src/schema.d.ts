@@ -95,7 +95,8 @@ export interface paths {
         };
         /**
          * Reference attributes of a municipality (財政力指数, 過疎, 三大都市圏, population)
-         * @description The attributes the calculations read from the reference data, by 全国地方公共団体コード.
+         * @description The attributes the calculations read from the reference data, by 全国地方公共団体コード. Open to anyone:
+         *     it is published data.
          */
         get: operations["subsidy_get_municipality"];
         put?: never;
@@ -115,7 +116,8 @@ export interface paths {
         };
         /**
          * Municipalities of the reference data, by code, with filters
-         * @description Every municipality and prefecture, in code order, filtered by prefecture, 過疎, 三大都市圏 or type.
+         * @description Every municipality and prefecture, in code order, filtered by name or code (`q`), prefecture, 過疎,
+         *     三大都市圏 or type. Open to anyone: it is published data.
          */
         get: operations["subsidy_list_municipalities"];
         put?: never;
@@ -4651,19 +4653,6 @@ export interface operations {
                 };
             };
             /**
-             * @description Forbidden:
-             *
-             *     - `forbidden`: the key's role or tenant may not do this
-             */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
              * @description Not Found:
              *
              *     - `not_found`: no such resource, or one this key's tenant may not see
@@ -4777,6 +4766,8 @@ export interface operations {
     subsidy_list_municipalities: {
         parameters: {
             query?: {
+                /** @description part of the name (kanji, kana or English, any case) or the first digits of the code */
+                q?: string | null;
                 /** @description prefecture code, e.g. 01 */
                 prefecture?: string | null;
                 /** @description only 過疎関係市町村 (true) or only the others (false) */
@@ -4823,19 +4814,6 @@ export interface operations {
              *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
              */
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /**
-             * @description Forbidden:
-             *
-             *     - `forbidden`: the key's role or tenant may not do this
-             */
-            403: {
                 headers: {
                     [name: string]: unknown;
                 };
