@@ -249,8 +249,8 @@ async def get_delivery(event_id: str, session: SessionDep, principal: ProviderOr
     summary="Redeliver an event",
     description="Send a failed or delivered event again, from the first attempt (never a cancelled one); a "
     "grant.created whose grant its failure voided reserves the grant again as a new grant and "
-    "sends that one's. Ops any; a provider key its own (another's is 404), by the same rules, as "
-    "its recovery does (Idempotency-Key recommended: a replay does not queue it twice).",
+    "sends that one's. Ops any; a provider key its own (another's is 404), by the rules its recovery "
+    "applies (Idempotency-Key recommended: a replay does not queue it twice).",
     responses=error_responses(
         ErrorCode.NOT_FOUND,
         ErrorCode.DELIVERY_CANCELLED,

@@ -1222,7 +1222,7 @@ export interface paths {
         };
         /**
          * List outbound deliveries
-         * @description Outbound webhook events (ops); filters `status`, `provider_id`, `program_id`, `event_type`, `created_from`/`created_to`.
+         * @description Outbound webhook events: ops all, a provider key its own (a `provider_id` other than its own is refused); filters `status`, `provider_id`, `program_id`, `event_type`, `created_from`/`created_to`.
          */
         get: operations["mynapoint_list_deliveries"];
         put?: never;
@@ -1242,7 +1242,7 @@ export interface paths {
         };
         /**
          * Read a delivery and its attempts
-         * @description The event and every attempt to send it: when, the HTTP status or the error, the latency.
+         * @description The event and every attempt to send it: when, the HTTP status or the error, the latency. Ops any; a provider key its own (another's is 404).
          */
         get: operations["mynapoint_get_delivery"];
         put?: never;
@@ -1264,7 +1264,7 @@ export interface paths {
         put?: never;
         /**
          * Redeliver an event
-         * @description Send a failed or delivered event again, from the first attempt (never a cancelled one); a grant.created whose grant its failure voided reserves the grant again as a new grant and sends that one's (ops; Idempotency-Key recommended: a replay does not queue it twice).
+         * @description Send a failed or delivered event again, from the first attempt (never a cancelled one); a grant.created whose grant its failure voided reserves the grant again as a new grant and sends that one's. Ops any; a provider key its own (another's is 404), by the rules its recovery applies (Idempotency-Key recommended: a replay does not queue it twice).
          */
         post: operations["mynapoint_redeliver_delivery"];
         delete?: never;
