@@ -1,6 +1,6 @@
 // Deliveries (#/deliveries, ops and provider keys): outbound webhook deliveries by status with their
 // attempts (#/deliveries?event=…), redelivery of one, and a provider's tools: recover its failures since a
-// time, ping it. What a key may do is the API's answer: a provider key's 403 on the list is shown as such.
+// time, ping it. What a key sees is the API's answer: a provider key's list holds only its own deliveries.
 
 import { errorView, get, post } from "../api.js";
 import { field, h, replace, table } from "../dom.js";
