@@ -34,7 +34,9 @@ SECURITY_HEADERS: RawHeaders = [(name.encode(), value.encode()) for name, value 
 
 
 def _with_csp(policy: str) -> RawHeaders:
-    return [(name, policy.encode() if name == b"content-security-policy" else value) for name, value in SECURITY_HEADERS]
+    return [
+        (name, policy.encode() if name == b"content-security-policy" else value) for name, value in SECURITY_HEADERS
+    ]
 
 
 DOCS_SECURITY_HEADERS = _with_csp(DOCS_CSP)

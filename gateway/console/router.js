@@ -5,6 +5,8 @@
 
 export const PAGES = [
   { id: "town", label: "nav.town", roles: null, load: () => import("./pages/town.js") },
+  { id: "points", label: "nav.points", roles: ["municipality"], load: () => import("./pages/points.js") },
+  { id: "deliveries", label: "nav.deliveries", roles: ["provider"], load: () => import("./pages/deliveries.js") },
   { id: "matching", label: "nav.matching", roles: ["municipality"], load: () => import("./pages/matching.js") },
 ];
 export const HOME = "town";

@@ -15,7 +15,7 @@ from common.models import Application, Grant, Program, ProgramChange, RosterEntr
 from common.models.mynapoint import GrantPublic, GrantStatus, ProgramStatus
 from common.openapi import error_responses
 from common.pagination import Page, make_page
-from services.mynapoint import applications, grants, idempotency, lifecycle, listings, programs, resident
+from services.mynapoint import applications, balances, grants, idempotency, lifecycle, listings, programs, resident
 from services.mynapoint.deps import (
     AppOrOps,
     CreatedWindow,
@@ -150,6 +150,19 @@ async def list_program_changes(
 ) -> dict[str, Any]:
     rows: list[ProgramChange] = await listings.list_changes(session, principal, program_id, page)
     return make_page(rows, page, "id")
+
+
+@router.get(
+    "/programs/{program_id}/balance-history",
+    response_model=balances.BalanceHistory,
+    summary="A program's balances over time",
+    description="From its ledger: `budget_yen`, `reserved_yen` and `posted_yen` at the end of each day (Japan "
+    "time) on which any of them moved, oldest first; the last item equals the program's balances.",
+    responses=error_responses(ErrorCode.NOT_FOUND),
+)
+async def get_balance_history(program_id: str, session: SessionDep, principal: MunicipalityOrOps) -> dict[str, Any]:
+    program = await program_for(session, principal, program_id, manage=False)
+    return {"program_id": program.id, "days": await balances.history(session, program.id)}
 
 
 @router.post(

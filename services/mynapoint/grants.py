@@ -14,7 +14,7 @@ from common.auth import Principal
 from common.db import get_or_404
 from common.driver_sql import Batch, DriverConnection
 from common.error_codes import ErrorCode
-from common.errors import Forbidden, Unprocessable
+from common.errors import Unprocessable
 from common.ids import new_id
 from common.models import Application, Grant, Program
 from common.models.mynapoint import GrantStatus, ProgramKind
@@ -24,7 +24,7 @@ from common.timeutil import utcnow
 from services.mynapoint import deliveries, ledger, repository
 from services.mynapoint.outcomes import NOT_POSTED, WebhookOutcome
 from services.mynapoint.statements import INSERT_GRANT
-from services.mynapoint.tenancy import program_for
+from services.mynapoint.tenancy import program_for, provider_filter
 
 FIXED_SOURCE = "application"
 CHARGE_SOURCE = "charge:"  # + the provider's charge id: a premium grant
@@ -195,10 +195,7 @@ async def list_grants(
 ) -> list[Grant]:
     """A municipality key sees its own municipality's grants, a provider key its own provider's."""
     municipality = principal.municipality_code if principal.role == "municipality" else None
-    if principal.role == "provider":
-        if provider_id not in (None, principal.provider_id):
-            raise Forbidden("a provider key sees only its own grants", field="provider")
-        provider_id = principal.provider_id
+    provider_id = provider_filter(principal, provider_id, field="provider", noun="grants")
     return await repository.list_grants(
         session, page, program_id=program_id, provider_id=provider_id, status=status, municipality_code=municipality
     )

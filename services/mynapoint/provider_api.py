@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from common.auth import Authenticated, CurrentPrincipal, OpsOnly
-from common.db import SessionDep, get_or_404
+from common.db import SessionDep
 from common.error_codes import ErrorCode
 from common.models import OutboxEvent, Provider
 from common.models.mynapoint import DeliveryPublic, DeliveryStatus, ProviderPublic
@@ -24,6 +24,7 @@ from services.mynapoint import (
     redelivery,
     repository,
     settlement,
+    tenancy,
 )
 from services.mynapoint.deps import CreatedWindow, GrantReaders, IdempotencyKey, Pages, ProviderOrOps, settings_of
 from services.mynapoint.events import EVENT_TYPES, EventTypeList, catalogue
@@ -208,12 +209,12 @@ async def list_event_types(_principal: Authenticated) -> dict[str, Any]:
     "/deliveries",
     response_model=Page[DeliveryPublic],
     summary="List outbound deliveries",
-    description="Outbound webhook events (ops); filters `status`, `provider_id`, `program_id`, "
-    "`event_type`, `created_from`/`created_to`.",
+    description="Outbound webhook events: ops all, a provider key its own (a `provider_id` other than its "
+    "own is refused); filters `status`, `provider_id`, `program_id`, `event_type`, `created_from`/`created_to`.",
 )
 async def list_deliveries(
     session: SessionDep,
-    _ops: OpsOnly,
+    principal: ProviderOrOps,
     page: Pages,
     created: CreatedWindow,
     status: DeliveryStatus | None = None,
@@ -221,6 +222,7 @@ async def list_deliveries(
     program_id: str | None = None,
     event_type: Annotated[str | None, Query(max_length=60)] = None,
 ) -> dict[str, Any]:
+    provider_id = tenancy.provider_filter(principal, provider_id, field="provider_id", noun="deliveries")
     filters = listings.DeliveryFilters(
         status=status, provider_id=provider_id, program_id=program_id, event_type=event_type, created=created
     )
@@ -231,11 +233,12 @@ async def list_deliveries(
     "/deliveries/{event_id}",
     response_model=DeliveryDetail,
     summary="Read a delivery and its attempts",
-    description="The event and every attempt to send it: when, the HTTP status or the error, the latency.",
+    description="The event and every attempt to send it: when, the HTTP status or the error, the latency. "
+    "Ops any; a provider key its own (another's is 404).",
     responses=error_responses(ErrorCode.NOT_FOUND),
 )
-async def get_delivery(event_id: str, session: SessionDep, _ops: OpsOnly) -> dict[str, Any]:
-    event = await get_or_404(session, OutboxEvent, event_id, field="event_id", noun="delivery")
+async def get_delivery(event_id: str, session: SessionDep, principal: ProviderOrOps) -> dict[str, Any]:
+    event = await tenancy.delivery_for(session, principal, event_id)
     attempts = await listings.delivery_attempts(session, event.id)
     return {**DeliveryPublic.model_validate(event).model_dump(), "attempts_made": attempts}
 
@@ -246,7 +249,8 @@ async def get_delivery(event_id: str, session: SessionDep, _ops: OpsOnly) -> dic
     summary="Redeliver an event",
     description="Send a failed or delivered event again, from the first attempt (never a cancelled one); a "
     "grant.created whose grant its failure voided reserves the grant again as a new grant and "
-    "sends that one's (ops; Idempotency-Key recommended: a replay does not queue it twice).",
+    "sends that one's. Ops any; a provider key its own (another's is 404), by the rules its recovery "
+    "applies (Idempotency-Key recommended: a replay does not queue it twice).",
     responses=error_responses(
         ErrorCode.NOT_FOUND,
         ErrorCode.DELIVERY_CANCELLED,
@@ -263,13 +267,18 @@ async def get_delivery(event_id: str, session: SessionDep, _ops: OpsOnly) -> dic
     ),
 )
 async def redeliver_delivery(
-    event_id: str, request: Request, session: SessionDep, ops: OpsOnly, idempotency_key: IdempotencyKey = None
+    event_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: ProviderOrOps,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def work(_remember: idempotency.Remember) -> dict[str, Any]:
+        await tenancy.delivery_for(session, principal, event_id)
         event = await redelivery.redeliver(session, event_id, settings_of(request))
         return DeliveryPublic.model_validate(event).model_dump(mode="json")
 
-    return await idempotency.run(request, session, ops, idempotency_key, {}, work)
+    return await idempotency.run(request, session, principal, idempotency_key, {}, work)
 
 
 # --- settlement ------------------------------------------------------------------------------------------

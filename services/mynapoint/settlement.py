@@ -12,6 +12,7 @@ from common.models import Program
 from common.models.mynapoint import LedgerKind
 from common.timeutil import JST
 from services.mynapoint import repository
+from services.mynapoint.tenancy import provider_filter
 
 # The months whose [start, end) both exist as datetimes, in JST and in UTC.
 FIRST_MONTH, LAST_MONTH = "0001-02", "9999-11"
@@ -38,10 +39,7 @@ async def settlements(
         if municipality_code not in (None, principal.municipality_code):
             raise Forbidden("a municipality key sees only its own settlements", field="municipality")
         municipality_code = principal.municipality_code
-    if principal.role == "provider":
-        if provider_id not in (None, principal.provider_id):
-            raise Forbidden("a provider key sees only its own settlements", field="provider")
-        provider_id = principal.provider_id
+    provider_id = provider_filter(principal, provider_id, field="provider", noun="settlements")
     start, end = month_bounds(month)
     totals: dict[tuple[str, str], dict[str, Any]] = {}
     for row in await repository.settlement_rows(session, start, end, municipality_code, provider_id):

@@ -75,6 +75,7 @@ async def test_ops_is_never_refused_on_a_protected_operation(client, ops_key):
 EVERYONE = {"anonymous": 200, "ops": 200, "municipality": 200, "provider": 200, "app": 200}
 EVERYONE_WITH_A_KEY = {"anonymous": 401, "ops": 200, "municipality": 200, "provider": 200, "app": 200}
 OPS_ONLY = {"anonymous": 401, "ops": 200, "municipality": 403, "provider": 403, "app": 403}
+PROVIDER_AND_OPS = {"anonymous": 401, "ops": 200, "municipality": 403, "provider": 200, "app": 403}
 MATRIX = {
     # the reference data is published data, open like the catalogue (a front end searches it before any key)
     ("GET", "/subsidy/municipalities/012092"): EVERYONE,
@@ -82,13 +83,7 @@ MATRIX = {
     ("GET", "/subsidy/municipalities?q=夕張"): EVERYONE,
     ("GET", "/matching/fields"): EVERYONE_WITH_A_KEY,
     ("GET", "/mynapoint/providers"): OPS_ONLY,
-    ("GET", "/mynapoint/providers/prov_matrix"): {
-        "anonymous": 401,
-        "ops": 200,
-        "municipality": 403,
-        "provider": 200,
-        "app": 403,
-    },
+    ("GET", "/mynapoint/providers/prov_matrix"): PROVIDER_AND_OPS,
     ("GET", "/mynapoint/programs"): {"anonymous": 401, "ops": 200, "municipality": 200, "provider": 403, "app": 200},
     ("GET", "/mynapoint/programs?municipality_code=011002"): {
         "anonymous": 401,
@@ -97,7 +92,11 @@ MATRIX = {
         "provider": 403,
         "app": 200,
     },
-    ("GET", "/mynapoint/deliveries?provider_id=prov_matrix"): OPS_ONLY,
+    # a provider key its own deliveries (tests/mynapoint/test_delivery_access.py): another's id is refused, any id
+    ("GET", "/mynapoint/deliveries?provider_id=prov_matrix"): PROVIDER_AND_OPS,
+    ("GET", "/mynapoint/deliveries?provider_id=prov_other"): PROVIDER_AND_OPS | {"provider": 403},
+    ("GET", "/mynapoint/deliveries/evt_missing"): PROVIDER_AND_OPS | {"ops": 404, "provider": 404},
+    ("POST", "/mynapoint/deliveries/evt_missing/redeliver"): PROVIDER_AND_OPS | {"ops": 404, "provider": 404},
     ("GET", "/mynapoint/event-types"): EVERYONE_WITH_A_KEY,
     ("GET", "/subsidy/programs"): EVERYONE,  # the catalogue and calculations are open (rate-limited)
     ("GET", "/subsidy/programs/local10000?fiscal_year=2023"): EVERYONE,

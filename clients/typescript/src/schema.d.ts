@@ -897,6 +897,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/mynapoint/programs/{program_id}/balance-history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A program's balances over time
+         * @description From its ledger: `budget_yen`, `reserved_yen` and `posted_yen` at the end of each day (Japan time) on which any of them moved, oldest first; the last item equals the program's balances.
+         */
+        get: operations["mynapoint_get_balance_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/mynapoint/programs/{program_id}/funding": {
         parameters: {
             query?: never;
@@ -1202,7 +1222,7 @@ export interface paths {
         };
         /**
          * List outbound deliveries
-         * @description Outbound webhook events (ops); filters `status`, `provider_id`, `program_id`, `event_type`, `created_from`/`created_to`.
+         * @description Outbound webhook events: ops all, a provider key its own (a `provider_id` other than its own is refused); filters `status`, `provider_id`, `program_id`, `event_type`, `created_from`/`created_to`.
          */
         get: operations["mynapoint_list_deliveries"];
         put?: never;
@@ -1222,7 +1242,7 @@ export interface paths {
         };
         /**
          * Read a delivery and its attempts
-         * @description The event and every attempt to send it: when, the HTTP status or the error, the latency.
+         * @description The event and every attempt to send it: when, the HTTP status or the error, the latency. Ops any; a provider key its own (another's is 404).
          */
         get: operations["mynapoint_get_delivery"];
         put?: never;
@@ -1244,7 +1264,7 @@ export interface paths {
         put?: never;
         /**
          * Redeliver an event
-         * @description Send a failed or delivered event again, from the first attempt (never a cancelled one); a grant.created whose grant its failure voided reserves the grant again as a new grant and sends that one's (ops; Idempotency-Key recommended: a replay does not queue it twice).
+         * @description Send a failed or delivered event again, from the first attempt (never a cancelled one); a grant.created whose grant its failure voided reserves the grant again as a new grant and sends that one's. Ops any; a provider key its own (another's is 404), by the rules its recovery applies (Idempotency-Key recommended: a replay does not queue it twice).
          */
         post: operations["mynapoint_redeliver_delivery"];
         delete?: never;
@@ -3566,6 +3586,27 @@ export interface components {
          * @enum {string}
          */
         ApplicationStatus: "active" | "unlinked";
+        /** BalanceDay */
+        BalanceDay: {
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /** Budget Yen */
+            budget_yen: number;
+            /** Reserved Yen */
+            reserved_yen: number;
+            /** Posted Yen */
+            posted_yen: number;
+        };
+        /** BalanceHistory */
+        BalanceHistory: {
+            /** Program Id */
+            program_id: string;
+            /** Days */
+            days: components["schemas"]["BalanceDay"][];
+        };
         /** DeliveryAttemptPublic */
         DeliveryAttemptPublic: {
             /**
@@ -12486,6 +12527,176 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_ProgramChangePublic_"];
+                };
+            };
+            /**
+             * @description Bad Request:
+             *
+             *     - `bad_request`: the request is malformed (its URL, a header or its framing)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unauthorized:
+             *
+             *     - `unauthorized`: no API key, or one that is unknown, revoked or expired
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Forbidden:
+             *
+             *     - `forbidden`: the key's role or tenant may not do this
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Not Found:
+             *
+             *     - `not_found`: no such resource, or one this key's tenant may not see
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Method Not Allowed:
+             *
+             *     - `method_not_allowed`: the path exists but not with this method; see Allow
+             */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Unprocessable Entity:
+             *
+             *     - `invalid_input`: a field is missing, of the wrong type or out of range; see field and errors
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Too Many Requests:
+             *
+             *     - `rate_limited`: too many requests from this key or address; see Retry-After
+             */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Internal Server Error:
+             *
+             *     - `internal_error`: an unexpected error; it was logged with the request id
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Bad Gateway:
+             *
+             *     - `upstream_unavailable`: the gateway could not reach the service
+             */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Service Unavailable:
+             *
+             *     - `key_store_unavailable`: the gateway cannot read API keys just now; retry
+             *     - `database_unavailable`: the database cannot be reached just now; retry
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /**
+             * @description Gateway Timeout:
+             *
+             *     - `upstream_timeout`: the service did not answer within the gateway's timeout
+             */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mynapoint_get_balance_history: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                program_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BalanceHistory"];
                 };
             };
             /**
