@@ -49,10 +49,11 @@ export async function request(method, path, { query, body, headers = {}, raw = f
 export const get = (path, query) => request("GET", path, { query });
 export const post = (path, body, options = {}) => request("POST", path, { ...options, body });
 
-// The error as the page shows it: code, message, each field's problem and the request id.
+// The error as the page shows it: code, message, each field's problem (or the one field named) and the request id.
 export function errorView(error) {
   const known = error instanceof ApiError;
-  const fields = known ? error.errors : [];
+  const listed = known ? error.errors : [];
+  const fields = listed.length || !known || !error.field ? listed : [{ field: error.field, message: error.message }];
   return h(
     "div",
     { class: "error", role: "alert" },

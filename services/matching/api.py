@@ -81,7 +81,9 @@ async def list_municipality_needs(
     market: MarketFilter = None,
     field: FieldFilter = None,
 ) -> dict[str, Any]:
-    """The needs one municipality posted, open or closed, by id."""
+    """The needs one municipality posted, open or closed, by id; 422 naming `code` for a code that is no
+    municipality of the reference data (as recommendations answer), rather than an empty page."""
+    await parties.municipality(session, code, "code")
     rows = await repository.list_needs(
         session, page, municipality_code=code, market=market, field=field, prefecture=None
     )

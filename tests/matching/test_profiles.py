@@ -82,6 +82,12 @@ async def test_unknown_or_malformed_municipality_codes_are_refused(client, ops):
         assert (response.status_code, response.json()["error"]["field"]) == (status, "code")
 
 
+@pytest.mark.parametrize("code", ["99", "012093", "999997", "010006"])  # short, bad check digit, unknown, a prefecture
+async def test_listing_the_needs_of_what_is_no_municipality_is_422_naming_the_code(client, ops, code):
+    response = await client.get(f"/matching/municipalities/{code}/needs", headers=ops)
+    assert (response.status_code, response.json()["error"]["field"]) == (422, "code")
+
+
 async def test_companies_and_advisers_are_registered_by_ops_only(client, ops, yubari):
     body = {"name": "X", "municipality_code": CHIYODA, "markets": ["kigyojin"]}
     assert (await client.post("/matching/companies", json=body, headers=yubari)).status_code == 403
