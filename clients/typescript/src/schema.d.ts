@@ -415,7 +415,8 @@ export interface paths {
         };
         /**
          * A municipality's needs
-         * @description The needs one municipality posted, open or closed, by id.
+         * @description The needs one municipality posted, open or closed, by id; 422 naming `code` for a code that is no
+         *     municipality of the reference data (as recommendations answer), rather than an empty page.
          */
         get: operations["matching_list_municipality_needs"];
         put?: never;
