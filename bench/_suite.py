@@ -1,7 +1,14 @@
-"""What the benchmarks that start the suite as processes share: a database made ready with the chiiki command."""
+"""What the benchmarks that start the suite as processes share: a database made ready with the chiiki command, free
+ports of 127.0.0.1, waiting for a process to answer, and the CPU a process tree spent."""
 
+import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 
 def prepare_database(env: dict, label: str) -> str:
@@ -17,3 +24,40 @@ def prepare_database(env: dict, label: str) -> str:
         text=True,
     )
     return created.stdout.strip().splitlines()[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout} s")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a process and of every process below it (uvicorn's workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    own: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # ended meanwhile
+            continue
+        child = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(child)
+        own[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        total += own.get(current, 0.0)
+        pending.extend(children.get(current, []))
+    return total

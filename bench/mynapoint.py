@@ -25,7 +25,6 @@ import os
 import platform
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from _suite import free_port
 from _wrk import REPORT_LUA, read_report
 from aiohttp import web
 from sqlalchemy.engine import make_url
@@ -135,12 +135,6 @@ request = function()
 end
 """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def process_cpu_seconds(pid: int) -> float:

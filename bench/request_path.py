@@ -27,18 +27,16 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _suite import prepare_database
+from _suite import free_port, prepare_database, tree_cpu_seconds, wait_ready
 from _wrk import REPORT_LUA, read_report
 from sqlalchemy.engine import make_url
 
@@ -87,23 +85,6 @@ if authorization ~= "" then wrk.headers["Authorization"] = authorization end
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout} s")
-
-
 def status_of(url: str, method: str, body: dict | None, authorization: str) -> int:
     headers = {"Content-Type": "application/json"} | ({"Authorization": authorization} if authorization else {})
     request = urllib.request.Request(
@@ -114,26 +95,6 @@ def status_of(url: str, method: str, body: dict | None, authorization: str) -> i
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User plus system CPU of a process and of every process below it (uvicorn's workers), from /proc."""
-    children: dict[int, list[int]] = {}
-    own: dict[int, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):  # ended meanwhile
-            continue
-        child = int(stat.parent.name)
-        children.setdefault(int(fields[1]), []).append(child)
-        own[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    total, pending = 0.0, [pid]
-    while pending:
-        current = pending.pop()
-        total += own.get(current, 0.0)
-        pending.extend(children.get(current, []))
-    return total
 
 
 def run_wrk(

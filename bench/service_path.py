@@ -31,9 +31,9 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _suite import prepare_database
+from _suite import free_port, prepare_database, tree_cpu_seconds, wait_ready
 from _wrk import REPORT_LUA, read_report
-from request_path import CALCULATION, SECRET, free_port, tree_cpu_seconds, wait_ready
+from request_path import CALCULATION, SECRET
 from subsidy import WRK_LUA, calculation_requests, lua_requests
 
 ROOT = Path(__file__).resolve().parent.parent
