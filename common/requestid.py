@@ -8,10 +8,10 @@ import re
 import uuid
 from contextvars import ContextVar, Token
 
+from common.twelve_digits import holds_twelve_digits
+
 HEADER = "x-request-id"
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# Twelve digits in a row may be a 個人番号, which must never be logged or stored (request ids are in both).
-_TWELVE_DIGITS = re.compile(r"(?<!\d)\d{12}(?!\d)")
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
@@ -32,9 +32,9 @@ def new_request_id() -> str:
 
 
 def accept_request_id(value: str | None) -> str:
-    """The caller's id if it is a short token without twelve digits in a row, else a fresh one (never echo
-    arbitrary bytes into logs)."""
-    if value and _VALID.match(value) and not _TWELVE_DIGITS.search(value):
+    """The caller's id if it is a short token that holds no twelve digits (a 個人番号, which must never be logged or
+    stored, and request ids are in both), else a fresh one (never echo arbitrary bytes into logs)."""
+    if value and _VALID.match(value) and not holds_twelve_digits(value):
         return value
     return new_request_id()
 

@@ -2,10 +2,12 @@
 not in a message, in JSON or in text."""
 
 import io
+import json
 import logging
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +68,29 @@ def test_a_request_id_that_holds_twelve_digits_is_replaced():
     assert accept_request_id("order-20230630-1") == "order-20230630-1"
     assert accept_request_id("123456789018") != "123456789018"
     assert accept_request_id("a.123456789018.b") != "a.123456789018.b"
+    assert accept_request_id("1234-5678-9018") != "1234-5678-9018"  # grouped: rows store ids, logs show them
+
+
+def _json_line(**extra) -> dict:
+    record = logging.getLogger("chiiki.access").makeRecord(
+        "chiiki.access", logging.INFO, "", 0, "%s", ("done",), None, extra=extra
+    )
+    return json.loads(JsonFormatter().format(record))
+
+
+def test_a_json_line_masks_every_field_and_stays_json():
+    line = _json_line(
+        path="/x/1234 5678 9018", status=123456789018, duration_ms=0.123456789018, upstream=Path("/a/123456789018")
+    )
+    assert line["path"] == "/x/[12 digits]"
+    assert line["status"] == "[12 digits]" and line["duration_ms"] == "[12 digits]"
+    assert line["upstream"] == "/a/[12 digits]"  # not JSON itself: written as its masked text
+
+
+def test_a_json_line_keeps_numbers_that_are_no_twelve_digits():
+    line = _json_line(status=404, duration_ms=1700000000123.5, principal="municipality:012092")
+    assert (line["status"], line["duration_ms"], line["principal"]) == (404, 1700000000123.5, "municipality:012092")
+    assert line["message"] == "done" and line["logger"] == "chiiki.access"
 
 
 def test_a_fresh_request_id_never_holds_twelve_digits_in_a_row(monkeypatch):
