@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from common.auth import ANONYMOUS_PRINCIPAL, verify_principal
 from common.db import Database
 from common.error_codes import ErrorCode
-from common.errors import answer_unhandled_errors, error_response, install_exception_handlers
+from common.errors import error_response, install_exception_handlers
 from common.logging import stamp_request_ids
 from common.metrics import metrics_router
 from common.migrations import current_revision, head_revision
@@ -28,10 +28,8 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/do
 
 class ServiceBoundaryMiddleware:
     """What every service does to a request before its routes, in one pure ASGI layer (each layer is one more call
-    on every request, and one more wrapper of `send`): reads the principal the gateway signed and refuses requests
-    that did not come through the gateway; refuses JSON bodies nested too deep (only the gateway's bodies are
-    read); and answers an exception no handler took with the logged 500, inside ObservabilityMiddleware so that
-    the body carries the request id."""
+    on every request): reads the principal the gateway signed and refuses requests that did not come through the
+    gateway; and refuses JSON bodies nested too deep (only the gateway's bodies are read)."""
 
     def __init__(self, app: ASGIApp, secret: bytes, require_gateway: bool):
         self.app = app
@@ -55,7 +53,7 @@ class ServiceBoundaryMiddleware:
         scope.setdefault("state", {})["principal"] = principal or ANONYMOUS_PRINCIPAL
         body_receive = await refuse_deep_json(scope, receive, send)
         if body_receive is not None:
-            await answer_unhandled_errors(self.app, scope, body_receive, send)
+            await self.app(scope, body_receive, send)
 
 
 class Health(BaseModel):
@@ -151,9 +149,9 @@ def create_service_app(
         ServiceBoundaryMiddleware, secret=settings.internal_secret_bytes(), require_gateway=settings.require_gateway
     )
     app.add_middleware(ObservabilityMiddleware, service=name)  # added last, so it runs first
-    app.include_router(health_router())
-    app.include_router(metrics_router())
     for router in routers:
         app.include_router(router)
+    app.include_router(health_router())
+    app.include_router(metrics_router())
     install_error_documents(app, service_error_codes)
     return app

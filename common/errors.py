@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError as SqlAlchemyOperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from common.error_codes import ErrorCode, for_status
 from common.requestid import current_request_id
@@ -230,51 +230,17 @@ async def _unstorable_value(request: Request, exc: Exception) -> JSONResponse:
     return error_response(ErrorCode.INVALID_INPUT, f"a value in this request cannot be stored: {problem}")
 
 
-async def answer_unhandled_errors(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    """Run `app`, turning an exception no handler took into the logged 500 error body (re-raised once the response
-    is under way, when no body can be sent any more)."""
-    response_started = False
-
-    async def tracking_send(message: Message) -> None:
-        nonlocal response_started
-        response_started = response_started or message["type"] == "http.response.start"
-        await send(message)
-
-    try:
-        await app(scope, receive, tracking_send)
-    except Exception:
-        log.exception("unhandled error in %s %s", scope["method"], scope["path"])
-        if response_started:
-            raise
-        response = error_response(ErrorCode.INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
-        await response(scope, receive, send)
-
-
-class UnhandledErrorMiddleware:
-    """Turns an exception no handler took into the 500 error body, inside the request-id middleware.
-
-    Starlette's own last-resort handler sits outside every middleware, where the request id is gone.
-    """
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        await answer_unhandled_errors(self.app, scope, receive, send)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """Error bodies for every failure; call before adding ObservabilityMiddleware, which must wrap this."""
-    app.add_middleware(UnhandledErrorMiddleware)
-    install_exception_handlers(app)
+async def answer_unhandled_error(scope: Scope, receive: Receive, send: Send) -> None:
+    """Log the exception being handled and answer the 500 error body: for an exception no handler took, raised
+    before the response started (after, no body can be sent any more)."""
+    log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+    response = error_response(ErrorCode.INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
+    await response(scope, receive, send)
 
 
 def install_exception_handlers(app: FastAPI) -> None:
-    """The error bodies of the exceptions a handler takes; an app that adds these alone answers the others with
-    `answer_unhandled_errors` in a middleware of its own."""
+    """The error bodies of the exceptions a handler takes; ObservabilityMiddleware answers any other with
+    `answer_unhandled_error`."""
     app.add_exception_handler(ChiikiError, _chiiki_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

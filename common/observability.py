@@ -1,4 +1,6 @@
-"""What every process records of every request: its id, Prometheus figures and one access-log line.
+"""What every process does around every request: its id, Prometheus figures, one access-log line, and the logged
+500 for an exception no handler took (inside, so that its body carries the request id; Starlette's own last
+resort sits outside every middleware, where the id is gone).
 
 One middleware rather than one per concern: each middleware wraps `send`, and every response message
 passes through every wrapper, which the gateway pays for twice per proxied request.
@@ -12,6 +14,7 @@ from typing import Any
 from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.errors import answer_unhandled_error
 from common.metrics import LATENCY, REQUESTS, route_label
 from common.requestid import HEADER, accept_request_id, bind_request_id, unbind_request_id
 from common.settings import Settings
@@ -33,8 +36,9 @@ MAX_CACHED_SERIES = 10_000
 
 
 class ObservabilityMiddleware:
-    """Pure ASGI: keeps or makes the request id and echoes it, counts and times the request, logs it; and runs
-    `on_response_start`, if given, on the response's headers."""
+    """Pure ASGI: keeps or makes the request id and echoes it, counts and times the request, logs it; answers an
+    exception raised before the response started with the logged 500 (one raised after is raised on: no body can
+    follow); and runs `on_response_start`, if given, on the response's headers."""
 
     def __init__(self, app: ASGIApp, service: str, on_response_start: StartHook | None = None):
         self.app = app
@@ -50,7 +54,7 @@ class ObservabilityMiddleware:
         request_id = accept_request_id(_incoming_request_id(scope))
         token = bind_request_id(request_id)
         started = time.perf_counter()
-        status = 500
+        status = 0  # until the response starts
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -65,8 +69,12 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if status:
+                raise
+            await answer_unhandled_error(scope, receive, send_with_id)
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            self._record(scope, status or 500, time.perf_counter() - started)
             unbind_request_id(token)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.error_codes import ErrorCode
-from common.errors import UnhandledErrorMiddleware, error_response
+from common.errors import error_response
 from common.observability import ObservabilityMiddleware
 from common.settings import Settings
 from gateway.middleware import BodySizeLimitMiddleware, add_security_headers
@@ -77,9 +77,9 @@ class ProxiedPath:
         self.app = app
         self.route = route
         self.handle = handle
-        # A failure once the response is under way: the same logged 500 as everywhere (common/errors.py).
+        # A failure outside the proxy's own handling (the body cap's, CORS'): the same logged 500 as everywhere.
         self.stack = ObservabilityMiddleware(
-            front_door(UnhandledErrorMiddleware(self._proxy), settings),
+            front_door(self._proxy, settings),
             service="gateway",
             on_response_start=add_security_headers,
         )

@@ -28,7 +28,7 @@ from common.errors import (
     Unauthorized,
     allowed_methods,
     error_response,
-    install_error_handlers,
+    install_exception_handlers,
     method_not_allowed,
 )
 from common.logging import stamp_request_ids
@@ -106,7 +106,7 @@ def create_app(
     if db is not None:
         app.state.db = db
     stamp_request_ids()
-    install_error_handlers(app)
+    install_exception_handlers(app)
     app.add_middleware(FrontDoor, settings=settings)
     app.add_middleware(ObservabilityMiddleware, service="gateway", on_response_start=add_security_headers)
     app.include_router(metrics_router())
