@@ -1,7 +1,7 @@
 """What the request path costs: the floor of the stack, the gateway's own hop, and three subsidy requests through it.
 
     .venv/bin/python bench/request_path.py [--duration 10] [--connections 50] [--rounds 3] [--workers 1]
-                                           [--database-url URL]
+                                           [--database-url URL] [--rows bare,no_database]
 
 Starts, on 127.0.0.1 and a throwaway SQLite database (or `--database-url`, which it migrates, loads and gives a
 bench key): a bare FastAPI app answering a constant under the same uvicorn options (the floor of this stack), the
@@ -170,7 +170,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--workers", type=int, default=1, help="processes per service (chiiki service --workers)")
     parser.add_argument("--database-url", help="a database to throw away; default: a temporary SQLite file")
+    parser.add_argument(
+        "--rows",
+        type=rows_named,
+        default=list(ROWS),
+        help="comma-separated rows to run, for a quick look at a few (bare and no_database are always run); "
+        "the results file is written only when every row ran",
+    )
     return parser.parse_args()
+
+
+def rows_named(value: str) -> list[str]:
+    asked = {row.strip() for row in value.split(",") if row.strip()}
+    if unknown := asked - set(ROWS):
+        raise argparse.ArgumentTypeError(f"no such row: {', '.join(sorted(unknown))}; the rows are {', '.join(ROWS)}")
+    return [row for row in ROWS if row in asked | {"bare", "no_database"}]
 
 
 def main() -> None:
@@ -218,9 +232,10 @@ def main() -> None:
             status = status_of(f"http://127.0.0.1:{ports[process]}{path}", method, body, authorization if keyed else "")
             if status != 200:
                 raise SystemExit(f"{row}: {method} {path} answers {status}")
-        runs: dict[str, list[dict]] = {row: [] for row in ROWS}
+        runs: dict[str, list[dict]] = {row: [] for row in args.rows}
         for round_number in range(args.rounds):
-            for row, (process, *_rest) in ROWS.items():
+            for row in args.rows:
+                process = ROWS[row][0]
                 runs[row].append(measure(row, f"http://127.0.0.1:{ports[process]}", pids, authorization, args, script))
                 print(
                     f"round {round_number + 1} {row}: {runs[row][-1]['rps']:.0f} req/s, "
@@ -235,7 +250,11 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     median = summarise(runs)
-    proxied = [median[row]["cpu_ms_per_request"]["gateway"] for row in ("no_database", "one_row", "calculation")]
+    proxied = [
+        median[row]["cpu_ms_per_request"]["gateway"]
+        for row in ("no_database", "one_row", "calculation")
+        if row in median
+    ]
     invalid = [
         f"{row}: {figures['errors']} errors, {figures['non_2xx']} non-2xx"
         for row, figures in median.items()
@@ -266,11 +285,14 @@ def main() -> None:
     }
     backend = report["database"]
     results_file = RESULTS if backend == "sqlite" else RESULTS.with_stem(f"request_path-{backend}")
-    results_file.parent.mkdir(parents=True, exist_ok=True)
-    results_file.write_text(json.dumps(report, indent=2) + "\n")
     print_table(median)
     if invalid:
         print("NOT VALID: " + "; ".join(invalid))
+    if len(median) < len(ROWS):
+        print("some rows only: nothing written")
+        return
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    results_file.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written to {results_file.relative_to(ROOT)}")
 
 
