@@ -71,19 +71,26 @@ ASCII_DIGITS = b"0123456789"
 def _may_hold_twelve_digits(text: str) -> bool:
     """False when `text` has fewer than twelve digits (counted in C for ASCII text, which is cheaper than the
     regular expression's scan); text with other characters may hold full-width digits and is scanned."""
+    if len(text) < 12:
+        return False
     if not text.isascii():
         return True
     return len(text) - len(text.encode().translate(None, ASCII_DIGITS)) >= 12
 
 
+# Integers strictly between these have fewer than twelve digits.
+_SMALL_INT = 10**11
+
+
 def _masked(value: Any) -> Any:
     """A field's value as a line may carry it: text with any twelve digits masked; a number whose digits read as
     twelve in a row replaced by the mask; anything else as its masked text."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return mask_twelve_digits(value) if _may_hold_twelve_digits(value) else value
-    if value is None or isinstance(value, bool):
+    if value is None or kind is bool or (kind is int and -_SMALL_INT < value < _SMALL_INT):
         return value
-    if isinstance(value, int | float):
+    if kind is int or kind is float:
         text = repr(value)
         return value if not _may_hold_twelve_digits(text) or mask_twelve_digits(text) == text else MASK
     return _masked(str(value))
