@@ -90,8 +90,11 @@ class NeedBase(SQLModel):
     open: bool = True
 
 
+# The latest change of needs, companies, advisers and matches is asked for on every recommendation
+# (services/matching/registry_index.py): an index answers it without a scan.
 class Need(NeedBase, table=True):
     __tablename__ = "matching_need"
+    __table_args__ = (Index("ix_matching_need_market_updated_at", "market", "updated_at"),)
     id: str = Field(primary_key=True, max_length=40)
     municipality_code: str = Field(foreign_key="municipality.code", max_length=6, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
@@ -121,7 +124,7 @@ class Company(CompanyBase, table=True):
     __tablename__ = "matching_company"
     id: str = Field(primary_key=True, max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)
 
 
 # --- advisers --------------------------------------------------------------------------------------
@@ -145,7 +148,7 @@ class Adviser(AdviserBase, table=True):
     __tablename__ = "matching_adviser"
     id: str = Field(primary_key=True, max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)
 
 
 # --- rounds ----------------------------------------------------------------------------------------
@@ -215,7 +218,7 @@ class Match(SQLModel, table=True):
     round_id: str | None = Field(default=None, foreign_key="matching_round.id", max_length=40)
     status: MatchStatus = Field(sa_type=String(20))
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)
 
 
 class MatchTransition(SQLModel, table=True):
