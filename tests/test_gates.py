@@ -31,7 +31,17 @@ def _make(*args: str) -> subprocess.CompletedProcess[str]:
 def test_make_test_runs_every_gate_before_pytest() -> None:
     commands = [line.split()[:3] for line in _make("-n", "test").stdout.splitlines() if line.startswith(".venv/bin/")]
     tools = [" ".join(words) for words in commands]
-    assert tools == [".venv/bin/ruff check .", ".venv/bin/ruff format --check", ".venv/bin/mypy", ".venv/bin/pytest"]
+    assert tools == [
+        ".venv/bin/ruff check .",
+        ".venv/bin/ruff format --check",
+        ".venv/bin/mypy",
+        ".venv/bin/pytest -n auto",  # on every core by default (pytest-xdist)
+    ]
+
+
+def test_make_test_args_come_after_the_parallel_default_so_they_can_override_it() -> None:
+    pytest_line = next(line for line in _make("-n", "test", "PYTEST_ARGS=-n0").stdout.splitlines() if "pytest" in line)
+    assert pytest_line.split()[1:] == ["-n", "auto", "--dist", "worksteal", "-n0"]
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import pytest
 
 from common.codes import check_digit
-from common.serve import FACTORIES
+from common.serve import FACTORIES, RESTART_FIRST_DELAY
 from common.served import YOUNG_COLLECTION_THRESHOLD
 
 NAMES = ("gateway", "subsidy", "matching", "mynapoint")
@@ -134,18 +134,20 @@ def _child_pid(supervisor: subprocess.Popen, name: str) -> int:
     raise AssertionError(f"no child runs {name}: {children}")
 
 
-def test_a_killed_child_is_started_again_and_answers_within_5_seconds(suite):
+def test_a_killed_child_is_started_again_after_the_first_pause_and_answers(suite):
     base, auth = suite["base"], {"Authorization": f"Bearer {suite['key']}"}
     killed = _child_pid(suite["process"], "subsidy")
     os.kill(killed, signal.SIGKILL)
-    deadline = time.monotonic() + 5
+    # The pause before the restart is the supervisor's (asserted from its log below); how long the new process
+    # then takes to start is the machine's, which the other tests may keep busy: the deadline is the suite's own.
+    deadline = time.monotonic() + 60
     while True:
         try:
             if _get(f"{base}/subsidy/municipalities/012092", auth)[0] == 200:
                 break
         except (urllib.error.URLError, ConnectionError, json.JSONDecodeError):
             pass
-        assert time.monotonic() < deadline, "the killed subsidy service did not answer again within 5 s"
+        assert time.monotonic() < deadline, "the killed subsidy service did not answer again"
         time.sleep(0.1)
     assert suite["process"].poll() is None, "the supervisor stopped"
     assert _child_pid(suite["process"], "subsidy") != killed
@@ -155,7 +157,8 @@ def test_a_killed_child_is_started_again_and_answers_within_5_seconds(suite):
     assert suite["process"].wait(timeout=30) == 0
     suite["log"].seek(0)
     lines = [json.loads(line) for line in suite["log"] if line.startswith("{")]
-    assert any(line["logger"] == "chiiki.serve" and "subsidy exited" in line["message"] for line in lines)
+    restarts = [line["message"] for line in lines if line["logger"] == "chiiki.serve" and "exited" in line["message"]]
+    assert restarts == [f"chiiki: subsidy exited with code -9; starting it again in {RESTART_FIRST_DELAY:.1f} s"]
 
 
 PROBE = (
