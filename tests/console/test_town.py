@@ -82,6 +82,34 @@ def test_the_missing_inputs_filled_in_run_the_finder_again_with_the_apis_amount(
     console.capture("inputs-filled")
 
 
+def test_the_last_inputs_sent_win_when_an_earlier_answer_arrives_after_a_later_one(console, suite):
+    earlier, later = "10000000", "30000000"
+    expected = {cost: finder(suite, {"plan_cost": int(cost)})["distributed_energy"] for cost in (earlier, later)}
+    assert expected[earlier]["amount"] != expected[later]["amount"]
+    page = open_yubari(console)
+    held = []
+
+    def hold_the_earlier(route):
+        inputs = route.request.post_data_json["inputs"]
+        if str(inputs.get("plan_cost")) == earlier:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/subsidy/finder", hold_the_earlier)
+    run_with(page, "distributed_energy", {"plan_cost": earlier})
+    card = program(page, "distributed_energy")
+    expect(card).to_have_attribute("data-status", "needs_inputs")
+    run_with(page, "distributed_energy", {"plan_cost": later})
+    expect(card).to_contain_text(f"金額: {yen(expected[later]['amount'])}")
+    assert len(held) == 1
+    with page.expect_response("**/subsidy/finder"):
+        held[0].continue_()
+    page.wait_for_timeout(500)  # time for the page to act on the earlier answer, which it must not
+    expect(card).to_contain_text(f"金額: {yen(expected[later]['amount'])}")
+    assert page.locator("article.program").count() == len(finder(suite, {}))
+
+
 def test_a_calculation_shows_each_step_with_its_formula_citations_and_the_comparison_with_fy2022(console, suite):
     inputs = LOCAL10000_INPUTS | {"lender_type": "regional_bank"}
     with suite.api() as api:

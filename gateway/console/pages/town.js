@@ -12,11 +12,17 @@ import "./town/labels.js";
 // What the user did on this page, kept across re-renders (a language switch) while the route stays.
 const state = { route: "", query: "", matches: null, inputs: {}, items: {}, calculation: null };
 
+// Renders are numbered: one that a later render overtook (a language switch, a second answer) adds nothing.
+let renders = 0;
+
 export async function render(main, { params, navigate }) {
+  const rendering = ++renders;
+  const current = () => rendering === renders;
   const code = params.get("municipality");
   replace(main, h("h1", {}, t("town.title")), h("p", {}, t("town.intro")));
   try {
     const catalogue = await get("/subsidy/programs", { limit: 500 });
+    if (!current()) return;
     const years = commonYears(catalogue.items);
     const year = Number(params.get("year")) || years[years.length - 1];
     resetOnNewRoute(`${code}:${year}`);
@@ -27,10 +33,12 @@ export async function render(main, { params, navigate }) {
       return;
     }
     const page = { main, catalogue: catalogue.items, code, year, refresh: () => render(main, { params, navigate }) };
-    main.append(await municipalityView(code), await resultsView(page));
+    const views = [await municipalityView(code), await resultsView(page)];
+    if (!current()) return;
+    main.append(...views);
     if (state.calculation) showCalculation(page);
   } catch (error) {
-    main.append(errorView(error));
+    if (current()) main.append(errorView(error));
   }
 }
 
@@ -188,9 +196,14 @@ function needsInputsView(page, item) {
   ];
 }
 
-// The finder again with this program's inputs: its answer for this program replaces the one shown.
+// The finder again with this program's inputs: its answer for this program replaces the one shown, unless the
+// inputs were sent again meanwhile (the answers may arrive in either order; the last inputs sent win).
+const sent = {};
+
 async function findAgain(page, program, inputs) {
+  const sending = (sent[program] = (sent[program] || 0) + 1);
   const finder = await post("/subsidy/finder", { fiscal_year: page.year, municipality_code: page.code, inputs });
+  if (sending !== sent[program]) return;
   state.inputs[program] = inputs;
   state.items[program] = finder.items.find((item) => item.program === program);
   await page.refresh();
