@@ -149,6 +149,8 @@ def create_service_app(
         ServiceBoundaryMiddleware, secret=settings.internal_secret_bytes(), require_gateway=settings.require_gateway
     )
     app.add_middleware(ObservabilityMiddleware, service=name)  # added last, so it runs first
+    # The service's own routes first: a request is matched against the routers in turn, and nearly every one is
+    # for them, not for the probes or the metrics.
     for router in routers:
         app.include_router(router)
     app.include_router(health_router())
