@@ -2,12 +2,14 @@
 ports of 127.0.0.1, waiting for a process to answer, and the CPU a process tree spent."""
 
 import os
+import platform
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -61,3 +63,23 @@ def tree_cpu_seconds(pid: int) -> float:
         total += own.get(current, 0.0)
         pending.extend(children.get(current, []))
     return total
+
+
+def stop_all(processes: Iterable[subprocess.Popen], timeout: float = 30) -> None:
+    """Ask every process to stop, then wait for each: they stop side by side, not one after another."""
+    processes = list(processes)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=timeout)
+
+
+def machine_facts(load_before: tuple[float, float, float]) -> dict:
+    """What a report says of the machine it ran on, with the load average before the run and now."""
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }

@@ -26,7 +26,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _suite import free_port, prepare_database, wait_ready
+from _suite import free_port, prepare_database, stop_all, wait_ready
 from _wrk import REPORT_LUA, read_report
 from sqlalchemy.engine import make_url
 
@@ -180,10 +180,7 @@ def main() -> None:
                     )
             results[name] = {f"{args.connections}_connections": summarise(runs), "1_connection": summarise(single)}
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=15)
+        stop_all(processes, timeout=15)
         shutil.rmtree(workdir, ignore_errors=True)
 
     errors = {

@@ -38,6 +38,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _suite import stop_all
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlmodel import select
@@ -259,10 +261,7 @@ def through_gateway(args, database_url: str, workdir: Path, host: str) -> dict:
                     flush=True,
                 )
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=15)
+        stop_all(processes, timeout=15)
 
     def median(rows: list[dict], key: str) -> float:
         return sorted(row[key] for row in rows)[len(rows) // 2]

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from _suite import free_port
+from _suite import free_port, stop_all
 from _wrk import REPORT_LUA, read_report
 from aiohttp import web
 from sqlalchemy.engine import make_url
@@ -240,10 +240,7 @@ class Stack:
         return f"http://127.0.0.1:{self.ports['gateway']}"
 
     def __exit__(self, *_exc) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            process.wait(timeout=20)
+        stop_all(self.processes, timeout=20)
         with psycopg.connect(self.server.render_as_string(False), autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 

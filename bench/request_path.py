@@ -25,7 +25,6 @@ Every row is given as a ratio to the bare row and to the no-database row. Writes
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -36,7 +35,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _suite import free_port, prepare_database, tree_cpu_seconds, wait_ready
+from _suite import free_port, machine_facts, prepare_database, stop_all, tree_cpu_seconds, wait_ready
 from _wrk import REPORT_LUA, read_report
 from sqlalchemy.engine import make_url
 
@@ -243,10 +242,7 @@ def main() -> None:
                     flush=True,
                 )
     finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            process.wait(timeout=30)
+        stop_all(processes.values())
         shutil.rmtree(workdir, ignore_errors=True)
 
     median = summarise(runs)
@@ -263,13 +259,7 @@ def main() -> None:
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine_facts(load_before),
         "database": make_url(database_url).get_backend_name(),
         "workers": args.workers,
         "connections": args.connections,

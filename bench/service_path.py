@@ -22,7 +22,6 @@ Writes bench/results/service_path.json.
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _suite import free_port, prepare_database, tree_cpu_seconds, wait_ready
+from _suite import free_port, machine_facts, prepare_database, stop_all, tree_cpu_seconds, wait_ready
 from _wrk import REPORT_LUA, read_report
 from request_path import CALCULATION, SECRET
 from subsidy import WRK_LUA, calculation_requests, lua_requests
@@ -146,23 +145,14 @@ def main() -> None:
                         flush=True,
                     )
     finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            process.wait(timeout=30)
+        stop_all(processes.values())
         shutil.rmtree(workdir, ignore_errors=True)
 
     medians = {name: {row: summarise(row_runs) for row, row_runs in rows.items()} for name, rows in runs.items()}
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine_facts(load_before),
         "connections": args.connections,
         "duration_seconds": args.duration,
         "rounds": args.rounds,
