@@ -25,6 +25,17 @@ async def _events(session, grant_id: str) -> dict[str, OutboxEvent]:
     return {event.event_type: event for event in (await session.exec(query)).all()}
 
 
+async def _every_attempt_failed(db, settings, http_client, session, grant_id: str) -> dict[str, OutboxEvent]:
+    """The worker's three attempts at the grant's events through `http_client`; the grant is then void. Its
+    events, by type."""
+    for _ in range(3):
+        await worker(db, settings, http_client).run_once()
+    stored = await session.get(Grant, grant_id)
+    await session.refresh(stored)
+    assert stored.status == "voided"
+    return await _events(session, grant_id)
+
+
 def _sent(receiver: Receiver, secret: str) -> list[dict]:
     """What the provider received, each checked with the reference package."""
     return [Webhook(secret).verify(request.content, dict(request.headers)) for request in receiver.received]
@@ -155,12 +166,7 @@ async def test_a_final_delivery_failure_voids_and_sends_grant_revoked(
     is void once it answers again."""
     grant = await applied_grant(client, app_key, provider, program)
     receiver.fail = lambda request: httpx.Response(503)
-    for _ in range(3):
-        await worker(db, settings, receiver_client).run_once()
-    stored = await session.get(Grant, grant["id"])
-    await session.refresh(stored)
-    assert stored.status == "voided"
-    events = await _events(session, grant["id"])
+    events = await _every_attempt_failed(db, settings, receiver_client, session, grant["id"])
     assert (events["grant.created"].status, events["grant.revoked"].status) == ("failed", "pending")
     assert [attempt.request_sent for attempt in await delivery_attempts(session, events["grant.created"].id)] == [
         True
@@ -183,12 +189,7 @@ async def test_a_final_failure_whose_requests_never_left_voids_and_sends_nothing
         raise httpx.ConnectError("connection refused", request=request)
 
     refusing = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
-    for _ in range(3):
-        await worker(db, settings, refusing).run_once()
-    stored = await session.get(Grant, grant["id"])
-    await session.refresh(stored)
-    assert stored.status == "voided"
-    events = await _events(session, grant["id"])
+    events = await _every_attempt_failed(db, settings, refusing, session, grant["id"])
     assert {kind: event.status for kind, event in events.items()} == {"grant.created": "failed"}
     assert [attempt.request_sent for attempt in await delivery_attempts(session, events["grant.created"].id)] == [
         False
