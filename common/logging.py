@@ -34,7 +34,8 @@ class TextFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line. The fields are masked one by one, not the line they make: most hold fewer than
-    twelve digits and need no scan, and the regular expression's scan of a whole line cost more than building it."""
+    twelve digits and need no scan (common/twelve_digits.py), where a whole line, with its time and request id,
+    always needed the regular expression's scan, which cost more than building the line."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields = record.__dict__
@@ -65,19 +66,6 @@ def _up_to_the_second(second: int) -> str:
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False)
-ASCII_DIGITS = b"0123456789"
-
-
-def _may_hold_twelve_digits(text: str) -> bool:
-    """False when `text` has fewer than twelve digits (counted in C for ASCII text, which is cheaper than the
-    regular expression's scan); text with other characters may hold full-width digits and is scanned."""
-    if len(text) < 12:
-        return False
-    if not text.isascii():
-        return True
-    return len(text) - len(text.encode().translate(None, ASCII_DIGITS)) >= 12
-
-
 # Integers strictly between these have fewer than twelve digits.
 _SMALL_INT = 10**11
 
@@ -87,12 +75,12 @@ def _masked(value: Any) -> Any:
     twelve in a row replaced by the mask; anything else as its masked text."""
     kind = type(value)
     if kind is str:
-        return mask_twelve_digits(value) if _may_hold_twelve_digits(value) else value
+        return mask_twelve_digits(value)
     if value is None or kind is bool or (kind is int and -_SMALL_INT < value < _SMALL_INT):
         return value
     if kind is int or kind is float:
         text = repr(value)
-        return value if not _may_hold_twelve_digits(text) or mask_twelve_digits(text) == text else MASK
+        return value if mask_twelve_digits(text) == text else MASK
     return _masked(str(value))
 
 
